@@ -1,0 +1,3 @@
+//! Rerunnable benchmarks behind `callops bench …`.
+
+pub mod broker;

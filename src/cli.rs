@@ -1,0 +1,140 @@
+//! Command line: parse, load config, dispatch. Everything else lives in the layers below.
+
+use crate::config::{Config, Overrides};
+use crate::store::Store;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "callops", version, about = "Post-call analytics pipeline and its operations console")]
+pub struct Cli {
+    /// Config file merged over the embedded defaults (env CALLOPS_CONFIG)
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite:PATH or postgres://… (env CALLOPS_DATABASE_URL)
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Broker backend: database or rabbitmq (env CALLOPS_BROKER)
+    #[arg(long, global = true)]
+    pub broker: Option<String>,
+    /// RabbitMQ URL (env CALLOPS_AMQP_URL)
+    #[arg(long, global = true)]
+    pub amqp_url: Option<String>,
+    /// Data directory for the embedded database and logs (env CALLOPS_DATA_DIR)
+    #[arg(long, global = true)]
+    pub data_dir: Option<String>,
+    /// Override any config key: --set broker.prefetch=50 (repeatable)
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply database migrations
+    Migrate,
+    /// Print the effective configuration (after files, env and flags)
+    Config,
+    /// Measure throughput
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// Run the whole system on embedded defaults
+    Demo {
+        /// Stop after this many seconds (0 = until Ctrl-C)
+        #[arg(long, default_value_t = 0)]
+        seconds: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchWhat {
+    /// Publish, consume and round-trip rates of a broker backend
+    Broker {
+        #[arg(long, default_value = "database")]
+        backend: String,
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// Also measure a plain lapin publish-with-confirms/consume-with-ack loop (RabbitMQ baseline)
+        #[arg(long)]
+        raw: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn overrides(cli: &Cli) -> anyhow::Result<Overrides> {
+    let mut sets = Vec::new();
+    for s in &cli.sets {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--set {s:?}: expected KEY=VALUE, e.g. --set broker.prefetch=50"))?;
+        sets.push((k.trim().to_string(), v.to_string()));
+    }
+    for (flag, key) in [
+        (&cli.database_url, "database.url"),
+        (&cli.broker, "broker.kind"),
+        (&cli.amqp_url, "broker.amqp_url"),
+        (&cli.data_dir, "data_dir"),
+    ] {
+        if let Some(v) = flag {
+            sets.push((key.to_string(), v.clone()));
+        }
+    }
+    Ok(Overrides {
+        file: cli.config.clone(),
+        sets,
+        env: std::env::vars().collect(),
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let loaded = Config::load(&overrides(&cli)?)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let config = loaded.config;
+    let _log_guard = crate::logging::init(config.log_dir(), &config.log.level)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Some(Command::Config) => {
+                println!("{}", toml::to_string_pretty(&config)?);
+                Ok(())
+            }
+            Some(Command::Migrate) => {
+                let store = Store::connect(&config.database.url, 2).await?;
+                let applied = store.migrate().await?;
+                println!(
+                    "{}: {}",
+                    crate::store::redact_url(&config.database.url),
+                    if applied.is_empty() {
+                        "schema up to date".to_string()
+                    } else {
+                        format!("applied migrations {applied:?}")
+                    }
+                );
+                Ok(())
+            }
+            Some(Command::Bench { what }) => match what {
+                BenchWhat::Broker { backend, messages, raw } => {
+                    crate::bench::broker::run(&config, &backend, messages, raw).await
+                }
+            },
+            Some(Command::Demo { seconds }) => crate::demo::run(config, seconds).await,
+            None => crate::demo::run(config, 0).await,
+        }
+    })
+}

@@ -1,0 +1,18 @@
+//! callops: post-call analytics pipeline and its terminal operations console.
+//!
+//! Layers (imports point down, never up): cli → console → views → pipeline/ops →
+//! store/queue → domain/config.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod logging;
+pub mod queue;
+pub mod store;
+
+/// Milliseconds since the Unix epoch: the one time unit stored anywhere.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,328 @@
+//! Job transport. One `Broker` trait, two backends (`rabbitmq`, `database`), one test suite.
+//!
+//! Shared semantics, whatever the backend:
+//! - `publish` returns only once the job is durable (publisher confirm / committed row).
+//! - Deliveries are at-least-once: handlers must be idempotent.
+//! - `Delivery::fail` schedules a delayed retry with exponential backoff, or, after the
+//!   last attempt, writes the job into `dead_jobs` (the DLQ is a table for both backends)
+//!   and only then acks it.
+
+pub mod database;
+pub mod dlq;
+pub mod rabbitmq;
+
+use crate::domain::stage::Stage;
+use crate::store::{DeadJobInsert, Store};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub type Result<T, E = QueueError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    #[error("publish of job {job_id} to {queue} was not confirmed: {reason}")]
+    NotConfirmed {
+        job_id: String,
+        queue: String,
+        reason: String,
+    },
+    #[error("store error: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One attempt that failed, kept with the job until it succeeds or dies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptError {
+    pub attempt: u32,
+    /// Unix epoch milliseconds.
+    pub at: i64,
+    pub error: String,
+}
+
+/// A unit of work for one stage of one call of one business.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Unique per logical job; survives retries (dedup key for idempotent handlers).
+    pub id: String,
+    pub business_id: i64,
+    pub stage: Stage,
+    pub call_id: Option<i64>,
+    pub payload: serde_json::Value,
+    /// Attempts already made before this delivery (0 on first delivery).
+    pub attempts: u32,
+    pub errors: Vec<AttemptError>,
+    /// When the job was first published (epoch ms).
+    pub first_enqueued_at: i64,
+}
+
+impl Job {
+    pub fn new(business_id: i64, stage: Stage, call_id: Option<i64>, payload: serde_json::Value) -> Job {
+        Job {
+            id: new_job_id(),
+            business_id,
+            stage,
+            call_id,
+            payload,
+            attempts: 0,
+            errors: Vec::new(),
+            first_enqueued_at: crate::now_ms(),
+        }
+    }
+
+    pub fn queue(&self) -> String {
+        self.stage.queue_for(self.business_id)
+    }
+}
+
+/// A random 128-bit id in hex; no uuid crate needed for an opaque key.
+pub fn new_job_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Retry policy shared by both backends.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    /// Number of delay tiers: base, base*4, base*16, … (RabbitMQ has one TTL queue per tier).
+    pub tiers: u32,
+}
+
+impl RetryPolicy {
+    /// The delay tiers in ascending order.
+    pub fn tier_delays(&self) -> Vec<Duration> {
+        (0..self.tiers.max(1))
+            .map(|k| self.base_delay * 4u32.saturating_pow(k))
+            .collect()
+    }
+
+    /// Delay before attempt `attempts + 1`, after `attempts` failures (>= 1):
+    /// exponential, snapped to a tier so RabbitMQ never holds a short TTL behind a long one.
+    pub fn delay_after(&self, attempts: u32) -> Duration {
+        let tiers = self.tier_delays();
+        let idx = (attempts.saturating_sub(1) as usize).min(tiers.len() - 1);
+        tiers[idx]
+    }
+}
+
+/// What a consumer reads: one stage, these businesses' queues, at most `prefetch`
+/// unacknowledged deliveries per business queue (so a loud business cannot starve others).
+#[derive(Debug, Clone)]
+pub struct ConsumeSpec {
+    pub stage: Stage,
+    pub businesses: Vec<i64>,
+    pub prefetch: u16,
+}
+
+/// Depth of one queue as the console shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueStat {
+    pub queue: String,
+    pub business_id: Option<i64>,
+    pub stage: Option<Stage>,
+    /// Ready + delayed-retry + in-flight jobs.
+    pub depth: u64,
+    pub in_flight: Option<u64>,
+    /// Age of the oldest ready job in ms, when the backend can tell.
+    pub oldest_age_ms: Option<i64>,
+    pub publish_rate: Option<f64>,
+    pub deliver_rate: Option<f64>,
+    pub consumers: Option<u64>,
+}
+
+/// Backend side of one delivery.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// The job is done: remove it for good.
+    async fn ack(&self) -> Result<()>;
+    /// Put `job` (with its updated attempts/errors) back after `delay`, then drop this delivery.
+    async fn retry_later(&self, job: &Job, delay: Duration) -> Result<()>;
+}
+
+pub struct Delivery {
+    pub job: Job,
+    /// True when the broker says this delivery was handed out before (consumer crash,
+    /// connection loss, visibility timeout).
+    pub redelivered: bool,
+    acker: Box<dyn Acker>,
+    store: Store,
+    policy: RetryPolicy,
+}
+
+/// What became of a failed delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailOutcome {
+    Retrying { attempt: u32, delay: Duration },
+    Dead { dead_job_id: i64 },
+}
+
+impl Delivery {
+    pub fn new(job: Job, redelivered: bool, acker: Box<dyn Acker>, store: Store, policy: RetryPolicy) -> Self {
+        Delivery {
+            job,
+            redelivered,
+            acker,
+            store,
+            policy,
+        }
+    }
+
+    pub async fn ack(self) -> Result<()> {
+        self.acker.ack().await
+    }
+
+    /// Record a failed attempt: retry later with backoff, or — out of attempts —
+    /// write the dead job (with every attempt's error) and ack, in that order.
+    pub async fn fail(self, error: &str) -> Result<FailOutcome> {
+        let mut job = self.job.clone();
+        job.attempts += 1;
+        job.errors.push(AttemptError {
+            attempt: job.attempts,
+            at: crate::now_ms(),
+            error: error.to_string(),
+        });
+        if job.attempts >= self.policy.max_attempts {
+            let dead_job_id = self
+                .store
+                .insert_dead_job(&DeadJobInsert::from_job(&job, "max attempts reached"))
+                .await?;
+            self.acker.ack().await?;
+            Ok(FailOutcome::Dead { dead_job_id })
+        } else {
+            let delay = self.policy.delay_after(job.attempts);
+            self.acker.retry_later(&job, delay).await?;
+            Ok(FailOutcome::Retrying {
+                attempt: job.attempts,
+                delay,
+            })
+        }
+    }
+
+    /// Dead-letter at once, whatever the attempt count (permanent errors such as a 4xx).
+    pub async fn dead(self, error: &str) -> Result<i64> {
+        let mut job = self.job.clone();
+        job.attempts += 1;
+        job.errors.push(AttemptError {
+            attempt: job.attempts,
+            at: crate::now_ms(),
+            error: error.to_string(),
+        });
+        let id = self
+            .store
+            .insert_dead_job(&DeadJobInsert::from_job(&job, "permanent error"))
+            .await?;
+        self.acker.ack().await?;
+        Ok(id)
+    }
+}
+
+/// A running consumer: deliveries arrive on `rx`; `set_businesses` grows or shrinks the
+/// set of business queues it reads (new businesses are picked up without a restart).
+pub struct Consumer {
+    pub rx: mpsc::Receiver<Delivery>,
+    control: Box<dyn ConsumerControl>,
+}
+
+#[async_trait]
+pub trait ConsumerControl: Send + Sync {
+    async fn set_businesses(&self, businesses: &[i64]) -> Result<()>;
+    /// Stop fetching new deliveries; deliveries already handed out may still be acked.
+    async fn stop(&self);
+}
+
+impl Consumer {
+    pub fn new(rx: mpsc::Receiver<Delivery>, control: Box<dyn ConsumerControl>) -> Self {
+        Consumer { rx, control }
+    }
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        self.rx.recv().await
+    }
+    pub async fn set_businesses(&self, businesses: &[i64]) -> Result<()> {
+        self.control.set_businesses(businesses).await
+    }
+    pub async fn stop(&self) {
+        self.control.stop().await
+    }
+}
+
+#[async_trait]
+pub trait Broker: Send + Sync {
+    /// "rabbitmq" or "database".
+    fn kind(&self) -> &'static str;
+    /// Durable once this returns Ok.
+    async fn publish(&self, job: &Job) -> Result<()>;
+    /// Durable once this returns Ok; confirms are pipelined, not awaited one by one.
+    async fn publish_many(&self, jobs: &[Job]) -> Result<()>;
+    async fn consume(&self, spec: ConsumeSpec) -> Result<Consumer>;
+    /// Depth per queue for these businesses and all stages.
+    async fn queue_stats(&self, businesses: &[i64]) -> Result<Vec<QueueStat>>;
+    /// Messages dead-lettered by the broker itself and not yet archived into `dead_jobs`
+    /// (RabbitMQ DLX queues); always empty for the database backend.
+    async fn unarchived_dead_letters(&self) -> Result<Vec<QueueStat>>;
+    /// Archive broker-side dead letters into `dead_jobs` (ack after commit). Returns how many.
+    async fn drain_dead_letters(&self) -> Result<u64>;
+    /// Connection state for the console header.
+    fn is_connected(&self) -> bool;
+    /// Close connections; jobs not acked are redelivered later.
+    async fn close(&self);
+    /// Remove every exchange and queue this broker's prefix owns (tests and benches
+    /// clean up after themselves). Nothing to do for the database backend.
+    async fn delete_topology(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+pub type DynBroker = Arc<dyn Broker>;
+
+/// Settings both backends read; filled from `config::BrokerConfig`.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    pub policy: RetryPolicy,
+    /// Name prefix for exchanges/queues (RabbitMQ) — unique per test run.
+    pub prefix: String,
+    pub amqp_url: String,
+    pub management_url: Option<String>,
+    /// Database backend: how long a claimed job stays invisible before redelivery.
+    pub visibility_timeout: Duration,
+    /// Database backend: how often an idle consumer polls.
+    pub poll_interval: Duration,
+}
+
+/// Open the configured backend.
+pub async fn connect(kind: &str, settings: BrokerSettings, store: Store) -> Result<DynBroker> {
+    match kind {
+        "database" => Ok(Arc::new(database::DatabaseBroker::new(store, settings))),
+        "rabbitmq" => Ok(Arc::new(rabbitmq::RabbitBroker::connect(store, settings).await?)),
+        other => Err(QueueError::Other(format!(
+            "unknown broker {other:?}: expected \"database\" or \"rabbitmq\" (config key broker.kind, env CALLOPS_BROKER)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_exponential_and_capped_at_last_tier() {
+        let p = RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(100),
+            tiers: 3,
+        };
+        assert_eq!(p.delay_after(1), Duration::from_millis(100));
+        assert_eq!(p.delay_after(2), Duration::from_millis(400));
+        assert_eq!(p.delay_after(3), Duration::from_millis(1600));
+        assert_eq!(p.delay_after(9), Duration::from_millis(1600));
+    }
+}

@@ -1,0 +1,85 @@
+//! Businesses (tenants) and their pipeline settings.
+
+use super::{col, Ctx, Result, Store};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Business {
+    pub id: i64,
+    pub name: String,
+    pub default_region: String,
+    pub stt_provider: String,
+    pub llm_provider: String,
+    pub crm_provider: String,
+    pub auto_qc: bool,
+    pub auto_create_leads: bool,
+    pub lead_filter: bool,
+    pub link_threshold: f64,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, name, default_region, stt_provider, llm_provider, crm_provider, auto_qc, \
+    auto_create_leads, lead_filter, link_threshold, active, created_at";
+
+fn row(r: &AnyRow) -> Result<Business> {
+    Ok(Business {
+        id: col(r, "id")?,
+        name: col(r, "name")?,
+        default_region: col(r, "default_region")?,
+        stt_provider: col(r, "stt_provider")?,
+        llm_provider: col(r, "llm_provider")?,
+        crm_provider: col(r, "crm_provider")?,
+        auto_qc: col::<i64>(r, "auto_qc")? != 0,
+        auto_create_leads: col::<i64>(r, "auto_create_leads")? != 0,
+        lead_filter: col::<i64>(r, "lead_filter")? != 0,
+        link_threshold: col(r, "link_threshold")?,
+        active: col::<i64>(r, "active")? != 0,
+        created_at: col(r, "created_at")?,
+    })
+}
+
+impl Store {
+    /// Create the business if its name is new; return it either way.
+    pub async fn ensure_business(&self, name: &str) -> Result<Business> {
+        sqlx::query("INSERT INTO businesses (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(crate::now_ms())
+            .execute(&self.pool)
+            .await
+            .ctx(|| format!("creating business {name:?}"))?;
+        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM businesses WHERE name = $1"))
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .ctx(|| format!("reading business {name:?}"))?;
+        row(&r)
+    }
+
+    pub async fn business(&self, id: i64) -> Result<Business> {
+        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM businesses WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("reading business {id}"))?
+            .ok_or_else(|| super::StoreError::NotFound(format!("business {id}")))?;
+        row(&r)
+    }
+
+    pub async fn businesses(&self) -> Result<Vec<Business>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM businesses ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| "listing businesses".into())?;
+        rows.iter().map(row).collect()
+    }
+
+    pub async fn active_business_ids(&self) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM businesses WHERE active = 1 ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| "listing active businesses".into())?;
+        rows.iter().map(|r| col(r, "id")).collect()
+    }
+}

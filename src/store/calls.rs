@@ -1,0 +1,326 @@
+//! Calls: idempotent ingest, and stage/state moves checked by the domain state machine.
+
+use super::{col, Ctx, Result, Store, StoreError};
+use crate::domain::stage::{check_transition, CallState, Position, Stage};
+use crate::store::events::NewEvent;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+
+/// A call record as ingested.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NewCall {
+    pub business_id: i64,
+    pub external_id: String,
+    pub direction: String,
+    pub from_number: Option<String>,
+    pub to_number: Option<String>,
+    pub agent_name: Option<String>,
+    pub campaign: Option<String>,
+    pub language: Option<String>,
+    pub started_at: Option<i64>,
+    pub duration_ms: i64,
+    pub audio_url: Option<String>,
+    /// The source record as received, kept for the call view.
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Call {
+    pub id: i64,
+    pub business_id: i64,
+    pub external_id: String,
+    pub direction: String,
+    pub from_number: Option<String>,
+    pub from_e164: Option<String>,
+    pub number_status: Option<String>,
+    pub to_number: Option<String>,
+    pub agent_name: Option<String>,
+    pub campaign: Option<String>,
+    pub language: Option<String>,
+    pub started_at: Option<i64>,
+    pub duration_ms: i64,
+    pub audio_url: Option<String>,
+    pub stage: Stage,
+    pub state: CallState,
+    pub state_since: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub customer_id: Option<i64>,
+    pub lead_id: Option<i64>,
+    pub link_status: Option<String>,
+    pub link_method: Option<String>,
+    pub link_confidence: Option<f64>,
+    pub extracted_name: Option<String>,
+    pub review_priority: Option<i64>,
+    pub review_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+impl Call {
+    pub fn position(&self) -> Position {
+        Position::new(self.stage, self.state)
+    }
+}
+
+pub const CALL_COLUMNS: &str = "id, business_id, external_id, direction, from_number, from_e164, number_status, \
+    to_number, agent_name, campaign, language, started_at, duration_ms, audio_url, stage, state, state_since, \
+    attempts, last_error, customer_id, lead_id, link_status, link_method, link_confidence, extracted_name, \
+    review_priority, review_reason, created_at, updated_at, version";
+
+pub fn row_to_call(r: &AnyRow) -> Result<Call> {
+    let stage: String = col(r, "stage")?;
+    let state: String = col(r, "state")?;
+    Ok(Call {
+        id: col(r, "id")?,
+        business_id: col(r, "business_id")?,
+        external_id: col(r, "external_id")?,
+        direction: col(r, "direction")?,
+        from_number: col(r, "from_number")?,
+        from_e164: col(r, "from_e164")?,
+        number_status: col(r, "number_status")?,
+        to_number: col(r, "to_number")?,
+        agent_name: col(r, "agent_name")?,
+        campaign: col(r, "campaign")?,
+        language: col(r, "language")?,
+        started_at: col(r, "started_at")?,
+        duration_ms: col(r, "duration_ms")?,
+        audio_url: col(r, "audio_url")?,
+        stage: stage.parse().map_err(StoreError::Corrupt)?,
+        state: state.parse().map_err(StoreError::Corrupt)?,
+        state_since: col(r, "state_since")?,
+        attempts: col(r, "attempts")?,
+        last_error: col(r, "last_error")?,
+        customer_id: col(r, "customer_id")?,
+        lead_id: col(r, "lead_id")?,
+        link_status: col(r, "link_status")?,
+        link_method: col(r, "link_method")?,
+        link_confidence: col(r, "link_confidence")?,
+        extracted_name: col(r, "extracted_name")?,
+        review_priority: col(r, "review_priority")?,
+        review_reason: col(r, "review_reason")?,
+        created_at: col(r, "created_at")?,
+        updated_at: col(r, "updated_at")?,
+        version: col(r, "version")?,
+    })
+}
+
+/// A requested move of a call, with the reason that goes into its trace.
+#[derive(Debug, Clone)]
+pub struct Move<'a> {
+    pub to: Position,
+    /// The position the caller believes the call is in; a mismatch is a conflict.
+    pub expect: Option<Position>,
+    pub kind: &'a str,
+    pub reason: String,
+    pub error: Option<String>,
+    pub actor: &'a str,
+}
+
+impl Store {
+    /// Insert a call at `sync/pending`. A duplicate `(business_id, external_id)` returns
+    /// the existing call unchanged and `false`.
+    pub async fn ingest_call(&self, c: &NewCall) -> Result<(Call, bool)> {
+        let now = crate::now_ms();
+        let mut tx = self.pool.begin().await.ctx(|| "starting ingest".into())?;
+        let inserted = sqlx::query(
+            "INSERT INTO calls (business_id, external_id, direction, from_number, to_number, agent_name, campaign, \
+             language, started_at, duration_ms, audio_url, stage, state, state_since, raw, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'sync','pending',$12,$13,$12,$12) \
+             ON CONFLICT (business_id, external_id) DO NOTHING RETURNING id",
+        )
+        .bind(c.business_id)
+        .bind(&c.external_id)
+        .bind(&c.direction)
+        .bind(c.from_number.as_deref())
+        .bind(c.to_number.as_deref())
+        .bind(c.agent_name.as_deref())
+        .bind(c.campaign.as_deref())
+        .bind(c.language.as_deref())
+        .bind(c.started_at)
+        .bind(c.duration_ms)
+        .bind(c.audio_url.as_deref())
+        .bind(now)
+        .bind(&c.raw)
+        .fetch_optional(&mut *tx)
+        .await
+        .ctx(|| format!("ingesting call {:?} of business {}", c.external_id, c.business_id))?;
+        let created = inserted.is_some();
+        if let Some(r) = &inserted {
+            let id: i64 = col(r, "id")?;
+            self.append_event(
+                &mut *tx,
+                &NewEvent {
+                    call_id: id,
+                    business_id: c.business_id,
+                    stage: Stage::Sync,
+                    kind: "ingested",
+                    reason: format!("call record {:?} received", c.external_id),
+                    detail: None,
+                    actor: "pipeline",
+                },
+            )
+            .await?;
+        }
+        tx.commit().await.ctx(|| "committing ingest".into())?;
+        let call = self.call_by_external(c.business_id, &c.external_id).await?;
+        Ok((call, created))
+    }
+
+    pub async fn call(&self, id: i64) -> Result<Call> {
+        let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("reading call {id}"))?
+            .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+        row_to_call(&r)
+    }
+
+    pub async fn call_by_external(&self, business_id: i64, external_id: &str) -> Result<Call> {
+        let r = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE business_id = $1 AND external_id = $2"
+        ))
+        .bind(business_id)
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| format!("reading call {external_id:?} of business {business_id}"))?
+        .ok_or_else(|| StoreError::NotFound(format!("call {external_id:?} of business {business_id}")))?;
+        row_to_call(&r)
+    }
+
+    /// Move a call, enforcing the state machine, and append the trace row in the same
+    /// transaction. Optimistic: a concurrent move in between is a `Conflict`.
+    pub async fn move_call(&self, call_id: i64, m: &Move<'_>) -> Result<Call> {
+        let mut tx = self.pool.begin().await.ctx(|| format!("starting move of call {call_id}"))?;
+        let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
+            .bind(call_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx(|| format!("reading call {call_id}"))?
+            .ok_or_else(|| StoreError::NotFound(format!("call {call_id}")))?;
+        let cur = row_to_call(&r)?;
+        if let Some(expect) = m.expect {
+            if expect != cur.position() {
+                return Err(StoreError::Conflict(format!(
+                    "call {call_id} is at {} now, not {expect}: someone else moved it; reload and try again",
+                    cur.position()
+                )));
+            }
+        }
+        check_transition(call_id, cur.position(), m.to)?;
+        let now = crate::now_ms();
+        let attempts = if m.to.stage != cur.stage {
+            0
+        } else if m.to.state == CallState::Running {
+            cur.attempts + 1
+        } else {
+            cur.attempts
+        };
+        let last_error = match (&m.error, m.to.state) {
+            (Some(e), _) => Some(e.clone()),
+            (None, CallState::Retrying | CallState::Dead) => cur.last_error.clone(),
+            (None, CallState::Running) if m.to.stage == cur.stage => cur.last_error.clone(),
+            (None, _) => None,
+        };
+        let state_since = if m.to == cur.position() { cur.state_since } else { now };
+        let n = sqlx::query(
+            "UPDATE calls SET stage = $1, state = $2, state_since = $3, attempts = $4, last_error = $5, \
+             updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8",
+        )
+        .bind(m.to.stage.as_str())
+        .bind(m.to.state.as_str())
+        .bind(state_since)
+        .bind(attempts)
+        .bind(last_error.as_deref())
+        .bind(now)
+        .bind(call_id)
+        .bind(cur.version)
+        .execute(&mut *tx)
+        .await
+        .ctx(|| format!("moving call {call_id} to {}", m.to))?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "call {call_id} changed while moving it from {} to {}; reload and try again",
+                cur.position(),
+                m.to
+            )));
+        }
+        self.append_event(
+            &mut *tx,
+            &NewEvent {
+                call_id,
+                business_id: cur.business_id,
+                stage: m.to.stage,
+                kind: m.kind,
+                reason: m.reason.clone(),
+                detail: m.error.clone(),
+                actor: m.actor,
+            },
+        )
+        .await?;
+        tx.commit().await.ctx(|| format!("committing move of call {call_id}"))?;
+        self.call(call_id).await
+    }
+
+    /// Calls in flight longer than their stage's SLA, oldest first. One index range
+    /// scan per stage on `calls_in_flight_by_age`.
+    pub async fn stuck_calls(&self, slas: &[(Stage, i64)], limit: u32) -> Result<Vec<Call>> {
+        let now = crate::now_ms();
+        let mut out = Vec::new();
+        for (stage, sla_ms) in slas {
+            let rows = sqlx::query(&stuck_sql(limit))
+                .bind(stage.as_str())
+                .bind(now - sla_ms)
+                .fetch_all(&self.pool)
+                .await
+                .ctx(|| format!("listing stuck calls of stage {stage}"))?;
+            for r in &rows {
+                out.push(row_to_call(r)?);
+            }
+        }
+        out.sort_by_key(|c| c.state_since);
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// The manual-review queue: priority first, then oldest.
+    pub async fn review_queue(&self, limit: u32) -> Result<Vec<Call>> {
+        let rows = sqlx::query(&review_sql(limit))
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| "listing the review queue".into())?;
+        rows.iter().map(row_to_call).collect()
+    }
+
+    /// Calls per state, for accounting (done + dead + review + in flight = ingested).
+    pub async fn call_counts_by_state(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM calls GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| "counting calls by state".into())?;
+        rows.iter().map(|r| Ok((col(r, "state")?, col(r, "n")?))).collect()
+    }
+}
+
+pub fn stuck_sql(limit: u32) -> String {
+    format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE stage = $1 AND state IN ('pending', 'running', 'retrying') \
+         AND state_since < $2 ORDER BY state_since LIMIT {limit}"
+    )
+}
+
+pub fn review_sql(limit: u32) -> String {
+    format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE state = 'review' \
+         ORDER BY review_priority DESC, state_since LIMIT {limit}"
+    )
+}
+
+/// The overview's throughput query (per business and stage over the last hour).
+pub const THROUGHPUT_SQL: &str = "SELECT business_id, stage, CAST(SUM(calls) AS BIGINT) AS calls, \
+    CAST(SUM(audio_seconds) AS BIGINT) AS audio_seconds, CAST(SUM(failures) AS BIGINT) AS failures \
+    FROM throughput WHERE minute >= $1 GROUP BY business_id, stage";

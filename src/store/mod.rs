@@ -1,0 +1,242 @@
+//! Persistence over PostgreSQL or SQLite through sqlx's `Any` driver: one set of
+//! runtime-checked queries (`$1` placeholders, epoch-ms BIGINT times, 0/1 flags) serves
+//! both dialects; the few dialect-specific statements branch on `Dialect`.
+
+pub mod businesses;
+pub mod calls;
+pub mod dead_jobs;
+pub mod events;
+pub mod migrate;
+pub mod throughput;
+
+pub use calls::{Call, NewCall};
+pub use dead_jobs::{DeadJob, DeadJobFilter, DeadJobInsert, DeadJobStatus};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::AnyPool;
+use std::path::Path;
+use std::sync::Once;
+use std::time::Duration;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error while {context}: {source}")]
+    Db {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(transparent)]
+    IllegalTransition(#[from] crate::domain::stage::IllegalTransition),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid database url {url:?}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Attach what we were doing to a sqlx error.
+pub trait Ctx<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Ctx<T> for std::result::Result<T, sqlx::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| StoreError::Db {
+            context: context(),
+            source,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl Dialect {
+    /// The URL scheme picks the dialect.
+    pub fn from_url(url: &str) -> Result<Dialect> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Dialect::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else {
+            Err(StoreError::BadUrl {
+                url: url.to_string(),
+                why: "expected a sqlite: or postgres:// URL (config key database.url, env CALLOPS_DATABASE_URL)".into(),
+            })
+        }
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    url: String,
+}
+
+static DRIVERS: Once = Once::new();
+
+impl Store {
+    /// Connect to `url` (`sqlite:path` creates the file and its directory; `postgres://…`).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let dialect = Dialect::from_url(url)?;
+        let connect_url = match dialect {
+            Dialect::Sqlite => sqlite_url(url)?,
+            Dialect::Postgres => url.to_string(),
+        };
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10));
+        if dialect == Dialect::Sqlite {
+            opts = opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers (the console) run beside the single writer;
+                    // busy_timeout makes concurrent writers wait instead of failing.
+                    for pragma in [
+                        "PRAGMA journal_mode=WAL",
+                        "PRAGMA busy_timeout=10000",
+                        "PRAGMA synchronous=NORMAL",
+                        "PRAGMA foreign_keys=ON",
+                    ] {
+                        sqlx::Executor::execute(&mut *conn, pragma).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts
+            .connect(&connect_url)
+            .await
+            .ctx(|| format!("connecting to {}", redact_url(url)))?;
+        Ok(Store {
+            pool,
+            dialect,
+            url: url.to_string(),
+        })
+    }
+
+    /// Connect and apply migrations (the embedded SQLite path migrates itself).
+    pub async fn open_migrated(url: &str, max_connections: u32) -> Result<Store> {
+        let store = Store::connect(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A trivial round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .ctx(|| "pinging the database".into())?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite:path`, `sqlite://path` or `sqlite:///abs` → a URL sqlx opens read-write-create,
+/// after creating the parent directory.
+fn sqlite_url(url: &str) -> Result<String> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(StoreError::BadUrl {
+            url: url.into(),
+            why: "no file path after sqlite:".into(),
+        });
+    }
+    if path != ":memory:" {
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl {
+                    url: url.into(),
+                    why: format!("cannot create directory {}: {e}", dir.display()),
+                })?;
+            }
+        }
+    }
+    let query = query.unwrap_or("mode=rwc");
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// Hide a password in a URL before it goes into an error or a log.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.split_once('@') {
+            if let Some((user, _)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+/// Read helpers for `AnyRow` that name the column on failure.
+pub fn col<T>(row: &AnyRow, name: &str) -> Result<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    row.try_get(name)
+        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
+}
+
+/// Comma-separated integer list for `IN (…)`: the Any driver cannot bind arrays, and
+/// integers formatted by us cannot inject SQL.
+pub fn id_list(ids: &[i64]) -> String {
+    let mut s = String::with_capacity(ids.len() * 8);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&id.to_string());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_scheme_picks_dialect() {
+        assert_eq!(Dialect::from_url("sqlite:data/x.db").unwrap(), Dialect::Sqlite);
+        assert_eq!(Dialect::from_url("postgres://u@h/db").unwrap(), Dialect::Postgres);
+        let e = Dialect::from_url("mysql://h/db").unwrap_err().to_string();
+        assert!(e.contains("mysql://h/db") && e.contains("CALLOPS_DATABASE_URL"), "{e}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite:x.db"), "sqlite:x.db");
+    }
+}

@@ -1,0 +1,125 @@
+//! Test fixtures on the real services: a temporary SQLite file, a uniquely named Postgres
+//! database (dropped after, even when the test panics), a unique RabbitMQ name prefix.
+#![allow(dead_code)]
+
+use callops::store::Store;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn unique(tag: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{tag}_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
+}
+
+/// A store on a fresh SQLite file; keep the TempDir alive as long as the store.
+pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("callops.db").display());
+    let store = Store::open_migrated(&url, 8).await.expect("open sqlite store");
+    (store, dir)
+}
+
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("CALLOPS_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!("skipped: CALLOPS_TEST_POSTGRES_URL not set (Postgres suite not run)");
+            None
+        }
+    }
+}
+
+pub fn amqp_url() -> Option<String> {
+    match std::env::var("CALLOPS_TEST_AMQP_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!("skipped: CALLOPS_TEST_AMQP_URL not set (RabbitMQ suite not run)");
+            None
+        }
+    }
+}
+
+/// A uniquely named Postgres database, dropped when this guard drops.
+pub struct PgDb {
+    pub store: Store,
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+impl PgDb {
+    pub async fn create(admin_url: &str) -> PgDb {
+        let name = unique("callops_test");
+        let admin = Store::connect(admin_url, 1).await.expect("connect to CALLOPS_TEST_POSTGRES_URL");
+        sweep_stale(&admin).await;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(admin.pool())
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = with_db(admin_url, &name);
+        let store = Store::open_migrated(&url, 8).await.expect("migrate test database");
+        PgDb {
+            store,
+            url,
+            admin_url: admin_url.to_string(),
+            name,
+        }
+    }
+}
+
+/// Drop test databases left by test processes that no longer run (killed runs).
+async fn sweep_stale(admin: &Store) {
+    let Ok(rows) = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'callops_test_%'")
+        .fetch_all(admin.pool())
+        .await
+    else {
+        return;
+    };
+    for r in rows {
+        let name: String = sqlx::Row::get(&r, 0);
+        let pid: Option<u32> = name.split('_').nth(2).and_then(|p| p.parse().ok());
+        if let Some(pid) = pid {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(admin.pool())
+                    .await;
+            }
+        }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (admin_url, name, store) = (self.admin_url.clone(), self.name.clone(), self.store.clone());
+        // Our own runtime on a plain thread: Drop may run inside (or after) the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                store.close().await;
+                if let Ok(admin) = Store::connect(&admin_url, 1).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(admin.pool())
+                        .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
