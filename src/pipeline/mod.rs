@@ -1,0 +1,3 @@
+//! The running system: stage workers and the providers they call.
+
+pub mod providers;
