@@ -53,6 +53,8 @@ pub struct Call {
     pub extracted_name: Option<String>,
     pub review_priority: Option<i64>,
     pub review_reason: Option<String>,
+    /// Ranked candidate customers (JSON) while in review.
+    pub review_candidates: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
@@ -67,7 +69,7 @@ impl Call {
 pub const CALL_COLUMNS: &str = "id, business_id, external_id, direction, from_number, from_e164, number_status, \
     to_number, agent_name, campaign, language, started_at, duration_ms, audio_url, stage, state, state_since, \
     attempts, last_error, customer_id, lead_id, link_status, link_method, link_confidence, extracted_name, \
-    review_priority, review_reason, created_at, updated_at, version";
+    review_priority, review_reason, review_candidates, created_at, updated_at, version";
 
 pub fn row_to_call(r: &AnyRow) -> Result<Call> {
     let stage: String = col(r, "stage")?;
@@ -100,6 +102,7 @@ pub fn row_to_call(r: &AnyRow) -> Result<Call> {
         extracted_name: col(r, "extracted_name")?,
         review_priority: col(r, "review_priority")?,
         review_reason: col(r, "review_reason")?,
+        review_candidates: col(r, "review_candidates")?,
         created_at: col(r, "created_at")?,
         updated_at: col(r, "updated_at")?,
         version: col(r, "version")?,

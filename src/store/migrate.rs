@@ -11,12 +11,20 @@ struct Migration {
     sqlite: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    postgres: include_str!("../../migrations/postgres/0001_init.sql"),
-    sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        postgres: include_str!("../../migrations/postgres/0001_init.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "review_candidates",
+        postgres: include_str!("../../migrations/postgres/0002_review_candidates.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0002_review_candidates.sql"),
+    },
+];
 
 /// Arbitrary constant: serializes concurrent `migrate` runs on one Postgres database.
 const PG_MIGRATION_LOCK: i64 = 0x6361_6c6c_6f70_73;

@@ -2,12 +2,15 @@
 //! runtime-checked queries (`$1` placeholders, epoch-ms BIGINT times, 0/1 flags) serves
 //! both dialects; the few dialect-specific statements branch on `Dialect`.
 
+pub mod agents;
 pub mod businesses;
 pub mod calls;
+pub mod customers;
 pub mod dead_jobs;
 pub mod events;
 pub mod migrate;
 pub mod throughput;
+pub mod transcripts;
 
 pub use calls::{Call, NewCall};
 pub use dead_jobs::{DeadJob, DeadJobFilter, DeadJobInsert, DeadJobStatus};

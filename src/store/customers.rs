@@ -1,0 +1,340 @@
+//! Customers and leads: what calls are linked to and what the CRM receives.
+
+use super::{col, Ctx, Result, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Customer {
+    pub id: i64,
+    pub business_id: i64,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub is_temporary: bool,
+    pub merged_into: Option<i64>,
+}
+
+const CUSTOMER_COLUMNS: &str = "id, business_id, external_id, name, phone, email, is_temporary, merged_into";
+
+fn customer(r: &AnyRow) -> Result<Customer> {
+    Ok(Customer {
+        id: col(r, "id")?,
+        business_id: col(r, "business_id")?,
+        external_id: col(r, "external_id")?,
+        name: col(r, "name")?,
+        phone: col(r, "phone")?,
+        email: col(r, "email")?,
+        is_temporary: col::<i64>(r, "is_temporary")? != 0,
+        merged_into: col(r, "merged_into")?,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Lead {
+    pub id: i64,
+    pub business_id: i64,
+    pub customer_id: Option<i64>,
+    pub phone: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub source: String,
+    pub call_count: i64,
+    pub crm_id: Option<String>,
+    pub external_id: Option<String>,
+}
+
+const LEAD_COLUMNS: &str = "id, business_id, customer_id, phone, name, status, source, call_count, crm_id, external_id";
+
+fn lead(r: &AnyRow) -> Result<Lead> {
+    Ok(Lead {
+        id: col(r, "id")?,
+        business_id: col(r, "business_id")?,
+        customer_id: col(r, "customer_id")?,
+        phone: col(r, "phone")?,
+        name: col(r, "name")?,
+        status: col(r, "status")?,
+        source: col(r, "source")?,
+        call_count: col(r, "call_count")?,
+        crm_id: col(r, "crm_id")?,
+        external_id: col(r, "external_id")?,
+    })
+}
+
+/// A customer to create or import.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NewCustomer {
+    pub business_id: i64,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub name_normalized: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub is_temporary: bool,
+}
+
+/// What the link stage decided for a call.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LinkUpdate {
+    pub customer_id: Option<i64>,
+    pub link_status: String,
+    pub link_method: Option<String>,
+    pub link_confidence: Option<f64>,
+    pub extracted_name: Option<String>,
+    pub review_priority: Option<i64>,
+    pub review_reason: Option<String>,
+    pub review_candidates: Option<String>,
+}
+
+impl Store {
+    /// Live (not merged-away) customers with this phone.
+    pub async fn customers_by_phone(&self, business_id: i64, e164: &str) -> Result<Vec<Customer>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE business_id = $1 AND phone = $2 AND merged_into IS NULL ORDER BY id"
+        ))
+        .bind(business_id)
+        .bind(e164)
+        .fetch_all(&self.pool)
+        .await
+        .ctx(|| format!("finding customers of business {business_id} by phone"))?;
+        rows.iter().map(customer).collect()
+    }
+
+    pub async fn customer(&self, id: i64) -> Result<Customer> {
+        let r = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("reading customer {id}"))?
+            .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
+        customer(&r)
+    }
+
+    /// Named, live, non-temporary customers of a business: the name-match candidates.
+    pub async fn named_customers(&self, business_id: i64, limit: u32) -> Result<Vec<Customer>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE business_id = $1 AND name IS NOT NULL \
+             AND merged_into IS NULL AND is_temporary = 0 ORDER BY id LIMIT {limit}"
+        ))
+        .bind(business_id)
+        .fetch_all(&self.pool)
+        .await
+        .ctx(|| format!("listing customers of business {business_id}"))?;
+        rows.iter().map(customer).collect()
+    }
+
+    /// Insert a customer; with an external id, an existing one is updated instead (imports are repeatable).
+    pub async fn upsert_customer(&self, c: &NewCustomer) -> Result<(i64, bool)> {
+        let now = crate::now_ms();
+        if let Some(ext) = &c.external_id {
+            let existing = sqlx::query("SELECT id FROM customers WHERE business_id = $1 AND external_id = $2")
+                .bind(c.business_id)
+                .bind(ext)
+                .fetch_optional(&self.pool)
+                .await
+                .ctx(|| format!("looking up customer {ext:?}"))?;
+            if let Some(r) = existing {
+                let id: i64 = col(&r, "id")?;
+                sqlx::query(
+                    "UPDATE customers SET name = $1, name_normalized = $2, phone = $3, email = $4, updated_at = $5 WHERE id = $6",
+                )
+                .bind(c.name.as_deref())
+                .bind(c.name_normalized.as_deref())
+                .bind(c.phone.as_deref())
+                .bind(c.email.as_deref())
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .ctx(|| format!("updating customer {id}"))?;
+                return Ok((id, false));
+            }
+        }
+        let r = sqlx::query(
+            "INSERT INTO customers (business_id, external_id, name, name_normalized, phone, email, is_temporary, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8) RETURNING id",
+        )
+        .bind(c.business_id)
+        .bind(c.external_id.as_deref())
+        .bind(c.name.as_deref())
+        .bind(c.name_normalized.as_deref())
+        .bind(c.phone.as_deref())
+        .bind(c.email.as_deref())
+        .bind(c.is_temporary as i64)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .ctx(|| format!("creating a customer for business {}", c.business_id))?;
+        Ok((col(&r, "id")?, true))
+    }
+
+    /// Record the phone normalization of a call.
+    pub async fn set_call_number(&self, call_id: i64, e164: Option<&str>, status: &str) -> Result<()> {
+        sqlx::query("UPDATE calls SET from_e164 = $1, number_status = $2, updated_at = $3 WHERE id = $4")
+            .bind(e164)
+            .bind(status)
+            .bind(crate::now_ms())
+            .bind(call_id)
+            .execute(&self.pool)
+            .await
+            .ctx(|| format!("saving the number status of call {call_id}"))?;
+        Ok(())
+    }
+
+    pub async fn set_call_link(&self, call_id: i64, u: &LinkUpdate) -> Result<()> {
+        sqlx::query(
+            "UPDATE calls SET customer_id = $1, link_status = $2, link_method = $3, link_confidence = $4, \
+             extracted_name = $5, review_priority = $6, review_reason = $7, review_candidates = $8, updated_at = $9 WHERE id = $10",
+        )
+        .bind(u.customer_id)
+        .bind(&u.link_status)
+        .bind(u.link_method.as_deref())
+        .bind(u.link_confidence)
+        .bind(u.extracted_name.as_deref())
+        .bind(u.review_priority)
+        .bind(u.review_reason.as_deref())
+        .bind(u.review_candidates.as_deref())
+        .bind(crate::now_ms())
+        .bind(call_id)
+        .execute(&self.pool)
+        .await
+        .ctx(|| format!("saving the link of call {call_id}"))?;
+        Ok(())
+    }
+
+    pub async fn lead_by_phone(&self, business_id: i64, phone: &str) -> Result<Option<Lead>> {
+        let r = sqlx::query(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND phone = $2"))
+            .bind(business_id)
+            .bind(phone)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("finding the lead of business {business_id} by phone"))?;
+        r.as_ref().map(lead).transpose()
+    }
+
+    pub async fn lead_by_external(&self, business_id: i64, external_id: &str) -> Result<Option<Lead>> {
+        let r = sqlx::query(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND external_id = $2"))
+            .bind(business_id)
+            .bind(external_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("finding lead {external_id:?}"))?;
+        r.as_ref().map(lead).transpose()
+    }
+
+    /// Create the lead of (business, phone) or count one more call on it; write the lead
+    /// id back on the call. Idempotent per call: a redelivered notify for a call that
+    /// already carries this lead id does not count twice.
+    pub async fn upsert_lead_for_call(&self, business_id: i64, call_id: i64, phone: &str, name: Option<&str>, customer_id: Option<i64>, source: &str) -> Result<(Lead, bool)> {
+        let now = crate::now_ms();
+        let mut tx = self.pool.begin().await.ctx(|| format!("starting lead upsert for call {call_id}"))?;
+        let already: Option<i64> = sqlx::query("SELECT lead_id FROM calls WHERE id = $1")
+            .bind(call_id)
+            .fetch_one(&mut *tx)
+            .await
+            .ctx(|| format!("reading call {call_id}"))
+            .and_then(|r| col(&r, "lead_id"))?;
+        let inserted = sqlx::query(
+            "INSERT INTO leads (business_id, customer_id, phone, name, source, call_count, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,1,$6,$6) ON CONFLICT (business_id, phone) DO NOTHING RETURNING id",
+        )
+        .bind(business_id)
+        .bind(customer_id)
+        .bind(phone)
+        .bind(name)
+        .bind(source)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .ctx(|| format!("creating the lead for call {call_id}"))?;
+        let created = inserted.is_some();
+        let lead_row = sqlx::query(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND phone = $2"))
+            .bind(business_id)
+            .bind(phone)
+            .fetch_one(&mut *tx)
+            .await
+            .ctx(|| format!("reading the lead for call {call_id}"))?;
+        let mut l = lead(&lead_row)?;
+        if !created && already != Some(l.id) {
+            sqlx::query(
+                "UPDATE leads SET call_count = call_count + 1, updated_at = $1, \
+                 name = COALESCE(name, $2), customer_id = COALESCE(customer_id, $3) WHERE id = $4",
+            )
+            .bind(now)
+            .bind(name)
+            .bind(customer_id)
+            .bind(l.id)
+            .execute(&mut *tx)
+            .await
+            .ctx(|| format!("counting call {call_id} on lead {}", l.id))?;
+            l.call_count += 1;
+        }
+        sqlx::query("UPDATE calls SET lead_id = $1, updated_at = $2 WHERE id = $3")
+            .bind(l.id)
+            .bind(now)
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await
+            .ctx(|| format!("writing lead {} back on call {call_id}", l.id))?;
+        tx.commit().await.ctx(|| format!("committing lead for call {call_id}"))?;
+        Ok((l, created))
+    }
+
+    pub async fn set_lead_crm_id(&self, lead_id: i64, crm_id: &str) -> Result<()> {
+        sqlx::query("UPDATE leads SET crm_id = $1, updated_at = $2 WHERE id = $3")
+            .bind(crm_id)
+            .bind(crate::now_ms())
+            .bind(lead_id)
+            .execute(&self.pool)
+            .await
+            .ctx(|| format!("saving the CRM id of lead {lead_id}"))?;
+        Ok(())
+    }
+
+    /// Import a lead (from a CRM export or sync); existing (business, phone) rows are updated.
+    pub async fn import_lead(&self, business_id: i64, phone: &str, name: Option<&str>, external_id: Option<&str>, status: &str) -> Result<bool> {
+        let now = crate::now_ms();
+        let r = sqlx::query(
+            "INSERT INTO leads (business_id, phone, name, external_id, status, source, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,'import',$6,$6) ON CONFLICT (business_id, phone) DO UPDATE SET \
+             name = COALESCE(excluded.name, leads.name), external_id = COALESCE(excluded.external_id, leads.external_id), \
+             status = excluded.status, updated_at = excluded.updated_at RETURNING created_at",
+        )
+        .bind(business_id)
+        .bind(phone)
+        .bind(name)
+        .bind(external_id)
+        .bind(status)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .ctx(|| format!("importing lead {phone} of business {business_id}"))?;
+        Ok(col::<i64>(&r, "created_at")? == now)
+    }
+
+    pub async fn watermark(&self, source: &str, business_id: i64) -> Result<Option<String>> {
+        let r = sqlx::query("SELECT value FROM watermarks WHERE source = $1 AND business_id = $2")
+            .bind(source)
+            .bind(business_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("reading watermark {source}"))?;
+        r.map(|r| col(&r, "value")).transpose()
+    }
+
+    pub async fn set_watermark(&self, source: &str, business_id: i64, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO watermarks (source, business_id, value, updated_at) VALUES ($1,$2,$3,$4) \
+             ON CONFLICT (source, business_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(source)
+        .bind(business_id)
+        .bind(value)
+        .bind(crate::now_ms())
+        .execute(&self.pool)
+        .await
+        .ctx(|| format!("saving watermark {source}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! Transcripts and analysis results of calls.
+
+use super::{col, Ctx, Result, Store};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredTranscript {
+    pub call_id: i64,
+    pub provider: String,
+    pub language: Option<String>,
+    pub text: String,
+    /// JSON array of {speaker, start, end, text}.
+    pub segments: String,
+    /// Why STT did not run (transcript delivered with the call record), if it did not.
+    pub stt_skipped: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredAnalysis {
+    pub id: i64,
+    pub call_id: i64,
+    pub agent_id: Option<i64>,
+    pub agent_version: i64,
+    pub kind: String,
+    pub cache_key: String,
+    pub result: String,
+    pub raw_output: Option<String>,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Insert or replace the call's transcript (a redelivered transcribe job rewrites the same row).
+    pub async fn save_transcript(&self, t: &StoredTranscript) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO transcripts (call_id, provider, language, text, segments, stt_skipped, created_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (call_id) DO UPDATE SET provider = excluded.provider, \
+             language = excluded.language, text = excluded.text, segments = excluded.segments, \
+             stt_skipped = excluded.stt_skipped",
+        )
+        .bind(t.call_id)
+        .bind(&t.provider)
+        .bind(t.language.as_deref())
+        .bind(&t.text)
+        .bind(&t.segments)
+        .bind(t.stt_skipped.as_deref())
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await
+        .ctx(|| format!("saving the transcript of call {}", t.call_id))?;
+        Ok(())
+    }
+
+    pub async fn transcript(&self, call_id: i64) -> Result<Option<StoredTranscript>> {
+        let r = sqlx::query(
+            "SELECT call_id, provider, language, text, segments, stt_skipped, created_at FROM transcripts WHERE call_id = $1",
+        )
+        .bind(call_id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| format!("reading the transcript of call {call_id}"))?;
+        r.map(|r| {
+            Ok(StoredTranscript {
+                call_id: col(&r, "call_id")?,
+                provider: col(&r, "provider")?,
+                language: col(&r, "language")?,
+                text: col(&r, "text")?,
+                segments: col(&r, "segments")?,
+                stt_skipped: col(&r, "stt_skipped")?,
+                created_at: col(&r, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Save an agent's result for a call; a rerun of the same agent version replaces it.
+    pub async fn save_analysis(&self, a: &StoredAnalysis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO analyses (call_id, agent_id, agent_version, kind, cache_key, result, raw_output, created_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (call_id, agent_id, agent_version) DO UPDATE SET \
+             result = excluded.result, raw_output = excluded.raw_output, cache_key = excluded.cache_key, created_at = excluded.created_at",
+        )
+        .bind(a.call_id)
+        .bind(a.agent_id)
+        .bind(a.agent_version)
+        .bind(&a.kind)
+        .bind(&a.cache_key)
+        .bind(&a.result)
+        .bind(a.raw_output.as_deref())
+        .bind(a.created_at)
+        .execute(&self.pool)
+        .await
+        .ctx(|| format!("saving analysis of call {} by agent {:?}", a.call_id, a.agent_id))?;
+        Ok(())
+    }
+
+    /// A result computed before for the same transcript and agent version.
+    pub async fn cached_analysis(&self, cache_key: &str) -> Result<Option<String>> {
+        let r = sqlx::query("SELECT result FROM analyses WHERE cache_key = $1 LIMIT 1")
+            .bind(cache_key)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| "reading the analysis cache".into())?;
+        r.map(|r| col(&r, "result")).transpose()
+    }
+
+    pub async fn analyses(&self, call_id: i64) -> Result<Vec<StoredAnalysis>> {
+        let rows = sqlx::query(
+            "SELECT id, call_id, agent_id, agent_version, kind, cache_key, result, raw_output, created_at \
+             FROM analyses WHERE call_id = $1 ORDER BY id",
+        )
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await
+        .ctx(|| format!("reading analyses of call {call_id}"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAnalysis {
+                    id: col(r, "id")?,
+                    call_id: col(r, "call_id")?,
+                    agent_id: col(r, "agent_id")?,
+                    agent_version: col(r, "agent_version")?,
+                    kind: col(r, "kind")?,
+                    cache_key: col(r, "cache_key")?,
+                    result: col(r, "result")?,
+                    raw_output: col(r, "raw_output")?,
+                    created_at: col(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+}
