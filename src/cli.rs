@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "callops", version, about = "Post-call analytics pipeline and its operations console")]
+#[command(
+    name = "callops",
+    version,
+    about = "Post-call analytics pipeline and its operations console"
+)]
 pub struct Cli {
     /// Config file merged over the embedded defaults (env CALLOPS_CONFIG)
     #[arg(long, global = true)]
@@ -78,9 +82,9 @@ pub fn main() -> ExitCode {
 fn overrides(cli: &Cli) -> anyhow::Result<Overrides> {
     let mut sets = Vec::new();
     for s in &cli.sets {
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--set {s:?}: expected KEY=VALUE, e.g. --set broker.prefetch=50"))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--set {s:?}: expected KEY=VALUE, e.g. --set broker.prefetch=50")
+        })?;
         sets.push((k.trim().to_string(), v.to_string()));
     }
     for (flag, key) in [
@@ -107,7 +111,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let config = loaded.config;
     let _log_guard = crate::logging::init(config.log_dir(), &config.log.level)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cli.command {
             Some(Command::Config) => {
@@ -129,9 +135,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Some(Command::Bench { what }) => match what {
-                BenchWhat::Broker { backend, messages, raw } => {
-                    crate::bench::broker::run(&config, &backend, messages, raw).await
-                }
+                BenchWhat::Broker {
+                    backend,
+                    messages,
+                    raw,
+                } => crate::bench::broker::run(&config, &backend, messages, raw).await,
             },
             Some(Command::Demo { seconds }) => crate::demo::run(config, seconds).await,
             None => crate::demo::run(config, 0).await,

@@ -106,14 +106,19 @@ pub struct Loaded {
 impl Config {
     /// The embedded defaults alone.
     pub fn defaults() -> Config {
-        Config::load(&Overrides::default()).expect("embedded defaults are valid").config
+        Config::load(&Overrides::default())
+            .expect("embedded defaults are valid")
+            .config
     }
 
     pub fn load(o: &Overrides) -> Result<Loaded, ConfigError> {
-        let defaults: Table = DEFAULTS.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            source_name: "embedded config/callops.toml".into(),
-            why: e.to_string(),
-        })?;
+        let defaults: Table =
+            DEFAULTS
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    source_name: "embedded config/callops.toml".into(),
+                    why: e.to_string(),
+                })?;
         let mut merged = defaults.clone();
         let mut warnings = Vec::new();
 
@@ -129,10 +134,12 @@ impl Config {
                 why: e.to_string(),
             })?;
             let name = path.display().to_string();
-            let user: Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-                source_name: name.clone(),
-                why: e.to_string(),
-            })?;
+            let user: Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    source_name: name.clone(),
+                    why: e.to_string(),
+                })?;
             merge_checked(&mut merged, &defaults, &user, "", &name)?;
         }
 
@@ -147,10 +154,19 @@ impl Config {
                 .map(|(_, k)| k.to_string())
                 .or_else(|| keys.iter().find(|k| env_name(k) == *var).cloned());
             match key {
-                Some(key) => set_typed(&mut merged, &defaults, &key, raw, &format!("environment variable {var}"))?,
+                Some(key) => set_typed(
+                    &mut merged,
+                    &defaults,
+                    &key,
+                    raw,
+                    &format!("environment variable {var}"),
+                )?,
                 None => warnings.push(format!(
                     "environment variable {var} is not a config key and was ignored (keys: {})",
-                    keys.iter().map(|k| env_name(k)).collect::<Vec<_>>().join(", ")
+                    keys.iter()
+                        .map(|k| env_name(k))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             }
         }
@@ -158,11 +174,14 @@ impl Config {
             set_typed(&mut merged, &defaults, key, raw, &format!("--set {key}"))?;
         }
 
-        let mut config: Config = Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
-            source_name: "merged config".into(),
-            key: "?".into(),
-            why: e.to_string(),
-        })?;
+        let mut config: Config =
+            Value::Table(merged)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    source_name: "merged config".into(),
+                    key: "?".into(),
+                    why: e.to_string(),
+                })?;
         config.validate()?;
         config.resolve_paths();
         Ok(Loaded { config, warnings })
@@ -177,20 +196,30 @@ impl Config {
         if !matches!(self.broker.kind.as_str(), "database" | "rabbitmq") {
             return Err(bad(
                 "broker.kind",
-                format!("expected \"database\" or \"rabbitmq\", found {:?}", self.broker.kind),
+                format!(
+                    "expected \"database\" or \"rabbitmq\", found {:?}",
+                    self.broker.kind
+                ),
             ));
         }
-        crate::store::Dialect::from_url(&self.database.url).map_err(|e| bad("database.url", e.to_string()))?;
+        crate::store::Dialect::from_url(&self.database.url)
+            .map_err(|e| bad("database.url", e.to_string()))?;
         if self.broker.prefetch == 0 {
             return Err(bad("broker.prefetch", "must be at least 1, found 0".into()));
         }
         if self.broker.max_attempts == 0 {
-            return Err(bad("broker.max_attempts", "must be at least 1, found 0".into()));
+            return Err(bad(
+                "broker.max_attempts",
+                "must be at least 1, found 0".into(),
+            ));
         }
         if self.broker.kind == "rabbitmq" && !self.broker.amqp_url.starts_with("amqp") {
             return Err(bad(
                 "broker.amqp_url",
-                format!("expected an amqp:// or amqps:// URL, found {:?}", self.broker.amqp_url),
+                format!(
+                    "expected an amqp:// or amqps:// URL, found {:?}",
+                    self.broker.amqp_url
+                ),
             ));
         }
         Ok(())
@@ -242,7 +271,11 @@ fn env_name(key: &str) -> String {
 fn leaf_keys(t: &Table, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (k, v) in t {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Table(sub) => out.extend(leaf_keys(sub, &path)),
             _ => out.push(path),
@@ -271,9 +304,19 @@ fn describe(v: &Value) -> String {
 }
 
 /// Merge `user` into `merged`, checking every key and type against `defaults`.
-fn merge_checked(merged: &mut Table, defaults: &Table, user: &Table, prefix: &str, source_name: &str) -> Result<(), ConfigError> {
+fn merge_checked(
+    merged: &mut Table,
+    defaults: &Table,
+    user: &Table,
+    prefix: &str,
+    source_name: &str,
+) -> Result<(), ConfigError> {
     for (k, v) in user {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         let Some(def) = defaults.get(k) else {
             return Err(ConfigError::UnknownKey {
                 source_name: source_name.into(),
@@ -283,7 +326,9 @@ fn merge_checked(merged: &mut Table, defaults: &Table, user: &Table, prefix: &st
         };
         match (def, v) {
             (Value::Table(dt), Value::Table(ut)) => {
-                let Some(Value::Table(mt)) = merged.get_mut(k) else { unreachable!("defaults were cloned") };
+                let Some(Value::Table(mt)) = merged.get_mut(k) else {
+                    unreachable!("defaults were cloned")
+                };
                 merge_checked(mt, dt, ut, &path, source_name)?;
             }
             (Value::Float(_), Value::Integer(i)) => {
@@ -306,7 +351,13 @@ fn merge_checked(merged: &mut Table, defaults: &Table, user: &Table, prefix: &st
 }
 
 /// Set `key` from text, parsed as the type its default has.
-fn set_typed(merged: &mut Table, defaults: &Table, key: &str, raw: &str, source_name: &str) -> Result<(), ConfigError> {
+fn set_typed(
+    merged: &mut Table,
+    defaults: &Table,
+    key: &str,
+    raw: &str,
+    source_name: &str,
+) -> Result<(), ConfigError> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut def = defaults;
     let mut tgt = merged;
@@ -327,22 +378,30 @@ fn set_typed(merged: &mut Table, defaults: &Table, key: &str, raw: &str, source_
             };
             let v = match d {
                 Value::String(_) => Value::String(raw.to_string()),
-                Value::Integer(_) => Value::Integer(raw.trim().parse().map_err(|_| wrong("an integer"))?),
+                Value::Integer(_) => {
+                    Value::Integer(raw.trim().parse().map_err(|_| wrong("an integer"))?)
+                }
                 Value::Float(_) => Value::Float(raw.trim().parse().map_err(|_| wrong("a number"))?),
                 Value::Boolean(_) => Value::Boolean(match raw.trim() {
                     "true" | "1" | "yes" | "on" => true,
                     "false" | "0" | "no" | "off" => false,
                     _ => return Err(wrong("true or false")),
                 }),
-                Value::Table(_) => return Err(wrong("a key inside this table, not the table itself")),
+                Value::Table(_) => {
+                    return Err(wrong("a key inside this table, not the table itself"))
+                }
                 other => return Err(wrong(type_name(other))),
             };
             tgt.insert(part.to_string(), v);
             return Ok(());
         }
-        let Value::Table(dt) = d else { return Err(unknown()) };
+        let Value::Table(dt) = d else {
+            return Err(unknown());
+        };
         def = dt;
-        let Some(Value::Table(t)) = tgt.get_mut(*part) else { return Err(unknown()) };
+        let Some(Value::Table(t)) = tgt.get_mut(*part) else {
+            return Err(unknown());
+        };
         tgt = t;
     }
     Ok(())
@@ -354,7 +413,10 @@ mod tests {
 
     fn load_env(env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
         Config::load(&Overrides {
-            env: env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             ..Default::default()
         })
     }
@@ -364,7 +426,11 @@ mod tests {
         let c = Config::defaults();
         assert_eq!(c.broker.kind, "database");
         assert!(c.database.url.starts_with("sqlite:"));
-        assert!(c.database.url.ends_with("data/callops.db"), "{}", c.database.url);
+        assert!(
+            c.database.url.ends_with("data/callops.db"),
+            "{}",
+            c.database.url
+        );
         assert_eq!(c.management_url(), None);
     }
 
@@ -388,12 +454,19 @@ mod tests {
     #[test]
     fn typo_in_env_var_is_reported() {
         let l = load_env(&[("CALLOPS_DATABSE_URL", "x")]).unwrap();
-        assert!(l.warnings[0].contains("CALLOPS_DATABSE_URL"), "{:?}", l.warnings);
+        assert!(
+            l.warnings[0].contains("CALLOPS_DATABSE_URL"),
+            "{:?}",
+            l.warnings
+        );
     }
 
     #[test]
     fn wrong_type_names_source_key_expected_and_found() {
-        let e = load_env(&[("CALLOPS_BROKER_PREFETCH", "ten")]).err().unwrap().to_string();
+        let e = load_env(&[("CALLOPS_BROKER_PREFETCH", "ten")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("CALLOPS_BROKER_PREFETCH"), "{e}");
         assert!(e.contains("broker.prefetch"), "{e}");
         assert!(e.contains("an integer"), "{e}");
@@ -412,7 +485,13 @@ mod tests {
         .err()
         .unwrap()
         .to_string();
-        assert!(e.contains("bad.toml") && e.contains("broker.prefetch") && e.contains("an integer") && e.contains("lots"), "{e}");
+        assert!(
+            e.contains("bad.toml")
+                && e.contains("broker.prefetch")
+                && e.contains("an integer")
+                && e.contains("lots"),
+            "{e}"
+        );
 
         std::fs::write(&p, "[broker]\nprefetchh = 3\n").unwrap();
         let e = Config::load(&Overrides {
@@ -422,14 +501,23 @@ mod tests {
         .err()
         .unwrap()
         .to_string();
-        assert!(e.contains("unknown key `broker.prefetchh`") && e.contains("prefetch"), "{e}");
+        assert!(
+            e.contains("unknown key `broker.prefetchh`") && e.contains("prefetch"),
+            "{e}"
+        );
     }
 
     #[test]
     fn invalid_values_are_rejected() {
-        let e = load_env(&[("CALLOPS_BROKER", "kafka")]).err().unwrap().to_string();
+        let e = load_env(&[("CALLOPS_BROKER", "kafka")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("broker.kind") && e.contains("kafka"), "{e}");
-        let e = load_env(&[("CALLOPS_DATABASE_URL", "mysql://x")]).err().unwrap().to_string();
+        let e = load_env(&[("CALLOPS_DATABASE_URL", "mysql://x")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("database.url") && e.contains("mysql://x"), "{e}");
     }
 

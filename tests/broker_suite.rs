@@ -4,7 +4,9 @@
 mod common;
 
 use callops::domain::stage::Stage;
-use callops::queue::{self, dlq, Broker, BrokerSettings, ConsumeSpec, Delivery, FailOutcome, Job, RetryPolicy};
+use callops::queue::{
+    self, dlq, Broker, BrokerSettings, ConsumeSpec, Delivery, FailOutcome, Job, RetryPolicy,
+};
 use callops::store::{DeadJobFilter, DeadJobStatus, NewCall, Store};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -42,7 +44,13 @@ fn settings(prefix: String, amqp_url: String) -> BrokerSettings {
 
 async fn database_sqlite() -> Option<Fixture> {
     let (store, dir) = common::sqlite_store().await;
-    let broker = queue::connect("database", settings(common::unique("t"), String::new()), store.clone()).await.unwrap();
+    let broker = queue::connect(
+        "database",
+        settings(common::unique("t"), String::new()),
+        store.clone(),
+    )
+    .await
+    .unwrap();
     Some(Fixture {
         broker,
         store,
@@ -55,7 +63,13 @@ async fn database_postgres() -> Option<Fixture> {
     let url = common::postgres_url()?;
     let db = common::PgDb::create(&url).await;
     let store = db.store.clone();
-    let broker = queue::connect("database", settings(common::unique("t"), String::new()), store.clone()).await.unwrap();
+    let broker = queue::connect(
+        "database",
+        settings(common::unique("t"), String::new()),
+        store.clone(),
+    )
+    .await
+    .unwrap();
     Some(Fixture {
         broker,
         store,
@@ -67,7 +81,13 @@ async fn database_postgres() -> Option<Fixture> {
 async fn rabbitmq() -> Option<Fixture> {
     let amqp = common::amqp_url()?;
     let (store, dir) = common::sqlite_store().await;
-    let broker = queue::connect("rabbitmq", settings(common::unique("cotest"), amqp), store.clone()).await.unwrap();
+    let broker = queue::connect(
+        "rabbitmq",
+        settings(common::unique("cotest"), amqp),
+        store.clone(),
+    )
+    .await
+    .unwrap();
     Some(Fixture {
         broker,
         store,
@@ -154,10 +174,21 @@ async fn forced_redeliveries_give_exactly_once_effects(f: &Fixture) {
     let biz = f.store.ensure_business("exactly-once").await.unwrap().id;
     const N: usize = 300;
     let jobs: Vec<Job> = (0..N)
-        .map(|i| Job::new(biz, Stage::Sync, None, serde_json::json!({ "key": format!("k{i}") })))
+        .map(|i| {
+            Job::new(
+                biz,
+                Stage::Sync,
+                None,
+                serde_json::json!({ "key": format!("k{i}") }),
+            )
+        })
         .collect();
     f.broker.publish_many(&jobs).await.unwrap();
-    let mut consumer = f.broker.consume(spec(Stage::Sync, vec![biz], 50)).await.unwrap();
+    let mut consumer = f
+        .broker
+        .consume(spec(Stage::Sync, vec![biz], 50))
+        .await
+        .unwrap();
     let mut done = HashSet::new();
     let mut deliveries = 0;
     let mut failed_once = HashSet::new();
@@ -169,41 +200,69 @@ async fn forced_redeliveries_give_exactly_once_effects(f: &Fixture) {
         let k = d.job.payload["key"].as_str().unwrap().to_string();
         let idx: usize = k[1..].parse().unwrap();
         if idx % 4 == 0 && failed_once.insert(k.clone()) {
-            assert!(matches!(d.fail("forced crash after effect").await.unwrap(), FailOutcome::Retrying { .. }));
+            assert!(matches!(
+                d.fail("forced crash after effect").await.unwrap(),
+                FailOutcome::Retrying { .. }
+            ));
             continue;
         }
         d.ack().await.unwrap();
         done.insert(k);
     }
     consumer.stop().await;
-    assert!(deliveries >= N + N / 4, "forced redeliveries happened: {deliveries}");
-    let calls: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM calls WHERE business_id = $1")
-        .bind(biz)
-        .fetch_one(f.store.pool())
-        .await
-        .unwrap();
+    assert!(
+        deliveries >= N + N / 4,
+        "forced redeliveries happened: {deliveries}"
+    );
+    let calls: i64 =
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM calls WHERE business_id = $1")
+            .bind(biz)
+            .fetch_one(f.store.pool())
+            .await
+            .unwrap();
     assert_eq!(calls, N as i64, "every job's effect exactly once");
-    let events: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM call_events WHERE business_id = $1 AND kind = 'ingested'")
-        .bind(biz)
-        .fetch_one(f.store.pool())
-        .await
-        .unwrap();
+    let events: i64 = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM call_events WHERE business_id = $1 AND kind = 'ingested'",
+    )
+    .bind(biz)
+    .fetch_one(f.store.pool())
+    .await
+    .unwrap();
     assert_eq!(events, N as i64);
-    assert_eq!(f.store.count_dead_jobs(&DeadJobFilter::default()).await.unwrap(), 0);
+    assert_eq!(
+        f.store
+            .count_dead_jobs(&DeadJobFilter::default())
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 async fn poison_job_is_dead_after_max_attempts_with_history(f: &Fixture) {
     let biz = f.store.ensure_business("poison").await.unwrap().id;
-    let job = Job::new(biz, Stage::Analyze, Some(42), serde_json::json!({"key": "poison"}));
+    let job = Job::new(
+        biz,
+        Stage::Analyze,
+        Some(42),
+        serde_json::json!({"key": "poison"}),
+    );
     f.broker.publish(&job).await.unwrap();
-    let mut consumer = f.broker.consume(spec(Stage::Analyze, vec![biz], 5)).await.unwrap();
+    let mut consumer = f
+        .broker
+        .consume(spec(Stage::Analyze, vec![biz], 5))
+        .await
+        .unwrap();
     let mut seen_attempts = Vec::new();
     let dead_id = loop {
         let d = recv(&mut consumer, "the poison job").await;
         assert_eq!(d.job.id, job.id, "same logical job across retries");
         seen_attempts.push(d.job.attempts);
         let n = d.job.attempts + 1;
-        match d.fail(&format!("model output not JSON at try {n}")).await.unwrap() {
+        match d
+            .fail(&format!("model output not JSON at try {n}"))
+            .await
+            .unwrap()
+        {
             FailOutcome::Retrying { .. } => continue,
             FailOutcome::Dead { dead_job_id } => break dead_job_id,
         }
@@ -215,7 +274,11 @@ async fn poison_job_is_dead_after_max_attempts_with_history(f: &Fixture) {
     assert_eq!(dj.call_id, Some(42));
     assert_eq!(dj.stage.as_deref(), Some("analyze"));
     assert_eq!(dj.business_id, Some(biz));
-    let errs: Vec<_> = dj.errors.iter().map(|e| (e.attempt, e.error.clone())).collect();
+    let errs: Vec<_> = dj
+        .errors
+        .iter()
+        .map(|e| (e.attempt, e.error.clone()))
+        .collect();
     assert_eq!(
         errs,
         vec![
@@ -227,7 +290,10 @@ async fn poison_job_is_dead_after_max_attempts_with_history(f: &Fixture) {
     assert!(dj.errors.windows(2).all(|w| w[0].at <= w[1].at));
     assert_eq!(dj.first_error, "model output not JSON at try 1");
     assert_eq!(dj.last_error, "model output not JSON at try 3");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&dj.payload).unwrap(), job.payload);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&dj.payload).unwrap(),
+        job.payload
+    );
     // Nothing left in the queue.
     let stats = f.broker.queue_stats(&[biz]).await.unwrap();
     assert_eq!(stats.iter().map(|s| s.depth).sum::<u64>(), 0, "{stats:?}");
@@ -237,14 +303,32 @@ async fn loud_business_does_not_starve_a_quiet_one(f: &Fixture) {
     let loud = f.store.ensure_business("loud").await.unwrap().id;
     let quiet = f.store.ensure_business("quiet").await.unwrap().id;
     let loud_jobs: Vec<Job> = (0..3000)
-        .map(|i| Job::new(loud, Stage::Transcribe, None, serde_json::json!({ "key": format!("l{i}") })))
+        .map(|i| {
+            Job::new(
+                loud,
+                Stage::Transcribe,
+                None,
+                serde_json::json!({ "key": format!("l{i}") }),
+            )
+        })
         .collect();
     f.broker.publish_many(&loud_jobs).await.unwrap();
     let quiet_jobs: Vec<Job> = (0..10)
-        .map(|i| Job::new(quiet, Stage::Transcribe, None, serde_json::json!({ "key": format!("q{i}") })))
+        .map(|i| {
+            Job::new(
+                quiet,
+                Stage::Transcribe,
+                None,
+                serde_json::json!({ "key": format!("q{i}") }),
+            )
+        })
         .collect();
     f.broker.publish_many(&quiet_jobs).await.unwrap();
-    let mut consumer = f.broker.consume(spec(Stage::Transcribe, vec![loud, quiet], 10)).await.unwrap();
+    let mut consumer = f
+        .broker
+        .consume(spec(Stage::Transcribe, vec![loud, quiet], 10))
+        .await
+        .unwrap();
     let mut order = Vec::new();
     let mut quiet_done = 0;
     while quiet_done < 10 {
@@ -254,7 +338,11 @@ async fn loud_business_does_not_starve_a_quiet_one(f: &Fixture) {
         }
         order.push(d.job.business_id);
         d.ack().await.unwrap();
-        assert!(order.len() <= 200, "quiet business starved: only {quiet_done}/10 done after {} deliveries", order.len());
+        assert!(
+            order.len() <= 200,
+            "quiet business starved: only {quiet_done}/10 done after {} deliveries",
+            order.len()
+        );
     }
     consumer.stop().await;
 }
@@ -263,7 +351,11 @@ async fn dead_job_retry_publishes_then_marks_and_never_twice(f: &Fixture) {
     let biz = f.store.ensure_business("retry").await.unwrap().id;
     let job = Job::new(biz, Stage::Link, Some(7), serde_json::json!({"key": "x"}));
     f.broker.publish(&job).await.unwrap();
-    let mut consumer = f.broker.consume(spec(Stage::Link, vec![biz], 5)).await.unwrap();
+    let mut consumer = f
+        .broker
+        .consume(spec(Stage::Link, vec![biz], 5))
+        .await
+        .unwrap();
     let d = recv(&mut consumer, "the job").await;
     let dead_id = d.dead("400 Bad Request: permanent").await.unwrap();
     let filter = DeadJobFilter {
@@ -272,9 +364,13 @@ async fn dead_job_retry_publishes_then_marks_and_never_twice(f: &Fixture) {
     };
     assert_eq!(f.store.count_dead_jobs(&filter).await.unwrap(), 1);
 
-    let report = dlq::retry_matching(&f.store, &*f.broker, &filter, "admin").await.unwrap();
+    let report = dlq::retry_matching(&f.store, &*f.broker, &filter, "admin")
+        .await
+        .unwrap();
     assert_eq!(report.retried, 1);
-    let again = dlq::retry_dead_jobs(&f.store, &*f.broker, &[dead_id], "admin").await.unwrap();
+    let again = dlq::retry_dead_jobs(&f.store, &*f.broker, &[dead_id], "admin")
+        .await
+        .unwrap();
     assert_eq!(again.retried, 0, "a retried row is not retried twice");
 
     let d = recv(&mut consumer, "the retried job").await;
@@ -291,13 +387,16 @@ async fn dead_job_retry_publishes_then_marks_and_never_twice(f: &Fixture) {
 
 async fn queue_stats_report_depth(f: &Fixture) {
     let biz = f.store.ensure_business("depth").await.unwrap().id;
-    let jobs: Vec<Job> = (0..7).map(|i| Job::new(biz, Stage::Notify, None, serde_json::json!({ "i": i }))).collect();
+    let jobs: Vec<Job> = (0..7)
+        .map(|i| Job::new(biz, Stage::Notify, None, serde_json::json!({ "i": i })))
+        .collect();
     f.broker.publish_many(&jobs).await.unwrap();
     let mut depth = 0;
     // RabbitMQ counts may lag the confirm by a moment.
     for _ in 0..50 {
         let stats = f.broker.queue_stats(&[biz]).await.unwrap();
-        let by_queue: HashMap<String, u64> = stats.iter().map(|s| (s.queue.clone(), s.depth)).collect();
+        let by_queue: HashMap<String, u64> =
+            stats.iter().map(|s| (s.queue.clone(), s.depth)).collect();
         depth = *by_queue.get(&Stage::Notify.queue_for(biz)).unwrap_or(&0);
         if depth == 7 {
             break;
@@ -310,9 +409,21 @@ async fn queue_stats_report_depth(f: &Fixture) {
 
 async fn new_business_is_picked_up_without_restart(f: &Fixture) {
     let a = f.store.ensure_business("first").await.unwrap().id;
-    let mut consumer = f.broker.consume(spec(Stage::Sync, vec![a], 5)).await.unwrap();
+    let mut consumer = f
+        .broker
+        .consume(spec(Stage::Sync, vec![a], 5))
+        .await
+        .unwrap();
     let b = f.store.ensure_business("second").await.unwrap().id;
-    f.broker.publish(&Job::new(b, Stage::Sync, None, serde_json::json!({"key": "new"}))).await.unwrap();
+    f.broker
+        .publish(&Job::new(
+            b,
+            Stage::Sync,
+            None,
+            serde_json::json!({"key": "new"}),
+        ))
+        .await
+        .unwrap();
     consumer.set_businesses(&[a, b]).await.unwrap();
     let d = recv(&mut consumer, "the new business's job").await;
     assert_eq!(d.job.business_id, b);
@@ -322,11 +433,17 @@ async fn new_business_is_picked_up_without_restart(f: &Fixture) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_crashed_worker_job_is_redelivered_after_visibility_timeout() {
-    let Some(f) = database_sqlite().await else { return };
+    let Some(f) = database_sqlite().await else {
+        return;
+    };
     let biz = f.store.ensure_business("crash").await.unwrap().id;
     let job = Job::new(biz, Stage::Sync, None, serde_json::json!({"key": "c"}));
     f.broker.publish(&job).await.unwrap();
-    let mut consumer = f.broker.consume(spec(Stage::Sync, vec![biz], 5)).await.unwrap();
+    let mut consumer = f
+        .broker
+        .consume(spec(Stage::Sync, vec![biz], 5))
+        .await
+        .unwrap();
     let d = recv(&mut consumer, "first delivery").await;
     assert!(!d.redelivered);
     // A crashed worker neither acks nor releases: forget the delivery entirely.
@@ -340,7 +457,9 @@ async fn database_crashed_worker_job_is_redelivered_after_visibility_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_undecodable_row_goes_to_dead_jobs_with_reason() {
-    let Some(f) = database_sqlite().await else { return };
+    let Some(f) = database_sqlite().await else {
+        return;
+    };
     let biz = f.store.ensure_business("garbage").await.unwrap().id;
     let now = callops::now_ms();
     sqlx::query(
@@ -355,14 +474,26 @@ async fn database_undecodable_row_goes_to_dead_jobs_with_reason() {
     .unwrap();
     let good = Job::new(biz, Stage::Sync, None, serde_json::json!({"key": "ok"}));
     f.broker.publish(&good).await.unwrap();
-    let mut consumer = f.broker.consume(spec(Stage::Sync, vec![biz], 5)).await.unwrap();
+    let mut consumer = f
+        .broker
+        .consume(spec(Stage::Sync, vec![biz], 5))
+        .await
+        .unwrap();
     let d = recv(&mut consumer, "the good job behind the bad one").await;
     assert_eq!(d.job.id, good.id);
     d.ack().await.unwrap();
     consumer.stop().await;
-    let dead = f.store.list_dead_jobs(&DeadJobFilter::default(), None, 10).await.unwrap();
+    let dead = f
+        .store
+        .list_dead_jobs(&DeadJobFilter::default(), None, 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].job_id, "bad-1");
     assert_eq!(dead[0].payload, "{not json");
-    assert!(dead[0].last_error.contains("payload is not JSON"), "{}", dead[0].last_error);
+    assert!(
+        dead[0].last_error.contains("payload is not JSON"),
+        "{}",
+        dead[0].last_error
+    );
 }

@@ -61,7 +61,9 @@ async fn plan(store: &Store, prefix: &str, sql: &str, binds: &[Bind]) -> String 
     rows.iter()
         .map(|r| {
             // Postgres: one text column; SQLite EXPLAIN QUERY PLAN: the 4th column is the detail.
-            r.try_get::<String, _>(0).or_else(|_| r.try_get::<String, _>(3)).unwrap()
+            r.try_get::<String, _>(0)
+                .or_else(|_| r.try_get::<String, _>(3))
+                .unwrap()
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -74,27 +76,62 @@ enum Bind {
 
 fn assert_no_table_scan(name: &str, plan: &str, table: &str, index: &str) {
     println!("--- {name}\n{plan}\n");
-    assert!(plan.contains(index), "{name}: expected index {index} in plan:\n{plan}");
-    assert!(!plan.contains(&format!("Seq Scan on {table}")), "{name}: table scan:\n{plan}");
-    assert!(!plan.contains(&format!("SCAN {table}\n")) && !plan.ends_with(&format!("SCAN {table}")), "{name}: table scan:\n{plan}");
+    assert!(
+        plan.contains(index),
+        "{name}: expected index {index} in plan:\n{plan}"
+    );
+    assert!(
+        !plan.contains(&format!("Seq Scan on {table}")),
+        "{name}: table scan:\n{plan}"
+    );
+    assert!(
+        !plan.contains(&format!("SCAN {table}\n")) && !plan.ends_with(&format!("SCAN {table}")),
+        "{name}: table scan:\n{plan}"
+    );
 }
 
 async fn check_plans(store: Store, postgres: bool) {
     seed(&store, postgres).await;
-    let explain = if postgres { "EXPLAIN" } else { "EXPLAIN QUERY PLAN" };
+    let explain = if postgres {
+        "EXPLAIN"
+    } else {
+        "EXPLAIN QUERY PLAN"
+    };
     let now = callops::now_ms();
-    let p = plan(&store, explain, &stuck_sql(100), &[Bind::S("transcribe"), Bind::I(now - 300_000)]).await;
-    assert_no_table_scan("stuck calls by stage age", &p, "calls", "calls_in_flight_by_age");
+    let p = plan(
+        &store,
+        explain,
+        &stuck_sql(100),
+        &[Bind::S("transcribe"), Bind::I(now - 300_000)],
+    )
+    .await;
+    assert_no_table_scan(
+        "stuck calls by stage age",
+        &p,
+        "calls",
+        "calls_in_flight_by_age",
+    );
     let p = plan(&store, explain, &review_sql(100), &[]).await;
-    assert_no_table_scan("review queue by priority", &p, "calls", "calls_review_queue");
+    assert_no_table_scan(
+        "review queue by priority",
+        &p,
+        "calls",
+        "calls_review_queue",
+    );
     let p = plan(&store, explain, THROUGHPUT_SQL, &[Bind::I(now - 3_600_000)]).await;
-    let idx = if postgres { "throughput_pkey" } else { "sqlite_autoindex_throughput_1" };
+    let idx = if postgres {
+        "throughput_pkey"
+    } else {
+        "sqlite_autoindex_throughput_1"
+    };
     assert_no_table_scan("throughput over the last 60 minutes", &p, "throughput", idx);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_hot_queries_use_indexes() {
-    let Some(url) = common::postgres_url() else { return };
+    let Some(url) = common::postgres_url() else {
+        return;
+    };
     let db = common::PgDb::create(&url).await;
     check_plans(db.store.clone(), true).await;
 }

@@ -76,14 +76,24 @@ async fn duplicate_ingest_returns_existing_and_changes_nothing(store: Store) {
     let b = store.ensure_business("acme").await.unwrap();
     let (first, created) = store.ingest_call(&new_call(b.id, "c-1")).await.unwrap();
     assert!(created);
-    assert_eq!(first.position(), Position::new(Stage::Sync, CallState::Pending));
+    assert_eq!(
+        first.position(),
+        Position::new(Stage::Sync, CallState::Pending)
+    );
     let mut changed = new_call(b.id, "c-1");
     changed.from_number = Some("anonymous".into());
     changed.duration_ms = 5;
     let (again, created) = store.ingest_call(&changed).await.unwrap();
     assert!(!created);
-    assert_eq!(again, first, "a duplicate must return the existing call unchanged");
-    assert_eq!(store.call_events(first.id).await.unwrap().len(), 1, "no second 'ingested' event");
+    assert_eq!(
+        again, first,
+        "a duplicate must return the existing call unchanged"
+    );
+    assert_eq!(
+        store.call_events(first.id).await.unwrap().len(),
+        1,
+        "no second 'ingested' event"
+    );
     // Same external id at another business is another call.
     let other = store.ensure_business("globex").await.unwrap();
     let (c2, created) = store.ingest_call(&new_call(other.id, "c-1")).await.unwrap();
@@ -94,16 +104,31 @@ async fn duplicate_ingest_returns_existing_and_changes_nothing(store: Store) {
 async fn legal_moves_write_the_trace(store: Store) {
     let b = store.ensure_business("acme").await.unwrap();
     let (c, _) = store.ingest_call(&new_call(b.id, "c-2")).await.unwrap();
-    let c = store.move_call(c.id, &mv(Position::new(Stage::Sync, CallState::Running), "claimed")).await.unwrap();
+    let c = store
+        .move_call(
+            c.id,
+            &mv(Position::new(Stage::Sync, CallState::Running), "claimed"),
+        )
+        .await
+        .unwrap();
     assert_eq!(c.attempts, 1);
     let c = store
-        .move_call(c.id, &mv(Position::new(Stage::Transcribe, CallState::Pending), "synced"))
+        .move_call(
+            c.id,
+            &mv(
+                Position::new(Stage::Transcribe, CallState::Pending),
+                "synced",
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(c.attempts, 0, "attempts count per stage");
     let trace = store.call_events(c.id).await.unwrap();
     let reasons: Vec<_> = trace.iter().map(|e| e.reason.as_str()).collect();
-    assert_eq!(reasons, vec!["call record \"c-2\" received", "claimed", "synced"]);
+    assert_eq!(
+        reasons,
+        vec!["call record \"c-2\" received", "claimed", "synced"]
+    );
     assert!(trace.windows(2).all(|w| w[0].at <= w[1].at));
 }
 
@@ -111,7 +136,10 @@ async fn illegal_transition_is_refused_and_changes_nothing(store: Store) {
     let b = store.ensure_business("acme").await.unwrap();
     let (c, _) = store.ingest_call(&new_call(b.id, "c-3")).await.unwrap();
     let err = store
-        .move_call(c.id, &mv(Position::new(Stage::Link, CallState::Pending), "skip ahead"))
+        .move_call(
+            c.id,
+            &mv(Position::new(Stage::Link, CallState::Pending), "skip ahead"),
+        )
         .await
         .unwrap_err();
     match &err {
@@ -123,7 +151,12 @@ async fn illegal_transition_is_refused_and_changes_nothing(store: Store) {
         other => panic!("expected IllegalTransition, got {other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(&format!("call {}", c.id)) && msg.contains("sync/pending") && msg.contains("link/pending"), "{msg}");
+    assert!(
+        msg.contains(&format!("call {}", c.id))
+            && msg.contains("sync/pending")
+            && msg.contains("link/pending"),
+        "{msg}"
+    );
     assert_eq!(store.call(c.id).await.unwrap(), c);
     assert_eq!(store.call_events(c.id).await.unwrap().len(), 1);
 }
@@ -131,7 +164,13 @@ async fn illegal_transition_is_refused_and_changes_nothing(store: Store) {
 async fn stale_expectation_is_a_conflict(store: Store) {
     let b = store.ensure_business("acme").await.unwrap();
     let (c, _) = store.ingest_call(&new_call(b.id, "c-4")).await.unwrap();
-    store.move_call(c.id, &mv(Position::new(Stage::Sync, CallState::Running), "a")).await.unwrap();
+    store
+        .move_call(
+            c.id,
+            &mv(Position::new(Stage::Sync, CallState::Running), "a"),
+        )
+        .await
+        .unwrap();
     let mut m = mv(Position::new(Stage::Sync, CallState::Running), "b");
     m.expect = Some(Position::new(Stage::Sync, CallState::Pending));
     let err = store.move_call(c.id, &m).await.unwrap_err();
@@ -145,7 +184,9 @@ async fn concurrent_ingest_of_the_same_call_creates_one(store: Store) {
     for _ in 0..8 {
         let s = store.clone();
         let nc = new_call(b.id, "dup");
-        tasks.push(tokio::spawn(async move { s.ingest_call(&nc).await.unwrap() }));
+        tasks.push(tokio::spawn(
+            async move { s.ingest_call(&nc).await.unwrap() },
+        ));
     }
     let mut created = 0;
     let mut ids = std::collections::HashSet::new();
@@ -173,13 +214,49 @@ fn dead(job_id: &str, business: i64, stage: Stage, err: &str, attempts: u32) -> 
 }
 
 async fn dead_jobs_insert_is_idempotent_and_filters_work(store: Store) {
-    let a = store.insert_dead_job(&dead("j1", 1, Stage::Transcribe, "stt timeout after 30000 ms", 3)).await.unwrap();
-    let again = store.insert_dead_job(&dead("j1", 1, Stage::Transcribe, "stt timeout after 30000 ms", 3)).await.unwrap();
-    assert_eq!(a, again, "writing the same dead job twice returns the first row");
-    store.insert_dead_job(&dead("j2", 1, Stage::Transcribe, "stt timeout after 12000 ms", 3)).await.unwrap();
-    store.insert_dead_job(&dead("j3", 2, Stage::Analyze, "llm output is not JSON", 2)).await.unwrap();
+    let a = store
+        .insert_dead_job(&dead(
+            "j1",
+            1,
+            Stage::Transcribe,
+            "stt timeout after 30000 ms",
+            3,
+        ))
+        .await
+        .unwrap();
+    let again = store
+        .insert_dead_job(&dead(
+            "j1",
+            1,
+            Stage::Transcribe,
+            "stt timeout after 30000 ms",
+            3,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        a, again,
+        "writing the same dead job twice returns the first row"
+    );
+    store
+        .insert_dead_job(&dead(
+            "j2",
+            1,
+            Stage::Transcribe,
+            "stt timeout after 12000 ms",
+            3,
+        ))
+        .await
+        .unwrap();
+    store
+        .insert_dead_job(&dead("j3", 2, Stage::Analyze, "llm output is not JSON", 2))
+        .await
+        .unwrap();
 
-    let all = store.list_dead_jobs(&DeadJobFilter::default(), None, 50).await.unwrap();
+    let all = store
+        .list_dead_jobs(&DeadJobFilter::default(), None, 50)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 3);
     let j1 = all.iter().find(|d| d.job_id == "j1").unwrap();
     assert_eq!(j1.attempts, 3);
@@ -204,33 +281,80 @@ async fn dead_jobs_insert_is_idempotent_and_filters_work(store: Store) {
     };
     assert_eq!(store.count_dead_jobs(&f).await.unwrap(), 2);
 
-    let groups = store.dead_job_groups(&DeadJobFilter::default(), 10).await.unwrap();
-    assert_eq!(groups[0].count, 2, "the two stt timeouts fold into one signature: {groups:?}");
+    let groups = store
+        .dead_job_groups(&DeadJobFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        groups[0].count, 2,
+        "the two stt timeouts fold into one signature: {groups:?}"
+    );
     assert_eq!(groups.len(), 2);
 
     // Keyset paging visits every row once.
-    let page1 = store.list_dead_jobs(&DeadJobFilter::default(), None, 2).await.unwrap();
-    let page2 = store.list_dead_jobs(&DeadJobFilter::default(), Some(page1[1].id), 2).await.unwrap();
+    let page1 = store
+        .list_dead_jobs(&DeadJobFilter::default(), None, 2)
+        .await
+        .unwrap();
+    let page2 = store
+        .list_dead_jobs(&DeadJobFilter::default(), Some(page1[1].id), 2)
+        .await
+        .unwrap();
     assert_eq!(page1.len() + page2.len(), 3);
     assert!(page2.iter().all(|d| !page1.contains(d)));
 }
 
 async fn dead_jobs_retry_and_discard_keep_history(store: Store) {
-    let a = store.insert_dead_job(&dead("r1", 1, Stage::Link, "boom", 5)).await.unwrap();
-    let b = store.insert_dead_job(&dead("r2", 1, Stage::Link, "boom", 5)).await.unwrap();
+    let a = store
+        .insert_dead_job(&dead("r1", 1, Stage::Link, "boom", 5))
+        .await
+        .unwrap();
+    let b = store
+        .insert_dead_job(&dead("r2", 1, Stage::Link, "boom", 5))
+        .await
+        .unwrap();
     let job = store.dead_job(a).await.unwrap().to_retry_job().unwrap();
-    assert_ne!(job.id, "r1", "a retry is a new job id so a second death is a new row");
-    assert_eq!((job.stage, job.business_id, job.attempts), (Stage::Link, 1, 0));
-    assert_eq!(store.mark_dead_jobs_retried(&[(a, job.id.clone())], "ops").await.unwrap(), 1);
-    assert_eq!(store.mark_dead_jobs_retried(&[(a, "again".into())], "ops").await.unwrap(), 0, "already retried");
-    assert_eq!(store.discard_dead_jobs(&[a, b], "ops").await.unwrap(), 1, "only still-dead rows are discarded");
+    assert_ne!(
+        job.id, "r1",
+        "a retry is a new job id so a second death is a new row"
+    );
+    assert_eq!(
+        (job.stage, job.business_id, job.attempts),
+        (Stage::Link, 1, 0)
+    );
+    assert_eq!(
+        store
+            .mark_dead_jobs_retried(&[(a, job.id.clone())], "ops")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .mark_dead_jobs_retried(&[(a, "again".into())], "ops")
+            .await
+            .unwrap(),
+        0,
+        "already retried"
+    );
+    assert_eq!(
+        store.discard_dead_jobs(&[a, b], "ops").await.unwrap(),
+        1,
+        "only still-dead rows are discarded"
+    );
     let ra = store.dead_job(a).await.unwrap();
     assert_eq!(ra.status, DeadJobStatus::Retried);
     assert_eq!(ra.retried_as.as_deref(), Some(job.id.as_str()));
     let rb = store.dead_job(b).await.unwrap();
     assert_eq!(rb.status, DeadJobStatus::Discarded);
     assert!(rb.payload.contains("r2"), "payload kept");
-    assert_eq!(store.count_dead_jobs(&DeadJobFilter::default()).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .count_dead_jobs(&DeadJobFilter::default())
+            .await
+            .unwrap(),
+        0
+    );
     let hist = DeadJobFilter {
         status: Some(DeadJobStatus::Retried),
         ..Default::default()
@@ -254,16 +378,28 @@ async fn stuck_calls_respect_stage_sla(store: Store) {
         .execute(store.pool())
         .await
         .unwrap();
-    let stuck = store.stuck_calls(&[(Stage::Sync, 300_000), (Stage::Transcribe, 60_000)], 100).await.unwrap();
+    let stuck = store
+        .stuck_calls(&[(Stage::Sync, 300_000), (Stage::Transcribe, 60_000)], 100)
+        .await
+        .unwrap();
     assert_eq!(stuck.iter().map(|c| c.id).collect::<Vec<_>>(), vec![old.id]);
 }
 
 async fn throughput_buckets_add_up(store: Store) {
     for _ in 0..3 {
-        store.bump_throughput(store.pool(), 7, Stage::Transcribe, 1, 60, 0).await.unwrap();
+        store
+            .bump_throughput(store.pool(), 7, Stage::Transcribe, 1, 60, 0)
+            .await
+            .unwrap();
     }
-    store.bump_throughput(store.pool(), 7, Stage::Transcribe, 0, 0, 1).await.unwrap();
-    let b = store.throughput_since(callops::now_ms() - 120_000).await.unwrap();
+    store
+        .bump_throughput(store.pool(), 7, Stage::Transcribe, 0, 0, 1)
+        .await
+        .unwrap();
+    let b = store
+        .throughput_since(callops::now_ms() - 120_000)
+        .await
+        .unwrap();
     let t: Vec<_> = b.iter().filter(|x| x.business_id == 7).collect();
     assert_eq!(t.iter().map(|x| x.calls).sum::<i64>(), 3);
     assert_eq!(t.iter().map(|x| x.audio_seconds).sum::<i64>(), 180);
@@ -274,7 +410,10 @@ async fn review_queue_orders_by_priority_then_age(store: Store) {
     let b = store.ensure_business("acme").await.unwrap();
     let mut ids = Vec::new();
     for (i, prio) in [(0, 1), (1, 5), (2, 1)] {
-        let (c, _) = store.ingest_call(&new_call(b.id, &format!("rv{i}"))).await.unwrap();
+        let (c, _) = store
+            .ingest_call(&new_call(b.id, &format!("rv{i}")))
+            .await
+            .unwrap();
         sqlx::query("UPDATE calls SET stage = 'link', state = 'review', review_priority = $1, state_since = $2 WHERE id = $3")
             .bind(prio as i64)
             .bind(1_000 + i as i64)
@@ -284,6 +423,12 @@ async fn review_queue_orders_by_priority_then_age(store: Store) {
             .unwrap();
         ids.push(c.id);
     }
-    let q: Vec<i64> = store.review_queue(10).await.unwrap().iter().map(|c| c.id).collect();
+    let q: Vec<i64> = store
+        .review_queue(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(q, vec![ids[1], ids[0], ids[2]]);
 }

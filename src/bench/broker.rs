@@ -13,7 +13,8 @@ const PUBLISHERS: usize = 4;
 const ACKERS: usize = 512;
 
 pub async fn run(config: &Config, backend: &str, messages: u64, raw: bool) -> anyhow::Result<()> {
-    let store = Store::open_migrated(&config.database.url, config.database.max_connections.max(8)).await?;
+    let store =
+        Store::open_migrated(&config.database.url, config.database.max_connections.max(8)).await?;
     let mut settings = config.broker_settings();
     settings.prefix = format!("callops_bench_{}", std::process::id());
     settings.poll_interval = Duration::from_millis(20);
@@ -26,16 +27,30 @@ pub async fn run(config: &Config, backend: &str, messages: u64, raw: bool) -> an
     );
 
     let publish = publish_all(&*broker, business_id, messages).await?;
-    println!("  publish:    {:>9.0} msg/s  ({messages} in {:.2}s)", messages as f64 / publish, publish);
+    println!(
+        "  publish:    {:>9.0} msg/s  ({messages} in {:.2}s)",
+        messages as f64 / publish,
+        publish
+    );
     let consume = consume_all(broker.clone(), business_id, messages).await?;
-    println!("  consume:    {:>9.0} msg/s  ({messages} in {:.2}s)", messages as f64 / consume, consume);
+    println!(
+        "  consume:    {:>9.0} msg/s  ({messages} in {:.2}s)",
+        messages as f64 / consume,
+        consume
+    );
     let round = round_trip(broker.clone(), business_id, messages).await?;
-    println!("  round trip: {:>9.0} msg/s  (publish+consume concurrently, {messages} in {:.2}s)", messages as f64 / round, round);
+    println!(
+        "  round trip: {:>9.0} msg/s  (publish+consume concurrently, {messages} in {:.2}s)",
+        messages as f64 / round,
+        round
+    );
 
     if backend == "rabbitmq" {
         broker.delete_topology().await?;
         if raw {
-            let (p, c) = queue::rabbitmq::raw_lapin_bench(&settings.amqp_url, &settings.prefix, messages).await?;
+            let (p, c) =
+                queue::rabbitmq::raw_lapin_bench(&settings.amqp_url, &settings.prefix, messages)
+                    .await?;
             println!("  raw lapin baseline: publish {p:.0} msg/s, consume {c:.0} msg/s");
         }
     }
@@ -45,7 +60,14 @@ pub async fn run(config: &Config, backend: &str, messages: u64, raw: bool) -> an
 
 fn jobs(business_id: i64, n: usize) -> Vec<Job> {
     (0..n)
-        .map(|i| Job::new(business_id, Stage::Transcribe, Some(i as i64), serde_json::json!({"i": i, "audio_url": "https://example.invalid/a.wav"})))
+        .map(|i| {
+            Job::new(
+                business_id,
+                Stage::Transcribe,
+                Some(i as i64),
+                serde_json::json!({"i": i, "audio_url": "https://example.invalid/a.wav"}),
+            )
+        })
         .collect()
 }
 

@@ -4,7 +4,9 @@
 /// Fold variable parts of an error message so equal failures group together.
 pub fn error_signature(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(200));
-    for token in message.split_inclusive(|c: char| c.is_whitespace() || "=:,;()[]{}\"'/".contains(c)) {
+    for token in
+        message.split_inclusive(|c: char| c.is_whitespace() || "=:,;()[]{}\"'/".contains(c))
+    {
         let (word, sep) = split_trailing_sep(token);
         out.push_str(&fold_word(word));
         out.push_str(sep);
@@ -26,7 +28,9 @@ pub fn error_signature(message: &str) -> String {
 
 fn split_trailing_sep(token: &str) -> (&str, &str) {
     match token.char_indices().last() {
-        Some((i, c)) if c.is_whitespace() || "=:,;()[]{}\"'/".contains(c) => (&token[..i], &token[i..]),
+        Some((i, c)) if c.is_whitespace() || "=:,;()[]{}\"'/".contains(c) => {
+            (&token[..i], &token[i..])
+        }
         _ => (token, ""),
     }
 }
@@ -65,7 +69,10 @@ mod tests {
             sig("request 3f2a9c1e-77aa-4b1c-9d7e-0c1d2e3f4a5b failed at 2026-11-23T01:02:03Z"),
             sig("request 0a1b2c3d-0000-4b1c-9d7e-ffffffffffff failed at 2025-01-01T00:00:00Z")
         );
-        assert_eq!(sig("deepgram 400: Bad Request"), "deepgram <n>: Bad Request");
+        assert_eq!(
+            sig("deepgram 400: Bad Request"),
+            "deepgram <n>: Bad Request"
+        );
     }
 
     #[test]

@@ -63,7 +63,9 @@ impl FromStr for Stage {
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown stage {s:?}: expected one of sync, transcribe, analyze, link, notify")
+                format!(
+                    "unknown stage {s:?}: expected one of sync, transcribe, analyze, link, notify"
+                )
             })
     }
 }
@@ -169,7 +171,11 @@ pub struct IllegalTransition {
 ///
 /// Same-position moves are allowed where a redelivered job re-enters a state
 /// (`running -> running` after a worker crash) so idempotent handlers never trip on them.
-pub fn check_transition(call_id: i64, from: Position, to: Position) -> Result<(), IllegalTransition> {
+pub fn check_transition(
+    call_id: i64,
+    from: Position,
+    to: Position,
+) -> Result<(), IllegalTransition> {
     use CallState::*;
     let err = |why| {
         Err(IllegalTransition {
@@ -187,7 +193,9 @@ pub fn check_transition(call_id: i64, from: Position, to: Position) -> Result<()
         {
             Ok(())
         }
-        (Running, Retrying) | (Running, Dead) | (Retrying, Dead) | (Pending, Dead) if same_stage => {
+        (Running, Retrying) | (Running, Dead) | (Retrying, Dead) | (Pending, Dead)
+            if same_stage =>
+        {
             Ok(())
         }
         // Success: on to the next stage's queue, or finished after notify.
@@ -205,7 +213,9 @@ pub fn check_transition(call_id: i64, from: Position, to: Position) -> Result<()
         (Done, _) => err("a finished call only goes back to analyze (QC) or notify (lead)"),
         (Dead, _) => err("a dead call can only be retried at the stage it died in"),
         (_, Review) => err("only the link stage sends calls to review"),
-        _ if !same_stage && !next_stage => err("stages run in order: sync, transcribe, analyze, link, notify"),
+        _ if !same_stage && !next_stage => {
+            err("stages run in order: sync, transcribe, analyze, link, notify")
+        }
         _ => err("not a move the pipeline makes"),
     }
 }

@@ -52,8 +52,9 @@ impl DatabaseBroker {
             .send(op(tx))
             .await
             .map_err(|_| QueueError::Unavailable("database broker writer stopped".into()))?;
-        rx.await
-            .map_err(|_| QueueError::Unavailable("database broker writer dropped a request".into()))?
+        rx.await.map_err(|_| {
+            QueueError::Unavailable("database broker writer dropped a request".into())
+        })?
     }
 }
 
@@ -107,7 +108,17 @@ async fn commit_group(store: &Store, inserts: &[&Job], acks: &[i64]) -> Result<(
             }
             sql.push_str(&format!(
                 "(${},${},${},${},${},${},${},${},${},${},${})",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10,
+                b + 11
             ));
         }
         let mut q = sqlx::query(&sql);
@@ -130,10 +141,13 @@ async fn commit_group(store: &Store, inserts: &[&Job], acks: &[i64]) -> Result<(
             .ctx(|| format!("inserting {} jobs", chunk.len()))?;
     }
     for chunk in acks.chunks(1000) {
-        sqlx::query(&format!("DELETE FROM jobs WHERE id IN ({})", crate::store::id_list(chunk)))
-            .execute(&mut *tx)
-            .await
-            .ctx(|| format!("acking {} jobs", chunk.len()))?;
+        sqlx::query(&format!(
+            "DELETE FROM jobs WHERE id IN ({})",
+            crate::store::id_list(chunk)
+        ))
+        .execute(&mut *tx)
+        .await
+        .ctx(|| format!("acking {} jobs", chunk.len()))?;
     }
     tx.commit().await.ctx(|| "committing job writes".into())?;
     Ok(())
@@ -157,8 +171,9 @@ impl Acker for DbAcker {
             .send(WriteOp::Ack(self.row_id, tx))
             .await
             .map_err(|_| QueueError::Unavailable("database broker writer stopped".into()))?;
-        rx.await
-            .map_err(|_| QueueError::Unavailable("database broker writer dropped an ack".into()))??;
+        rx.await.map_err(|_| {
+            QueueError::Unavailable("database broker writer dropped an ack".into())
+        })??;
         self.settled.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -218,7 +233,12 @@ impl InFlight {
         *self.counts.lock().unwrap().get(q).unwrap_or(&0)
     }
     fn add(&self, q: &str, n: u32) {
-        *self.counts.lock().unwrap().entry(q.to_string()).or_default() += n;
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .entry(q.to_string())
+            .or_default() += n;
     }
     fn release(&self, q: &str) {
         if let Some(c) = self.counts.lock().unwrap().get_mut(q) {
@@ -272,9 +292,11 @@ fn decode_row(r: &AnyRow) -> std::result::Result<(i64, Job, bool), (i64, String,
     let stage_s: String = col(r, "stage").unwrap_or_default();
     let bad = |why: String| (id, job_id.clone(), raw_payload.clone(), why);
     let stage: Stage = stage_s.parse().map_err(bad)?;
-    let payload = serde_json::from_str(&raw_payload).map_err(|e| bad(format!("payload is not JSON: {e}")))?;
+    let payload =
+        serde_json::from_str(&raw_payload).map_err(|e| bad(format!("payload is not JSON: {e}")))?;
     let errors: String = col(r, "errors").map_err(|e| bad(e.to_string()))?;
-    let errors = serde_json::from_str(&errors).map_err(|e| bad(format!("errors column is not JSON: {e}")))?;
+    let errors = serde_json::from_str(&errors)
+        .map_err(|e| bad(format!("errors column is not JSON: {e}")))?;
     let attempts: i64 = col(r, "attempts").map_err(|e| bad(e.to_string()))?;
     let deliveries: i64 = col(r, "deliveries").map_err(|e| bad(e.to_string()))?;
     let job = Job {
@@ -379,26 +401,44 @@ impl ClaimLoop {
                         inflight: self.inflight.clone(),
                         queue: queue.to_string(),
                     };
-                    let d = Delivery::new(job, redelivered, Box::new(acker), self.store.clone(), self.settings.policy.clone());
+                    let d = Delivery::new(
+                        job,
+                        redelivered,
+                        Box::new(acker),
+                        self.store.clone(),
+                        self.settings.policy.clone(),
+                    );
                     if self.tx.send(d).await.is_err() {
                         return Ok(n); // consumer gone: the dropped acker releases the job
                     }
                 }
                 Err((row_id, job_id, payload, why)) => {
                     self.inflight.release(queue);
-                    self.archive_undecodable(queue, row_id, job_id, payload, why).await?;
+                    self.archive_undecodable(queue, row_id, job_id, payload, why)
+                        .await?;
                 }
             }
         }
         Ok(n)
     }
 
-    async fn archive_undecodable(&self, queue: &str, row_id: i64, job_id: String, payload: String, why: String) -> Result<()> {
+    async fn archive_undecodable(
+        &self,
+        queue: &str,
+        row_id: i64,
+        job_id: String,
+        payload: String,
+        why: String,
+    ) -> Result<()> {
         tracing::error!(queue, row_id, %why, "undecodable job archived to dead_jobs");
         let now = crate::now_ms();
         let (stage, business) = queue.split_once('.').unwrap_or((queue, ""));
         let insert = DeadJobInsert {
-            job_id: if job_id.is_empty() { format!("jobs-row-{row_id}") } else { job_id },
+            job_id: if job_id.is_empty() {
+                format!("jobs-row-{row_id}")
+            } else {
+                job_id
+            },
             business_id: business.parse().ok(),
             stage: stage.parse().ok(),
             call_id: None,

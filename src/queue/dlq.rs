@@ -15,13 +15,21 @@ pub struct RetryReport {
 }
 
 /// Retry these dead rows. Rows no longer `dead` (retried meanwhile) are skipped.
-pub async fn retry_dead_jobs(store: &Store, broker: &dyn Broker, ids: &[i64], by: &str) -> Result<RetryReport> {
+pub async fn retry_dead_jobs(
+    store: &Store,
+    broker: &dyn Broker,
+    ids: &[i64],
+    by: &str,
+) -> Result<RetryReport> {
     let mut report = RetryReport::default();
     for chunk in ids.chunks(500) {
         let rows = store.dead_jobs_by_ids(chunk).await?;
         let mut jobs: Vec<Job> = Vec::new();
         let mut mapping = Vec::new();
-        for row in rows.iter().filter(|r| r.status == crate::store::DeadJobStatus::Dead) {
+        for row in rows
+            .iter()
+            .filter(|r| r.status == crate::store::DeadJobStatus::Dead)
+        {
             match row.to_retry_job() {
                 Some(job) => {
                     mapping.push((row.id, job.id.clone()));
@@ -38,7 +46,12 @@ pub async fn retry_dead_jobs(store: &Store, broker: &dyn Broker, ids: &[i64], by
 
 /// Retry everything matching `filter` (not just a page), in batches, oldest first.
 /// Safe to run again after a crash: it continues with the rows still `dead`.
-pub async fn retry_matching(store: &Store, broker: &dyn Broker, filter: &DeadJobFilter, by: &str) -> Result<RetryReport> {
+pub async fn retry_matching(
+    store: &Store,
+    broker: &dyn Broker,
+    filter: &DeadJobFilter,
+    by: &str,
+) -> Result<RetryReport> {
     let mut report = RetryReport::default();
     let mut after = 0i64;
     loop {

@@ -63,7 +63,12 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(business_id: i64, stage: Stage, call_id: Option<i64>, payload: serde_json::Value) -> Job {
+    pub fn new(
+        business_id: i64,
+        stage: Stage,
+        call_id: Option<i64>,
+        payload: serde_json::Value,
+    ) -> Job {
         Job {
             id: new_job_id(),
             business_id,
@@ -167,7 +172,13 @@ pub enum FailOutcome {
 }
 
 impl Delivery {
-    pub fn new(job: Job, redelivered: bool, acker: Box<dyn Acker>, store: Store, policy: RetryPolicy) -> Self {
+    pub fn new(
+        job: Job,
+        redelivered: bool,
+        acker: Box<dyn Acker>,
+        store: Store,
+        policy: RetryPolicy,
+    ) -> Self {
         Delivery {
             job,
             redelivered,

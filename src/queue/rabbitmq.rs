@@ -38,6 +38,10 @@ impl Broker for RabbitBroker {
     async fn close(&self) {}
 }
 
-pub async fn raw_lapin_bench(_amqp_url: &str, _queue_prefix: &str, _messages: u64) -> anyhow::Result<(f64, f64)> {
+pub async fn raw_lapin_bench(
+    _amqp_url: &str,
+    _queue_prefix: &str,
+    _messages: u64,
+) -> anyhow::Result<(f64, f64)> {
     anyhow::bail!("not built yet")
 }

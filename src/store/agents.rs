@@ -28,7 +28,15 @@ impl Agent {
 
 impl Store {
     /// Create or update an agent by (business, name); a changed prompt or field list bumps the version.
-    pub async fn upsert_agent(&self, business_id: i64, name: &str, kind: &str, prompt: &str, fields: &[&str], auto_qc: bool) -> Result<Agent> {
+    pub async fn upsert_agent(
+        &self,
+        business_id: i64,
+        name: &str,
+        kind: &str,
+        prompt: &str,
+        fields: &[&str],
+        auto_qc: bool,
+    ) -> Result<Agent> {
         let fields_json = serde_json::to_string(fields).expect("fields serialize");
         sqlx::query(
             "INSERT INTO agents (business_id, name, kind, prompt, fields, auto_qc, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7) \

@@ -20,7 +20,8 @@ pub struct Business {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, name, default_region, stt_provider, llm_provider, crm_provider, auto_qc, \
+const COLUMNS: &str =
+    "id, name, default_region, stt_provider, llm_provider, crm_provider, auto_qc, \
     auto_create_leads, lead_filter, link_threshold, active, created_at";
 
 fn row(r: &AnyRow) -> Result<Business> {

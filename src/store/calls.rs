@@ -190,14 +190,20 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .ctx(|| format!("reading call {external_id:?} of business {business_id}"))?
-        .ok_or_else(|| StoreError::NotFound(format!("call {external_id:?} of business {business_id}")))?;
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("call {external_id:?} of business {business_id}"))
+        })?;
         row_to_call(&r)
     }
 
     /// Move a call, enforcing the state machine, and append the trace row in the same
     /// transaction. Optimistic: a concurrent move in between is a `Conflict`.
     pub async fn move_call(&self, call_id: i64, m: &Move<'_>) -> Result<Call> {
-        let mut tx = self.pool.begin().await.ctx(|| format!("starting move of call {call_id}"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .ctx(|| format!("starting move of call {call_id}"))?;
         let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
             .bind(call_id)
             .fetch_optional(&mut *tx)
@@ -228,7 +234,11 @@ impl Store {
             (None, CallState::Running) if m.to.stage == cur.stage => cur.last_error.clone(),
             (None, _) => None,
         };
-        let state_since = if m.to == cur.position() { cur.state_since } else { now };
+        let state_since = if m.to == cur.position() {
+            cur.state_since
+        } else {
+            now
+        };
         let n = sqlx::query(
             "UPDATE calls SET stage = $1, state = $2, state_since = $3, attempts = $4, last_error = $5, \
              updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8",
@@ -265,7 +275,9 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await.ctx(|| format!("committing move of call {call_id}"))?;
+        tx.commit()
+            .await
+            .ctx(|| format!("committing move of call {call_id}"))?;
         self.call(call_id).await
     }
 
@@ -301,11 +313,14 @@ impl Store {
 
     /// Calls per state, for accounting (done + dead + review + in flight = ingested).
     pub async fn call_counts_by_state(&self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM calls GROUP BY state ORDER BY state")
-            .fetch_all(&self.pool)
-            .await
-            .ctx(|| "counting calls by state".into())?;
-        rows.iter().map(|r| Ok((col(r, "state")?, col(r, "n")?))).collect()
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM calls GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await
+                .ctx(|| "counting calls by state".into())?;
+        rows.iter()
+            .map(|r| Ok((col(r, "state")?, col(r, "n")?)))
+            .collect()
     }
 }
 

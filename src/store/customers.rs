@@ -16,7 +16,8 @@ pub struct Customer {
     pub merged_into: Option<i64>,
 }
 
-const CUSTOMER_COLUMNS: &str = "id, business_id, external_id, name, phone, email, is_temporary, merged_into";
+const CUSTOMER_COLUMNS: &str =
+    "id, business_id, external_id, name, phone, email, is_temporary, merged_into";
 
 fn customer(r: &AnyRow) -> Result<Customer> {
     Ok(Customer {
@@ -45,7 +46,8 @@ pub struct Lead {
     pub external_id: Option<String>,
 }
 
-const LEAD_COLUMNS: &str = "id, business_id, customer_id, phone, name, status, source, call_count, crm_id, external_id";
+const LEAD_COLUMNS: &str =
+    "id, business_id, customer_id, phone, name, status, source, call_count, crm_id, external_id";
 
 fn lead(r: &AnyRow) -> Result<Lead> {
     Ok(Lead {
@@ -102,12 +104,14 @@ impl Store {
     }
 
     pub async fn customer(&self, id: i64) -> Result<Customer> {
-        let r = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx(|| format!("reading customer {id}"))?
-            .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
+        let r = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| format!("reading customer {id}"))?
+        .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
         customer(&r)
     }
 
@@ -128,12 +132,13 @@ impl Store {
     pub async fn upsert_customer(&self, c: &NewCustomer) -> Result<(i64, bool)> {
         let now = crate::now_ms();
         if let Some(ext) = &c.external_id {
-            let existing = sqlx::query("SELECT id FROM customers WHERE business_id = $1 AND external_id = $2")
-                .bind(c.business_id)
-                .bind(ext)
-                .fetch_optional(&self.pool)
-                .await
-                .ctx(|| format!("looking up customer {ext:?}"))?;
+            let existing =
+                sqlx::query("SELECT id FROM customers WHERE business_id = $1 AND external_id = $2")
+                    .bind(c.business_id)
+                    .bind(ext)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .ctx(|| format!("looking up customer {ext:?}"))?;
             if let Some(r) = existing {
                 let id: i64 = col(&r, "id")?;
                 sqlx::query(
@@ -170,15 +175,22 @@ impl Store {
     }
 
     /// Record the phone normalization of a call.
-    pub async fn set_call_number(&self, call_id: i64, e164: Option<&str>, status: &str) -> Result<()> {
-        sqlx::query("UPDATE calls SET from_e164 = $1, number_status = $2, updated_at = $3 WHERE id = $4")
-            .bind(e164)
-            .bind(status)
-            .bind(crate::now_ms())
-            .bind(call_id)
-            .execute(&self.pool)
-            .await
-            .ctx(|| format!("saving the number status of call {call_id}"))?;
+    pub async fn set_call_number(
+        &self,
+        call_id: i64,
+        e164: Option<&str>,
+        status: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE calls SET from_e164 = $1, number_status = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(e164)
+        .bind(status)
+        .bind(crate::now_ms())
+        .bind(call_id)
+        .execute(&self.pool)
+        .await
+        .ctx(|| format!("saving the number status of call {call_id}"))?;
         Ok(())
     }
 
@@ -204,31 +216,51 @@ impl Store {
     }
 
     pub async fn lead_by_phone(&self, business_id: i64, phone: &str) -> Result<Option<Lead>> {
-        let r = sqlx::query(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND phone = $2"))
-            .bind(business_id)
-            .bind(phone)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx(|| format!("finding the lead of business {business_id} by phone"))?;
+        let r = sqlx::query(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND phone = $2"
+        ))
+        .bind(business_id)
+        .bind(phone)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| format!("finding the lead of business {business_id} by phone"))?;
         r.as_ref().map(lead).transpose()
     }
 
-    pub async fn lead_by_external(&self, business_id: i64, external_id: &str) -> Result<Option<Lead>> {
-        let r = sqlx::query(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND external_id = $2"))
-            .bind(business_id)
-            .bind(external_id)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx(|| format!("finding lead {external_id:?}"))?;
+    pub async fn lead_by_external(
+        &self,
+        business_id: i64,
+        external_id: &str,
+    ) -> Result<Option<Lead>> {
+        let r = sqlx::query(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND external_id = $2"
+        ))
+        .bind(business_id)
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| format!("finding lead {external_id:?}"))?;
         r.as_ref().map(lead).transpose()
     }
 
     /// Create the lead of (business, phone) or count one more call on it; write the lead
     /// id back on the call. Idempotent per call: a redelivered notify for a call that
     /// already carries this lead id does not count twice.
-    pub async fn upsert_lead_for_call(&self, business_id: i64, call_id: i64, phone: &str, name: Option<&str>, customer_id: Option<i64>, source: &str) -> Result<(Lead, bool)> {
+    pub async fn upsert_lead_for_call(
+        &self,
+        business_id: i64,
+        call_id: i64,
+        phone: &str,
+        name: Option<&str>,
+        customer_id: Option<i64>,
+        source: &str,
+    ) -> Result<(Lead, bool)> {
         let now = crate::now_ms();
-        let mut tx = self.pool.begin().await.ctx(|| format!("starting lead upsert for call {call_id}"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .ctx(|| format!("starting lead upsert for call {call_id}"))?;
         let already: Option<i64> = sqlx::query("SELECT lead_id FROM calls WHERE id = $1")
             .bind(call_id)
             .fetch_one(&mut *tx)
@@ -249,12 +281,14 @@ impl Store {
         .await
         .ctx(|| format!("creating the lead for call {call_id}"))?;
         let created = inserted.is_some();
-        let lead_row = sqlx::query(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND phone = $2"))
-            .bind(business_id)
-            .bind(phone)
-            .fetch_one(&mut *tx)
-            .await
-            .ctx(|| format!("reading the lead for call {call_id}"))?;
+        let lead_row = sqlx::query(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND phone = $2"
+        ))
+        .bind(business_id)
+        .bind(phone)
+        .fetch_one(&mut *tx)
+        .await
+        .ctx(|| format!("reading the lead for call {call_id}"))?;
         let mut l = lead(&lead_row)?;
         if !created && already != Some(l.id) {
             sqlx::query(
@@ -277,7 +311,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .ctx(|| format!("writing lead {} back on call {call_id}", l.id))?;
-        tx.commit().await.ctx(|| format!("committing lead for call {call_id}"))?;
+        tx.commit()
+            .await
+            .ctx(|| format!("committing lead for call {call_id}"))?;
         Ok((l, created))
     }
 
@@ -293,7 +329,14 @@ impl Store {
     }
 
     /// Import a lead (from a CRM export or sync); existing (business, phone) rows are updated.
-    pub async fn import_lead(&self, business_id: i64, phone: &str, name: Option<&str>, external_id: Option<&str>, status: &str) -> Result<bool> {
+    pub async fn import_lead(
+        &self,
+        business_id: i64,
+        phone: &str,
+        name: Option<&str>,
+        external_id: Option<&str>,
+        status: &str,
+    ) -> Result<bool> {
         let now = crate::now_ms();
         let r = sqlx::query(
             "INSERT INTO leads (business_id, phone, name, external_id, status, source, created_at, updated_at) \

@@ -28,7 +28,9 @@ impl DeadJobStatus {
             "dead" => Ok(Self::Dead),
             "retried" => Ok(Self::Retried),
             "discarded" => Ok(Self::Discarded),
-            other => Err(super::StoreError::Corrupt(format!("dead_jobs.status {other:?}"))),
+            other => Err(super::StoreError::Corrupt(format!(
+                "dead_jobs.status {other:?}"
+            ))),
         }
     }
 }
@@ -239,8 +241,12 @@ impl Store {
         let now = crate::now_ms();
         let first = d.errors.first();
         let last = d.errors.last();
-        let first_error = first.map(|e| e.error.clone()).unwrap_or_else(|| d.reason.clone());
-        let last_error = last.map(|e| e.error.clone()).unwrap_or_else(|| d.reason.clone());
+        let first_error = first
+            .map(|e| e.error.clone())
+            .unwrap_or_else(|| d.reason.clone());
+        let last_error = last
+            .map(|e| e.error.clone())
+            .unwrap_or_else(|| d.reason.clone());
         let errors = serde_json::to_string(&d.errors).expect("errors serialize");
         let row = sqlx::query(
             "INSERT INTO dead_jobs (job_id, business_id, stage, call_id, queue, payload, headers, attempts, errors, \
@@ -293,7 +299,12 @@ impl Store {
     }
 
     /// A page of dead jobs, newest first. `before_id` continues after the last row shown.
-    pub async fn list_dead_jobs(&self, f: &DeadJobFilter, before_id: Option<i64>, limit: u32) -> Result<Vec<DeadJob>> {
+    pub async fn list_dead_jobs(
+        &self,
+        f: &DeadJobFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeadJob>> {
         let mut w = Where::build(f);
         if let Some(b) = before_id {
             w.push_int("id < ", b);
@@ -313,10 +324,18 @@ impl Store {
 
     /// Ids of every row matching the filter, oldest first, from `after_id` on: the cursor
     /// for bulk retry/discard of everything matching, not just a page.
-    pub async fn dead_job_ids(&self, f: &DeadJobFilter, after_id: i64, limit: u32) -> Result<Vec<i64>> {
+    pub async fn dead_job_ids(
+        &self,
+        f: &DeadJobFilter,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>> {
         let mut w = Where::build(f);
         w.push_int("id > ", after_id);
-        let sql = format!("SELECT id FROM dead_jobs WHERE {} ORDER BY id LIMIT {}", w.sql, limit);
+        let sql = format!(
+            "SELECT id FROM dead_jobs WHERE {} ORDER BY id LIMIT {}",
+            w.sql, limit
+        );
         let rows = w
             .bind(sqlx::query(&sql))
             .fetch_all(&self.pool)
@@ -337,7 +356,11 @@ impl Store {
     }
 
     /// Dead jobs grouped by error signature, largest group first.
-    pub async fn dead_job_groups(&self, f: &DeadJobFilter, limit: u32) -> Result<Vec<SignatureGroup>> {
+    pub async fn dead_job_groups(
+        &self,
+        f: &DeadJobFilter,
+        limit: u32,
+    ) -> Result<Vec<SignatureGroup>> {
         let w = Where::build(f);
         let sql = format!(
             "SELECT error_signature, COUNT(*) AS n, MAX(last_error) AS sample, MAX(dead_at) AS last_dead \
@@ -369,17 +392,27 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .ctx(|| "counting dead jobs by business".into())?;
-        rows.iter().map(|r| Ok((col(r, "business_id")?, col(r, "n")?))).collect()
+        rows.iter()
+            .map(|r| Ok((col(r, "business_id")?, col(r, "n")?)))
+            .collect()
     }
 
     /// Mark dead rows retried (after their new jobs were confirmed). Only rows still
     /// `dead` change; returns how many did. `retried_as` maps row id → new job id.
-    pub async fn mark_dead_jobs_retried(&self, retried_as: &[(i64, String)], by: &str) -> Result<u64> {
+    pub async fn mark_dead_jobs_retried(
+        &self,
+        retried_as: &[(i64, String)],
+        by: &str,
+    ) -> Result<u64> {
         if retried_as.is_empty() {
             return Ok(0);
         }
         let now = crate::now_ms();
-        let mut tx = self.pool.begin().await.ctx(|| "starting retry bookkeeping".into())?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .ctx(|| "starting retry bookkeeping".into())?;
         let mut n = 0;
         for (id, job_id) in retried_as {
             n += sqlx::query(
@@ -395,7 +428,9 @@ impl Store {
             .ctx(|| format!("marking dead job {id} retried"))?
             .rows_affected();
         }
-        tx.commit().await.ctx(|| "committing retry bookkeeping".into())?;
+        tx.commit()
+            .await
+            .ctx(|| "committing retry bookkeeping".into())?;
         Ok(n)
     }
 
@@ -421,7 +456,10 @@ impl Store {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let sql = format!("SELECT {COLUMNS} FROM dead_jobs WHERE id IN ({}) ORDER BY id", id_list(ids));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM dead_jobs WHERE id IN ({}) ORDER BY id",
+            id_list(ids)
+        );
         let rows = sqlx::query(&sql)
             .fetch_all(&self.pool)
             .await

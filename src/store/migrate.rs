@@ -38,10 +38,12 @@ impl Store {
             .await
             .ctx(|| "acquiring a connection to migrate".into())?;
         if self.dialect == Dialect::Postgres {
-            sqlx::query(&format!("SELECT 1 FROM pg_advisory_lock({PG_MIGRATION_LOCK})"))
-                .execute(&mut *conn)
-                .await
-                .ctx(|| "taking the migration lock".into())?;
+            sqlx::query(&format!(
+                "SELECT 1 FROM pg_advisory_lock({PG_MIGRATION_LOCK})"
+            ))
+            .execute(&mut *conn)
+            .await
+            .ctx(|| "taking the migration lock".into())?;
         }
         let result = async {
             sqlx::raw_sql(

@@ -231,15 +231,27 @@ mod tests {
 
     #[test]
     fn url_scheme_picks_dialect() {
-        assert_eq!(Dialect::from_url("sqlite:data/x.db").unwrap(), Dialect::Sqlite);
-        assert_eq!(Dialect::from_url("postgres://u@h/db").unwrap(), Dialect::Postgres);
+        assert_eq!(
+            Dialect::from_url("sqlite:data/x.db").unwrap(),
+            Dialect::Sqlite
+        );
+        assert_eq!(
+            Dialect::from_url("postgres://u@h/db").unwrap(),
+            Dialect::Postgres
+        );
         let e = Dialect::from_url("mysql://h/db").unwrap_err().to_string();
-        assert!(e.contains("mysql://h/db") && e.contains("CALLOPS_DATABASE_URL"), "{e}");
+        assert!(
+            e.contains("mysql://h/db") && e.contains("CALLOPS_DATABASE_URL"),
+            "{e}"
+        );
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("sqlite:x.db"), "sqlite:x.db");
     }
 }

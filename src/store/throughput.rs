@@ -21,7 +21,15 @@ pub struct Bucket {
 
 impl Store {
     /// Add to the bucket of the current minute (upsert; both dialects).
-    pub async fn bump_throughput<'e, E>(&self, exec: E, business_id: i64, stage: Stage, calls: i64, audio_seconds: i64, failures: i64) -> Result<()>
+    pub async fn bump_throughput<'e, E>(
+        &self,
+        exec: E,
+        business_id: i64,
+        stage: Stage,
+        calls: i64,
+        audio_seconds: i64,
+        failures: i64,
+    ) -> Result<()>
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {

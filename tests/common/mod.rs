@@ -6,7 +6,10 @@ use callops::store::Store;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{tag}_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
 }
 
@@ -14,7 +17,9 @@ pub fn unique(tag: &str) -> String {
 pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("callops.db").display());
-    let store = Store::open_migrated(&url, 8).await.expect("open sqlite store");
+    let store = Store::open_migrated(&url, 8)
+        .await
+        .expect("open sqlite store");
     (store, dir)
 }
 
@@ -65,7 +70,9 @@ fn with_db(url: &str, db: &str) -> String {
 impl PgDb {
     pub async fn create(admin_url: &str) -> PgDb {
         let name = unique("callops_test");
-        let admin = Store::connect(admin_url, 1).await.expect("connect to CALLOPS_TEST_POSTGRES_URL");
+        let admin = Store::connect(admin_url, 1)
+            .await
+            .expect("connect to CALLOPS_TEST_POSTGRES_URL");
         sweep_stale(&admin).await;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(admin.pool())
@@ -73,7 +80,9 @@ impl PgDb {
             .expect("create test database");
         admin.close().await;
         let url = with_db(admin_url, &name);
-        let store = Store::open_migrated(&url, 8).await.expect("migrate test database");
+        let store = Store::open_migrated(&url, 8)
+            .await
+            .expect("migrate test database");
         PgDb {
             store,
             url,
@@ -85,9 +94,10 @@ impl PgDb {
 
 /// Drop test databases left by test processes that no longer run (killed runs).
 async fn sweep_stale(admin: &Store) {
-    let Ok(rows) = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'callops_test_%'")
-        .fetch_all(admin.pool())
-        .await
+    let Ok(rows) =
+        sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'callops_test_%'")
+            .fetch_all(admin.pool())
+            .await
     else {
         return;
     };
@@ -106,10 +116,17 @@ async fn sweep_stale(admin: &Store) {
 
 impl Drop for PgDb {
     fn drop(&mut self) {
-        let (admin_url, name, store) = (self.admin_url.clone(), self.name.clone(), self.store.clone());
+        let (admin_url, name, store) = (
+            self.admin_url.clone(),
+            self.name.clone(),
+            self.store.clone(),
+        );
         // Our own runtime on a plain thread: Drop may run inside (or after) the test's runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 store.close().await;
                 if let Ok(admin) = Store::connect(&admin_url, 1).await {

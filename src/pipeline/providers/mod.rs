@@ -20,7 +20,11 @@ pub enum ProviderError {
     /// The provider answered but the content is unusable (invalid JSON from a model,
     /// JSON cut off by `finish_reason: length`): retry, then dead with `raw` kept.
     #[error("{provider}: malformed output: {why}")]
-    Malformed { provider: String, why: String, raw: String },
+    Malformed {
+        provider: String,
+        why: String,
+        raw: String,
+    },
 }
 
 impl ProviderError {

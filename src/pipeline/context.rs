@@ -1,0 +1,44 @@
+//! What every stage handler needs: store, broker, providers, settings.
+
+use crate::pipeline::providers::crm::CrmAdapter;
+use crate::pipeline::providers::llm::LlmProvider;
+use crate::pipeline::providers::stt::SttProvider;
+use crate::queue::DynBroker;
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Providers by kind name; each business picks its kinds (businesses.stt_provider, …).
+#[derive(Clone, Default)]
+pub struct Providers {
+    pub stt: HashMap<String, Arc<dyn SttProvider>>,
+    pub llm: HashMap<String, Arc<dyn LlmProvider>>,
+    pub crm: HashMap<String, Arc<dyn CrmAdapter>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub llm_model: String,
+    /// QC does not run on transcripts shorter than this (reason in the trace).
+    pub min_qc_chars: usize,
+    /// Candidates scoring below this are not offered in review.
+    pub review_floor: f64,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            llm_model: "llama3.1".into(),
+            min_qc_chars: 40,
+            review_floor: 0.70,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PipelineCtx {
+    pub store: Store,
+    pub broker: DynBroker,
+    pub providers: Providers,
+    pub settings: PipelineSettings,
+}

@@ -1,0 +1,327 @@
+//! Ingestion: JSONL call records, customer/lead imports (JSONL or CSV). Every record is
+//! validated first; a bad one is reported with its line and reason and nothing of it is
+//! written; a duplicate is a no-op.
+
+use crate::domain::stage::{CallState, Stage};
+use crate::pipeline::providers::{Segment, Transcript};
+use crate::queue::{Broker, Job};
+use crate::store::customers::NewCustomer;
+use crate::store::{NewCall, Store};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One call record (a JSONL line). Either `audio_url` or `transcript` is required.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CallRecord {
+    pub business: String,
+    pub external_id: String,
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    /// RFC 3339 or epoch milliseconds.
+    #[serde(default)]
+    pub started_at: Option<serde_json::Value>,
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    #[serde(default)]
+    pub audio_url: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub campaign: Option<String>,
+    #[serde(default)]
+    pub lead_id: Option<String>,
+    /// Who delivered the record (e.g. "retell", "telnyx"); shown in the trace.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub transcript: Option<RecordTranscript>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordTranscript {
+    pub segments: Vec<Segment>,
+}
+
+/// Why a record was refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejected {
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IngestReport {
+    pub ingested: u64,
+    pub duplicates: u64,
+    /// Duplicates whose sync job was published again because the call never left sync/pending.
+    pub republished: u64,
+    pub rejected: Vec<Rejected>,
+    pub new_businesses: Vec<String>,
+}
+
+pub fn parse_started_at(v: &serde_json::Value) -> Result<i64, String> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| format!("started_at {n} is not an integer of epoch milliseconds")),
+        serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| format!("started_at {s:?} is not RFC 3339 ({e})")),
+        other => Err(format!("started_at must be RFC 3339 text or epoch ms, found {other}")),
+    }
+}
+
+/// Parse and validate one line. Ok(None) for blank lines.
+pub fn parse_record(line: &str) -> Result<Option<CallRecord>, String> {
+    let t = line.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let r: CallRecord = serde_json::from_str(t).map_err(|e| format!("not a valid call record: {e}"))?;
+    if r.business.trim().is_empty() {
+        return Err("business is empty".into());
+    }
+    if r.external_id.trim().is_empty() {
+        return Err("external_id is empty".into());
+    }
+    if let Some(d) = r.direction.as_deref() {
+        if !matches!(d, "inbound" | "outbound") {
+            return Err(format!("direction {d:?} must be \"inbound\" or \"outbound\""));
+        }
+    }
+    if let Some(d) = r.duration_s {
+        if !d.is_finite() || d < 0.0 {
+            return Err(format!("duration_s {d} must be a non-negative number"));
+        }
+    }
+    if let Some(v) = &r.started_at {
+        parse_started_at(v)?;
+    }
+    match (&r.audio_url, &r.transcript) {
+        (None, None) => return Err("needs audio_url (to transcribe) or transcript (with segments)".into()),
+        (_, Some(t)) if t.segments.is_empty() => return Err("transcript has no segments".into()),
+        (_, Some(t)) => {
+            if let Some((i, s)) = t.segments.iter().enumerate().find(|(_, s)| !(s.start.is_finite() && s.end >= s.start)) {
+                return Err(format!("transcript segment {i} has end {} before start {}", s.end, s.start));
+            }
+        }
+        (Some(u), None) if u.trim().is_empty() => return Err("audio_url is empty".into()),
+        _ => {}
+    }
+    Ok(Some(r))
+}
+
+/// The transcript a record brought with it, from the stored raw record.
+pub fn transcript_from_record(raw: &serde_json::Value) -> Option<Transcript> {
+    let segs: Vec<Segment> = serde_json::from_value(raw.get("transcript")?.get("segments")?.clone()).ok()?;
+    if segs.is_empty() {
+        return None;
+    }
+    let text = segs.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+    Some(Transcript {
+        provider: "record".into(),
+        language: raw["language"].as_str().map(str::to_string),
+        text,
+        segments: segs,
+    })
+}
+
+/// Ingest validated records: insert calls, publish their sync jobs.
+pub struct Ingestor<'a> {
+    pub store: &'a Store,
+    pub broker: &'a dyn Broker,
+    businesses: HashMap<String, i64>,
+}
+
+impl<'a> Ingestor<'a> {
+    pub fn new(store: &'a Store, broker: &'a dyn Broker) -> Self {
+        Ingestor {
+            store,
+            broker,
+            businesses: HashMap::new(),
+        }
+    }
+
+    async fn business_id(&mut self, name: &str, report: &mut IngestReport) -> crate::store::Result<i64> {
+        if let Some(id) = self.businesses.get(name) {
+            return Ok(*id);
+        }
+        let before = self.store.businesses().await?.iter().any(|b| b.name == name);
+        let b = self.store.ensure_business(name).await?;
+        if !before {
+            crate::pipeline::ensure_default_agents(self.store, b.id).await?;
+            report.new_businesses.push(name.to_string());
+        }
+        self.businesses.insert(name.to_string(), b.id);
+        Ok(b.id)
+    }
+
+    pub async fn ingest(&mut self, r: &CallRecord, report: &mut IngestReport) -> anyhow::Result<i64> {
+        let business_id = self.business_id(r.business.trim(), report).await?;
+        let raw = serde_json::to_string(r)?;
+        let (call, created) = self
+            .store
+            .ingest_call(&NewCall {
+                business_id,
+                external_id: r.external_id.trim().to_string(),
+                direction: r.direction.clone().unwrap_or_else(|| "inbound".into()),
+                from_number: r.from.clone(),
+                to_number: r.to.clone(),
+                agent_name: r.agent.clone(),
+                campaign: r.campaign.clone(),
+                language: r.language.clone(),
+                started_at: r.started_at.as_ref().and_then(|v| parse_started_at(v).ok()),
+                duration_ms: (r.duration_s.unwrap_or(0.0) * 1000.0) as i64,
+                audio_url: r.audio_url.clone(),
+                raw,
+            })
+            .await?;
+        let job = Job::new(business_id, Stage::Sync, Some(call.id), serde_json::json!({ "call_id": call.id }));
+        if created {
+            self.broker.publish(&job).await?;
+            report.ingested += 1;
+        } else {
+            report.duplicates += 1;
+            // Heal a crash between the insert and the publish of an earlier run.
+            if call.stage == Stage::Sync && call.state == CallState::Pending && crate::now_ms() - call.state_since > 60_000 {
+                self.broker.publish(&job).await?;
+                report.republished += 1;
+            }
+        }
+        Ok(call.id)
+    }
+
+    /// Ingest a JSONL text; bad lines are reported, good ones ingested.
+    pub async fn ingest_jsonl(&mut self, text: &str) -> anyhow::Result<IngestReport> {
+        let mut report = IngestReport::default();
+        for (i, line) in text.lines().enumerate() {
+            match parse_record(line) {
+                Ok(None) => {}
+                Ok(Some(r)) => {
+                    self.ingest(&r, &mut report).await?;
+                }
+                Err(reason) => report.rejected.push(Rejected { line: i + 1, reason }),
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// A customer or lead row to import, from JSONL or CSV.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ImportRow {
+    pub business: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ImportKind {
+    Customers,
+    Leads,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ImportReport {
+    pub created: u64,
+    pub updated: u64,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Rows of a JSONL or CSV file (CSV when the path ends in .csv), each with its line number.
+pub fn read_import_rows(text: &str, csv_format: bool) -> Vec<(usize, Result<ImportRow, String>)> {
+    if csv_format {
+        let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+        rdr.deserialize::<ImportRow>()
+            .enumerate()
+            .map(|(i, r)| (i + 2, r.map_err(|e| format!("bad CSV row: {e}"))))
+            .collect()
+    } else {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, serde_json::from_str::<ImportRow>(l).map_err(|e| format!("not a valid row: {e}"))))
+            .collect()
+    }
+}
+
+pub async fn import(store: &Store, kind: ImportKind, text: &str, csv_format: bool) -> anyhow::Result<ImportReport> {
+    let mut report = ImportReport::default();
+    for (line, row) in read_import_rows(text, csv_format) {
+        let row = match row {
+            Ok(r) => r,
+            Err(reason) => {
+                report.rejected.push(Rejected { line, reason });
+                continue;
+            }
+        };
+        if row.business.trim().is_empty() {
+            report.rejected.push(Rejected {
+                line,
+                reason: "business is empty".into(),
+            });
+            continue;
+        }
+        let business = store.ensure_business(row.business.trim()).await?;
+        let phone = crate::domain::phone::normalize_phone(row.phone.as_deref(), &business.default_region);
+        match kind {
+            ImportKind::Customers => {
+                if row.name.as_deref().unwrap_or("").trim().is_empty() && phone.e164.is_none() {
+                    report.rejected.push(Rejected {
+                        line,
+                        reason: format!("customer needs a name or a valid phone ({})", phone.reason),
+                    });
+                    continue;
+                }
+                let (_, created) = store
+                    .upsert_customer(&NewCustomer {
+                        business_id: business.id,
+                        external_id: row.external_id.clone(),
+                        name: row.name.clone(),
+                        name_normalized: row.name.as_deref().map(crate::domain::names::normalize_name),
+                        phone: phone.e164.clone(),
+                        email: row.email.clone(),
+                        is_temporary: false,
+                    })
+                    .await?;
+                if created {
+                    report.created += 1
+                } else {
+                    report.updated += 1
+                }
+            }
+            ImportKind::Leads => {
+                let Some(e164) = phone.e164.clone() else {
+                    report.rejected.push(Rejected {
+                        line,
+                        reason: format!("lead needs a valid phone: {}", phone.reason),
+                    });
+                    continue;
+                };
+                let created = store
+                    .import_lead(business.id, &e164, row.name.as_deref(), row.external_id.as_deref(), row.status.as_deref().unwrap_or("new"))
+                    .await?;
+                if created {
+                    report.created += 1
+                } else {
+                    report.updated += 1
+                }
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,140 @@
+//! Worker runtime: one consumer per stage over every active business's queue (fair by
+//! construction: per-business prefetch), a bounded number of handlers in flight per stage
+//! (backpressure: no unbounded buffer), new businesses picked up on a timer, and a
+//! graceful stop that lets in-flight jobs finish and returns the rest to the queue.
+
+use super::context::PipelineCtx;
+use super::stages::{self, Handled};
+use crate::domain::stage::Stage;
+use crate::queue::ConsumeSpec;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub stages: Vec<Stage>,
+    /// Handlers in flight per stage.
+    pub concurrency: usize,
+    /// Unacked deliveries per business queue.
+    pub prefetch: u16,
+    pub business_refresh: Duration,
+    /// How long a stop waits for in-flight handlers.
+    pub drain_timeout: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            stages: Stage::ALL.to_vec(),
+            concurrency: 16,
+            prefetch: 20,
+            business_refresh: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters a worker process keeps (the demo summary and tests read them).
+#[derive(Default, Debug)]
+pub struct WorkerStats {
+    pub advanced: AtomicU64,
+    pub retrying: AtomicU64,
+    pub dead: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub unsettled: AtomicU64,
+}
+
+impl WorkerStats {
+    fn count(&self, h: &Handled) {
+        let c = match h {
+            Handled::Advanced(_) => &self.advanced,
+            Handled::Retrying => &self.retrying,
+            Handled::Dead => &self.dead,
+            Handled::Duplicate(_) => &self.duplicates,
+            Handled::Unsettled(_) => &self.unsettled,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Run workers until `shutdown` turns true. Returns after in-flight jobs finished (or the
+/// drain timeout passed: those jobs are redelivered later, never lost).
+pub async fn run(ctx: Arc<PipelineCtx>, opts: WorkerOptions, stats: Arc<WorkerStats>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let mut tasks = JoinSet::new();
+    for stage in opts.stages.clone() {
+        tasks.spawn(run_stage(ctx.clone(), stage, opts.clone(), stats.clone(), shutdown.clone()));
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+async fn run_stage(ctx: Arc<PipelineCtx>, stage: Stage, opts: WorkerOptions, stats: Arc<WorkerStats>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let mut businesses = ctx.store.active_business_ids().await?;
+    let mut consumer = ctx
+        .broker
+        .consume(ConsumeSpec {
+            stage,
+            businesses: businesses.clone(),
+            prefetch: opts.prefetch,
+        })
+        .await?;
+    let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut inflight = JoinSet::new();
+    let mut refresh = tokio::time::interval(opts.business_refresh);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        // Take a permit before taking a delivery: a full worker leaves jobs in the queue
+        // (visible as backlog) instead of buffering them in memory.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p?,
+            _ = shutdown.changed() => break,
+        };
+        tokio::select! {
+            d = consumer.recv() => {
+                let Some(d) = d else { break };
+                let ctx = ctx.clone();
+                let stats = stats.clone();
+                inflight.spawn(async move {
+                    let h = stages::handle(&ctx, d).await;
+                    if let Handled::Unsettled(why) = &h {
+                        tracing::warn!(stage = %stage, %why, "job left unsettled; it will be redelivered");
+                    }
+                    stats.count(&h);
+                    drop(permit);
+                });
+            }
+            _ = refresh.tick() => {
+                drop(permit);
+                match ctx.store.active_business_ids().await {
+                    Ok(now) if now != businesses => {
+                        tracing::info!(stage = %stage, before = businesses.len(), after = now.len(), "business set changed");
+                        if consumer.set_businesses(&now).await.is_ok() {
+                            businesses = now;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(stage = %stage, error = %e, "could not refresh businesses"),
+                }
+            }
+            _ = shutdown.changed() => { drop(permit); break }
+        }
+        while inflight.try_join_next().is_some() {}
+    }
+    consumer.stop().await;
+    // Deliveries still buffered go back to the queue when the consumer drops.
+    drop(consumer);
+    let drained = tokio::time::timeout(opts.drain_timeout, async {
+        while inflight.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(stage = %stage, "in-flight jobs did not finish in time; they will be redelivered");
+        inflight.abort_all();
+    }
+    Ok(())
+}
