@@ -204,9 +204,19 @@ impl Store {
             .begin()
             .await
             .ctx(|| format!("starting move of call {call_id}"))?;
+        let call = self.move_call_in(&mut tx, call_id, m).await?;
+        tx.commit()
+            .await
+            .ctx(|| format!("committing move of call {call_id}"))?;
+        Ok(call)
+    }
+
+    /// `move_call` inside the caller's transaction (operator actions add their audit row
+    /// to the same commit).
+    pub async fn move_call_in(&self, conn: &mut sqlx::AnyConnection, call_id: i64, m: &Move<'_>) -> Result<Call> {
         let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
             .bind(call_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .ctx(|| format!("reading call {call_id}"))?
             .ok_or_else(|| StoreError::NotFound(format!("call {call_id}")))?;
@@ -234,11 +244,7 @@ impl Store {
             (None, CallState::Running) if m.to.stage == cur.stage => cur.last_error.clone(),
             (None, _) => None,
         };
-        let state_since = if m.to == cur.position() {
-            cur.state_since
-        } else {
-            now
-        };
+        let state_since = if m.to == cur.position() { cur.state_since } else { now };
         let n = sqlx::query(
             "UPDATE calls SET stage = $1, state = $2, state_since = $3, attempts = $4, last_error = $5, \
              updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8",
@@ -251,7 +257,7 @@ impl Store {
         .bind(now)
         .bind(call_id)
         .bind(cur.version)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .ctx(|| format!("moving call {call_id} to {}", m.to))?
         .rows_affected();
@@ -263,7 +269,7 @@ impl Store {
             )));
         }
         self.append_event(
-            &mut *tx,
+            &mut *conn,
             &NewEvent {
                 call_id,
                 business_id: cur.business_id,
@@ -275,10 +281,12 @@ impl Store {
             },
         )
         .await?;
-        tx.commit()
+        let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
+            .bind(call_id)
+            .fetch_one(&mut *conn)
             .await
-            .ctx(|| format!("committing move of call {call_id}"))?;
-        self.call(call_id).await
+            .ctx(|| format!("re-reading call {call_id}"))?;
+        row_to_call(&r)
     }
 
     /// Calls in flight longer than their stage's SLA, oldest first. One index range

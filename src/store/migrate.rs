@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0002_review_candidates.sql"),
         sqlite: include_str!("../../migrations/sqlite/0002_review_candidates.sql"),
     },
+    Migration {
+        version: 3,
+        name: "roles",
+        postgres: include_str!("../../migrations/postgres/0003_roles.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0003_roles.sql"),
+    },
 ];
 
 /// Arbitrary constant: serializes concurrent `migrate` runs on one Postgres database.

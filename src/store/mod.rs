@@ -3,6 +3,7 @@
 //! both dialects; the few dialect-specific statements branch on `Dialect`.
 
 pub mod agents;
+pub mod audit;
 pub mod businesses;
 pub mod calls;
 pub mod customers;
