@@ -16,6 +16,53 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub log: LogConfig,
     pub providers: ProvidersConfig,
+    pub pipeline: PipelineConfig,
+    pub simulated: SimulatedConfig,
+    pub console: ConsoleConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineConfig {
+    pub llm_model: String,
+    pub min_qc_chars: u32,
+    pub review_floor: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimulatedConfig {
+    pub stt_latency_ms: u64,
+    pub llm_latency_ms: u64,
+    pub jitter: f64,
+    pub transient_rate: f64,
+    pub permanent_rate: f64,
+    pub malformed_rate: f64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsoleConfig {
+    pub role: String,
+    pub readonly: bool,
+    pub refresh_ms: u64,
+    pub sla_sync_s: u64,
+    pub sla_transcribe_s: u64,
+    pub sla_analyze_s: u64,
+    pub sla_link_s: u64,
+    pub sla_notify_s: u64,
+}
+
+impl ConsoleConfig {
+    /// Stage SLAs in milliseconds, for the stuck-calls query.
+    pub fn stage_slas_ms(&self) -> Vec<(crate::domain::stage::Stage, i64)> {
+        use crate::domain::stage::Stage::*;
+        vec![
+            (Sync, self.sla_sync_s as i64 * 1000),
+            (Transcribe, self.sla_transcribe_s as i64 * 1000),
+            (Analyze, self.sla_analyze_s as i64 * 1000),
+            (Link, self.sla_link_s as i64 * 1000),
+            (Notify, self.sla_notify_s as i64 * 1000),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +259,18 @@ impl Config {
                 "broker.max_attempts",
                 "must be at least 1, found 0".into(),
             ));
+        }
+        if !matches!(self.console.role.as_str(), "viewer" | "support" | "admin") {
+            return Err(bad("console.role", format!("expected viewer, support or admin, found {:?}", self.console.role)));
+        }
+        for (key, rate) in [
+            ("simulated.transient_rate", self.simulated.transient_rate),
+            ("simulated.permanent_rate", self.simulated.permanent_rate),
+            ("simulated.malformed_rate", self.simulated.malformed_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(bad(key, format!("expected a rate between 0 and 1, found {rate}")));
+            }
         }
         if self.broker.kind == "rabbitmq" && !self.broker.amqp_url.starts_with("amqp") {
             return Err(bad(

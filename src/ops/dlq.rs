@@ -1,0 +1,153 @@
+//! DLQ actions: retry or discard one, several, a signature group, or everything matching a
+//! filter (not just the page shown). Retry publishes and waits for the confirm before the
+//! row is marked retried; a run killed midway is simply run again.
+
+use super::{Action, Ops, Result};
+use crate::domain::stage::Stage;
+use crate::queue::dlq as qdlq;
+use crate::store::audit::NewAudit;
+use crate::store::events::NewEvent;
+use crate::store::DeadJobFilter;
+use serde::Serialize;
+
+/// Which dead jobs an action is about.
+#[derive(Debug, Clone, Serialize)]
+pub enum Selection {
+    Ids(Vec<i64>),
+    /// Everything matching, across all pages.
+    Matching(DeadJobFilter),
+}
+
+impl Selection {
+    fn describe(&self) -> String {
+        match self {
+            Selection::Ids(ids) if ids.len() <= 10 => format!("dead jobs {ids:?}"),
+            Selection::Ids(ids) => format!("{} marked dead jobs", ids.len()),
+            Selection::Matching(f) => format!("dead jobs matching {}", serde_json::to_string(f).unwrap_or_default()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DlqOutcome {
+    pub dry_run: bool,
+    /// How many rows the action applies to (the count preview of a confirmation).
+    pub matched: i64,
+    pub changed: u64,
+    pub skipped_undecodable: Vec<i64>,
+}
+
+impl Ops {
+    /// Count what a selection covers (still-dead rows only).
+    pub async fn dlq_count(&self, sel: &Selection) -> Result<i64> {
+        Ok(match sel {
+            Selection::Ids(ids) => self
+                .store
+                .dead_jobs_by_ids(ids)
+                .await?
+                .iter()
+                .filter(|d| d.status == crate::store::DeadJobStatus::Dead)
+                .count() as i64,
+            Selection::Matching(f) => self.store.count_dead_jobs(f).await?,
+        })
+    }
+
+    pub async fn dlq_retry(&self, sel: &Selection, dry_run: bool) -> Result<DlqOutcome> {
+        self.authorize(Action::DlqRetry)?;
+        let matched = self.dlq_count(sel).await?;
+        if dry_run {
+            return Ok(DlqOutcome {
+                dry_run,
+                matched,
+                ..Default::default()
+            });
+        }
+        let by = self.actor.name.as_str();
+        let report = match sel {
+            Selection::Ids(ids) => qdlq::retry_dead_jobs(&self.store, &*self.broker, ids, by).await?,
+            Selection::Matching(f) => qdlq::retry_matching(&self.store, &*self.broker, f, by).await?,
+        };
+        self.audit_dlq(Action::DlqRetry, sel, matched, report.retried).await?;
+        Ok(DlqOutcome {
+            dry_run,
+            matched,
+            changed: report.retried,
+            skipped_undecodable: report.skipped_undecodable,
+        })
+    }
+
+    pub async fn dlq_discard(&self, sel: &Selection, dry_run: bool) -> Result<DlqOutcome> {
+        self.authorize(Action::DlqDiscard)?;
+        let matched = self.dlq_count(sel).await?;
+        if dry_run {
+            return Ok(DlqOutcome {
+                dry_run,
+                matched,
+                ..Default::default()
+            });
+        }
+        let by = self.actor.name.as_str();
+        let mut changed = 0;
+        match sel {
+            Selection::Ids(ids) => changed += self.store.discard_dead_jobs(ids, by).await?,
+            Selection::Matching(f) => {
+                let mut after = 0;
+                loop {
+                    let ids = self.store.dead_job_ids(f, after, 1000).await?;
+                    let Some(&last) = ids.last() else { break };
+                    after = last;
+                    changed += self.store.discard_dead_jobs(&ids, by).await?;
+                }
+            }
+        }
+        self.audit_dlq(Action::DlqDiscard, sel, matched, changed).await?;
+        Ok(DlqOutcome {
+            dry_run,
+            matched,
+            changed,
+            skipped_undecodable: vec![],
+        })
+    }
+
+    /// One audit row for the action, and a trace row on each call it touched.
+    async fn audit_dlq(&self, action: Action, sel: &Selection, matched: i64, changed: u64) -> Result<()> {
+        let mut tx = self.store.pool().begin().await.map_err(|e| super::OpsError::Invalid(e.to_string()))?;
+        self.store
+            .append_audit(
+                &mut *tx,
+                &NewAudit {
+                    actor: &self.actor.name,
+                    role: self.actor.role.as_str(),
+                    action: action.name(),
+                    target: sel.describe(),
+                    before: Some(format!("{matched} dead")),
+                    after: Some(format!("{changed} {}", if action == Action::DlqRetry { "retried" } else { "discarded" })),
+                    detail: None,
+                },
+            )
+            .await?;
+        if let Selection::Ids(ids) = sel {
+            for d in self.store.dead_jobs_by_ids(ids).await? {
+                if let (Some(call_id), Some(business_id)) = (d.call_id, d.business_id) {
+                    let verb = if action == Action::DlqRetry { "retried" } else { "discarded" };
+                    self.store
+                        .append_event(
+                            &mut *tx,
+                            &NewEvent {
+                                call_id,
+                                business_id,
+                                stage: d.stage.as_deref().and_then(|s| s.parse().ok()).unwrap_or(Stage::Sync),
+                                kind: action.name(),
+                                reason: format!("dead job #{} {verb} by {} ({})", d.id, self.actor.name, self.actor.role),
+                                detail: None,
+                                actor: &self.actor.name,
+                            },
+                        )
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await.map_err(|e| super::OpsError::Invalid(e.to_string()))?;
+        Ok(())
+    }
+}
