@@ -89,7 +89,7 @@ impl Ops {
         if dry_run {
             return Ok(CallActionOutcome { dry_run, call_id, did });
         }
-        let mut tx = self.store.pool().begin().await.map_err(|e| OpsError::Invalid(e.to_string()))?;
+        let mut tx = self.store.begin_write().await?;
         self.store
             .move_call_in(
                 &mut tx,
@@ -126,7 +126,7 @@ impl Ops {
 
     async fn audit_call(&self, action: Action, call_id: i64, before: &str, did: &str) -> Result<()> {
         let call = self.store.call(call_id).await?;
-        let mut tx = self.store.pool().begin().await.map_err(|e| OpsError::Invalid(e.to_string()))?;
+        let mut tx = self.store.begin_write().await?;
         self.store
             .append_audit(
                 &mut *tx,

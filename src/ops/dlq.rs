@@ -111,7 +111,7 @@ impl Ops {
 
     /// One audit row for the action, and a trace row on each call it touched.
     async fn audit_dlq(&self, action: Action, sel: &Selection, matched: i64, changed: u64) -> Result<()> {
-        let mut tx = self.store.pool().begin().await.map_err(|e| super::OpsError::Invalid(e.to_string()))?;
+        let mut tx = self.store.begin_write().await?;
         self.store
             .append_audit(
                 &mut *tx,

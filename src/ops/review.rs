@@ -50,7 +50,7 @@ impl Ops {
         if dry_run {
             return Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: Some(customer_id), did });
         }
-        let mut tx = self.store.pool().begin().await.map_err(|e| db(e, "starting link".into()))?;
+        let mut tx = self.store.begin_write().await?;
         self.link_in(&mut tx, &call, customer_id, Action::ReviewLink, &did).await?;
         tx.commit().await.map_err(|e| db(e, format!("committing link of call {call_id}")))?;
         self.publish_notify(&call).await?;
@@ -71,7 +71,7 @@ impl Ops {
             return Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: None, did });
         }
         let now = crate::now_ms();
-        let mut tx = self.store.pool().begin().await.map_err(|e| db(e, "starting create-customer".into()))?;
+        let mut tx = self.store.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO customers (business_id, name, name_normalized, phone, is_temporary, created_at, updated_at) \
              VALUES ($1,$2,$3,$4,0,$5,$5) RETURNING id",
@@ -114,7 +114,7 @@ impl Ops {
             return Ok(ReviewOutcome { dry_run, call_id: None, customer_id: Some(into_id), did });
         }
         let now = crate::now_ms();
-        let mut tx = self.store.pool().begin().await.map_err(|e| db(e, "starting merge".into()))?;
+        let mut tx = self.store.begin_write().await?;
         let n = sqlx::query("UPDATE customers SET merged_into = $1, updated_at = $2 WHERE id = $3 AND merged_into IS NULL")
             .bind(into_id)
             .bind(now)
@@ -166,7 +166,7 @@ impl Ops {
         if dry_run {
             return Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: None, did });
         }
-        let mut tx = self.store.pool().begin().await.map_err(|e| db(e, "starting defer".into()))?;
+        let mut tx = self.store.begin_write().await?;
         sqlx::query("UPDATE calls SET review_deferred_until = $1 WHERE id = $2")
             .bind(crate::now_ms() + minutes * 60_000)
             .bind(call_id)

@@ -126,7 +126,7 @@ impl Store {
     /// the existing call unchanged and `false`.
     pub async fn ingest_call(&self, c: &NewCall) -> Result<(Call, bool)> {
         let now = crate::now_ms();
-        let mut tx = self.pool.begin().await.ctx(|| "starting ingest".into())?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO calls (business_id, external_id, direction, from_number, to_number, agent_name, campaign, \
              language, started_at, duration_ms, audio_url, stage, state, state_since, raw, created_at, updated_at) \
@@ -199,11 +199,7 @@ impl Store {
     /// Move a call, enforcing the state machine, and append the trace row in the same
     /// transaction. Optimistic: a concurrent move in between is a `Conflict`.
     pub async fn move_call(&self, call_id: i64, m: &Move<'_>) -> Result<Call> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(|| format!("starting move of call {call_id}"))?;
+        let mut tx = self.begin_write().await?;
         let call = self.move_call_in(&mut tx, call_id, m).await?;
         tx.commit()
             .await

@@ -256,11 +256,7 @@ impl Store {
         source: &str,
     ) -> Result<(Lead, bool)> {
         let now = crate::now_ms();
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(|| format!("starting lead upsert for call {call_id}"))?;
+        let mut tx = self.begin_write().await?;
         let already: Option<i64> = sqlx::query("SELECT lead_id FROM calls WHERE id = $1")
             .bind(call_id)
             .fetch_one(&mut *tx)

@@ -408,11 +408,7 @@ impl Store {
             return Ok(0);
         }
         let now = crate::now_ms();
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(|| "starting retry bookkeeping".into())?;
+        let mut tx = self.begin_write().await?;
         let mut n = 0;
         for (id, job_id) in retried_as {
             n += sqlx::query(

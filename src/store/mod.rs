@@ -137,6 +137,18 @@ impl Store {
         Ok(store)
     }
 
+    /// Start a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can fail with
+    /// SQLITE_BUSY_SNAPSHOT when another writer committed in between, which busy_timeout
+    /// does not retry.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        };
+        tx.ctx(|| "starting a write transaction".into())
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
