@@ -42,12 +42,12 @@ fn fold_word(word: &str) -> String {
     let digits = word.chars().filter(|c| c.is_ascii_digit()).count();
     let hex = word.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     let letters = word.chars().filter(|c| c.is_alphabetic()).count();
-    if digits > 0 && letters == 0 {
+    if hex && word.len() >= 8 && digits > 0 && letters > 0 {
+        return "<id>".into(); // uuids, hex job ids, request ids
+    }
+    if digits > 0 && digits >= letters {
         // numbers, times (12:30:01 splits on ':'), dates (2026-11-23), +4930123456
         return "<n>".into();
-    }
-    if hex && word.len() >= 8 && digits > 0 {
-        return "<id>".into(); // uuids, hex job ids, request ids
     }
     if digits >= 3 && digits * 2 >= word.chars().count() {
         return "<id>".into(); // CA1234567, call_88123, 2026-11-23T01:02:03Z

@@ -163,13 +163,24 @@ async fn settle_success(ctx: &PipelineCtx, d: Delivery, call: &Call, outcome: Ou
         CallState::Done => "done",
         _ => "completed",
     };
-    match ctx.store.move_call(call.id, &mv(to, Some(running), kind, reason, None)).await {
-        Ok(_) => {}
+    // The move and its throughput count commit together, so buckets always sum to the
+    // calls that went through (a crash cannot count a call twice or not at all).
+    let moved = async {
+        let mut tx = ctx.store.begin_write().await?;
+        ctx.store.move_call_in(&mut tx, call.id, &mv(to, Some(running), kind, reason, None)).await?;
+        ctx.store.bump_throughput(&mut *tx, call.business_id, stage, 1, audio_s, 0).await?;
+        tx.commit().await.map_err(|e| StoreError::Db {
+            context: format!("committing the {stage} result of call {}", call.id),
+            source: e,
+        })
+    }
+    .await;
+    match moved {
+        Ok(()) => {}
         // Someone else (a concurrent redelivery, an operator) moved it: their move stands.
         Err(StoreError::Conflict(why)) => return ack_or_unsettled(d, Handled::Duplicate(why)).await,
         Err(e) => return settle_fail(ctx, d, Some(call), &e.to_string()).await,
     }
-    let _ = ctx.store.bump_throughput(ctx.store.pool(), call.business_id, stage, 1, audio_s, 0).await;
     if let Some(job) = next_job {
         // Publish before ack: a crash here leaves the call pending at the next stage and
         // this job unacked; its redelivery republishes (see settle_duplicate).
