@@ -6,6 +6,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod headless;
+pub mod pipeline_cmds;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "callops",
@@ -51,6 +54,63 @@ pub enum Command {
         /// Stop after this many seconds (0 = until Ctrl-C)
         #[arg(long, default_value_t = 0)]
         seconds: u64,
+        /// Print a one-screen summary every second instead of opening the console
+        #[arg(long)]
+        headless: bool,
+        /// Calls per minute the load generator produces
+        #[arg(long, default_value_t = 120.0)]
+        calls_per_minute: f64,
+    },
+    /// Run stage workers
+    Worker {
+        /// Stages to consume (default: all)
+        #[arg(long, value_delimiter = ',')]
+        stages: Vec<String>,
+        /// Handlers in flight per stage
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// Ingest JSONL call records from a file or - (stdin)
+    Ingest { file: String },
+    /// Import a business's existing customers or leads (JSONL, or CSV when the file ends in .csv)
+    Import {
+        #[arg(value_parser = ["customers", "leads"])]
+        kind: String,
+        file: String,
+    },
+    /// Generate realistic call traffic
+    Simulate {
+        #[arg(long, default_value_t = 6)]
+        businesses: usize,
+        #[arg(long, default_value_t = 120.0)]
+        calls_per_minute: f64,
+        /// Stop after this many calls
+        #[arg(long)]
+        calls: Option<u64>,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Dead jobs: list, retry, discard
+    Dlq {
+        #[command(subcommand)]
+        cmd: crate::cli::headless::DlqCmd,
+    },
+    /// The manual-review queue: list, link, create-customer, merge, defer
+    Review {
+        #[command(subcommand)]
+        cmd: crate::cli::headless::ReviewCmd,
+    },
+    /// One call: show, retry, qc, lead
+    Call {
+        #[command(subcommand)]
+        cmd: crate::cli::headless::CallCmd,
+    },
+    /// Who did what
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -141,8 +201,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     raw,
                 } => crate::bench::broker::run(&config, &backend, messages, raw).await,
             },
-            Some(Command::Demo { seconds }) => crate::demo::run(config, seconds).await,
-            None => crate::demo::run(config, 0).await,
+            Some(Command::Demo {
+                seconds,
+                headless,
+                calls_per_minute,
+            }) => crate::demo::run(config, seconds, headless, calls_per_minute).await,
+            Some(Command::Worker { stages, concurrency }) => pipeline_cmds::worker(&config, &stages, concurrency).await,
+            Some(Command::Ingest { file }) => pipeline_cmds::ingest(&config, &file).await,
+            Some(Command::Import { kind, file }) => pipeline_cmds::import(&config, &kind, &file).await,
+            Some(Command::Simulate {
+                businesses,
+                calls_per_minute,
+                calls,
+                seed,
+            }) => pipeline_cmds::simulate(&config, businesses, calls_per_minute, calls, seed).await,
+            Some(Command::Dlq { cmd }) => headless::dlq(&config, cmd).await,
+            Some(Command::Review { cmd }) => headless::review(&config, cmd).await,
+            Some(Command::Call { cmd }) => headless::call(&config, cmd).await,
+            Some(Command::Audit { limit, json }) => headless::audit(&config, limit, json).await,
+            None => crate::demo::run(config, 0, false, 120.0).await,
         }
     })
+}
+
+/// Text printed to a terminal by headless commands: escape sequences stripped, newlines kept.
+pub fn sanitize_for_terminal(s: &str) -> String {
+    crate::domain::text::sanitize_with(s, true)
 }

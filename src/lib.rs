@@ -9,7 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod logging;
-// pub mod ops; // enabled once domain::names lands
+pub mod ops;
 pub mod pipeline;
 pub mod queue;
 pub mod store;

@@ -5,3 +5,4 @@ pub mod names;
 pub mod phone;
 pub mod signature;
 pub mod stage;
+pub mod text;

@@ -3,6 +3,7 @@
 
 pub mod crm;
 pub mod llm;
+pub mod sim;
 pub mod stt;
 
 use serde::{Deserialize, Serialize};

@@ -19,6 +19,14 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
     let store = &ctx.store;
     let call = store.call(call.id).await?; // fresh: sync and analyze wrote number and name
     let business = store.business(call.business_id).await?;
+    if let (Some(cid), Some("linked" | "new_customer" | "temporary")) = (call.customer_id, call.link_status.as_deref()) {
+        return Ok(Outcome::Next {
+            reason: format!(
+                "link: already linked to customer #{cid} ({}), kept",
+                call.link_method.as_deref().unwrap_or("?")
+            ),
+        });
+    }
     let name = call.extracted_name.clone();
     let intent: Option<String> = sqlx::query_scalar::<_, Option<String>>("SELECT intent FROM calls WHERE id = $1")
         .bind(call.id)

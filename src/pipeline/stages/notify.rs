@@ -10,7 +10,7 @@ use crate::pipeline::providers::crm::LeadUpsert;
 use crate::queue::Job;
 use crate::store::Call;
 
-pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
+pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
     let call = store.call(call.id).await?;
     let business = store.business(call.business_id).await?;
@@ -29,7 +29,8 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         Some(k) => store.lead_by_phone(call.business_id, k).await?.map(|l| l.call_count),
         None => None,
     };
-    let decision = lead_decision(business.auto_create_leads, &status, call.from_e164.as_deref(), business.lead_filter, true, existing);
+    let forced_by = job.payload["lead_requested_by"].as_str().or(job.payload["linked_by"].as_str());
+    let decision = lead_decision(business.auto_create_leads, &status, call.from_e164.as_deref(), forced_by, existing);
     let reason = match decision {
         Decision::Skip(reason) => return Ok(Outcome::Done { reason }),
         Decision::Run(reason) => reason,

@@ -27,3 +27,5 @@ pub trait LlmProvider: Send + Sync {
     fn name(&self) -> &str;
     async fn complete_json(&self, req: &LlmRequest) -> Result<LlmOutput, ProviderError>;
 }
+
+pub mod simulated;

@@ -16,3 +16,5 @@ pub trait SttProvider: Send + Sync {
     fn name(&self) -> &str;
     async fn transcribe(&self, req: &SttRequest) -> Result<Transcript, ProviderError>;
 }
+
+pub mod simulated;

@@ -1,0 +1,338 @@
+//! Headless mirrors of the console's actions: `dlq`, `review`, `call`, `audit`, each with
+//! `--json`; every action has `--dry-run`. Output meant for terminals is sanitized.
+
+use crate::config::Config;
+use crate::domain::stage::Stage;
+use crate::ops::dlq::Selection;
+use crate::ops::{detect_actor, Ops, Role};
+use crate::store::{DeadJobFilter, DeadJobStatus};
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum DlqCmd {
+    /// List dead jobs (newest first)
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Group by error signature instead of listing rows
+        #[arg(long)]
+        groups: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retry dead jobs by id, or everything matching the filter with --all
+    Retry {
+        ids: Vec<i64>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Everything matching the filter, not just the given ids
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Discard dead jobs (kept as history) by id, or everything matching with --all
+    Discard {
+        ids: Vec<i64>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// dead (default), retried or discarded
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub business: Option<i64>,
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// Substring of the last error (case-insensitive)
+    #[arg(long)]
+    pub error: Option<String>,
+    /// Exact error signature (see --groups)
+    #[arg(long)]
+    pub signature: Option<String>,
+    /// Died within the last N minutes
+    #[arg(long)]
+    pub since_minutes: Option<i64>,
+}
+
+impl FilterArgs {
+    fn to_filter(&self) -> anyhow::Result<DeadJobFilter> {
+        Ok(DeadJobFilter {
+            status: match self.status.as_deref() {
+                None | Some("dead") => Some(DeadJobStatus::Dead),
+                Some("retried") => Some(DeadJobStatus::Retried),
+                Some("discarded") => Some(DeadJobStatus::Discarded),
+                Some(other) => anyhow::bail!("--status {other:?}: expected dead, retried or discarded"),
+            },
+            business_id: self.business,
+            stage: self.stage.as_deref().map(|s| s.parse::<Stage>()).transpose().map_err(|e| anyhow::anyhow!(e))?,
+            error_contains: self.error.clone(),
+            signature: self.signature.clone(),
+            dead_since: self.since_minutes.map(|m| crate::now_ms() - m * 60_000),
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReviewCmd {
+    /// The queue by priority, then age
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Link a call to a customer
+    Link {
+        call: i64,
+        customer: i64,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a customer from the call (its extracted name and number) and link it
+    CreateCustomer {
+        call: i64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge a temporary customer into an existing one (moves its calls and leads)
+    Merge {
+        temporary: i64,
+        into: i64,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Defer a review item with a reason
+    Defer {
+        call: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CallCmd {
+    /// Retry the failed stage
+    Retry {
+        id: i64,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run QC on the call now
+    Qc {
+        id: i64,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or update the call's lead now
+    Lead {
+        id: i64,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn ops(config: &Config) -> anyhow::Result<Ops> {
+    let rt = crate::pipeline::Runtime::open(config).await?;
+    let configured = Role::parse(&config.console.role)
+        .ok_or_else(|| anyhow::anyhow!("console.role {:?}: expected viewer, support or admin", config.console.role))?;
+    let actor = detect_actor(&rt.ctx.store, configured).await?;
+    Ok(Ops {
+        store: rt.ctx.store.clone(),
+        broker: rt.ctx.broker.clone(),
+        actor,
+        readonly: config.console.readonly,
+    })
+}
+
+fn print<T: serde::Serialize + std::fmt::Debug>(json: bool, v: &T, text: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", crate::cli::sanitize_for_terminal(&serde_json::to_string_pretty(v)?));
+    } else {
+        println!("{}", crate::cli::sanitize_for_terminal(&text(v)));
+    }
+    Ok(())
+}
+
+fn ago(ms: i64) -> String {
+    let s = (crate::now_ms() - ms).max(0) / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub async fn dlq(config: &Config, cmd: DlqCmd) -> anyhow::Result<()> {
+    let ops = ops(config).await?;
+    match cmd {
+        DlqCmd::List { filter, limit, groups, json } => {
+            let f = filter.to_filter()?;
+            if groups {
+                let g = ops.store.dead_job_groups(&f, limit).await?;
+                print(json, &g, |g| {
+                    g.iter().map(|x| format!("{:>6}  {}", x.count, x.signature)).collect::<Vec<_>>().join("\n")
+                })
+            } else {
+                let rows = ops.store.list_dead_jobs(&f, None, limit).await?;
+                let total = ops.store.count_dead_jobs(&f).await?;
+                print(json, &rows, |rows| {
+                    let mut out = format!("{total} dead jobs match; newest {}:\n", rows.len());
+                    for d in rows {
+                        out.push_str(&format!(
+                            "#{:<7} {:<11} biz {:<5} call {:<8} {:>2} attempts  {:>7} ago  {}\n",
+                            d.id,
+                            d.stage.as_deref().unwrap_or("?"),
+                            d.business_id.map(|b| b.to_string()).unwrap_or("?".into()),
+                            d.call_id.map(|b| b.to_string()).unwrap_or("-".into()),
+                            d.attempts,
+                            ago(d.dead_at),
+                            d.last_error
+                        ));
+                    }
+                    out
+                })
+            }
+        }
+        DlqCmd::Retry { ids, filter, all, dry_run, json } => {
+            let sel = selection(ids, &filter, all)?;
+            let out = ops.dlq_retry(&sel, dry_run).await?;
+            print(json, &out, |o| {
+                if o.dry_run {
+                    format!("would retry {} dead jobs (dry run)", o.matched)
+                } else {
+                    format!("retried {} of {} dead jobs; {} undecodable left dead", o.changed, o.matched, o.skipped_undecodable.len())
+                }
+            })
+        }
+        DlqCmd::Discard { ids, filter, all, dry_run, json } => {
+            let sel = selection(ids, &filter, all)?;
+            let out = ops.dlq_discard(&sel, dry_run).await?;
+            print(json, &out, |o| {
+                if o.dry_run {
+                    format!("would discard {} dead jobs (dry run)", o.matched)
+                } else {
+                    format!("discarded {} of {} dead jobs (kept as history)", o.changed, o.matched)
+                }
+            })
+        }
+    }
+}
+
+fn selection(ids: Vec<i64>, filter: &FilterArgs, all: bool) -> anyhow::Result<Selection> {
+    match (ids.is_empty(), all) {
+        (false, false) => Ok(Selection::Ids(ids)),
+        (true, true) => Ok(Selection::Matching(filter.to_filter()?)),
+        (false, true) => anyhow::bail!("give dead job ids or --all with filters, not both"),
+        (true, false) => anyhow::bail!("nothing selected: give dead job ids, or --all (with --business/--stage/--error/--signature filters) for everything matching"),
+    }
+}
+
+pub async fn review(config: &Config, cmd: ReviewCmd) -> anyhow::Result<()> {
+    let ops = ops(config).await?;
+    match cmd {
+        ReviewCmd::List { limit, json } => {
+            let rows = ops.store.review_queue(limit).await?;
+            print(json, &rows, |rows| {
+                rows.iter()
+                    .map(|c| {
+                        format!(
+                            "call {:<8} biz {:<4} prio {:<3} {:>7} ago  number {:<9} name {:<20} {}",
+                            c.id,
+                            c.business_id,
+                            c.review_priority.unwrap_or(0),
+                            ago(c.state_since),
+                            c.number_status.as_deref().unwrap_or("?"),
+                            c.extracted_name.as_deref().unwrap_or("-"),
+                            c.review_reason.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ReviewCmd::Link { call, customer, dry_run, json } => {
+            let o = ops.review_link(call, customer, dry_run).await?;
+            print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+        }
+        ReviewCmd::CreateCustomer { call, name, dry_run, json } => {
+            let o = ops.review_create_customer(call, name.as_deref(), dry_run).await?;
+            print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+        }
+        ReviewCmd::Merge { temporary, into, dry_run, json } => {
+            let o = ops.review_merge(temporary, into, dry_run).await?;
+            print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+        }
+        ReviewCmd::Defer { call, reason, minutes, dry_run, json } => {
+            let o = ops.review_defer(call, &reason, minutes, dry_run).await?;
+            print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+        }
+    }
+}
+
+pub async fn call(config: &Config, cmd: CallCmd) -> anyhow::Result<()> {
+    let ops = ops(config).await?;
+    let (o, json) = match cmd {
+        CallCmd::Retry { id, dry_run, json } => (ops.call_retry(id, dry_run).await?, json),
+        CallCmd::Qc { id, dry_run, json } => (ops.call_qc(id, dry_run).await?, json),
+        CallCmd::Lead { id, dry_run, json } => (ops.call_lead(id, dry_run).await?, json),
+    };
+    print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+}
+
+pub async fn audit(config: &Config, limit: u32, json: bool) -> anyhow::Result<()> {
+    let store = crate::store::Store::open_migrated(&config.database.url, 2).await?;
+    let rows = store.audit_log(limit).await?;
+    print(json, &rows, |rows| {
+        rows.iter()
+            .map(|a| {
+                format!(
+                    "{:>7} ago  {:<12} {:<8} {:<22} {:<30} {} → {}",
+                    ago(a.at),
+                    a.actor,
+                    a.role,
+                    a.action,
+                    a.target,
+                    a.before.as_deref().unwrap_or("-"),
+                    a.after.as_deref().unwrap_or("-")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}

@@ -1,0 +1,118 @@
+//! Pipeline commands: worker, ingest, import, simulate.
+
+use crate::config::Config;
+use crate::domain::stage::Stage;
+use crate::pipeline::ingest::{self, ImportKind, Ingestor};
+use crate::pipeline::worker::{self, WorkerOptions, WorkerStats};
+use crate::pipeline::{simulate, Runtime};
+use std::sync::Arc;
+
+fn read_input(file: &str) -> anyhow::Result<String> {
+    if file == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {file}: {e}"))
+    }
+}
+
+/// A channel that turns true on Ctrl-C or SIGTERM.
+pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> anyhow::Result<()> {
+    let stages: Vec<Stage> = if stages.is_empty() {
+        Stage::ALL.to_vec()
+    } else {
+        stages.iter().map(|s| s.parse().map_err(|e: String| anyhow::anyhow!(e))).collect::<anyhow::Result<_>>()?
+    };
+    let rt = Runtime::open(config).await?;
+    let stats = Arc::new(WorkerStats::default());
+    let opts = WorkerOptions {
+        stages: stages.clone(),
+        concurrency,
+        prefetch: config.broker.prefetch,
+        ..Default::default()
+    };
+    eprintln!(
+        "worker: stages {:?}, concurrency {concurrency} per stage, broker {}, database {} (Ctrl-C to stop; in-flight jobs finish first)",
+        stages.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        rt.ctx.broker.kind(),
+        crate::store::redact_url(rt.ctx.store.url())
+    );
+    worker::run(Arc::new(rt.ctx.clone()), opts, stats.clone(), shutdown_signal()).await?;
+    rt.ctx.broker.close().await;
+    eprintln!("worker stopped: {stats:?}");
+    Ok(())
+}
+
+pub async fn ingest(config: &Config, file: &str) -> anyhow::Result<()> {
+    let text = read_input(file)?;
+    let rt = Runtime::open(config).await?;
+    let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker);
+    let report = ing.ingest_jsonl(&text).await?;
+    for r in &report.rejected {
+        eprintln!("{file}:{}: rejected: {}", r.line, r.reason);
+    }
+    println!(
+        "ingested {}, duplicates {} (republished {}), rejected {}{}",
+        report.ingested,
+        report.duplicates,
+        report.republished,
+        report.rejected.len(),
+        if report.new_businesses.is_empty() { String::new() } else { format!(", new businesses {:?}", report.new_businesses) }
+    );
+    rt.ctx.broker.close().await;
+    if report.rejected.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} records rejected (see above); nothing of them was written", report.rejected.len())
+    }
+}
+
+pub async fn import(config: &Config, kind: &str, file: &str) -> anyhow::Result<()> {
+    let text = read_input(file)?;
+    let store = crate::store::Store::open_migrated(&config.database.url, 4).await?;
+    let kind = if kind == "customers" { ImportKind::Customers } else { ImportKind::Leads };
+    let report = ingest::import(&store, kind, &text, file.ends_with(".csv")).await?;
+    for r in &report.rejected {
+        eprintln!("{file}:{}: rejected: {}", r.line, r.reason);
+    }
+    println!("created {}, updated {}, rejected {}", report.created, report.updated, report.rejected.len());
+    if report.rejected.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} rows rejected (see above); nothing of them was written", report.rejected.len())
+    }
+}
+
+pub async fn simulate(config: &Config, businesses: usize, calls_per_minute: f64, calls: Option<u64>, seed: u64) -> anyhow::Result<()> {
+    let rt = Runtime::open(config).await?;
+    let report = simulate::run(
+        &rt.ctx.store,
+        &*rt.ctx.broker,
+        simulate::SimulateOptions {
+            businesses,
+            calls_per_minute,
+            total_calls: calls,
+            seed,
+            ..Default::default()
+        },
+        shutdown_signal(),
+    )
+    .await?;
+    println!("simulated: ingested {}, duplicates {}", report.ingested, report.duplicates);
+    rt.ctx.broker.close().await;
+    Ok(())
+}
