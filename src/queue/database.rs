@@ -182,7 +182,7 @@ impl Acker for DbAcker {
         let now = crate::now_ms();
         sqlx::query(
             "UPDATE jobs SET attempts = $1, errors = $2, run_at = $3, enqueued_at = $4, \
-             claim_token = NULL, claimed_at = NULL WHERE id = $5 AND claim_token = $6",
+             claim_token = NULL, claimed_at = NULL, deliveries = 0 WHERE id = $5 AND claim_token = $6",
         )
         .bind(job.attempts as i64)
         .bind(serde_json::to_string(&job.errors).expect("errors serialize"))

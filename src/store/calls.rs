@@ -269,7 +269,8 @@ impl Store {
             &NewEvent {
                 call_id,
                 business_id: cur.business_id,
-                stage: m.to.stage,
+                // The stage the decision was made in (a completion belongs to the stage it completes).
+                stage: cur.stage,
                 kind: m.kind,
                 reason: m.reason.clone(),
                 detail: m.error.clone(),
