@@ -1,0 +1,205 @@
+//! RabbitMQ-only behaviour: what the broker dead-letters by itself reaches `dead_jobs`
+//! through the DLX and the drainer, and a connection killed mid-consume loses nothing.
+
+mod common;
+
+use callops::domain::stage::Stage;
+use callops::queue::{self, Broker, BrokerSettings, ConsumeSpec, Job, RetryPolicy};
+use callops::store::DeadJobFilter;
+use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+fn settings(prefix: &str, amqp_url: &str) -> BrokerSettings {
+    BrokerSettings {
+        policy: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(50),
+            tiers: 2,
+        },
+        prefix: prefix.into(),
+        amqp_url: amqp_url.into(),
+        management_url: None,
+        visibility_timeout: Duration::from_secs(30),
+        poll_interval: Duration::from_millis(20),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
+    let Some(amqp) = common::amqp_url() else { return };
+    let (store, _dir) = common::sqlite_store().await;
+    let prefix = common::unique("cotest");
+    let broker = queue::connect("rabbitmq", settings(&prefix, &amqp), store.clone()).await.unwrap();
+    let biz = store.ensure_business("dlx").await.unwrap().id;
+    // Declare the work queue by publishing and consuming one good job.
+    broker.publish(&Job::new(biz, Stage::Sync, None, serde_json::json!({"ok": 1}))).await.unwrap();
+    let mut consumer = broker
+        .consume(ConsumeSpec {
+            stage: Stage::Sync,
+            businesses: vec![biz],
+            prefetch: 5,
+        })
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await.unwrap().unwrap();
+    d.ack().await.unwrap();
+
+    // A hand-made message: garbage body, no headers of ours, the right routing key.
+    let conn = Connection::connect(&amqp, ConnectionProperties::default()).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let mut h = FieldTable::default();
+    h.insert("origin".into(), AMQPValue::LongString(LongString::from("a test, by hand".to_string())));
+    ch.basic_publish(
+        format!("{prefix}.work").as_str().into(),
+        Stage::Sync.queue_for(biz).as_str().into(),
+        BasicPublishOptions::default(),
+        b"\x00not json at all",
+        BasicProperties::default().with_headers(h),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // The consumer rejects it (it cannot be decoded) and nothing reaches the handler.
+    assert!(tokio::time::timeout(Duration::from_millis(800), consumer.recv()).await.is_err());
+    consumer.stop().await;
+
+    let mut archived = 0;
+    for _ in 0..50 {
+        archived += broker.drain_dead_letters().await.unwrap();
+        if store.count_dead_jobs(&DeadJobFilter::default()).await.unwrap() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dead = store.list_dead_jobs(&DeadJobFilter::default(), None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "archived {archived}: {dead:?}");
+    let d = &dead[0];
+    assert_eq!(d.source, "dlx");
+    assert_eq!(d.stage.as_deref(), Some("sync"));
+    assert_eq!(d.business_id, Some(biz));
+    assert!(d.payload.contains("not json at all"));
+    assert!(d.last_error.contains("undecodable"), "{}", d.last_error);
+    assert_eq!(d.reason, "rejected");
+    let left: u64 = broker.unarchived_dead_letters().await.unwrap().iter().map(|q| q.depth).sum();
+    assert_eq!(left, 0, "the DLQ is empty once archived");
+    let _ = conn.close(200, "".into()).await;
+    broker.delete_topology().await.unwrap();
+    broker.close().await;
+}
+
+/// A TCP proxy in front of RabbitMQ whose connections the test can cut.
+struct Proxy {
+    port: u16,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let l2 = links.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let up = upstream.clone();
+                let h = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(up).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                l2.lock().unwrap().push(h);
+            }
+        });
+        Proxy { port, links }
+    }
+
+    /// Drop every proxied connection at once (both sockets close).
+    fn cut(&self) -> usize {
+        let mut l = self.links.lock().unwrap();
+        let n = l.len();
+        for h in l.drain(..) {
+            h.abort();
+        }
+        n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_killed_mid_consume_loses_nothing() {
+    let Some(amqp) = common::amqp_url() else { return };
+    let upstream = amqp
+        .split_once('@')
+        .map(|(_, h)| h.split('/').next().unwrap_or("127.0.0.1:5672").to_string())
+        .unwrap_or_else(|| "127.0.0.1:5672".into());
+    let proxy = Proxy::start(upstream).await;
+    let via_proxy = {
+        let (creds, rest) = amqp.split_once('@').unwrap_or(("amqp://guest:guest", "127.0.0.1:5672/%2f"));
+        let vhost = rest.split_once('/').map(|x| x.1).unwrap_or("%2f");
+        format!("{creds}@127.0.0.1:{}/{vhost}", proxy.port)
+    };
+    let (store, _dir) = common::sqlite_store().await;
+    let prefix = common::unique("cotest");
+    let broker = queue::connect("rabbitmq", settings(&prefix, &via_proxy), store.clone()).await.unwrap();
+    let biz = store.ensure_business("kill").await.unwrap().id;
+    const N: usize = 500;
+    let jobs: Vec<Job> = (0..N).map(|i| Job::new(biz, Stage::Transcribe, None, serde_json::json!({ "i": i }))).collect();
+    broker.publish_many(&jobs).await.unwrap();
+    let want: HashSet<String> = jobs.iter().map(|j| j.id.clone()).collect();
+
+    let mut consumer = broker
+        .consume(ConsumeSpec {
+            stage: Stage::Transcribe,
+            businesses: vec![biz],
+            prefetch: 50,
+        })
+        .await
+        .unwrap();
+    let mut seen = HashSet::new();
+    let mut acked = 0;
+    let mut cut = false;
+    let mut redelivered = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < N {
+        assert!(tokio::time::Instant::now() < deadline, "only {} of {N} jobs seen after the cut", seen.len());
+        let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await else {
+            panic!("consuming stalled at {} of {N} (cut: {cut})", seen.len());
+        };
+        redelivered += d.redelivered as usize;
+        seen.insert(d.job.id.clone());
+        // An ack on a dead channel fails; the job comes back (handlers are idempotent).
+        if d.ack().await.is_ok() {
+            acked += 1;
+        }
+        if !cut && acked == 150 {
+            assert!(proxy.cut() > 0, "no proxied connection to cut");
+            cut = true;
+        }
+    }
+    assert!(cut);
+    assert_eq!(seen, want, "every job delivered at least once");
+    // Everything ends acked: the queue drains to zero.
+    let mut depth = u64::MAX;
+    for _ in 0..100 {
+        while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
+            redelivered += 1;
+            let _ = d.ack().await;
+        }
+        depth = broker.queue_stats(&[biz]).await.unwrap().iter().map(|q| q.depth).sum();
+        if depth == 0 {
+            break;
+        }
+    }
+    assert_eq!(depth, 0, "queue drained after reconnect");
+    assert!(broker.is_connected());
+    eprintln!("cut after 150 acks; {redelivered} redeliveries; all {N} jobs consumed");
+    consumer.stop().await;
+    broker.delete_topology().await.unwrap();
+    broker.close().await;
+}
