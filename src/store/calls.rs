@@ -259,7 +259,7 @@ impl Store {
         .rows_affected();
         if n == 0 {
             return Err(StoreError::Conflict(format!(
-                "call {call_id} changed while moving it from {} to {}; reload and try again",
+                "call {call_id} was changed by someone else while moving it from {} to {}; reload and try again",
                 cur.position(),
                 m.to
             )));
