@@ -435,6 +435,9 @@ async fn run_session(inner: &Arc<Inner>, shared: &Arc<ConsumerShared>, conn: &Co
         }
         tokio::select! {
             _ = shared.changed.notified() => {}
+            // The worker dropped its receiver (stopped or killed): close the channel so its
+            // unacked deliveries go back to the queue instead of waiting for prefetch forever.
+            _ = shared.tx.closed() => break Ok(()),
             why = broken_rx.recv() => break Err(QueueError::Unavailable(why.unwrap_or_default())),
             _ = gen_rx.changed() => if *gen_rx.borrow() != gen_now { break Err(QueueError::Unavailable("reconnected".into())) },
         }
@@ -443,6 +446,8 @@ async fn run_session(inner: &Arc<Inner>, shared: &Arc<ConsumerShared>, conn: &Co
         let _ = ch.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
         handle.abort();
     }
+    // Closing the channel hands every unacked delivery back to the queue.
+    let _ = ch.close(200, "consumer stopped".into()).await;
     result
 }
 
@@ -458,6 +463,8 @@ async fn forward(inner: Arc<Inner>, shared: Arc<ConsumerShared>, mut consumer: l
                     };
                     let delivery = Delivery::new(job, redelivered, Box::new(acker), inner.store.clone(), inner.settings.policy.clone());
                     if shared.tx.send(delivery).await.is_err() {
+                        // The worker is gone: end the session so its channel closes.
+                        shared.changed.notify_one();
                         return;
                     }
                 }

@@ -196,13 +196,17 @@ impl Store {
 
     pub async fn set_call_link(&self, call_id: i64, u: &LinkUpdate) -> Result<()> {
         sqlx::query(
-            "UPDATE calls SET customer_id = $1, link_status = $2, link_method = $3, link_confidence = $4, \
+            // sqlx 0.8's Any driver binds a NULL f64 as float4 on Postgres and then fails the
+            // next non-NULL f64 on that cached statement ("incorrect binary data format"):
+            // bind a plain f64 always, with -1 standing for "no confidence".
+            "UPDATE calls SET customer_id = $1, link_status = $2, link_method = $3, \
+             link_confidence = CASE WHEN $4 < 0 THEN NULL ELSE $4 END, \
              extracted_name = $5, review_priority = $6, review_reason = $7, review_candidates = $8, updated_at = $9 WHERE id = $10",
         )
         .bind(u.customer_id)
         .bind(&u.link_status)
         .bind(u.link_method.as_deref())
-        .bind(u.link_confidence)
+        .bind(u.link_confidence.unwrap_or(-1.0))
         .bind(u.extracted_name.as_deref())
         .bind(u.review_priority)
         .bind(u.review_reason.as_deref())
