@@ -206,9 +206,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 headless,
                 calls_per_minute,
             }) => crate::demo::run(config, seconds, headless, calls_per_minute).await,
-            Some(Command::Worker { stages, concurrency }) => pipeline_cmds::worker(&config, &stages, concurrency).await,
+            Some(Command::Worker {
+                stages,
+                concurrency,
+            }) => pipeline_cmds::worker(&config, &stages, concurrency).await,
             Some(Command::Ingest { file }) => pipeline_cmds::ingest(&config, &file).await,
-            Some(Command::Import { kind, file }) => pipeline_cmds::import(&config, &kind, &file).await,
+            Some(Command::Import { kind, file }) => {
+                pipeline_cmds::import(&config, &kind, &file).await
+            }
             Some(Command::Simulate {
                 businesses,
                 calls_per_minute,

@@ -261,7 +261,13 @@ impl Config {
             ));
         }
         if !matches!(self.console.role.as_str(), "viewer" | "support" | "admin") {
-            return Err(bad("console.role", format!("expected viewer, support or admin, found {:?}", self.console.role)));
+            return Err(bad(
+                "console.role",
+                format!(
+                    "expected viewer, support or admin, found {:?}",
+                    self.console.role
+                ),
+            ));
         }
         for (key, rate) in [
             ("simulated.transient_rate", self.simulated.transient_rate),
@@ -269,7 +275,10 @@ impl Config {
             ("simulated.malformed_rate", self.simulated.malformed_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(bad(key, format!("expected a rate between 0 and 1, found {rate}")));
+                return Err(bad(
+                    key,
+                    format!("expected a rate between 0 and 1, found {rate}"),
+                ));
             }
         }
         if self.broker.kind == "rabbitmq" && !self.broker.amqp_url.starts_with("amqp") {

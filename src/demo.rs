@@ -8,7 +8,12 @@ use crate::pipeline::{simulate, Runtime};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn run(config: Config, seconds: u64, headless: bool, calls_per_minute: f64) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    seconds: u64,
+    headless: bool,
+    calls_per_minute: f64,
+) -> anyhow::Result<()> {
     let rt = Runtime::open(&config).await?;
     let ctx = Arc::new(rt.ctx.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -46,7 +51,12 @@ pub async fn run(config: Config, seconds: u64, headless: bool, calls_per_minute:
     Ok(())
 }
 
-async fn summary_loop(ctx: &crate::pipeline::context::PipelineCtx, stats: &WorkerStats, seconds: u64, mut signal: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn summary_loop(
+    ctx: &crate::pipeline::context::PipelineCtx,
+    stats: &WorkerStats,
+    seconds: u64,
+    mut signal: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -56,7 +66,13 @@ async fn summary_loop(ctx: &crate::pipeline::context::PipelineCtx, stats: &Worke
         }
         let counts = ctx.store.call_counts_by_state().await?;
         let dead = ctx.store.count_dead_jobs(&Default::default()).await?;
-        let depth: u64 = ctx.broker.queue_stats(&[]).await?.iter().map(|q| q.depth).sum();
+        let depth: u64 = ctx
+            .broker
+            .queue_stats(&[])
+            .await?
+            .iter()
+            .map(|q| q.depth)
+            .sum();
         println!(
             "[{:>4}s] calls {:?} | queued jobs {depth} | dead jobs {dead} | worker {:?}",
             start.elapsed().as_secs(),

@@ -4,7 +4,7 @@
 mod common;
 
 use callops::domain::stage::Stage;
-use callops::queue::{self, Broker, BrokerSettings, ConsumeSpec, Job, RetryPolicy};
+use callops::queue::{self, BrokerSettings, ConsumeSpec, Job, RetryPolicy};
 use callops::store::DeadJobFilter;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -32,13 +32,25 @@ fn settings(prefix: &str, amqp_url: &str) -> BrokerSettings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
-    let Some(amqp) = common::amqp_url() else { return };
+    let Some(amqp) = common::amqp_url() else {
+        return;
+    };
     let (store, _dir) = common::sqlite_store().await;
     let prefix = common::unique("cotest");
-    let broker = queue::connect("rabbitmq", settings(&prefix, &amqp), store.clone()).await.unwrap();
+    let broker = queue::connect("rabbitmq", settings(&prefix, &amqp), store.clone())
+        .await
+        .unwrap();
     let biz = store.ensure_business("dlx").await.unwrap().id;
     // Declare the work queue by publishing and consuming one good job.
-    broker.publish(&Job::new(biz, Stage::Sync, None, serde_json::json!({"ok": 1}))).await.unwrap();
+    broker
+        .publish(&Job::new(
+            biz,
+            Stage::Sync,
+            None,
+            serde_json::json!({"ok": 1}),
+        ))
+        .await
+        .unwrap();
     let mut consumer = broker
         .consume(ConsumeSpec {
             stage: Stage::Sync,
@@ -47,14 +59,22 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
         })
         .await
         .unwrap();
-    let d = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await.unwrap().unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+        .await
+        .unwrap()
+        .unwrap();
     d.ack().await.unwrap();
 
     // A hand-made message: garbage body, no headers of ours, the right routing key.
-    let conn = Connection::connect(&amqp, ConnectionProperties::default()).await.unwrap();
+    let conn = Connection::connect(&amqp, ConnectionProperties::default())
+        .await
+        .unwrap();
     let ch = conn.create_channel().await.unwrap();
     let mut h = FieldTable::default();
-    h.insert("origin".into(), AMQPValue::LongString(LongString::from("a test, by hand".to_string())));
+    h.insert(
+        "origin".into(),
+        AMQPValue::LongString(LongString::from("a test, by hand".to_string())),
+    );
     ch.basic_publish(
         format!("{prefix}.work").as_str().into(),
         Stage::Sync.queue_for(biz).as_str().into(),
@@ -67,18 +87,30 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
     .await
     .unwrap();
     // The consumer rejects it (it cannot be decoded) and nothing reaches the handler.
-    assert!(tokio::time::timeout(Duration::from_millis(800), consumer.recv()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), consumer.recv())
+            .await
+            .is_err()
+    );
     consumer.stop().await;
 
     let mut archived = 0;
     for _ in 0..50 {
         archived += broker.drain_dead_letters().await.unwrap();
-        if store.count_dead_jobs(&DeadJobFilter::default()).await.unwrap() > 0 {
+        if store
+            .count_dead_jobs(&DeadJobFilter::default())
+            .await
+            .unwrap()
+            > 0
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let dead = store.list_dead_jobs(&DeadJobFilter::default(), None, 10).await.unwrap();
+    let dead = store
+        .list_dead_jobs(&DeadJobFilter::default(), None, 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1, "archived {archived}: {dead:?}");
     let d = &dead[0];
     assert_eq!(d.source, "dlx");
@@ -87,7 +119,13 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
     assert!(d.payload.contains("not json at all"));
     assert!(d.last_error.contains("undecodable"), "{}", d.last_error);
     assert_eq!(d.reason, "rejected");
-    let left: u64 = broker.unarchived_dead_letters().await.unwrap().iter().map(|q| q.depth).sum();
+    let left: u64 = broker
+        .unarchived_dead_letters()
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.depth)
+        .sum();
     assert_eq!(left, 0, "the DLQ is empty once archived");
     let _ = conn.close(200, "".into()).await;
     broker.delete_topology().await.unwrap();
@@ -133,23 +171,31 @@ impl Proxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_killed_mid_consume_loses_nothing() {
-    let Some(amqp) = common::amqp_url() else { return };
+    let Some(amqp) = common::amqp_url() else {
+        return;
+    };
     let upstream = amqp
         .split_once('@')
         .map(|(_, h)| h.split('/').next().unwrap_or("127.0.0.1:5672").to_string())
         .unwrap_or_else(|| "127.0.0.1:5672".into());
     let proxy = Proxy::start(upstream).await;
     let via_proxy = {
-        let (creds, rest) = amqp.split_once('@').unwrap_or(("amqp://guest:guest", "127.0.0.1:5672/%2f"));
+        let (creds, rest) = amqp
+            .split_once('@')
+            .unwrap_or(("amqp://guest:guest", "127.0.0.1:5672/%2f"));
         let vhost = rest.split_once('/').map(|x| x.1).unwrap_or("%2f");
         format!("{creds}@127.0.0.1:{}/{vhost}", proxy.port)
     };
     let (store, _dir) = common::sqlite_store().await;
     let prefix = common::unique("cotest");
-    let broker = queue::connect("rabbitmq", settings(&prefix, &via_proxy), store.clone()).await.unwrap();
+    let broker = queue::connect("rabbitmq", settings(&prefix, &via_proxy), store.clone())
+        .await
+        .unwrap();
     let biz = store.ensure_business("kill").await.unwrap().id;
     const N: usize = 500;
-    let jobs: Vec<Job> = (0..N).map(|i| Job::new(biz, Stage::Transcribe, None, serde_json::json!({ "i": i }))).collect();
+    let jobs: Vec<Job> = (0..N)
+        .map(|i| Job::new(biz, Stage::Transcribe, None, serde_json::json!({ "i": i })))
+        .collect();
     broker.publish_many(&jobs).await.unwrap();
     let want: HashSet<String> = jobs.iter().map(|j| j.id.clone()).collect();
 
@@ -167,8 +213,13 @@ async fn connection_killed_mid_consume_loses_nothing() {
     let mut redelivered = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while seen.len() < N {
-        assert!(tokio::time::Instant::now() < deadline, "only {} of {N} jobs seen after the cut", seen.len());
-        let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await else {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {N} jobs seen after the cut",
+            seen.len()
+        );
+        let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await
+        else {
             panic!("consuming stalled at {} of {N} (cut: {cut})", seen.len());
         };
         redelivered += d.redelivered as usize;
@@ -187,11 +238,19 @@ async fn connection_killed_mid_consume_loses_nothing() {
     // Everything ends acked: the queue drains to zero.
     let mut depth = u64::MAX;
     for _ in 0..100 {
-        while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
+        while let Ok(Some(d)) =
+            tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await
+        {
             redelivered += 1;
             let _ = d.ack().await;
         }
-        depth = broker.queue_stats(&[biz]).await.unwrap().iter().map(|q| q.depth).sum();
+        depth = broker
+            .queue_stats(&[biz])
+            .await
+            .unwrap()
+            .iter()
+            .map(|q| q.depth)
+            .sum();
         if depth == 0 {
             break;
         }

@@ -199,7 +199,7 @@ async fn forced_redeliveries_give_exactly_once_effects(f: &Fixture) {
         apply_effect(&f.store, biz, &d.job).await;
         let k = d.job.payload["key"].as_str().unwrap().to_string();
         let idx: usize = k[1..].parse().unwrap();
-        if idx % 4 == 0 && failed_once.insert(k.clone()) {
+        if idx.is_multiple_of(4) && failed_once.insert(k.clone()) {
             assert!(matches!(
                 d.fail("forced crash after effect").await.unwrap(),
                 FailOutcome::Retrying { .. }

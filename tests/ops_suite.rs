@@ -47,7 +47,9 @@ fn ops_for(store: Store, broker: queue::DynBroker, role: Role) -> Ops {
 
 async fn sqlite() -> Option<Fx> {
     let (store, dir) = common::sqlite_store().await;
-    let broker = queue::connect("database", settings(), store.clone()).await.unwrap();
+    let broker = queue::connect("database", settings(), store.clone())
+        .await
+        .unwrap();
     Some(Fx {
         ops: ops_for(store, broker, Role::Admin),
         _sqlite: Some(dir),
@@ -59,7 +61,9 @@ async fn postgres() -> Option<Fx> {
     let url = common::postgres_url()?;
     let db = common::PgDb::create(&url).await;
     let store = db.store.clone();
-    let broker = queue::connect("database", settings(), store.clone()).await.unwrap();
+    let broker = queue::connect("database", settings(), store.clone())
+        .await
+        .unwrap();
     Some(Fx {
         ops: ops_for(store, broker, Role::Admin),
         _sqlite: None,
@@ -138,7 +142,10 @@ async fn customer(store: &Store, business_id: i64, name: &str, temporary: bool) 
 }
 
 async fn count(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()).await.unwrap()
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
 }
 
 async fn two_operators_linking_one_call_first_wins(f: &Fx) {
@@ -158,11 +165,21 @@ async fn two_operators_linking_one_call_first_wins(f: &Fx) {
     let loser = results.iter().find_map(|r| r.as_ref().err()).unwrap();
     assert!(matches!(loser, OpsError::Conflict(_)), "{loser:?}");
     let msg = loser.to_string();
-    assert!(msg.contains(&format!("call {call}")) && msg.contains("someone else"), "{msg}");
+    assert!(
+        msg.contains(&format!("call {call}")) && msg.contains("someone else"),
+        "{msg}"
+    );
     let c = s.call(call).await.unwrap();
     assert_eq!((c.stage, c.state), (Stage::Notify, CallState::Pending));
     assert!(c.customer_id == Some(anna) || c.customer_id == Some(peter));
-    assert_eq!(count(s, "SELECT COUNT(*) FROM audit_log WHERE action = 'review.link'").await, 1);
+    assert_eq!(
+        count(
+            s,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'review.link'"
+        )
+        .await,
+        1
+    );
 }
 
 async fn link_updates_call_customer_lead_and_audits(f: &Fx) {
@@ -172,19 +189,34 @@ async fn link_updates_call_customer_lead_and_audits(f: &Fx) {
     let cust = customer(s, b, "Anna Schreiber", false).await;
     let dry = f.ops.review_link(call, cust, true).await.unwrap();
     assert!(dry.dry_run && dry.did.contains(&format!("customer #{cust}")));
-    assert_eq!(s.call(call).await.unwrap().state, CallState::Review, "dry run changes nothing");
+    assert_eq!(
+        s.call(call).await.unwrap().state,
+        CallState::Review,
+        "dry run changes nothing"
+    );
     f.ops.review_link(call, cust, false).await.unwrap();
     let c = s.call(call).await.unwrap();
     assert_eq!(c.link_method.as_deref(), Some("manual"));
     assert_eq!(c.link_status.as_deref(), Some("linked"));
     let trace = s.call_events(call).await.unwrap();
-    assert!(trace.iter().any(|e| e.kind == "review.link" && e.reason.contains("test-admin")), "{trace:?}");
+    assert!(
+        trace
+            .iter()
+            .any(|e| e.kind == "review.link" && e.reason.contains("test-admin")),
+        "{trace:?}"
+    );
     let audit = s.audit_log(10).await.unwrap();
     assert_eq!(audit[0].action, "review.link");
     assert_eq!(audit[0].actor, "test-admin");
     // The notify job was published: the call's queue has it.
     let stats = f.ops.broker.queue_stats(&[b]).await.unwrap();
-    assert_eq!(stats.iter().find(|q| q.queue == Stage::Notify.queue_for(b)).map(|q| q.depth), Some(1));
+    assert_eq!(
+        stats
+            .iter()
+            .find(|q| q.queue == Stage::Notify.queue_for(b))
+            .map(|q| q.depth),
+        Some(1)
+    );
 }
 
 async fn retry_all_of_10000_killed_midway_ends_with_each_retried_once(f: &Fx) {
@@ -207,7 +239,11 @@ async fn retry_all_of_10000_killed_midway_ends_with_each_retried_once(f: &Fx) {
         business_id: Some(b),
         ..Default::default()
     };
-    let preview = f.ops.dlq_retry(&Selection::Matching(filter.clone()), true).await.unwrap();
+    let preview = f
+        .ops
+        .dlq_retry(&Selection::Matching(filter.clone()), true)
+        .await
+        .unwrap();
     assert_eq!(preview.matched, N);
 
     // Kill the bulk retry once some thousands are through.
@@ -233,16 +269,31 @@ async fn retry_all_of_10000_killed_midway_ends_with_each_retried_once(f: &Fx) {
     let left = s.count_dead_jobs(&filter).await.unwrap();
     assert!(left > 0, "the kill came too late to test anything");
 
-    let second = f.ops.dlq_retry(&Selection::Matching(filter.clone()), false).await.unwrap();
+    let second = f
+        .ops
+        .dlq_retry(&Selection::Matching(filter.clone()), false)
+        .await
+        .unwrap();
     assert_eq!(second.changed as i64, left);
-    assert_eq!(s.count_dead_jobs(&filter).await.unwrap(), 0, "none left dead");
-    let retried_rows = count(s, "SELECT COUNT(*) FROM dead_jobs WHERE status = 'retried' AND retried_as IS NOT NULL").await;
+    assert_eq!(
+        s.count_dead_jobs(&filter).await.unwrap(),
+        0,
+        "none left dead"
+    );
+    let retried_rows = count(
+        s,
+        "SELECT COUNT(*) FROM dead_jobs WHERE status = 'retried' AND retried_as IS NOT NULL",
+    )
+    .await;
     assert_eq!(retried_rows, N, "every row retried exactly once");
     // Published jobs cover every call; a kill between confirm and mark may duplicate at most one batch.
     let queued = count(s, "SELECT COUNT(*) FROM jobs").await;
     let distinct_calls = count(s, "SELECT COUNT(DISTINCT call_id) FROM jobs").await;
     assert_eq!(distinct_calls, N, "no call lost");
-    assert!((N..=N + 500).contains(&queued), "at most one batch duplicated: {queued}");
+    assert!(
+        (N..=N + 500).contains(&queued),
+        "at most one batch duplicated: {queued}"
+    );
 }
 
 async fn discard_dry_run_previews_and_changes_nothing(f: &Fx) {
@@ -250,15 +301,23 @@ async fn discard_dry_run_previews_and_changes_nothing(f: &Fx) {
     for i in 0..3 {
         let mut job = callops::queue::Job::new(1, Stage::Analyze, Some(i), serde_json::json!({}));
         job.attempts = 3;
-        s.insert_dead_job(&callops::store::DeadJobInsert::from_job(&job, "x")).await.unwrap();
+        s.insert_dead_job(&callops::store::DeadJobInsert::from_job(&job, "x"))
+            .await
+            .unwrap();
     }
     let sel = Selection::Matching(DeadJobFilter::default());
     let o = f.ops.dlq_discard(&sel, true).await.unwrap();
     assert_eq!((o.matched, o.changed, o.dry_run), (3, 0, true));
-    assert_eq!(s.count_dead_jobs(&DeadJobFilter::default()).await.unwrap(), 3);
+    assert_eq!(
+        s.count_dead_jobs(&DeadJobFilter::default()).await.unwrap(),
+        3
+    );
     let o = f.ops.dlq_discard(&sel, false).await.unwrap();
     assert_eq!(o.changed, 3);
-    assert_eq!(s.count_dead_jobs(&DeadJobFilter::default()).await.unwrap(), 0);
+    assert_eq!(
+        s.count_dead_jobs(&DeadJobFilter::default()).await.unwrap(),
+        0
+    );
     assert_eq!(s.audit_log(5).await.unwrap()[0].action, "dlq.discard");
 }
 
@@ -268,12 +327,22 @@ async fn qc_on_a_finished_call_enqueues_analysis_and_audits(f: &Fx) {
     let call = review_call(s, b, "q1").await;
     let err = f.ops.call_qc(call, false).await.unwrap_err();
     assert!(err.to_string().contains("finished calls"), "{err}");
-    sqlx::query("UPDATE calls SET stage = 'notify', state = 'done' WHERE id = $1").bind(call).execute(s.pool()).await.unwrap();
+    sqlx::query("UPDATE calls SET stage = 'notify', state = 'done' WHERE id = $1")
+        .bind(call)
+        .execute(s.pool())
+        .await
+        .unwrap();
     f.ops.call_qc(call, false).await.unwrap();
     let c = s.call(call).await.unwrap();
     assert_eq!((c.stage, c.state), (Stage::Analyze, CallState::Pending));
     let stats = f.ops.broker.queue_stats(&[b]).await.unwrap();
-    assert_eq!(stats.iter().find(|q| q.queue == Stage::Analyze.queue_for(b)).map(|q| q.depth), Some(1));
+    assert_eq!(
+        stats
+            .iter()
+            .find(|q| q.queue == Stage::Analyze.queue_for(b))
+            .map(|q| q.depth),
+        Some(1)
+    );
     assert_eq!(s.audit_log(5).await.unwrap()[0].action, "call.qc");
 }
 
@@ -286,11 +355,17 @@ async fn viewer_and_readonly_are_refused(f: &Fx) {
     viewer.actor.role = Role::Viewer;
     let e = viewer.review_link(call, cust, false).await.unwrap_err();
     assert!(e.to_string().contains("needs the support role"), "{e}");
-    let e = viewer.dlq_retry(&Selection::Ids(vec![1]), false).await.unwrap_err();
+    let e = viewer
+        .dlq_retry(&Selection::Ids(vec![1]), false)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("needs the admin role"), "{e}");
     let mut support = f.ops.clone();
     support.actor.role = Role::Support;
-    assert!(support.dlq_discard(&Selection::Ids(vec![1]), false).await.is_err());
+    assert!(support
+        .dlq_discard(&Selection::Ids(vec![1]), false)
+        .await
+        .is_err());
     let mut ro = f.ops.clone();
     ro.readonly = true;
     let e = ro.review_link(call, cust, false).await.unwrap_err();
@@ -304,13 +379,32 @@ async fn merge_moves_calls_and_leads_of_a_temporary_customer(f: &Fx) {
     let temp = customer(s, b, "Unknown caller", true).await;
     let real = customer(s, b, "Anna Schreiber", false).await;
     let call = review_call(s, b, "m1").await;
-    sqlx::query("UPDATE calls SET customer_id = $1 WHERE id = $2").bind(temp).bind(call).execute(s.pool()).await.unwrap();
-    let (lead, _) = s.upsert_lead_for_call(b, call, &format!("customer:{temp}"), None, Some(temp), "call").await.unwrap();
+    sqlx::query("UPDATE calls SET customer_id = $1 WHERE id = $2")
+        .bind(temp)
+        .bind(call)
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let (lead, _) = s
+        .upsert_lead_for_call(
+            b,
+            call,
+            &format!("customer:{temp}"),
+            None,
+            Some(temp),
+            "call",
+        )
+        .await
+        .unwrap();
     let e = f.ops.review_merge(real, temp, false).await.unwrap_err();
     assert!(e.to_string().contains("not temporary"), "{e}");
     f.ops.review_merge(temp, real, false).await.unwrap();
     assert_eq!(s.call(call).await.unwrap().customer_id, Some(real));
-    let l: Option<i64> = sqlx::query_scalar("SELECT customer_id FROM leads WHERE id = $1").bind(lead.id).fetch_one(s.pool()).await.unwrap();
+    let l: Option<i64> = sqlx::query_scalar("SELECT customer_id FROM leads WHERE id = $1")
+        .bind(lead.id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
     assert_eq!(l, Some(real));
     assert_eq!(s.customer(temp).await.unwrap().merged_into, Some(real));
     let again = f.ops.review_merge(temp, real, false).await.unwrap_err();
@@ -320,7 +414,9 @@ async fn merge_moves_calls_and_leads_of_a_temporary_customer(f: &Fx) {
 /// On Postgres the boundary is real: a viewer's own connection cannot change calls or jobs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_viewer_is_refused_by_the_database_itself() {
-    let Some(url) = common::postgres_url() else { return };
+    let Some(url) = common::postgres_url() else {
+        return;
+    };
     let db = common::PgDb::create(&url).await;
     let user = common::unique("callops_t_viewer");
     sqlx::query(&format!("CREATE ROLE {user} LOGIN IN ROLE callops_viewer"))
@@ -330,10 +426,20 @@ async fn postgres_viewer_is_refused_by_the_database_itself() {
     let viewer_url = db.url.replacen("postgres@", &format!("{user}@"), 1);
     assert_ne!(viewer_url, db.url, "test URL must name the postgres user");
     let viewer = Store::connect(&viewer_url, 1).await.unwrap();
-    let actor = callops::ops::detect_actor(&viewer, Role::Admin).await.unwrap();
-    assert_eq!(actor.role, Role::Viewer, "the database decides the role, not config");
+    let actor = callops::ops::detect_actor(&viewer, Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        actor.role,
+        Role::Viewer,
+        "the database decides the role, not config"
+    );
     let b = db.store.ensure_business("x").await.unwrap().id;
-    assert_eq!(viewer.businesses().await.unwrap().len(), 1, "a viewer can read");
+    assert_eq!(
+        viewer.businesses().await.unwrap().len(),
+        1,
+        "a viewer can read"
+    );
     for sql in [
         "UPDATE calls SET state = 'done'".to_string(),
         format!("INSERT INTO jobs (job_id, queue, business_id, stage, payload, first_enqueued_at, enqueued_at, run_at) VALUES ('x', 'sync.{b}', {b}, 'sync', '{{}}', 0, 0, 0)"),
@@ -343,5 +449,7 @@ async fn postgres_viewer_is_refused_by_the_database_itself() {
         assert!(e.to_string().contains("permission denied"), "{sql}: {e}");
     }
     viewer.close().await;
-    let _ = sqlx::query(&format!("DROP ROLE {user}")).execute(db.store.pool()).await;
+    let _ = sqlx::query(&format!("DROP ROLE {user}"))
+        .execute(db.store.pool())
+        .await;
 }

@@ -45,8 +45,13 @@ fn ctx(store: Store, broker: DynBroker) -> Arc<PipelineCtx> {
         ..Default::default()
     };
     let mut providers = Providers::default();
-    providers.stt.insert("simulated".into(), Arc::new(SimulatedStt { sim: sim.clone() }));
-    providers.llm.insert("simulated".into(), Arc::new(SimulatedLlm { sim }));
+    providers.stt.insert(
+        "simulated".into(),
+        Arc::new(SimulatedStt { sim: sim.clone() }),
+    );
+    providers
+        .llm
+        .insert("simulated".into(), Arc::new(SimulatedLlm { sim }));
     Arc::new(PipelineCtx {
         store,
         broker,
@@ -56,7 +61,12 @@ fn ctx(store: Store, broker: DynBroker) -> Arc<PipelineCtx> {
 }
 
 async fn settled(store: &Store) -> HashMap<String, i64> {
-    store.call_counts_by_state().await.unwrap().into_iter().collect()
+    store
+        .call_counts_by_state()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 async fn wait_until(store: &Store, what: &str, done: impl Fn(&HashMap<String, i64>) -> bool) {
@@ -67,7 +77,10 @@ async fn wait_until(store: &Store, what: &str, done: impl Fn(&HashMap<String, i6
             return;
         }
         if tokio::time::Instant::now() > deadline {
-            let groups = store.dead_job_groups(&DeadJobFilter::default(), 10).await.unwrap();
+            let groups = store
+                .dead_job_groups(&DeadJobFilter::default(), 10)
+                .await
+                .unwrap();
             let stuck: Vec<(i64, String, String, Option<String>)> =
                 sqlx::query_as("SELECT id, stage, state, last_error FROM calls WHERE state IN ('pending', 'running', 'retrying') LIMIT 10")
                     .fetch_all(store.pool())
@@ -80,7 +93,10 @@ async fn wait_until(store: &Store, what: &str, done: impl Fn(&HashMap<String, i6
 }
 
 fn finished(c: &HashMap<String, i64>) -> i64 {
-    ["done", "dead", "review"].iter().map(|s| c.get(*s).copied().unwrap_or(0)).sum()
+    ["done", "dead", "review"]
+        .iter()
+        .map(|s| c.get(*s).copied().unwrap_or(0))
+        .sum()
 }
 
 async fn run(store: Store, broker: DynBroker) {
@@ -113,7 +129,10 @@ async fn run(store: Store, broker: DynBroker) {
     let stats1 = Arc::new(WorkerStats::default());
     let (_tx1, rx1) = tokio::sync::watch::channel(false);
     let w1 = tokio::spawn(worker::run(ctx.clone(), opts.clone(), stats1.clone(), rx1));
-    wait_until(&store, "a third of the calls", |c| finished(c) >= CALLS as i64 / 3).await;
+    wait_until(&store, "a third of the calls", |c| {
+        finished(c) >= CALLS as i64 / 3
+    })
+    .await;
     w1.abort();
     let _ = w1.await;
 
@@ -121,28 +140,52 @@ async fn run(store: Store, broker: DynBroker) {
     let stats2 = Arc::new(WorkerStats::default());
     let (tx2, rx2) = tokio::sync::watch::channel(false);
     let w2 = tokio::spawn(worker::run(ctx.clone(), opts, stats2.clone(), rx2));
-    wait_until(&store, "every call settled", |c| finished(c) == CALLS as i64).await;
+    wait_until(&store, "every call settled", |c| {
+        finished(c) == CALLS as i64
+    })
+    .await;
     tx2.send(true).unwrap();
     w2.await.unwrap().unwrap();
 
     // Every call accounted for.
     let c = settled(&store).await;
     assert_eq!(finished(&c), CALLS as i64, "{c:?}");
-    assert_eq!(c.values().sum::<i64>(), CALLS as i64, "nothing left in flight: {c:?}");
+    assert_eq!(
+        c.values().sum::<i64>(),
+        CALLS as i64,
+        "nothing left in flight: {c:?}"
+    );
     let dead_calls = c.get("dead").copied().unwrap_or(0);
-    let dead_rows: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT call_id) FROM dead_jobs WHERE status = 'dead'")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let dead_rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(DISTINCT call_id) FROM dead_jobs WHERE status = 'dead'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(dead_rows, dead_calls, "every dead call has its dead job");
-    assert!(dead_calls > 0 && c.get("review").copied().unwrap_or(0) > 0 && c.get("done").copied().unwrap_or(0) > 0, "{c:?}");
+    assert!(
+        dead_calls > 0
+            && c.get("review").copied().unwrap_or(0) > 0
+            && c.get("done").copied().unwrap_or(0) > 0,
+        "{c:?}"
+    );
 
     // Throughput buckets sum to the calls that completed each stage.
     let buckets = store.throughput_since(0).await.unwrap();
     for (i, stage) in Stage::ALL.iter().enumerate() {
-        let counted: i64 = buckets.iter().filter(|b| b.stage == stage.as_str()).map(|b| b.calls).sum();
-        let later: Vec<String> = Stage::ALL[i + 1..].iter().map(|s| format!("'{s}'")).collect();
-        let later = if later.is_empty() { "''".to_string() } else { later.join(",") };
+        let counted: i64 = buckets
+            .iter()
+            .filter(|b| b.stage == stage.as_str())
+            .map(|b| b.calls)
+            .sum();
+        let later: Vec<String> = Stage::ALL[i + 1..]
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect();
+        let later = if later.is_empty() {
+            "''".to_string()
+        } else {
+            later.join(",")
+        };
         let expected: i64 = sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM calls WHERE stage IN ({later}) OR (stage = '{stage}' AND state IN ('done', 'review'))"
         ))
@@ -160,7 +203,10 @@ async fn run(store: Store, broker: DynBroker) {
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert_eq!(missing_qc, 0, "calls past analysis without a QC decision in their trace");
+    assert_eq!(
+        missing_qc, 0,
+        "calls past analysis without a QC decision in their trace"
+    );
     let missing_lead: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM calls c WHERE c.state = 'done' AND NOT EXISTS \
          (SELECT 1 FROM call_events e WHERE e.call_id = c.id AND e.kind = 'done' AND e.reason LIKE '%lead%')",
@@ -168,34 +214,59 @@ async fn run(store: Store, broker: DynBroker) {
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert_eq!(missing_lead, 0, "finished calls without a lead decision in their trace");
+    assert_eq!(
+        missing_lead, 0,
+        "finished calls without a lead decision in their trace"
+    );
     let unexplained_review: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE state = 'review' AND (review_reason IS NULL OR review_reason = '')")
             .fetch_one(store.pool())
             .await
             .unwrap();
     assert_eq!(unexplained_review, 0);
-    let unlinked_done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE state = 'done' AND customer_id IS NULL")
-        .fetch_one(store.pool())
+    let unlinked_done: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls WHERE state = 'done' AND customer_id IS NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        unlinked_done, 0,
+        "withheld numbers get temporary customers: no finished call is unlinked"
+    );
+    let dj = store
+        .count_dead_jobs(&DeadJobFilter::default())
         .await
         .unwrap();
-    assert_eq!(unlinked_done, 0, "withheld numbers get temporary customers: no finished call is unlinked");
-    let dj = store.count_dead_jobs(&DeadJobFilter::default()).await.unwrap();
     eprintln!("settled {c:?}; dead jobs {dj}; worker 1 {stats1:?}; worker 2 {stats2:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_with_database_broker() {
     let (store, _dir) = common::sqlite_store().await;
-    let broker = queue::connect("database", settings(common::unique("e2e"), String::new()), store.clone()).await.unwrap();
+    let broker = queue::connect(
+        "database",
+        settings(common::unique("e2e"), String::new()),
+        store.clone(),
+    )
+    .await
+    .unwrap();
     run(store, broker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_with_rabbitmq() {
-    let (Some(pg), Some(amqp)) = (common::postgres_url(), common::amqp_url()) else { return };
+    let (Some(pg), Some(amqp)) = (common::postgres_url(), common::amqp_url()) else {
+        return;
+    };
     let db = common::PgDb::create(&pg).await;
-    let broker = queue::connect("rabbitmq", settings(common::unique("cotest"), amqp), db.store.clone()).await.unwrap();
+    let broker = queue::connect(
+        "rabbitmq",
+        settings(common::unique("cotest"), amqp),
+        db.store.clone(),
+    )
+    .await
+    .unwrap();
     run(db.store.clone(), broker.clone()).await;
     broker.delete_topology().await.unwrap();
     broker.close().await;

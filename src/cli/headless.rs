@@ -76,10 +76,17 @@ impl FilterArgs {
                 None | Some("dead") => Some(DeadJobStatus::Dead),
                 Some("retried") => Some(DeadJobStatus::Retried),
                 Some("discarded") => Some(DeadJobStatus::Discarded),
-                Some(other) => anyhow::bail!("--status {other:?}: expected dead, retried or discarded"),
+                Some(other) => {
+                    anyhow::bail!("--status {other:?}: expected dead, retried or discarded")
+                }
             },
             business_id: self.business,
-            stage: self.stage.as_deref().map(|s| s.parse::<Stage>()).transpose().map_err(|e| anyhow::anyhow!(e))?,
+            stage: self
+                .stage
+                .as_deref()
+                .map(|s| s.parse::<Stage>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e))?,
             error_contains: self.error.clone(),
             signature: self.signature.clone(),
             dead_since: self.since_minutes.map(|m| crate::now_ms() - m * 60_000),
@@ -169,8 +176,12 @@ pub enum CallCmd {
 
 async fn ops(config: &Config) -> anyhow::Result<Ops> {
     let rt = crate::pipeline::Runtime::open(config).await?;
-    let configured = Role::parse(&config.console.role)
-        .ok_or_else(|| anyhow::anyhow!("console.role {:?}: expected viewer, support or admin", config.console.role))?;
+    let configured = Role::parse(&config.console.role).ok_or_else(|| {
+        anyhow::anyhow!(
+            "console.role {:?}: expected viewer, support or admin",
+            config.console.role
+        )
+    })?;
     let actor = detect_actor(&rt.ctx.store, configured).await?;
     Ok(Ops {
         store: rt.ctx.store.clone(),
@@ -180,9 +191,16 @@ async fn ops(config: &Config) -> anyhow::Result<Ops> {
     })
 }
 
-fn print<T: serde::Serialize + std::fmt::Debug>(json: bool, v: &T, text: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+fn print<T: serde::Serialize + std::fmt::Debug>(
+    json: bool,
+    v: &T,
+    text: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
     if json {
-        println!("{}", crate::cli::sanitize_for_terminal(&serde_json::to_string_pretty(v)?));
+        println!(
+            "{}",
+            crate::cli::sanitize_for_terminal(&serde_json::to_string_pretty(v)?)
+        );
     } else {
         println!("{}", crate::cli::sanitize_for_terminal(&text(v)));
     }
@@ -201,12 +219,20 @@ fn ago(ms: i64) -> String {
 pub async fn dlq(config: &Config, cmd: DlqCmd) -> anyhow::Result<()> {
     let ops = ops(config).await?;
     match cmd {
-        DlqCmd::List { filter, limit, groups, json } => {
+        DlqCmd::List {
+            filter,
+            limit,
+            groups,
+            json,
+        } => {
             let f = filter.to_filter()?;
             if groups {
                 let g = ops.store.dead_job_groups(&f, limit).await?;
                 print(json, &g, |g| {
-                    g.iter().map(|x| format!("{:>6}  {}", x.count, x.signature)).collect::<Vec<_>>().join("\n")
+                    g.iter()
+                        .map(|x| format!("{:>6}  {}", x.count, x.signature))
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 })
             } else {
                 let rows = ops.store.list_dead_jobs(&f, None, limit).await?;
@@ -229,25 +255,45 @@ pub async fn dlq(config: &Config, cmd: DlqCmd) -> anyhow::Result<()> {
                 })
             }
         }
-        DlqCmd::Retry { ids, filter, all, dry_run, json } => {
+        DlqCmd::Retry {
+            ids,
+            filter,
+            all,
+            dry_run,
+            json,
+        } => {
             let sel = selection(ids, &filter, all)?;
             let out = ops.dlq_retry(&sel, dry_run).await?;
             print(json, &out, |o| {
                 if o.dry_run {
                     format!("would retry {} dead jobs (dry run)", o.matched)
                 } else {
-                    format!("retried {} of {} dead jobs; {} undecodable left dead", o.changed, o.matched, o.skipped_undecodable.len())
+                    format!(
+                        "retried {} of {} dead jobs; {} undecodable left dead",
+                        o.changed,
+                        o.matched,
+                        o.skipped_undecodable.len()
+                    )
                 }
             })
         }
-        DlqCmd::Discard { ids, filter, all, dry_run, json } => {
+        DlqCmd::Discard {
+            ids,
+            filter,
+            all,
+            dry_run,
+            json,
+        } => {
             let sel = selection(ids, &filter, all)?;
             let out = ops.dlq_discard(&sel, dry_run).await?;
             print(json, &out, |o| {
                 if o.dry_run {
                     format!("would discard {} dead jobs (dry run)", o.matched)
                 } else {
-                    format!("discarded {} of {} dead jobs (kept as history)", o.changed, o.matched)
+                    format!(
+                        "discarded {} of {} dead jobs (kept as history)",
+                        o.changed, o.matched
+                    )
                 }
             })
         }
@@ -286,21 +332,52 @@ pub async fn review(config: &Config, cmd: ReviewCmd) -> anyhow::Result<()> {
                     .join("\n")
             })
         }
-        ReviewCmd::Link { call, customer, dry_run, json } => {
+        ReviewCmd::Link {
+            call,
+            customer,
+            dry_run,
+            json,
+        } => {
             let o = ops.review_link(call, customer, dry_run).await?;
-            print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+            print(json, &o, |o| {
+                format!("{}{}", if o.dry_run { "would " } else { "" }, o.did)
+            })
         }
-        ReviewCmd::CreateCustomer { call, name, dry_run, json } => {
-            let o = ops.review_create_customer(call, name.as_deref(), dry_run).await?;
-            print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+        ReviewCmd::CreateCustomer {
+            call,
+            name,
+            dry_run,
+            json,
+        } => {
+            let o = ops
+                .review_create_customer(call, name.as_deref(), dry_run)
+                .await?;
+            print(json, &o, |o| {
+                format!("{}{}", if o.dry_run { "would " } else { "" }, o.did)
+            })
         }
-        ReviewCmd::Merge { temporary, into, dry_run, json } => {
+        ReviewCmd::Merge {
+            temporary,
+            into,
+            dry_run,
+            json,
+        } => {
             let o = ops.review_merge(temporary, into, dry_run).await?;
-            print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+            print(json, &o, |o| {
+                format!("{}{}", if o.dry_run { "would " } else { "" }, o.did)
+            })
         }
-        ReviewCmd::Defer { call, reason, minutes, dry_run, json } => {
+        ReviewCmd::Defer {
+            call,
+            reason,
+            minutes,
+            dry_run,
+            json,
+        } => {
             let o = ops.review_defer(call, &reason, minutes, dry_run).await?;
-            print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+            print(json, &o, |o| {
+                format!("{}{}", if o.dry_run { "would " } else { "" }, o.did)
+            })
         }
     }
 }
@@ -312,7 +389,9 @@ pub async fn call(config: &Config, cmd: CallCmd) -> anyhow::Result<()> {
         CallCmd::Qc { id, dry_run, json } => (ops.call_qc(id, dry_run).await?, json),
         CallCmd::Lead { id, dry_run, json } => (ops.call_lead(id, dry_run).await?, json),
     };
-    print(json, &o, |o| format!("{}{}", if o.dry_run { "would " } else { "" }, o.did))
+    print(json, &o, |o| {
+        format!("{}{}", if o.dry_run { "would " } else { "" }, o.did)
+    })
 }
 
 pub async fn audit(config: &Config, limit: u32, json: bool) -> anyhow::Result<()> {

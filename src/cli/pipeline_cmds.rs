@@ -21,7 +21,8 @@ fn read_input(file: &str) -> anyhow::Result<String> {
 pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
@@ -35,7 +36,10 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
     let stages: Vec<Stage> = if stages.is_empty() {
         Stage::ALL.to_vec()
     } else {
-        stages.iter().map(|s| s.parse().map_err(|e: String| anyhow::anyhow!(e))).collect::<anyhow::Result<_>>()?
+        stages
+            .iter()
+            .map(|s| s.parse().map_err(|e: String| anyhow::anyhow!(e)))
+            .collect::<anyhow::Result<_>>()?
     };
     let rt = Runtime::open(config).await?;
     let stats = Arc::new(WorkerStats::default());
@@ -51,7 +55,13 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
         rt.ctx.broker.kind(),
         crate::store::redact_url(rt.ctx.store.url())
     );
-    worker::run(Arc::new(rt.ctx.clone()), opts, stats.clone(), shutdown_signal()).await?;
+    worker::run(
+        Arc::new(rt.ctx.clone()),
+        opts,
+        stats.clone(),
+        shutdown_signal(),
+    )
+    .await?;
     rt.ctx.broker.close().await;
     eprintln!("worker stopped: {stats:?}");
     Ok(())
@@ -71,33 +81,58 @@ pub async fn ingest(config: &Config, file: &str) -> anyhow::Result<()> {
         report.duplicates,
         report.republished,
         report.rejected.len(),
-        if report.new_businesses.is_empty() { String::new() } else { format!(", new businesses {:?}", report.new_businesses) }
+        if report.new_businesses.is_empty() {
+            String::new()
+        } else {
+            format!(", new businesses {:?}", report.new_businesses)
+        }
     );
     rt.ctx.broker.close().await;
     if report.rejected.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("{} records rejected (see above); nothing of them was written", report.rejected.len())
+        anyhow::bail!(
+            "{} records rejected (see above); nothing of them was written",
+            report.rejected.len()
+        )
     }
 }
 
 pub async fn import(config: &Config, kind: &str, file: &str) -> anyhow::Result<()> {
     let text = read_input(file)?;
     let store = crate::store::Store::open_migrated(&config.database.url, 4).await?;
-    let kind = if kind == "customers" { ImportKind::Customers } else { ImportKind::Leads };
+    let kind = if kind == "customers" {
+        ImportKind::Customers
+    } else {
+        ImportKind::Leads
+    };
     let report = ingest::import(&store, kind, &text, file.ends_with(".csv")).await?;
     for r in &report.rejected {
         eprintln!("{file}:{}: rejected: {}", r.line, r.reason);
     }
-    println!("created {}, updated {}, rejected {}", report.created, report.updated, report.rejected.len());
+    println!(
+        "created {}, updated {}, rejected {}",
+        report.created,
+        report.updated,
+        report.rejected.len()
+    );
     if report.rejected.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("{} rows rejected (see above); nothing of them was written", report.rejected.len())
+        anyhow::bail!(
+            "{} rows rejected (see above); nothing of them was written",
+            report.rejected.len()
+        )
     }
 }
 
-pub async fn simulate(config: &Config, businesses: usize, calls_per_minute: f64, calls: Option<u64>, seed: u64) -> anyhow::Result<()> {
+pub async fn simulate(
+    config: &Config,
+    businesses: usize,
+    calls_per_minute: f64,
+    calls: Option<u64>,
+    seed: u64,
+) -> anyhow::Result<()> {
     let rt = Runtime::open(config).await?;
     let report = simulate::run(
         &rt.ctx.store,
@@ -112,7 +147,10 @@ pub async fn simulate(config: &Config, businesses: usize, calls_per_minute: f64,
         shutdown_signal(),
     )
     .await?;
-    println!("simulated: ingested {}, duplicates {}", report.ingested, report.duplicates);
+    println!(
+        "simulated: ingested {}, duplicates {}",
+        report.ingested, report.duplicates
+    );
     rt.ctx.broker.close().await;
     Ok(())
 }

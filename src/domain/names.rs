@@ -20,25 +20,146 @@ pub struct NameCandidate {
 }
 
 const TITLES: &[&str] = &[
-    "herr", "frau", "dr", "dr.", "prof", "prof.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "shri", "smt", "smt.",
-    "श्री", "श्रीमती", "der", "die",
+    "herr",
+    "frau",
+    "dr",
+    "dr.",
+    "prof",
+    "prof.",
+    "mr",
+    "mr.",
+    "mrs",
+    "mrs.",
+    "ms",
+    "ms.",
+    "miss",
+    "shri",
+    "smt",
+    "smt.",
+    "श्री",
+    "श्रीमती",
+    "der",
+    "die",
 ];
 
 /// Greetings and filler: never a name.
 const NOT_NAMES: &[&str] = &[
-    "guten tag", "guten morgen", "guten abend", "hallo", "hallo ja", "grüß gott", "gruess gott", "servus", "moin", "moin moin",
-    "hello", "hi", "hey", "yes", "yes speaking", "speaking", "yeah", "ja", "nein", "no", "okay", "ok", "namaste", "namaskar",
-    "haan", "haan ji", "ji", "shalom", "שלום", "नमस्ते", "thank you", "thanks", "danke", "bitte", "sorry", "good morning",
-    "good afternoon", "good evening", "calling", "here", "hier", "am apparat", "dran", "sure", "right", "fine", "gut", "alles gut",
-    "ich", "me", "i", "you", "sie", "du", "wir", "we", "they", "customer", "kunde", "the customer", "unknown", "anonymous",
+    "guten tag",
+    "guten morgen",
+    "guten abend",
+    "hallo",
+    "hallo ja",
+    "grüß gott",
+    "gruess gott",
+    "servus",
+    "moin",
+    "moin moin",
+    "hello",
+    "hi",
+    "hey",
+    "yes",
+    "yes speaking",
+    "speaking",
+    "yeah",
+    "ja",
+    "nein",
+    "no",
+    "okay",
+    "ok",
+    "namaste",
+    "namaskar",
+    "haan",
+    "haan ji",
+    "ji",
+    "shalom",
+    "שלום",
+    "नमस्ते",
+    "thank you",
+    "thanks",
+    "danke",
+    "bitte",
+    "sorry",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "calling",
+    "here",
+    "hier",
+    "am apparat",
+    "dran",
+    "sure",
+    "right",
+    "fine",
+    "gut",
+    "alles gut",
+    "ich",
+    "me",
+    "i",
+    "you",
+    "sie",
+    "du",
+    "wir",
+    "we",
+    "they",
+    "customer",
+    "kunde",
+    "the customer",
+    "unknown",
+    "anonymous",
 ];
 
 /// Words that end a name when they follow it ("this is John calling about…").
 const STOP_WORDS: &[&str] = &[
-    "calling", "and", "from", "about", "here", "speaking", "ich", "und", "von", "aus", "wegen", "bei", "am", "hier", "i", "i'm",
-    "hai", "hoon", "hun", "bol", "baat", "se", "ko", "the", "my", "please", "bitte", "ja", "yes", "wanted", "would", "möchte",
-    "wollte", "want", "need", "have", "habe", "with", "mit", "for", "für", "regarding", "speaking.", "का", "की", "है", "हूँ", "हूं",
-    "बोल", "से",
+    "calling",
+    "and",
+    "from",
+    "about",
+    "here",
+    "speaking",
+    "ich",
+    "und",
+    "von",
+    "aus",
+    "wegen",
+    "bei",
+    "am",
+    "hier",
+    "i",
+    "i'm",
+    "hai",
+    "hoon",
+    "hun",
+    "bol",
+    "baat",
+    "se",
+    "ko",
+    "the",
+    "my",
+    "please",
+    "bitte",
+    "ja",
+    "yes",
+    "wanted",
+    "would",
+    "möchte",
+    "wollte",
+    "want",
+    "need",
+    "have",
+    "habe",
+    "with",
+    "mit",
+    "for",
+    "für",
+    "regarding",
+    "speaking.",
+    "का",
+    "की",
+    "है",
+    "हूँ",
+    "हूं",
+    "बोल",
+    "से",
 ];
 
 /// Cue phrases (lowercase) and the confidence a name after them earns.
@@ -65,8 +186,18 @@ const CUES: &[(&str, f64)] = &[
 
 /// Phrases that mark the agent's own greeting ("this is Sarah from ACME, how can I help?").
 const AGENT_MARKERS: &[&str] = &[
-    "how can i help", "how may i help", "what can i do for you", "was kann ich für sie tun", "wie kann ich ihnen helfen",
-    "thanks for calling", "thank you for calling", "vielen dank für ihren anruf", "firma", "from ", " von ", " bei ",
+    "how can i help",
+    "how may i help",
+    "what can i do for you",
+    "was kann ich für sie tun",
+    "wie kann ich ihnen helfen",
+    "thanks for calling",
+    "thank you for calling",
+    "vielen dank für ihren anruf",
+    "firma",
+    "from ",
+    " von ",
+    " bei ",
 ];
 
 pub fn fold_umlauts(s: &str) -> String {
@@ -81,7 +212,14 @@ pub fn fold_umlauts(s: &str) -> String {
 
 fn strip_punct(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_alphanumeric() || c.is_whitespace() || c == '-' || c == '\'' || is_combining(c) { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() || c == '-' || c == '\'' || is_combining(c)
+            {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect()
 }
 
@@ -118,7 +256,9 @@ pub fn is_plausible_name(s: &str) -> Result<(), &'static str> {
     if n.chars().count() < 2 {
         return Err("too short for a name");
     }
-    let company = ["gmbh", "ltd", "inc", "firma", "company", "support", "service", "team", "hotline"];
+    let company = [
+        "gmbh", "ltd", "inc", "firma", "company", "support", "service", "team", "hotline",
+    ];
     if n.split_whitespace().any(|t| company.contains(&t)) {
         return Err("looks like a company, not a person");
     }
@@ -136,7 +276,10 @@ fn name_after(rest: &str) -> (Option<String>, Option<String>) {
     let mut tokens = Vec::new();
     for raw in rest.split_whitespace() {
         let ends = raw.ends_with(['.', ',', '!', '?', ';', ':', '।']);
-        let t: String = raw.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '\'' || is_combining(*c)).collect();
+        let t: String = raw
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '\'' || is_combining(*c))
+            .collect();
         let lower = t.to_lowercase();
         if t.is_empty() {
             break;
@@ -166,7 +309,10 @@ fn name_after(rest: &str) -> (Option<String>, Option<String>) {
 
 /// Find the caller's self-introduction. With `caller_speaker`, only that speaker's segments
 /// count; without, segments that look like the agent's greeting are skipped.
-pub fn extract_caller_name(segments: &[(String, String)], caller_speaker: Option<&str>) -> Option<NameCandidate> {
+pub fn extract_caller_name(
+    segments: &[(String, String)],
+    caller_speaker: Option<&str>,
+) -> Option<NameCandidate> {
     let caller: Vec<&str> = segments
         .iter()
         .filter(|(sp, text)| match caller_speaker {
@@ -183,7 +329,11 @@ pub fn extract_caller_name(segments: &[(String, String)], caller_speaker: Option
                 let at = from + pos;
                 from = at + cue.len();
                 // Whole-word cues only ("main" must not match "remain").
-                let before_ok = at == 0 || !lower[..at].chars().last().is_some_and(|c| c.is_alphanumeric());
+                let before_ok = at == 0
+                    || !lower[..at]
+                        .chars()
+                        .last()
+                        .is_some_and(|c| c.is_alphanumeric());
                 if !before_ok || !text.is_char_boundary(at + cue.len()) {
                     continue;
                 }
@@ -219,12 +369,20 @@ pub fn extract_caller_name(segments: &[(String, String)], caller_speaker: Option
         // German "Müller am Apparat" / "Schmidt hier".
         for tail in [" am apparat", " hier"] {
             if let Some(pos) = lower.find(tail) {
-                let head = text[..pos].trim().trim_start_matches(|c: char| !c.is_alphanumeric());
-                let last = head.split(|c: char| c == ',' || c == '.').next_back().unwrap_or("").trim();
+                let head = text[..pos]
+                    .trim()
+                    .trim_start_matches(|c: char| !c.is_alphanumeric());
+                let last = head.split([',', '.']).next_back().unwrap_or("").trim();
                 let (name, title) = name_after(last);
                 if let Some(name) = name {
                     if is_plausible_name(&name).is_ok() && name.split_whitespace().count() <= 2 {
-                        return Some(NameCandidate { name, cue: tail.trim().into(), evidence: text.to_string(), confidence: 0.8, title });
+                        return Some(NameCandidate {
+                            name,
+                            cue: tail.trim().into(),
+                            evidence: text.to_string(),
+                            confidence: 0.8,
+                            title,
+                        });
                     }
                 }
             }
@@ -237,7 +395,9 @@ pub fn extract_caller_name(segments: &[(String, String)], caller_speaker: Option
         if (1..=2).contains(&words.len()) {
             let (name, title) = name_after(first);
             if let Some(name) = name {
-                if is_plausible_name(&name).is_ok() && name.split_whitespace().count() == words.len() - title.is_some() as usize {
+                if is_plausible_name(&name).is_ok()
+                    && name.split_whitespace().count() == words.len() - title.is_some() as usize
+                {
                     return Some(NameCandidate {
                         name,
                         cue: "surname alone".into(),
@@ -254,19 +414,32 @@ pub fn extract_caller_name(segments: &[(String, String)], caller_speaker: Option
 
 /// A model's claimed name counts only with an evidence quote that really occurs in the
 /// transcript and contains the name, and only if it passes the same guard.
-pub fn guard_llm_name(name: &str, evidence_quote: &str, transcript: &str) -> Result<String, String> {
+pub fn guard_llm_name(
+    name: &str,
+    evidence_quote: &str,
+    transcript: &str,
+) -> Result<String, String> {
     is_plausible_name(name).map_err(|why| format!("'{name}' is {why}"))?;
-    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
     let (q, t, n) = (norm(evidence_quote), norm(transcript), norm(name));
     if q.is_empty() {
         return Err("no evidence quote given".into());
     }
     if !t.contains(&q) {
-        return Err(format!("evidence quote {evidence_quote:?} does not occur in the transcript"));
+        return Err(format!(
+            "evidence quote {evidence_quote:?} does not occur in the transcript"
+        ));
     }
     let surname = n.split_whitespace().last().unwrap_or("");
     if !q.contains(surname) {
-        return Err(format!("evidence quote {evidence_quote:?} does not contain the name"));
+        return Err(format!(
+            "evidence quote {evidence_quote:?} does not contain the name"
+        ));
     }
     Ok(name.trim().to_string())
 }
@@ -296,7 +469,12 @@ pub fn name_similarity(a: &str, b: &str) -> NameScore {
     let ta: Vec<&str> = na.split_whitespace().collect();
     let tb: Vec<&str> = nb.split_whitespace().collect();
     if ta.is_empty() || tb.is_empty() {
-        return NameScore { score: 0.0, jaro_winkler: 0.0, phonetic_match: false, why: "empty name".into() };
+        return NameScore {
+            score: 0.0,
+            jaro_winkler: 0.0,
+            phonetic_match: false,
+            why: "empty name".into(),
+        };
     }
     let (sa, sb) = (ta[ta.len() - 1], tb[tb.len() - 1]);
     let surname_jw = jw_token(sa, sb);
@@ -310,14 +488,26 @@ pub fn name_similarity(a: &str, b: &str) -> NameScore {
     } else {
         surname_jw
     };
-    let exact = fold_umlauts(&na) == fold_umlauts(&nb) || (ta.len() == 1 && fold_umlauts(sa) == fold_umlauts(sb));
-    let score = if exact { 1.0 } else if phonetic { jw.max(0.9) } else { jw };
+    let exact = fold_umlauts(&na) == fold_umlauts(&nb)
+        || (ta.len() == 1 && fold_umlauts(sa) == fold_umlauts(sb));
+    let score = if exact {
+        1.0
+    } else if phonetic {
+        jw.max(0.9)
+    } else {
+        jw
+    };
     let why = format!(
         "jaro-winkler {jw:.2}{}{}",
         if phonetic { ", phonetic match" } else { "" },
         if exact { ", exact" } else { "" }
     );
-    NameScore { score, jaro_winkler: jw, phonetic_match: phonetic, why }
+    NameScore {
+        score,
+        jaro_winkler: jw,
+        phonetic_match: phonetic,
+        why,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -331,7 +521,12 @@ pub struct RankedCandidate {
 
 /// Rank candidates `(customer id, name, surname frequency 0..1)`. A common surname counts
 /// for less than a rare one (term-frequency weighting, as in Fellegi–Sunter linkage).
-pub fn rank_candidates(extracted: &str, candidates: &[(i64, String, f64)], _link_threshold: f64, review_floor: f64) -> Vec<RankedCandidate> {
+pub fn rank_candidates(
+    extracted: &str,
+    candidates: &[(i64, String, f64)],
+    _link_threshold: f64,
+    review_floor: f64,
+) -> Vec<RankedCandidate> {
     let mut out: Vec<RankedCandidate> = candidates
         .iter()
         .map(|(id, name, freq)| {
@@ -349,22 +544,36 @@ pub fn rank_candidates(extracted: &str, candidates: &[(i64, String, f64)], _link
         })
         .filter(|c| c.confidence >= review_floor)
         .collect();
-    out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.customer_id.cmp(&b.customer_id)));
+    out.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.customer_id.cmp(&b.customer_id))
+    });
     out
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkDecision {
-    Link { customer_id: i64, confidence: f64, reason: String },
-    Review { reason: String },
-    NoCandidates { reason: String },
+    Link {
+        customer_id: i64,
+        confidence: f64,
+        reason: String,
+    },
+    Review {
+        reason: String,
+    },
+    NoCandidates {
+        reason: String,
+    },
 }
 
 /// Link only when the best is at or above the threshold and clearly ahead of the second.
 pub fn link_decision(ranked: &[RankedCandidate], link_threshold: f64) -> LinkDecision {
     const MARGIN: f64 = 0.05;
     match ranked {
-        [] => LinkDecision::NoCandidates { reason: "no customer's name is close enough".into() },
+        [] => LinkDecision::NoCandidates {
+            reason: "no customer's name is close enough".into(),
+        },
         [best, rest @ ..] => {
             let second = rest.first();
             let clear = second.is_none_or(|s| best.confidence - s.confidence >= MARGIN);
@@ -372,16 +581,27 @@ pub fn link_decision(ranked: &[RankedCandidate], link_threshold: f64) -> LinkDec
                 LinkDecision::Link {
                     customer_id: best.customer_id,
                     confidence: best.confidence,
-                    reason: format!("name matched customer #{} '{}' at {:.2} ({})", best.customer_id, best.name, best.confidence, best.why),
+                    reason: format!(
+                        "name matched customer #{} '{}' at {:.2} ({})",
+                        best.customer_id, best.name, best.confidence, best.why
+                    ),
                 }
             } else {
-                let scores: Vec<String> = ranked.iter().take(3).map(|c| format!("{:.2}", c.confidence)).collect();
+                let scores: Vec<String> = ranked
+                    .iter()
+                    .take(3)
+                    .map(|c| format!("{:.2}", c.confidence))
+                    .collect();
                 LinkDecision::Review {
                     reason: format!(
                         "name matched {} customers at {} → review{}",
                         ranked.len(),
                         scores.join("/"),
-                        if best.confidence < link_threshold { format!(" (best below threshold {link_threshold:.2})") } else { " (too close to call)".into() }
+                        if best.confidence < link_threshold {
+                            format!(" (best below threshold {link_threshold:.2})")
+                        } else {
+                            " (too close to call)".into()
+                        }
                     ),
                 }
             }
@@ -394,23 +614,49 @@ mod tests {
     use super::*;
 
     fn caller(lines: &[&str]) -> Vec<(String, String)> {
-        lines.iter().map(|l| ("caller".to_string(), l.to_string())).collect()
+        lines
+            .iter()
+            .map(|l| ("caller".to_string(), l.to_string()))
+            .collect()
     }
 
     #[test]
     fn cue_phrases_find_names() {
-        let c = extract_caller_name(&caller(&["Ja, hallo, hier ist Frau Schreiber, ich wollte einen Termin"]), Some("caller")).unwrap();
-        assert_eq!((c.name.as_str(), c.title.as_deref()), ("Schreiber", Some("Frau")));
-        let c = extract_caller_name(&caller(&["Hi, this is John Carter calling about my order"]), Some("caller")).unwrap();
+        let c = extract_caller_name(
+            &caller(&["Ja, hallo, hier ist Frau Schreiber, ich wollte einen Termin"]),
+            Some("caller"),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.title.as_deref()),
+            ("Schreiber", Some("Frau"))
+        );
+        let c = extract_caller_name(
+            &caller(&["Hi, this is John Carter calling about my order"]),
+            Some("caller"),
+        )
+        .unwrap();
         assert_eq!(c.name, "John Carter");
     }
 
     #[test]
     fn greetings_are_never_names() {
-        for g in ["guten Tag", "hello", "yes speaking", "Grüß Gott", "haan ji", "shalom", "Moin"] {
+        for g in [
+            "guten Tag",
+            "hello",
+            "yes speaking",
+            "Grüß Gott",
+            "haan ji",
+            "shalom",
+            "Moin",
+        ] {
             assert!(is_plausible_name(g).is_err(), "{g}");
         }
-        assert!(extract_caller_name(&caller(&["I'm calling about the appointment"]), Some("caller")).is_none());
+        assert!(extract_caller_name(
+            &caller(&["I'm calling about the appointment"]),
+            Some("caller")
+        )
+        .is_none());
     }
 
     #[test]

@@ -88,16 +88,29 @@ pub fn normalize_phone(raw: Option<&str>, default_region: &str) -> PhoneResult {
         reason: why,
     };
     if digits.len() < 4 || digits.len() > 17 {
-        return malformed(format!("{s:?} has {} digits: not a phone number", digits.len()));
+        return malformed(format!(
+            "{s:?} has {} digits: not a phone number",
+            digits.len()
+        ));
     }
-    if s.chars().any(|c| !(c.is_ascii_digit() || " +-()./".contains(c))) {
-        return malformed(format!("{s:?} contains characters a phone number does not have"));
+    if s.chars()
+        .any(|c| !(c.is_ascii_digit() || " +-()./".contains(c)))
+    {
+        return malformed(format!(
+            "{s:?} contains characters a phone number does not have"
+        ));
     }
-    let region: Option<phonenumber::country::Id> = default_region.trim().to_uppercase().parse().ok();
+    let region: Option<phonenumber::country::Id> =
+        default_region.trim().to_uppercase().parse().ok();
     let input = s.to_string();
     // The parser has panicked on odd input in the past: a panic is a malformed number.
     let parsed = std::panic::catch_unwind(move || {
-        phonenumber::parse(region, &input).map(|n| (n.is_valid(), n.format().mode(phonenumber::Mode::E164).to_string()))
+        phonenumber::parse(region, &input).map(|n| {
+            (
+                n.is_valid(),
+                n.format().mode(phonenumber::Mode::E164).to_string(),
+            )
+        })
     });
     match parsed {
         Ok(Ok((true, e164))) => PhoneResult {
@@ -105,8 +118,12 @@ pub fn normalize_phone(raw: Option<&str>, default_region: &str) -> PhoneResult {
             reason: format!("{s:?} → {e164}"),
             e164: Some(e164),
         },
-        Ok(Ok((false, e164))) => malformed(format!("{s:?} parses as {e164} but is not a valid number for its region")),
-        Ok(Err(e)) => malformed(format!("{s:?} does not parse as a phone number (region {default_region}): {e}")),
+        Ok(Ok((false, e164))) => malformed(format!(
+            "{s:?} parses as {e164} but is not a valid number for its region"
+        )),
+        Ok(Err(e)) => malformed(format!(
+            "{s:?} does not parse as a phone number (region {default_region}): {e}"
+        )),
         Err(_) => malformed(format!("{s:?} could not be parsed")),
     }
 }
@@ -122,26 +139,62 @@ mod tests {
 
     #[test]
     fn national_and_international_numbers_normalize() {
-        assert_eq!(st("+49 30 1234567", "DE"), (NumberStatus::Valid, Some("+49301234567".into())));
-        assert_eq!(st("030 1234567", "DE"), (NumberStatus::Valid, Some("+49301234567".into())));
-        assert_eq!(st("+91 98450 98450", "DE"), (NumberStatus::Valid, Some("+919845098450".into())));
+        assert_eq!(
+            st("+49 30 1234567", "DE"),
+            (NumberStatus::Valid, Some("+49301234567".into()))
+        );
+        assert_eq!(
+            st("030 1234567", "DE"),
+            (NumberStatus::Valid, Some("+49301234567".into()))
+        );
+        assert_eq!(
+            st("+91 98450 98450", "DE"),
+            (NumberStatus::Valid, Some("+919845098450".into()))
+        );
         assert_eq!(st("098450 98450", "IN").0, NumberStatus::Valid);
-        assert_eq!(st("052-555-1234", "IL").0, NumberStatus::Valid, "{:?}", normalize_phone(Some("052-555-1234"), "IL"));
+        assert_eq!(
+            st("052-555-1234", "IL").0,
+            NumberStatus::Valid,
+            "{:?}",
+            normalize_phone(Some("052-555-1234"), "IL")
+        );
         assert_eq!(st("(212) 555-2368", "US").0, NumberStatus::Valid);
     }
 
     #[test]
     fn withheld_forms_are_detected_with_a_reason() {
-        for raw in ["anonymous", "Anonymous", "RESTRICTED", "unknown", "private", "Unavailable", "withheld", "blocked", "", "   "] {
+        for raw in [
+            "anonymous",
+            "Anonymous",
+            "RESTRICTED",
+            "unknown",
+            "private",
+            "Unavailable",
+            "withheld",
+            "blocked",
+            "",
+            "   ",
+        ] {
             let r = normalize_phone(Some(raw), "DE");
             assert_eq!(r.status, NumberStatus::Withheld, "{raw:?}: {r:?}");
             assert!(!r.reason.is_empty());
         }
         assert_eq!(normalize_phone(None, "DE").status, NumberStatus::Withheld);
-        for raw in ["+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253", "1266696687", "0000000000"] {
+        for raw in [
+            "+266696687",
+            "+7378742833",
+            "+2562533",
+            "+8656696",
+            "+86282452253",
+            "1266696687",
+            "0000000000",
+        ] {
             let r = normalize_phone(Some(raw), "US");
             assert_eq!(r.status, NumberStatus::Withheld, "{raw:?}: {r:?}");
-            assert!(r.reason.contains("sentinel") || r.reason.contains("zero"), "{r:?}");
+            assert!(
+                r.reason.contains("sentinel") || r.reason.contains("zero"),
+                "{r:?}"
+            );
         }
         let sip = normalize_phone(Some("\"anonymous\" <anonymous@anonymous.invalid>"), "DE");
         assert_eq!(sip.status, NumberStatus::Withheld);
@@ -149,7 +202,16 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
-        for raw in ["++--", "١٢٣", "12", "call me", "+49 30 abc", "99999999999999999999", "+0", "+999 1234567"] {
+        for raw in [
+            "++--",
+            "١٢٣",
+            "12",
+            "call me",
+            "+49 30 abc",
+            "99999999999999999999",
+            "+0",
+            "+999 1234567",
+        ] {
             let r = normalize_phone(Some(raw), "DE");
             assert_ne!(r.status, NumberStatus::Valid, "{raw:?}: {r:?}");
         }
@@ -160,7 +222,9 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let len = (x % 20) as usize;
-            let s: String = (0..len).map(|i| char::from(b" +0123456789-()abc#*"[((x >> (i * 3)) % 20) as usize])).collect();
+            let s: String = (0..len)
+                .map(|i| char::from(b" +0123456789-()abc#*"[((x >> (i * 3)) % 20) as usize]))
+                .collect();
             let _ = normalize_phone(Some(&s), "DE");
         }
     }

@@ -19,7 +19,11 @@ pub fn sanitize_with(s: &str, keep_newlines: bool) -> String {
             '\r' | '\n' => out.push(' '),
             c if c.is_control() => {}
             // Bidi embeddings/overrides/isolates can reorder what the reader sees.
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}' => {}
+            '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{061c}' => {}
             c => out.push(c),
         }
     }
@@ -83,6 +87,9 @@ mod tests {
     #[test]
     fn newlines_kept_when_asked_and_text_untouched() {
         assert_eq!(sanitize_with("a\nb\tc", true), "a\nb c");
-        assert_eq!(sanitize("Grüß Gott, मेरा नाम प्रिया, שלום"), "Grüß Gott, मेरा नाम प्रिया, שלום");
+        assert_eq!(
+            sanitize("Grüß Gott, मेरा नाम प्रिया, שלום"),
+            "Grüß Gott, मेरा नाम प्रिया, שלום"
+        );
     }
 }

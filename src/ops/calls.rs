@@ -22,7 +22,10 @@ impl Ops {
     pub async fn call_retry(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
         self.authorize(Action::CallRetry)?;
         let call = self.store.call(call_id).await?;
-        if !matches!(call.state, CallState::Dead | CallState::Pending | CallState::Retrying) {
+        if !matches!(
+            call.state,
+            CallState::Dead | CallState::Pending | CallState::Retrying
+        ) {
             return Err(OpsError::Invalid(format!(
                 "call {call_id} is {}: only dead, pending or retrying calls can be retried",
                 call.position()
@@ -46,19 +49,44 @@ impl Ops {
             None => format!("publish a new {} job", call.stage),
         };
         if dry_run {
-            return Ok(CallActionOutcome { dry_run, call_id, did });
+            return Ok(CallActionOutcome {
+                dry_run,
+                call_id,
+                did,
+            });
         }
         match dead.first() {
             Some(d) => {
-                crate::queue::dlq::retry_dead_jobs(&self.store, &*self.broker, &[d.id], &self.actor.name).await?;
+                crate::queue::dlq::retry_dead_jobs(
+                    &self.store,
+                    &*self.broker,
+                    &[d.id],
+                    &self.actor.name,
+                )
+                .await?;
             }
             None => {
-                let job = Job::new(call.business_id, call.stage, Some(call.id), serde_json::json!({ "call_id": call.id }));
+                let job = Job::new(
+                    call.business_id,
+                    call.stage,
+                    Some(call.id),
+                    serde_json::json!({ "call_id": call.id }),
+                );
                 self.broker.publish(&job).await?;
             }
         }
-        self.audit_call(Action::CallRetry, call_id, &call.position().to_string(), &did).await?;
-        Ok(CallActionOutcome { dry_run, call_id, did })
+        self.audit_call(
+            Action::CallRetry,
+            call_id,
+            &call.position().to_string(),
+            &did,
+        )
+        .await?;
+        Ok(CallActionOutcome {
+            dry_run,
+            call_id,
+            did,
+        })
     }
 
     /// Run the business's QC agents on a finished call now, whatever auto-QC says; the
@@ -66,17 +94,27 @@ impl Ops {
     pub async fn call_qc(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
         self.authorize(Action::CallQc)?;
         let payload = serde_json::json!({ "call_id": call_id, "qc_requested_by": self.actor.name });
-        self.rerun(Action::CallQc, call_id, Stage::Analyze, payload, dry_run).await
+        self.rerun(Action::CallQc, call_id, Stage::Analyze, payload, dry_run)
+            .await
     }
 
     /// Create or update the call's lead now (the notify rules; a duplicate updates).
     pub async fn call_lead(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
         self.authorize(Action::CallLead)?;
-        let payload = serde_json::json!({ "call_id": call_id, "lead_requested_by": self.actor.name });
-        self.rerun(Action::CallLead, call_id, Stage::Notify, payload, dry_run).await
+        let payload =
+            serde_json::json!({ "call_id": call_id, "lead_requested_by": self.actor.name });
+        self.rerun(Action::CallLead, call_id, Stage::Notify, payload, dry_run)
+            .await
     }
 
-    async fn rerun(&self, action: Action, call_id: i64, stage: Stage, payload: serde_json::Value, dry_run: bool) -> Result<CallActionOutcome> {
+    async fn rerun(
+        &self,
+        action: Action,
+        call_id: i64,
+        stage: Stage,
+        payload: serde_json::Value,
+        dry_run: bool,
+    ) -> Result<CallActionOutcome> {
         let call = self.store.call(call_id).await?;
         if call.state != CallState::Done {
             return Err(OpsError::Invalid(format!(
@@ -85,9 +123,17 @@ impl Ops {
                 action.name()
             )));
         }
-        let did = format!("send call {call_id} to {stage} ({} by {})", action.name(), self.actor.name);
+        let did = format!(
+            "send call {call_id} to {stage} ({} by {})",
+            action.name(),
+            self.actor.name
+        );
         if dry_run {
-            return Ok(CallActionOutcome { dry_run, call_id, did });
+            return Ok(CallActionOutcome {
+                dry_run,
+                call_id,
+                did,
+            });
         }
         let mut tx = self.store.begin_write().await?;
         self.store
@@ -98,7 +144,12 @@ impl Ops {
                     to: Position::new(stage, CallState::Pending),
                     expect: Some(call.position()),
                     kind: action.name(),
-                    reason: format!("{} requested by {} ({})", action.name(), self.actor.name, self.actor.role),
+                    reason: format!(
+                        "{} requested by {} ({})",
+                        action.name(),
+                        self.actor.name,
+                        self.actor.role
+                    ),
                     error: None,
                     actor: &self.actor.name,
                 },
@@ -118,13 +169,27 @@ impl Ops {
                 },
             )
             .await?;
-        tx.commit().await.map_err(|e| OpsError::Invalid(e.to_string()))?;
+        tx.commit()
+            .await
+            .map_err(|e| OpsError::Invalid(e.to_string()))?;
         // After the commit: a lost publish leaves the call pending (visible as stuck; retry heals it).
-        self.broker.publish(&Job::new(call.business_id, stage, Some(call_id), payload)).await?;
-        Ok(CallActionOutcome { dry_run, call_id, did })
+        self.broker
+            .publish(&Job::new(call.business_id, stage, Some(call_id), payload))
+            .await?;
+        Ok(CallActionOutcome {
+            dry_run,
+            call_id,
+            did,
+        })
     }
 
-    async fn audit_call(&self, action: Action, call_id: i64, before: &str, did: &str) -> Result<()> {
+    async fn audit_call(
+        &self,
+        action: Action,
+        call_id: i64,
+        before: &str,
+        did: &str,
+    ) -> Result<()> {
         let call = self.store.call(call_id).await?;
         let mut tx = self.store.begin_write().await?;
         self.store
@@ -155,7 +220,9 @@ impl Ops {
                 },
             )
             .await?;
-        tx.commit().await.map_err(|e| OpsError::Invalid(e.to_string()))?;
+        tx.commit()
+            .await
+            .map_err(|e| OpsError::Invalid(e.to_string()))?;
         Ok(())
     }
 }

@@ -23,7 +23,10 @@ impl Selection {
         match self {
             Selection::Ids(ids) if ids.len() <= 10 => format!("dead jobs {ids:?}"),
             Selection::Ids(ids) => format!("{} marked dead jobs", ids.len()),
-            Selection::Matching(f) => format!("dead jobs matching {}", serde_json::to_string(f).unwrap_or_default()),
+            Selection::Matching(f) => format!(
+                "dead jobs matching {}",
+                serde_json::to_string(f).unwrap_or_default()
+            ),
         }
     }
 }
@@ -64,10 +67,15 @@ impl Ops {
         }
         let by = self.actor.name.as_str();
         let report = match sel {
-            Selection::Ids(ids) => qdlq::retry_dead_jobs(&self.store, &*self.broker, ids, by).await?,
-            Selection::Matching(f) => qdlq::retry_matching(&self.store, &*self.broker, f, by).await?,
+            Selection::Ids(ids) => {
+                qdlq::retry_dead_jobs(&self.store, &*self.broker, ids, by).await?
+            }
+            Selection::Matching(f) => {
+                qdlq::retry_matching(&self.store, &*self.broker, f, by).await?
+            }
         };
-        self.audit_dlq(Action::DlqRetry, sel, matched, report.retried).await?;
+        self.audit_dlq(Action::DlqRetry, sel, matched, report.retried)
+            .await?;
         Ok(DlqOutcome {
             dry_run,
             matched,
@@ -100,7 +108,8 @@ impl Ops {
                 }
             }
         }
-        self.audit_dlq(Action::DlqDiscard, sel, matched, changed).await?;
+        self.audit_dlq(Action::DlqDiscard, sel, matched, changed)
+            .await?;
         Ok(DlqOutcome {
             dry_run,
             matched,
@@ -110,7 +119,13 @@ impl Ops {
     }
 
     /// One audit row for the action, and a trace row on each call it touched.
-    async fn audit_dlq(&self, action: Action, sel: &Selection, matched: i64, changed: u64) -> Result<()> {
+    async fn audit_dlq(
+        &self,
+        action: Action,
+        sel: &Selection,
+        matched: i64,
+        changed: u64,
+    ) -> Result<()> {
         let mut tx = self.store.begin_write().await?;
         self.store
             .append_audit(
@@ -121,7 +136,14 @@ impl Ops {
                     action: action.name(),
                     target: sel.describe(),
                     before: Some(format!("{matched} dead")),
-                    after: Some(format!("{changed} {}", if action == Action::DlqRetry { "retried" } else { "discarded" })),
+                    after: Some(format!(
+                        "{changed} {}",
+                        if action == Action::DlqRetry {
+                            "retried"
+                        } else {
+                            "discarded"
+                        }
+                    )),
                     detail: None,
                 },
             )
@@ -129,16 +151,27 @@ impl Ops {
         if let Selection::Ids(ids) = sel {
             for d in self.store.dead_jobs_by_ids(ids).await? {
                 if let (Some(call_id), Some(business_id)) = (d.call_id, d.business_id) {
-                    let verb = if action == Action::DlqRetry { "retried" } else { "discarded" };
+                    let verb = if action == Action::DlqRetry {
+                        "retried"
+                    } else {
+                        "discarded"
+                    };
                     self.store
                         .append_event(
                             &mut *tx,
                             &NewEvent {
                                 call_id,
                                 business_id,
-                                stage: d.stage.as_deref().and_then(|s| s.parse().ok()).unwrap_or(Stage::Sync),
+                                stage: d
+                                    .stage
+                                    .as_deref()
+                                    .and_then(|s| s.parse().ok())
+                                    .unwrap_or(Stage::Sync),
                                 kind: action.name(),
-                                reason: format!("dead job #{} {verb} by {} ({})", d.id, self.actor.name, self.actor.role),
+                                reason: format!(
+                                    "dead job #{} {verb} by {} ({})",
+                                    d.id, self.actor.name, self.actor.role
+                                ),
                                 detail: None,
                                 actor: &self.actor.name,
                             },
@@ -147,7 +180,9 @@ impl Ops {
                 }
             }
         }
-        tx.commit().await.map_err(|e| super::OpsError::Invalid(e.to_string()))?;
+        tx.commit()
+            .await
+            .map_err(|e| super::OpsError::Invalid(e.to_string()))?;
         Ok(())
     }
 }

@@ -174,7 +174,11 @@ pub async fn detect_actor(store: &Store, configured_role: Role) -> Result<Actor>
             )
             .fetch_one(store.pool())
             .await
-            .map_err(|e| OpsError::Invalid(format!("could not read this connection's database role: {e}")))?;
+            .map_err(|e| {
+                OpsError::Invalid(format!(
+                    "could not read this connection's database role: {e}"
+                ))
+            })?;
             let role = if row.1 {
                 Role::Admin
             } else if row.2 {

@@ -21,7 +21,10 @@ pub struct ReviewOutcome {
 }
 
 fn db(e: sqlx::Error, what: String) -> OpsError {
-    OpsError::from(crate::store::StoreError::Db { context: what, source: e })
+    OpsError::from(crate::store::StoreError::Db {
+        context: what,
+        source: e,
+    })
 }
 
 impl Ops {
@@ -36,7 +39,12 @@ impl Ops {
         Ok(call)
     }
 
-    pub async fn review_link(&self, call_id: i64, customer_id: i64, dry_run: bool) -> Result<ReviewOutcome> {
+    pub async fn review_link(
+        &self,
+        call_id: i64,
+        customer_id: i64,
+        dry_run: bool,
+    ) -> Result<ReviewOutcome> {
         self.authorize(Action::ReviewLink)?;
         let call = self.review_call(call_id).await?;
         let customer = self.store.customer(customer_id).await?;
@@ -46,29 +54,57 @@ impl Ops {
                 customer.business_id, call.business_id
             )));
         }
-        let did = format!("link call {call_id} to customer #{customer_id} ({})", customer.name.as_deref().unwrap_or("unnamed"));
+        let did = format!(
+            "link call {call_id} to customer #{customer_id} ({})",
+            customer.name.as_deref().unwrap_or("unnamed")
+        );
         if dry_run {
-            return Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: Some(customer_id), did });
+            return Ok(ReviewOutcome {
+                dry_run,
+                call_id: Some(call_id),
+                customer_id: Some(customer_id),
+                did,
+            });
         }
         let mut tx = self.store.begin_write().await?;
-        self.link_in(&mut tx, &call, customer_id, Action::ReviewLink, &did).await?;
-        tx.commit().await.map_err(|e| db(e, format!("committing link of call {call_id}")))?;
+        self.link_in(&mut tx, &call, customer_id, Action::ReviewLink, &did)
+            .await?;
+        tx.commit()
+            .await
+            .map_err(|e| db(e, format!("committing link of call {call_id}")))?;
         self.publish_notify(&call).await?;
-        Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: Some(customer_id), did })
+        Ok(ReviewOutcome {
+            dry_run,
+            call_id: Some(call_id),
+            customer_id: Some(customer_id),
+            did,
+        })
     }
 
-    pub async fn review_create_customer(&self, call_id: i64, name: Option<&str>, dry_run: bool) -> Result<ReviewOutcome> {
+    pub async fn review_create_customer(
+        &self,
+        call_id: i64,
+        name: Option<&str>,
+        dry_run: bool,
+    ) -> Result<ReviewOutcome> {
         self.authorize(Action::ReviewCreateCustomer)?;
         let call = self.review_call(call_id).await?;
         let name = name.map(str::to_string).or(call.extracted_name.clone());
-        let phone = (call.number_status.as_deref() == Some("valid")).then(|| call.from_e164.clone()).flatten();
+        let phone = (call.number_status.as_deref() == Some("valid"))
+            .then(|| call.from_e164.clone())
+            .flatten();
         let did = format!(
             "create customer '{}' ({}) from call {call_id} and link it",
             name.as_deref().unwrap_or("unnamed"),
             phone.as_deref().unwrap_or("no phone")
         );
         if dry_run {
-            return Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: None, did });
+            return Ok(ReviewOutcome {
+                dry_run,
+                call_id: Some(call_id),
+                customer_id: None,
+                did,
+            });
         }
         let now = crate::now_ms();
         let mut tx = self.store.begin_write().await?;
@@ -84,22 +120,40 @@ impl Ops {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| db(e, format!("creating a customer from call {call_id}")))?;
-        self.link_in(&mut tx, &call, id, Action::ReviewCreateCustomer, &did).await?;
-        tx.commit().await.map_err(|e| db(e, "committing create-customer".into()))?;
+        self.link_in(&mut tx, &call, id, Action::ReviewCreateCustomer, &did)
+            .await?;
+        tx.commit()
+            .await
+            .map_err(|e| db(e, "committing create-customer".into()))?;
         self.publish_notify(&call).await?;
-        Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: Some(id), did })
+        Ok(ReviewOutcome {
+            dry_run,
+            call_id: Some(call_id),
+            customer_id: Some(id),
+            did,
+        })
     }
 
     /// Move a temporary customer's calls and leads to a real customer and mark it merged.
-    pub async fn review_merge(&self, temporary_id: i64, into_id: i64, dry_run: bool) -> Result<ReviewOutcome> {
+    pub async fn review_merge(
+        &self,
+        temporary_id: i64,
+        into_id: i64,
+        dry_run: bool,
+    ) -> Result<ReviewOutcome> {
         self.authorize(Action::ReviewMerge)?;
         let temp = self.store.customer(temporary_id).await?;
         let into = self.store.customer(into_id).await?;
         if !temp.is_temporary {
-            return Err(OpsError::Invalid(format!("customer {temporary_id} is not temporary: only temporary customers are merged")));
+            return Err(OpsError::Invalid(format!(
+                "customer {temporary_id} is not temporary: only temporary customers are merged"
+            )));
         }
         if temp.merged_into.is_some() {
-            return Err(OpsError::Conflict(format!("customer {temporary_id} was already merged into {:?}", temp.merged_into)));
+            return Err(OpsError::Conflict(format!(
+                "customer {temporary_id} was already merged into {:?}",
+                temp.merged_into
+            )));
         }
         if temp.business_id != into.business_id || temporary_id == into_id {
             return Err(OpsError::Invalid(format!("cannot merge customer {temporary_id} into {into_id}: different businesses or the same customer")));
@@ -109,9 +163,15 @@ impl Ops {
             .fetch_one(self.store.pool())
             .await
             .map_err(|e| db(e, "counting calls to merge".into()))?;
-        let did = format!("merge temporary customer #{temporary_id} into #{into_id} ({calls} calls)");
+        let did =
+            format!("merge temporary customer #{temporary_id} into #{into_id} ({calls} calls)");
         if dry_run {
-            return Ok(ReviewOutcome { dry_run, call_id: None, customer_id: Some(into_id), did });
+            return Ok(ReviewOutcome {
+                dry_run,
+                call_id: None,
+                customer_id: Some(into_id),
+                did,
+            });
         }
         let now = crate::now_ms();
         let mut tx = self.store.begin_write().await?;
@@ -124,7 +184,9 @@ impl Ops {
             .map_err(|e| db(e, "marking the customer merged".into()))?
             .rows_affected();
         if n == 0 {
-            return Err(OpsError::Conflict(format!("customer {temporary_id} was merged by someone else just now")));
+            return Err(OpsError::Conflict(format!(
+                "customer {temporary_id} was merged by someone else just now"
+            )));
         }
         for sql in [
             "UPDATE calls SET customer_id = $1, link_method = 'merge', updated_at = $2 WHERE customer_id = $3",
@@ -152,19 +214,39 @@ impl Ops {
                 },
             )
             .await?;
-        tx.commit().await.map_err(|e| db(e, "committing merge".into()))?;
-        Ok(ReviewOutcome { dry_run, call_id: None, customer_id: Some(into_id), did })
+        tx.commit()
+            .await
+            .map_err(|e| db(e, "committing merge".into()))?;
+        Ok(ReviewOutcome {
+            dry_run,
+            call_id: None,
+            customer_id: Some(into_id),
+            did,
+        })
     }
 
-    pub async fn review_defer(&self, call_id: i64, reason: &str, minutes: i64, dry_run: bool) -> Result<ReviewOutcome> {
+    pub async fn review_defer(
+        &self,
+        call_id: i64,
+        reason: &str,
+        minutes: i64,
+        dry_run: bool,
+    ) -> Result<ReviewOutcome> {
         self.authorize(Action::ReviewDefer)?;
         if reason.trim().is_empty() {
-            return Err(OpsError::Invalid("a deferral needs a reason (what are you waiting for?)".into()));
+            return Err(OpsError::Invalid(
+                "a deferral needs a reason (what are you waiting for?)".into(),
+            ));
         }
         let call = self.review_call(call_id).await?;
         let did = format!("defer call {call_id} for {minutes} min: {reason}");
         if dry_run {
-            return Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: None, did });
+            return Ok(ReviewOutcome {
+                dry_run,
+                call_id: Some(call_id),
+                customer_id: None,
+                did,
+            });
         }
         let mut tx = self.store.begin_write().await?;
         sqlx::query("UPDATE calls SET review_deferred_until = $1 WHERE id = $2")
@@ -187,14 +269,35 @@ impl Ops {
                 },
             )
             .await?;
-        self.audit_in(&mut tx, Action::ReviewDefer, format!("call {call_id}"), "review", &did).await?;
-        tx.commit().await.map_err(|e| db(e, "committing defer".into()))?;
-        Ok(ReviewOutcome { dry_run, call_id: Some(call_id), customer_id: None, did })
+        self.audit_in(
+            &mut tx,
+            Action::ReviewDefer,
+            format!("call {call_id}"),
+            "review",
+            &did,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(|e| db(e, "committing defer".into()))?;
+        Ok(ReviewOutcome {
+            dry_run,
+            call_id: Some(call_id),
+            customer_id: None,
+            did,
+        })
     }
 
     /// Link inside a transaction: call link fields, customer's missing phone/name, the
     /// call's lead, the move to notify (with its trace row) and the audit row.
-    async fn link_in(&self, tx: &mut AnyConnection, call: &Call, customer_id: i64, action: Action, did: &str) -> Result<()> {
+    async fn link_in(
+        &self,
+        tx: &mut AnyConnection,
+        call: &Call,
+        customer_id: i64,
+        action: Action,
+        did: &str,
+    ) -> Result<()> {
         let now = crate::now_ms();
         self.store
             .move_call_in(
@@ -220,7 +323,9 @@ impl Ops {
         .execute(&mut *tx)
         .await
         .map_err(|e| db(e, format!("linking call {}", call.id)))?;
-        let phone = (call.number_status.as_deref() == Some("valid")).then(|| call.from_e164.clone()).flatten();
+        let phone = (call.number_status.as_deref() == Some("valid"))
+            .then(|| call.from_e164.clone())
+            .flatten();
         sqlx::query("UPDATE customers SET phone = COALESCE(phone, $1), name = COALESCE(name, $2), updated_at = $3 WHERE id = $4")
             .bind(phone.as_deref())
             .bind(call.extracted_name.as_deref())
@@ -238,10 +343,18 @@ impl Ops {
                 .await
                 .map_err(|e| db(e, format!("updating lead {lead_id}")))?;
         }
-        self.audit_in(tx, action, format!("call {}", call.id), "link/review", did).await
+        self.audit_in(tx, action, format!("call {}", call.id), "link/review", did)
+            .await
     }
 
-    async fn audit_in(&self, tx: &mut AnyConnection, action: Action, target: String, before: &str, after: &str) -> Result<()> {
+    async fn audit_in(
+        &self,
+        tx: &mut AnyConnection,
+        action: Action,
+        target: String,
+        before: &str,
+        after: &str,
+    ) -> Result<()> {
         self.store
             .append_audit(
                 &mut *tx,

@@ -69,11 +69,15 @@ pub struct IngestReport {
 
 pub fn parse_started_at(v: &serde_json::Value) -> Result<i64, String> {
     match v {
-        serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| format!("started_at {n} is not an integer of epoch milliseconds")),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| format!("started_at {n} is not an integer of epoch milliseconds")),
         serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.timestamp_millis())
             .map_err(|e| format!("started_at {s:?} is not RFC 3339 ({e})")),
-        other => Err(format!("started_at must be RFC 3339 text or epoch ms, found {other}")),
+        other => Err(format!(
+            "started_at must be RFC 3339 text or epoch ms, found {other}"
+        )),
     }
 }
 
@@ -83,7 +87,8 @@ pub fn parse_record(line: &str) -> Result<Option<CallRecord>, String> {
     if t.is_empty() {
         return Ok(None);
     }
-    let r: CallRecord = serde_json::from_str(t).map_err(|e| format!("not a valid call record: {e}"))?;
+    let r: CallRecord =
+        serde_json::from_str(t).map_err(|e| format!("not a valid call record: {e}"))?;
     if r.business.trim().is_empty() {
         return Err("business is empty".into());
     }
@@ -92,7 +97,9 @@ pub fn parse_record(line: &str) -> Result<Option<CallRecord>, String> {
     }
     if let Some(d) = r.direction.as_deref() {
         if !matches!(d, "inbound" | "outbound") {
-            return Err(format!("direction {d:?} must be \"inbound\" or \"outbound\""));
+            return Err(format!(
+                "direction {d:?} must be \"inbound\" or \"outbound\""
+            ));
         }
     }
     if let Some(d) = r.duration_s {
@@ -104,11 +111,21 @@ pub fn parse_record(line: &str) -> Result<Option<CallRecord>, String> {
         parse_started_at(v)?;
     }
     match (&r.audio_url, &r.transcript) {
-        (None, None) => return Err("needs audio_url (to transcribe) or transcript (with segments)".into()),
+        (None, None) => {
+            return Err("needs audio_url (to transcribe) or transcript (with segments)".into())
+        }
         (_, Some(t)) if t.segments.is_empty() => return Err("transcript has no segments".into()),
         (_, Some(t)) => {
-            if let Some((i, s)) = t.segments.iter().enumerate().find(|(_, s)| !(s.start.is_finite() && s.end >= s.start)) {
-                return Err(format!("transcript segment {i} has end {} before start {}", s.end, s.start));
+            if let Some((i, s)) = t
+                .segments
+                .iter()
+                .enumerate()
+                .find(|(_, s)| !(s.start.is_finite() && s.end >= s.start))
+            {
+                return Err(format!(
+                    "transcript segment {i} has end {} before start {}",
+                    s.end, s.start
+                ));
             }
         }
         (Some(u), None) if u.trim().is_empty() => return Err("audio_url is empty".into()),
@@ -119,11 +136,16 @@ pub fn parse_record(line: &str) -> Result<Option<CallRecord>, String> {
 
 /// The transcript a record brought with it, from the stored raw record.
 pub fn transcript_from_record(raw: &serde_json::Value) -> Option<Transcript> {
-    let segs: Vec<Segment> = serde_json::from_value(raw.get("transcript")?.get("segments")?.clone()).ok()?;
+    let segs: Vec<Segment> =
+        serde_json::from_value(raw.get("transcript")?.get("segments")?.clone()).ok()?;
     if segs.is_empty() {
         return None;
     }
-    let text = segs.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+    let text = segs
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     Some(Transcript {
         provider: "record".into(),
         language: raw["language"].as_str().map(str::to_string),
@@ -148,11 +170,20 @@ impl<'a> Ingestor<'a> {
         }
     }
 
-    async fn business_id(&mut self, name: &str, report: &mut IngestReport) -> crate::store::Result<i64> {
+    async fn business_id(
+        &mut self,
+        name: &str,
+        report: &mut IngestReport,
+    ) -> crate::store::Result<i64> {
         if let Some(id) = self.businesses.get(name) {
             return Ok(*id);
         }
-        let before = self.store.businesses().await?.iter().any(|b| b.name == name);
+        let before = self
+            .store
+            .businesses()
+            .await?
+            .iter()
+            .any(|b| b.name == name);
         let b = self.store.ensure_business(name).await?;
         if !before {
             crate::pipeline::ensure_default_agents(self.store, b.id).await?;
@@ -162,7 +193,11 @@ impl<'a> Ingestor<'a> {
         Ok(b.id)
     }
 
-    pub async fn ingest(&mut self, r: &CallRecord, report: &mut IngestReport) -> anyhow::Result<i64> {
+    pub async fn ingest(
+        &mut self,
+        r: &CallRecord,
+        report: &mut IngestReport,
+    ) -> anyhow::Result<i64> {
         let business_id = self.business_id(r.business.trim(), report).await?;
         let raw = serde_json::to_string(r)?;
         let (call, created) = self
@@ -182,14 +217,22 @@ impl<'a> Ingestor<'a> {
                 raw,
             })
             .await?;
-        let job = Job::new(business_id, Stage::Sync, Some(call.id), serde_json::json!({ "call_id": call.id }));
+        let job = Job::new(
+            business_id,
+            Stage::Sync,
+            Some(call.id),
+            serde_json::json!({ "call_id": call.id }),
+        );
         if created {
             self.broker.publish(&job).await?;
             report.ingested += 1;
         } else {
             report.duplicates += 1;
             // Heal a crash between the insert and the publish of an earlier run.
-            if call.stage == Stage::Sync && call.state == CallState::Pending && crate::now_ms() - call.state_since > 60_000 {
+            if call.stage == Stage::Sync
+                && call.state == CallState::Pending
+                && crate::now_ms() - call.state_since > 60_000
+            {
                 self.broker.publish(&job).await?;
                 report.republished += 1;
             }
@@ -206,7 +249,10 @@ impl<'a> Ingestor<'a> {
                 Ok(Some(r)) => {
                     self.ingest(&r, &mut report).await?;
                 }
-                Err(reason) => report.rejected.push(Rejected { line: i + 1, reason }),
+                Err(reason) => report.rejected.push(Rejected {
+                    line: i + 1,
+                    reason,
+                }),
             }
         }
         Ok(report)
@@ -245,7 +291,9 @@ pub struct ImportReport {
 /// Rows of a JSONL or CSV file (CSV when the path ends in .csv), each with its line number.
 pub fn read_import_rows(text: &str, csv_format: bool) -> Vec<(usize, Result<ImportRow, String>)> {
     if csv_format {
-        let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+        let mut rdr = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
         rdr.deserialize::<ImportRow>()
             .enumerate()
             .map(|(i, r)| (i + 2, r.map_err(|e| format!("bad CSV row: {e}"))))
@@ -254,12 +302,23 @@ pub fn read_import_rows(text: &str, csv_format: bool) -> Vec<(usize, Result<Impo
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (i + 1, serde_json::from_str::<ImportRow>(l).map_err(|e| format!("not a valid row: {e}"))))
+            .map(|(i, l)| {
+                (
+                    i + 1,
+                    serde_json::from_str::<ImportRow>(l)
+                        .map_err(|e| format!("not a valid row: {e}")),
+                )
+            })
             .collect()
     }
 }
 
-pub async fn import(store: &Store, kind: ImportKind, text: &str, csv_format: bool) -> anyhow::Result<ImportReport> {
+pub async fn import(
+    store: &Store,
+    kind: ImportKind,
+    text: &str,
+    csv_format: bool,
+) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
     for (line, row) in read_import_rows(text, csv_format) {
         let row = match row {
@@ -277,13 +336,17 @@ pub async fn import(store: &Store, kind: ImportKind, text: &str, csv_format: boo
             continue;
         }
         let business = store.ensure_business(row.business.trim()).await?;
-        let phone = crate::domain::phone::normalize_phone(row.phone.as_deref(), &business.default_region);
+        let phone =
+            crate::domain::phone::normalize_phone(row.phone.as_deref(), &business.default_region);
         match kind {
             ImportKind::Customers => {
                 if row.name.as_deref().unwrap_or("").trim().is_empty() && phone.e164.is_none() {
                     report.rejected.push(Rejected {
                         line,
-                        reason: format!("customer needs a name or a valid phone ({})", phone.reason),
+                        reason: format!(
+                            "customer needs a name or a valid phone ({})",
+                            phone.reason
+                        ),
                     });
                     continue;
                 }
@@ -292,7 +355,10 @@ pub async fn import(store: &Store, kind: ImportKind, text: &str, csv_format: boo
                         business_id: business.id,
                         external_id: row.external_id.clone(),
                         name: row.name.clone(),
-                        name_normalized: row.name.as_deref().map(crate::domain::names::normalize_name),
+                        name_normalized: row
+                            .name
+                            .as_deref()
+                            .map(crate::domain::names::normalize_name),
                         phone: phone.e164.clone(),
                         email: row.email.clone(),
                         is_temporary: false,
@@ -313,7 +379,13 @@ pub async fn import(store: &Store, kind: ImportKind, text: &str, csv_format: boo
                     continue;
                 };
                 let created = store
-                    .import_lead(business.id, &e164, row.name.as_deref(), row.external_id.as_deref(), row.status.as_deref().unwrap_or("new"))
+                    .import_lead(
+                        business.id,
+                        &e164,
+                        row.name.as_deref(),
+                        row.external_id.as_deref(),
+                        row.status.as_deref().unwrap_or("new"),
+                    )
                     .await?;
                 if created {
                     report.created += 1

@@ -22,8 +22,11 @@ pub struct Runtime {
 
 impl Runtime {
     pub async fn open(config: &Config) -> anyhow::Result<Runtime> {
-        let store = Store::open_migrated(&config.database.url, config.database.max_connections).await?;
-        let broker = crate::queue::connect(&config.broker.kind, config.broker_settings(), store.clone()).await?;
+        let store =
+            Store::open_migrated(&config.database.url, config.database.max_connections).await?;
+        let broker =
+            crate::queue::connect(&config.broker.kind, config.broker_settings(), store.clone())
+                .await?;
         Ok(Runtime {
             ctx: PipelineCtx {
                 store,

@@ -47,25 +47,110 @@ struct Profile {
 }
 
 const PROFILES: &[Profile] = &[
-    Profile { name: "Müller Sanitär GmbH", region: "DE", lang: "de", withheld_share: 0.55, weight: 5.0 },
-    Profile { name: "Praxis Dr. Weber", region: "DE", lang: "de", withheld_share: 0.70, weight: 2.0 },
-    Profile { name: "Sharma Motors", region: "IN", lang: "hi", withheld_share: 0.10, weight: 2.0 },
-    Profile { name: "Cohen Dental", region: "IL", lang: "he", withheld_share: 0.30, weight: 1.0 },
-    Profile { name: "Acme Insurance", region: "US", lang: "en", withheld_share: 0.15, weight: 3.0 },
-    Profile { name: "Autohaus Schreiber", region: "DE", lang: "de", withheld_share: 0.40, weight: 1.0 },
-    Profile { name: "Bright Solar", region: "US", lang: "en", withheld_share: 0.05, weight: 1.0 },
-    Profile { name: "Kapoor Realty", region: "IN", lang: "en", withheld_share: 0.20, weight: 1.0 },
+    Profile {
+        name: "Müller Sanitär GmbH",
+        region: "DE",
+        lang: "de",
+        withheld_share: 0.55,
+        weight: 5.0,
+    },
+    Profile {
+        name: "Praxis Dr. Weber",
+        region: "DE",
+        lang: "de",
+        withheld_share: 0.70,
+        weight: 2.0,
+    },
+    Profile {
+        name: "Sharma Motors",
+        region: "IN",
+        lang: "hi",
+        withheld_share: 0.10,
+        weight: 2.0,
+    },
+    Profile {
+        name: "Cohen Dental",
+        region: "IL",
+        lang: "he",
+        withheld_share: 0.30,
+        weight: 1.0,
+    },
+    Profile {
+        name: "Acme Insurance",
+        region: "US",
+        lang: "en",
+        withheld_share: 0.15,
+        weight: 3.0,
+    },
+    Profile {
+        name: "Autohaus Schreiber",
+        region: "DE",
+        lang: "de",
+        withheld_share: 0.40,
+        weight: 1.0,
+    },
+    Profile {
+        name: "Bright Solar",
+        region: "US",
+        lang: "en",
+        withheld_share: 0.05,
+        weight: 1.0,
+    },
+    Profile {
+        name: "Kapoor Realty",
+        region: "IN",
+        lang: "en",
+        withheld_share: 0.20,
+        weight: 1.0,
+    },
 ];
 
-const DE_FIRST: &[&str] = &["Anna", "Peter", "Jürgen", "Sabine", "Lukas", "Monika", "Klaus", "Petra", "Stefan", "Ursula"];
-const DE_LAST: &[&str] = &["Schreiber", "Schreiner", "Müller", "Mueller", "Schmidt", "Schmitt", "Weber", "Becker", "Hoffmann", "Schäfer", "Koch", "Richter", "Wolf", "Neumann"];
-const EN_FIRST: &[&str] = &["John", "Mary", "James", "Linda", "Robert", "Emily", "Michael", "Sarah"];
-const EN_LAST: &[&str] = &["Carter", "Smith", "Johnson", "Brown", "Miller", "Davis", "Wilson", "Moore"];
-const HI_FIRST: &[&str] = &["Rahul", "Priya", "Amit", "Sunita", "Vikram", "Anjali", "Rohan", "Neha"];
-const HI_LAST: &[&str] = &["Sharma", "Verma", "Gupta", "Singh", "Patel", "Kapoor", "Mehta", "Iyer"];
-const HE_FIRST: &[&str] = &["David", "Sarah", "Moshe", "Rivka", "Yosef", "Noa", "Avi", "Tamar"];
-const HE_LAST: &[&str] = &["Cohen", "Levi", "Mizrahi", "Peretz", "Biton", "Friedman", "Katz", "Azoulay"];
-const WITHHELD: &[&str] = &["anonymous", "", "restricted", "unknown", "+266696687", "private", "\"anonymous\" <anonymous@anonymous.invalid>"];
+const DE_FIRST: &[&str] = &[
+    "Anna", "Peter", "Jürgen", "Sabine", "Lukas", "Monika", "Klaus", "Petra", "Stefan", "Ursula",
+];
+const DE_LAST: &[&str] = &[
+    "Schreiber",
+    "Schreiner",
+    "Müller",
+    "Mueller",
+    "Schmidt",
+    "Schmitt",
+    "Weber",
+    "Becker",
+    "Hoffmann",
+    "Schäfer",
+    "Koch",
+    "Richter",
+    "Wolf",
+    "Neumann",
+];
+const EN_FIRST: &[&str] = &[
+    "John", "Mary", "James", "Linda", "Robert", "Emily", "Michael", "Sarah",
+];
+const EN_LAST: &[&str] = &[
+    "Carter", "Smith", "Johnson", "Brown", "Miller", "Davis", "Wilson", "Moore",
+];
+const HI_FIRST: &[&str] = &[
+    "Rahul", "Priya", "Amit", "Sunita", "Vikram", "Anjali", "Rohan", "Neha",
+];
+const HI_LAST: &[&str] = &[
+    "Sharma", "Verma", "Gupta", "Singh", "Patel", "Kapoor", "Mehta", "Iyer",
+];
+const HE_FIRST: &[&str] = &[
+    "David", "Sarah", "Moshe", "Rivka", "Yosef", "Noa", "Avi", "Tamar",
+];
+const HE_LAST: &[&str] = &[
+    "Cohen", "Levi", "Mizrahi", "Peretz", "Biton", "Friedman", "Katz", "Azoulay",
+];
+const WITHHELD: &[&str] = &[
+    "anonymous",
+    "",
+    "restricted",
+    "unknown",
+    "+266696687",
+    "private",
+    "\"anonymous\" <anonymous@anonymous.invalid>",
+];
 
 fn names_for(lang: &str) -> (&'static [&'static str], &'static [&'static str]) {
     match lang {
@@ -85,18 +170,26 @@ fn phone_for(region: &str, rng: &mut SmallRng) -> String {
     }
 }
 
-struct SimBusiness {
+pub struct SimBusiness {
     id: i64,
     profile: &'static Profile,
     customers: Vec<(String, Option<String>)>,
 }
 
 /// Create the businesses with customers and a few known leads. Idempotent per name.
-async fn setup(store: &Store, opts: &SimulateOptions, rng: &mut SmallRng) -> anyhow::Result<Vec<SimBusiness>> {
+async fn setup(
+    store: &Store,
+    opts: &SimulateOptions,
+    rng: &mut SmallRng,
+) -> anyhow::Result<Vec<SimBusiness>> {
     let mut out = Vec::new();
     for i in 0..opts.businesses {
         let profile = &PROFILES[i % PROFILES.len()];
-        let name = if i < PROFILES.len() { profile.name.to_string() } else { format!("{} {}", profile.name, i / PROFILES.len() + 1) };
+        let name = if i < PROFILES.len() {
+            profile.name.to_string()
+        } else {
+            format!("{} {}", profile.name, i / PROFILES.len() + 1)
+        };
         let b = store.ensure_business(&name).await?;
         sqlx::query("UPDATE businesses SET default_region = $1 WHERE id = $2")
             .bind(profile.region)
@@ -107,7 +200,11 @@ async fn setup(store: &Store, opts: &SimulateOptions, rng: &mut SmallRng) -> any
         let (first, last) = names_for(profile.lang);
         let mut customers = Vec::new();
         for k in 0..opts.customers_per_business {
-            let n = format!("{} {}", first[rng.gen_range(0..first.len())], last[rng.gen_range(0..last.len())]);
+            let n = format!(
+                "{} {}",
+                first[rng.gen_range(0..first.len())],
+                last[rng.gen_range(0..last.len())]
+            );
             let phone = rng.gen_bool(0.7).then(|| phone_for(profile.region, rng));
             store
                 .upsert_customer(&NewCustomer {
@@ -122,12 +219,24 @@ async fn setup(store: &Store, opts: &SimulateOptions, rng: &mut SmallRng) -> any
                 .await?;
             if let Some(p) = &phone {
                 if k % 5 == 0 {
-                    store.import_lead(b.id, p, Some(&n), Some(&format!("LSQ-{}-{k}", b.id)), "open").await?;
+                    store
+                        .import_lead(
+                            b.id,
+                            p,
+                            Some(&n),
+                            Some(&format!("LSQ-{}-{k}", b.id)),
+                            "open",
+                        )
+                        .await?;
                 }
             }
             customers.push((n, phone));
         }
-        out.push(SimBusiness { id: b.id, profile, customers });
+        out.push(SimBusiness {
+            id: b.id,
+            profile,
+            customers,
+        });
     }
     Ok(out)
 }
@@ -152,7 +261,14 @@ pub fn make_record(b: &SimBusiness, seq: u64, rng: &mut SmallRng) -> CallRecord 
     let (caller, caller_phone) = if existing {
         b.customers[rng.gen_range(0..b.customers.len())].clone()
     } else {
-        (format!("{} {}", first[rng.gen_range(0..first.len())], last[rng.gen_range(0..last.len())]), None)
+        (
+            format!(
+                "{} {}",
+                first[rng.gen_range(0..first.len())],
+                last[rng.gen_range(0..last.len())]
+            ),
+            None,
+        )
     };
     let scenario = match rng.gen_range(0..100) {
         0..=44 => "named",
@@ -176,7 +292,9 @@ pub fn make_record(b: &SimBusiness, seq: u64, rng: &mut SmallRng) -> CallRecord 
         direction: Some("inbound".into()),
         from: Some(from),
         to: Some(phone_for(p.region, rng)),
-        started_at: Some(serde_json::json!(crate::now_ms() - (duration_s as i64) * 1000)),
+        started_at: Some(serde_json::json!(
+            crate::now_ms() - (duration_s as i64) * 1000
+        )),
         duration_s: Some(duration_s),
         language: Some(p.lang.into()),
         agent: Some(["Lena", "Tom", "Asha", "Noa"][rng.gen_range(0..4)].into()),
@@ -187,19 +305,40 @@ pub fn make_record(b: &SimBusiness, seq: u64, rng: &mut SmallRng) -> CallRecord 
         r.source = Some("retell".into());
         r.transcript = Some(RecordTranscript {
             segments: vec![
-                Segment { speaker: "agent".into(), start: 0.0, end: 3.0, text: "Hello, thanks for calling, how can I help?".into() },
-                Segment { speaker: "caller".into(), start: 3.2, end: 7.5, text: format!("Hi, my name is {caller}, I'd like to book an appointment.") },
+                Segment {
+                    speaker: "agent".into(),
+                    start: 0.0,
+                    end: 3.0,
+                    text: "Hello, thanks for calling, how can I help?".into(),
+                },
+                Segment {
+                    speaker: "caller".into(),
+                    start: 3.2,
+                    end: 7.5,
+                    text: format!("Hi, my name is {caller}, I'd like to book an appointment."),
+                },
             ],
         });
     } else {
-        let who = (scenario != "anonymous" && scenario != "greeting_only").then_some(caller.as_str());
-        r.audio_url = Some(crate::pipeline::providers::stt::simulated::sim_audio_url(&external_id, p.lang, who, scenario));
+        let who =
+            (scenario != "anonymous" && scenario != "greeting_only").then_some(caller.as_str());
+        r.audio_url = Some(crate::pipeline::providers::stt::simulated::sim_audio_url(
+            &external_id,
+            p.lang,
+            who,
+            scenario,
+        ));
     }
     r
 }
 
 /// Generate calls until `total_calls` or shutdown. Returns what was ingested.
-pub async fn run(store: &Store, broker: &dyn Broker, opts: SimulateOptions, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<IngestReport> {
+pub async fn run(
+    store: &Store,
+    broker: &dyn Broker,
+    opts: SimulateOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<IngestReport> {
     let mut rng = SmallRng::seed_from_u64(opts.seed);
     let businesses = setup(store, &opts, &mut rng).await?;
     let mut ingestor = Ingestor::new(store, broker);

@@ -62,10 +62,21 @@ impl WorkerStats {
 
 /// Run workers until `shutdown` turns true. Returns after in-flight jobs finished (or the
 /// drain timeout passed: those jobs are redelivered later, never lost).
-pub async fn run(ctx: Arc<PipelineCtx>, opts: WorkerOptions, stats: Arc<WorkerStats>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: Arc<PipelineCtx>,
+    opts: WorkerOptions,
+    stats: Arc<WorkerStats>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     for stage in opts.stages.clone() {
-        tasks.spawn(run_stage(ctx.clone(), stage, opts.clone(), stats.clone(), shutdown.clone()));
+        tasks.spawn(run_stage(
+            ctx.clone(),
+            stage,
+            opts.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        ));
     }
     while let Some(r) = tasks.join_next().await {
         r??;
@@ -73,7 +84,13 @@ pub async fn run(ctx: Arc<PipelineCtx>, opts: WorkerOptions, stats: Arc<WorkerSt
     Ok(())
 }
 
-async fn run_stage(ctx: Arc<PipelineCtx>, stage: Stage, opts: WorkerOptions, stats: Arc<WorkerStats>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn run_stage(
+    ctx: Arc<PipelineCtx>,
+    stage: Stage,
+    opts: WorkerOptions,
+    stats: Arc<WorkerStats>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let mut businesses = ctx.store.active_business_ids().await?;
     let mut consumer = ctx
         .broker

@@ -285,7 +285,10 @@ fn claim_sql(dialect: Dialect) -> &'static str {
 
 /// A claimed row that does not decode (hand-edited payload, unknown stage) is
 /// archived straight into `dead_jobs` and removed, with the reason.
-fn decode_row(r: &AnyRow) -> std::result::Result<(i64, Job, bool), (i64, String, String, String)> {
+/// A row that could not be decoded: (row id, job id, raw payload, why).
+type Undecodable = (i64, String, String, String);
+
+fn decode_row(r: &AnyRow) -> std::result::Result<(i64, Job, bool), Undecodable> {
     let id: i64 = col(r, "id").map_err(|e| (0, String::new(), String::new(), e.to_string()))?;
     let raw_payload: String = col(r, "payload").unwrap_or_default();
     let job_id: String = col(r, "job_id").unwrap_or_default();

@@ -19,10 +19,12 @@ use super::*;
 use crate::domain::stage::Stage;
 use futures_util::StreamExt;
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex as StdMutex;
 use tokio::sync::{watch, Mutex, Notify, RwLock};
 
@@ -88,13 +90,27 @@ impl Inner {
         let url = &self.settings.amqp_url;
         let connection = Connection::connect(url, ConnectionProperties::default())
             .await
-            .map_err(|err| e(format!("connecting to RabbitMQ at {}", crate::store::redact_url(url)), err))?;
-        let ch = connection.create_channel().await.map_err(|err| e("opening a channel", err))?;
+            .map_err(|err| {
+                e(
+                    format!(
+                        "connecting to RabbitMQ at {}",
+                        crate::store::redact_url(url)
+                    ),
+                    err,
+                )
+            })?;
+        let ch = connection
+            .create_channel()
+            .await
+            .map_err(|err| e("opening a channel", err))?;
         self.declare_topology(&ch).await?;
         let _ = ch.close(200, "topology declared".into()).await;
         let mut publishers = Vec::new();
         for _ in 0..PUBLISH_CHANNELS {
-            let p = connection.create_channel().await.map_err(|err| e("opening a publisher channel", err))?;
+            let p = connection
+                .create_channel()
+                .await
+                .map_err(|err| e("opening a publisher channel", err))?;
             p.confirm_select(ConfirmSelectOptions::default())
                 .await
                 .map_err(|err| e("enabling publisher confirms", err))?;
@@ -113,33 +129,75 @@ impl Inner {
             ..Default::default()
         };
         for x in [self.work_exchange(), self.dlx()] {
-            ch.exchange_declare(x.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
-                .await
-                .map_err(|err| e(format!("declaring exchange {x}"), err))?;
+            ch.exchange_declare(
+                x.as_str().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|err| e(format!("declaring exchange {x}"), err))?;
         }
         for stage in Stage::ALL {
             let q = self.dlq(stage);
-            ch.queue_declare(q.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
-                .await
-                .map_err(|err| e(format!("declaring {q}"), err))?;
-            ch.queue_bind(q.as_str().into(), self.dlx().into(), format!("{stage}.*").into(), QueueBindOptions::default(), FieldTable::default())
-                .await
-                .map_err(|err| e(format!("binding {q}"), err))?;
+            ch.queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|err| e(format!("declaring {q}"), err))?;
+            ch.queue_bind(
+                q.as_str().into(),
+                self.dlx().into(),
+                format!("{stage}.*").into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|err| e(format!("binding {q}"), err))?;
         }
         for d in self.settings.policy.tier_delays() {
             let name = self.delay_name(d);
-            ch.exchange_declare(name.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
-                .await
-                .map_err(|err| e(format!("declaring exchange {name}"), err))?;
+            ch.exchange_declare(
+                name.as_str().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|err| e(format!("declaring exchange {name}"), err))?;
             let mut args = FieldTable::default();
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(d.as_millis() as i64));
-            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(self.work_exchange())));
-            ch.queue_declare(name.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
-                .await
-                .map_err(|err| e(format!("declaring delay queue {name}"), err))?;
-            ch.queue_bind(name.as_str().into(), name.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
-                .await
-                .map_err(|err| e(format!("binding delay queue {name}"), err))?;
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(d.as_millis() as i64),
+            );
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(LongString::from(self.work_exchange())),
+            );
+            ch.queue_declare(
+                name.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await
+            .map_err(|err| e(format!("declaring delay queue {name}"), err))?;
+            ch.queue_bind(
+                name.as_str().into(),
+                name.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|err| e(format!("binding delay queue {name}"), err))?;
         }
         Ok(())
     }
@@ -147,13 +205,29 @@ impl Inner {
     async fn declare_work_queue(&self, ch: &Channel, routing_key: &str) -> Result<()> {
         let q = self.work_queue(routing_key);
         let mut args = FieldTable::default();
-        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(self.dlx())));
-        ch.queue_declare(q.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
-            .await
-            .map_err(|err| e(format!("declaring queue {q}"), err))?;
-        ch.queue_bind(q.as_str().into(), self.work_exchange().into(), routing_key.into(), QueueBindOptions::default(), FieldTable::default())
-            .await
-            .map_err(|err| e(format!("binding queue {q}"), err))?;
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(self.dlx())),
+        );
+        ch.queue_declare(
+            q.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .map_err(|err| e(format!("declaring queue {q}"), err))?;
+        ch.queue_bind(
+            q.as_str().into(),
+            self.work_exchange().into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|err| e(format!("binding queue {q}"), err))?;
         self.known_queues.lock().unwrap().insert(q);
         Ok(())
     }
@@ -189,15 +263,32 @@ impl Inner {
 
     fn properties(job: &Job) -> BasicProperties {
         let mut h = FieldTable::default();
-        h.insert(H_JOB.into(), AMQPValue::LongString(LongString::from(job.id.clone())));
+        h.insert(
+            H_JOB.into(),
+            AMQPValue::LongString(LongString::from(job.id.clone())),
+        );
         h.insert(H_BUSINESS.into(), AMQPValue::LongLongInt(job.business_id));
-        h.insert(H_STAGE.into(), AMQPValue::LongString(LongString::from(job.stage.as_str().to_string())));
+        h.insert(
+            H_STAGE.into(),
+            AMQPValue::LongString(LongString::from(job.stage.as_str().to_string())),
+        );
         if let Some(c) = job.call_id {
             h.insert(H_CALL.into(), AMQPValue::LongLongInt(c));
         }
-        h.insert(H_ATTEMPTS.into(), AMQPValue::LongLongInt(job.attempts as i64));
-        h.insert(H_ERRORS.into(), AMQPValue::LongString(LongString::from(serde_json::to_string(&job.errors).expect("errors serialize"))));
-        h.insert(H_FIRST.into(), AMQPValue::LongLongInt(job.first_enqueued_at));
+        h.insert(
+            H_ATTEMPTS.into(),
+            AMQPValue::LongLongInt(job.attempts as i64),
+        );
+        h.insert(
+            H_ERRORS.into(),
+            AMQPValue::LongString(LongString::from(
+                serde_json::to_string(&job.errors).expect("errors serialize"),
+            )),
+        );
+        h.insert(
+            H_FIRST.into(),
+            AMQPValue::LongLongInt(job.first_enqueued_at),
+        );
         BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
@@ -207,7 +298,12 @@ impl Inner {
     }
 
     /// Publish one job to `exchange` and return the pending confirm.
-    async fn start_publish(&self, conn: &Conn, exchange: &str, job: &Job) -> Result<lapin::PublisherConfirm> {
+    async fn start_publish(
+        &self,
+        conn: &Conn,
+        exchange: &str,
+        job: &Job,
+    ) -> Result<lapin::PublisherConfirm> {
         let i = conn.next.fetch_add(1, Ordering::Relaxed) % conn.publishers.len();
         let body = job.payload.to_string();
         conn.publishers[i]
@@ -237,7 +333,10 @@ impl Inner {
         };
         match confirm.await.map_err(|err| not(err.to_string()))? {
             Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(ret)) => Err(not(format!("unroutable, returned by the broker: {:?}", ret.reply_text))),
+            Confirmation::Ack(Some(ret)) => Err(not(format!(
+                "unroutable, returned by the broker: {:?}",
+                ret.reply_text
+            ))),
             Confirmation::Nack(_) => Err(not("the broker nacked it".into())),
             Confirmation::NotRequested => Err(not("confirms not enabled on the channel".into())),
         }
@@ -252,7 +351,10 @@ impl Inner {
         for j in jobs {
             pending.push(self.start_publish(&conn, exchange, j).await?);
         }
-        let results = futures_util::future::join_all(jobs.iter().zip(pending).map(|(j, c)| Self::finish(j, c))).await;
+        let results = futures_util::future::join_all(
+            jobs.iter().zip(pending).map(|(j, c)| Self::finish(j, c)),
+        )
+        .await;
         results.into_iter().collect()
     }
 }
@@ -316,9 +418,12 @@ fn decode(d: &lapin::message::Delivery) -> std::result::Result<Job, String> {
     let id = header_str(&h, H_JOB).ok_or("no job id header")?;
     let business_id = header_i64(&h, H_BUSINESS).ok_or("no business header")?;
     let stage: Stage = header_str(&h, H_STAGE).ok_or("no stage header")?.parse()?;
-    let payload = serde_json::from_slice(&d.data).map_err(|err| format!("body is not JSON: {err}"))?;
+    let payload =
+        serde_json::from_slice(&d.data).map_err(|err| format!("body is not JSON: {err}"))?;
     let errors = match header_str(&h, H_ERRORS) {
-        Some(s) => serde_json::from_str(&s).map_err(|err| format!("errors header is not JSON: {err}"))?,
+        Some(s) => {
+            serde_json::from_str(&s).map_err(|err| format!("errors header is not JSON: {err}"))?
+        }
         None => vec![],
     };
     Ok(Job {
@@ -351,7 +456,9 @@ impl Acker for RabbitAcker {
     async fn retry_later(&self, job: &Job, delay: Duration) -> Result<()> {
         // Confirmed into the delay tier first, then ack: a crash in between duplicates, never loses.
         let exchange = self.inner.delay_name(delay);
-        self.inner.publish_to(&exchange, std::slice::from_ref(job)).await?;
+        self.inner
+            .publish_to(&exchange, std::slice::from_ref(job))
+            .await?;
         self.ack().await
     }
 }
@@ -400,8 +507,18 @@ async fn consume_loop(inner: Arc<Inner>, shared: Arc<ConsumerShared>) {
     }
 }
 
-async fn run_session(inner: &Arc<Inner>, shared: &Arc<ConsumerShared>, conn: &Conn, gen_rx: &mut watch::Receiver<u64>, gen_now: u64) -> Result<()> {
-    let ch = conn.connection.create_channel().await.map_err(|err| e("opening a consumer channel", err))?;
+async fn run_session(
+    inner: &Arc<Inner>,
+    shared: &Arc<ConsumerShared>,
+    conn: &Conn,
+    gen_rx: &mut watch::Receiver<u64>,
+    gen_now: u64,
+) -> Result<()> {
+    let ch = conn
+        .connection
+        .create_channel()
+        .await
+        .map_err(|err| e("opening a consumer channel", err))?;
     ch.basic_qos(shared.prefetch, BasicQosOptions { global: false })
         .await
         .map_err(|err| e("setting prefetch", err))?;
@@ -420,16 +537,32 @@ async fn run_session(inner: &Arc<Inner>, shared: &Arc<ConsumerShared>, conn: &Co
             inner.declare_work_queue(&ch, &rk).await?;
             let tag = format!("{}-{}-{}", inner.settings.prefix, rk, new_job_id());
             let consumer = ch
-                .basic_consume(inner.work_queue(&rk).as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+                .basic_consume(
+                    inner.work_queue(&rk).as_str().into(),
+                    tag.as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
                 .await
                 .map_err(|err| e(format!("consuming {rk}"), err))?;
-            let handle = tokio::spawn(forward(inner.clone(), shared.clone(), consumer, broken_tx.clone()));
+            let handle = tokio::spawn(forward(
+                inner.clone(),
+                shared.clone(),
+                consumer,
+                broken_tx.clone(),
+            ));
             active.insert(*b, (tag, handle));
         }
-        let gone: Vec<i64> = active.keys().filter(|b| !want.contains(b)).copied().collect();
+        let gone: Vec<i64> = active
+            .keys()
+            .filter(|b| !want.contains(b))
+            .copied()
+            .collect();
         for b in gone {
             if let Some((tag, handle)) = active.remove(&b) {
-                let _ = ch.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                let _ = ch
+                    .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                    .await;
                 handle.abort();
             }
         }
@@ -443,7 +576,9 @@ async fn run_session(inner: &Arc<Inner>, shared: &Arc<ConsumerShared>, conn: &Co
         }
     };
     for (_, (tag, handle)) in active {
-        let _ = ch.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+        let _ = ch
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
         handle.abort();
     }
     // Closing the channel hands every unacked delivery back to the queue.
@@ -451,7 +586,12 @@ async fn run_session(inner: &Arc<Inner>, shared: &Arc<ConsumerShared>, conn: &Co
     result
 }
 
-async fn forward(inner: Arc<Inner>, shared: Arc<ConsumerShared>, mut consumer: lapin::Consumer, broken: mpsc::Sender<String>) {
+async fn forward(
+    inner: Arc<Inner>,
+    shared: Arc<ConsumerShared>,
+    mut consumer: lapin::Consumer,
+    broken: mpsc::Sender<String>,
+) {
     while let Some(next) = consumer.next().await {
         match next {
             Ok(d) => match decode(&d) {
@@ -461,7 +601,13 @@ async fn forward(inner: Arc<Inner>, shared: Arc<ConsumerShared>, mut consumer: l
                         acker: d.acker.clone(),
                         inner: inner.clone(),
                     };
-                    let delivery = Delivery::new(job, redelivered, Box::new(acker), inner.store.clone(), inner.settings.policy.clone());
+                    let delivery = Delivery::new(
+                        job,
+                        redelivered,
+                        Box::new(acker),
+                        inner.store.clone(),
+                        inner.settings.policy.clone(),
+                    );
                     if shared.tx.send(delivery).await.is_err() {
                         // The worker is gone: end the session so its channel closes.
                         shared.changed.notify_one();
@@ -495,7 +641,10 @@ impl RabbitBroker {
             declared: Mutex::new(HashSet::new()),
             known_queues: StdMutex::new(HashSet::new()),
             closed: AtomicBool::new(false),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(3)).build().expect("http client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .expect("http client"),
         });
         // The first connection is made here so a bad URL fails the command at once.
         let c = inner.connect_once().await?;
@@ -517,18 +666,33 @@ impl RabbitBroker {
 
     /// Depth of one queue by passive declare; a missing queue counts 0.
     async fn passive_depth(&self, conn: &Conn, queue: &str) -> Result<Option<(u64, u64)>> {
-        let ch = conn.connection.create_channel().await.map_err(|err| e("opening a stats channel", err))?;
+        let ch = conn
+            .connection
+            .create_channel()
+            .await
+            .map_err(|err| e("opening a stats channel", err))?;
         let r = ch
-            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await;
-        let out = r.ok().map(|q| (q.message_count() as u64, q.consumer_count() as u64));
+        let out = r
+            .ok()
+            .map(|q| (q.message_count() as u64, q.consumer_count() as u64));
         let _ = ch.close(200, "".into()).await;
         Ok(out)
     }
 
     /// Rates and head age from the management API, by queue name; empty when not configured or down.
     async fn management_stats(&self) -> HashMap<String, serde_json::Value> {
-        let Some(base) = &self.inner.settings.management_url else { return HashMap::new() };
+        let Some(base) = &self.inner.settings.management_url else {
+            return HashMap::new();
+        };
         let url = format!(
             "{}/api/queues/%2F?columns=name,messages,messages_unacknowledged,consumers,head_message_timestamp,message_stats.publish_details.rate,message_stats.deliver_get_details.rate",
             base.trim_end_matches('/')
@@ -576,11 +740,15 @@ impl Broker for RabbitBroker {
     }
 
     async fn publish(&self, job: &Job) -> Result<()> {
-        self.inner.publish_to(&self.inner.work_exchange(), std::slice::from_ref(job)).await
+        self.inner
+            .publish_to(&self.inner.work_exchange(), std::slice::from_ref(job))
+            .await
     }
 
     async fn publish_many(&self, jobs: &[Job]) -> Result<()> {
-        self.inner.publish_to(&self.inner.work_exchange(), jobs).await
+        self.inner
+            .publish_to(&self.inner.work_exchange(), jobs)
+            .await
     }
 
     async fn consume(&self, spec: ConsumeSpec) -> Result<Consumer> {
@@ -595,7 +763,10 @@ impl Broker for RabbitBroker {
             tx,
         });
         tokio::spawn(consume_loop(self.inner.clone(), shared.clone()));
-        Ok(Consumer::new(rx, Box::new(RabbitConsumerControl { shared })))
+        Ok(Consumer::new(
+            rx,
+            Box::new(RabbitConsumerControl { shared }),
+        ))
     }
 
     async fn queue_stats(&self, businesses: &[i64]) -> Result<Vec<QueueStat>> {
@@ -614,7 +785,10 @@ impl Broker for RabbitBroker {
                 let name = self.inner.work_queue(&rk);
                 let m = mgmt.get(&name);
                 let (depth, consumers) = match m {
-                    Some(q) => (q["messages"].as_u64().unwrap_or(0), q["consumers"].as_u64().unwrap_or(0)),
+                    Some(q) => (
+                        q["messages"].as_u64().unwrap_or(0),
+                        q["consumers"].as_u64().unwrap_or(0),
+                    ),
                     None => self.passive_depth(&conn, &name).await?.unwrap_or((0, 0)),
                 };
                 out.push(QueueStat {
@@ -623,9 +797,13 @@ impl Broker for RabbitBroker {
                     stage: Some(stage),
                     depth,
                     in_flight: m.and_then(|q| q["messages_unacknowledged"].as_u64()),
-                    oldest_age_ms: m.and_then(|q| q["head_message_timestamp"].as_i64()).map(|t| now - t * 1000),
-                    publish_rate: m.and_then(|q| q["message_stats"]["publish_details"]["rate"].as_f64()),
-                    deliver_rate: m.and_then(|q| q["message_stats"]["deliver_get_details"]["rate"].as_f64()),
+                    oldest_age_ms: m
+                        .and_then(|q| q["head_message_timestamp"].as_i64())
+                        .map(|t| now - t * 1000),
+                    publish_rate: m
+                        .and_then(|q| q["message_stats"]["publish_details"]["rate"].as_f64()),
+                    deliver_rate: m
+                        .and_then(|q| q["message_stats"]["deliver_get_details"]["rate"].as_f64()),
                     consumers: Some(consumers),
                 });
             }
@@ -656,7 +834,11 @@ impl Broker for RabbitBroker {
 
     async fn drain_dead_letters(&self) -> Result<u64> {
         let conn = self.inner.conn().await?;
-        let ch = conn.connection.create_channel().await.map_err(|err| e("opening a drain channel", err))?;
+        let ch = conn
+            .connection
+            .create_channel()
+            .await
+            .map_err(|err| e("opening a drain channel", err))?;
         let mut n = 0;
         for stage in Stage::ALL {
             let q = self.inner.dlq(stage);
@@ -668,18 +850,31 @@ impl Broker for RabbitBroker {
                 let Some(msg) = got else { break };
                 let d = msg.delivery;
                 let headers = d.properties.headers().clone().unwrap_or_default();
-                let headers_json = serde_json::to_string(&format!("{:?}", headers.inner())).unwrap_or_default();
+                let headers_json =
+                    serde_json::to_string(&format!("{:?}", headers.inner())).unwrap_or_default();
                 let reason = dlx_reason(&headers);
                 let rk = d.routing_key.as_str().to_string();
                 let (st, biz) = rk.split_once('.').unwrap_or((rk.as_str(), ""));
                 let body = String::from_utf8_lossy(&d.data).into_owned();
                 let job_id = header_str(&headers, H_JOB)
-                    .or_else(|| d.properties.message_id().as_ref().map(|m| m.as_str().to_string()))
-                    .unwrap_or_else(|| format!("dlx-{:016x}", crate::pipeline::providers::sim::hash(&[&rk, &body, &headers_json])));
+                    .or_else(|| {
+                        d.properties
+                            .message_id()
+                            .as_ref()
+                            .map(|m| m.as_str().to_string())
+                    })
+                    .unwrap_or_else(|| {
+                        format!(
+                            "dlx-{:016x}",
+                            crate::pipeline::providers::sim::hash(&[&rk, &body, &headers_json])
+                        )
+                    });
                 let attempts = header_i64(&headers, H_ATTEMPTS).unwrap_or(0).max(0) as u32 + 1;
                 let why = match decode(&d) {
                     Ok(_) => format!("dead-lettered by the broker ({reason})"),
-                    Err(w) => format!("undecodable message ({w}); dead-lettered by the broker ({reason})"),
+                    Err(w) => {
+                        format!("undecodable message ({w}); dead-lettered by the broker ({reason})")
+                    }
                 };
                 self.inner
                     .store
@@ -727,17 +922,46 @@ impl Broker for RabbitBroker {
 
     async fn delete_topology(&self) -> Result<()> {
         let conn = self.inner.conn().await?;
-        let ch = conn.connection.create_channel().await.map_err(|err| e("opening a channel", err))?;
-        let mut queues: Vec<String> = self.inner.known_queues.lock().unwrap().iter().cloned().collect();
+        let ch = conn
+            .connection
+            .create_channel()
+            .await
+            .map_err(|err| e("opening a channel", err))?;
+        let mut queues: Vec<String> = self
+            .inner
+            .known_queues
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect();
         queues.extend(Stage::ALL.iter().map(|s| self.inner.dlq(*s)));
-        queues.extend(self.inner.settings.policy.tier_delays().into_iter().map(|d| self.inner.delay_name(d)));
+        queues.extend(
+            self.inner
+                .settings
+                .policy
+                .tier_delays()
+                .into_iter()
+                .map(|d| self.inner.delay_name(d)),
+        );
         for q in &queues {
-            let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+            let _ = ch
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await;
         }
         let mut exchanges = vec![self.inner.work_exchange(), self.inner.dlx()];
-        exchanges.extend(self.inner.settings.policy.tier_delays().into_iter().map(|d| self.inner.delay_name(d)));
+        exchanges.extend(
+            self.inner
+                .settings
+                .policy
+                .tier_delays()
+                .into_iter()
+                .map(|d| self.inner.delay_name(d)),
+        );
         for x in &exchanges {
-            let _ = ch.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await;
+            let _ = ch
+                .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
         }
         let _ = ch.close(200, "".into()).await;
         Ok(())
@@ -757,12 +981,23 @@ fn dlx_reason(h: &FieldTable) -> String {
 
 /// The baseline: a plain lapin loop — persistent publishes with confirms (pipelined in
 /// windows) and a manual-ack consumer — on one durable queue. Returns (publish/s, consume/s).
-pub async fn raw_lapin_bench(amqp_url: &str, queue_prefix: &str, messages: u64) -> anyhow::Result<(f64, f64)> {
+pub async fn raw_lapin_bench(
+    amqp_url: &str,
+    queue_prefix: &str,
+    messages: u64,
+) -> anyhow::Result<(f64, f64)> {
     let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
     let q = format!("{queue_prefix}.raw");
-    ch.queue_declare(q.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
-        .await?;
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let body = br#"{"i":0,"audio_url":"https://example.invalid/a.wav"}"#;
     let start = std::time::Instant::now();
@@ -772,8 +1007,14 @@ pub async fn raw_lapin_bench(amqp_url: &str, queue_prefix: &str, messages: u64) 
         let mut confirms = Vec::with_capacity(window as usize);
         for _ in 0..window {
             confirms.push(
-                ch.basic_publish("".into(), q.as_str().into(), BasicPublishOptions::default(), body, BasicProperties::default().with_delivery_mode(2))
-                    .await?,
+                ch.basic_publish(
+                    "".into(),
+                    q.as_str().into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await?,
             );
         }
         for c in futures_util::future::join_all(confirms).await {
@@ -785,17 +1026,26 @@ pub async fn raw_lapin_bench(amqp_url: &str, queue_prefix: &str, messages: u64) 
     let cch = conn.create_channel().await?;
     cch.basic_qos(500, BasicQosOptions::default()).await?;
     let mut consumer = cch
-        .basic_consume(q.as_str().into(), "raw-bench".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            q.as_str().into(),
+            "raw-bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let start = std::time::Instant::now();
     let mut got = 0;
     while got < messages {
-        let Some(d) = consumer.next().await else { break };
+        let Some(d) = consumer.next().await else {
+            break;
+        };
         d?.acker.ack(BasicAckOptions::default()).await?;
         got += 1;
     }
     let consume = got as f64 / start.elapsed().as_secs_f64();
-    let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+    let _ = ch
+        .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+        .await;
     let _ = conn.close(200, "".into()).await;
     Ok((publish, consume))
 }

@@ -209,7 +209,12 @@ impl Store {
 
     /// `move_call` inside the caller's transaction (operator actions add their audit row
     /// to the same commit).
-    pub async fn move_call_in(&self, conn: &mut sqlx::AnyConnection, call_id: i64, m: &Move<'_>) -> Result<Call> {
+    pub async fn move_call_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        call_id: i64,
+        m: &Move<'_>,
+    ) -> Result<Call> {
         let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
             .bind(call_id)
             .fetch_optional(&mut *conn)
@@ -240,7 +245,11 @@ impl Store {
             (None, CallState::Running) if m.to.stage == cur.stage => cur.last_error.clone(),
             (None, _) => None,
         };
-        let state_since = if m.to == cur.position() { cur.state_since } else { now };
+        let state_since = if m.to == cur.position() {
+            cur.state_since
+        } else {
+            now
+        };
         let n = sqlx::query(
             "UPDATE calls SET stage = $1, state = $2, state_since = $3, attempts = $4, last_error = $5, \
              updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8",

@@ -33,7 +33,7 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// Arbitrary constant: serializes concurrent `migrate` runs on one Postgres database.
-const PG_MIGRATION_LOCK: i64 = 0x6361_6c6c_6f70_73;
+const PG_MIGRATION_LOCK: i64 = 0x0063_616c_6c6f_7073;
 
 impl Store {
     /// Apply every migration not yet applied. Returns the versions applied now.

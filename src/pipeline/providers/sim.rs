@@ -69,7 +69,10 @@ impl SimSettings {
         if draw < self.permanent_rate + self.transient_rate {
             return Some(ProviderError::Transient {
                 provider: provider.into(),
-                message: format!("timeout after {} ms (simulated)", (self.latency.as_millis() as u64).max(1) * 3),
+                message: format!(
+                    "timeout after {} ms (simulated)",
+                    (self.latency.as_millis() as u64).max(1) * 3
+                ),
             });
         }
         None
@@ -83,5 +86,6 @@ impl SimSettings {
 fn attempt_salt() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(1);
-    N.fetch_add(1, Ordering::Relaxed).wrapping_mul(0xd6e8feb86659fd93)
+    N.fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0xd6e8feb86659fd93)
 }

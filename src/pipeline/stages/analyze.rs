@@ -35,8 +35,12 @@ pub fn schema_for(fields: &[String]) -> serde_json::Value {
             "appointment_intent" | "purchase_intent" => serde_json::json!({"type": "boolean"}),
             "qc_score" => serde_json::json!({"type": "integer"}),
             "scores" | "bant" => serde_json::json!({"type": "object"}),
-            "sentiment" => serde_json::json!({"type": "string", "enum": ["positive", "neutral", "negative"]}),
-            "caller_name" | "caller_name_evidence" => serde_json::json!({"type": ["string", "null"]}),
+            "sentiment" => {
+                serde_json::json!({"type": "string", "enum": ["positive", "neutral", "negative"]})
+            }
+            "caller_name" | "caller_name_evidence" => {
+                serde_json::json!({"type": ["string", "null"]})
+            }
             _ => serde_json::json!({"type": "string"}),
         };
         props.insert(f.clone(), t);
@@ -52,7 +56,13 @@ pub fn transcript_lines(segments: &[Segment]) -> String {
         .join("\n")
 }
 
-async fn event(ctx: &PipelineCtx, call: &Call, kind: &str, reason: String, detail: Option<String>) -> Result<(), StageError> {
+async fn event(
+    ctx: &PipelineCtx,
+    call: &Call,
+    kind: &str,
+    reason: String,
+    detail: Option<String>,
+) -> Result<(), StageError> {
     ctx.store
         .append_event(
             ctx.store.pool(),
@@ -81,12 +91,29 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
     let agents = store.agents(call.business_id).await?;
     let manual_qc = job.payload["qc_requested_by"].as_str().map(str::to_string);
     if agents.is_empty() {
-        event(ctx, call, "agents", format!("no agents configured for business '{}': nothing analyzed", business.name), None).await?;
+        event(
+            ctx,
+            call,
+            "agents",
+            format!(
+                "no agents configured for business '{}': nothing analyzed",
+                business.name
+            ),
+            None,
+        )
+        .await?;
     }
     let mut merged = serde_json::Map::new();
     for agent in agents.iter() {
         if !agent.enabled {
-            event(ctx, call, "agent_skipped", format!("agent '{}' skipped: disabled", agent.name), None).await?;
+            event(
+                ctx,
+                call,
+                "agent_skipped",
+                format!("agent '{}' skipped: disabled", agent.name),
+                None,
+            )
+            .await?;
             continue;
         }
         if let Some(campaign) = &agent.campaign {
@@ -95,7 +122,10 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
                     ctx,
                     call,
                     "agent_skipped",
-                    format!("agent '{}' skipped: it is for campaign '{campaign}', the call is {:?}", agent.name, call.campaign),
+                    format!(
+                        "agent '{}' skipped: it is for campaign '{campaign}', the call is {:?}",
+                        agent.name, call.campaign
+                    ),
                     None,
                 )
                 .await?;
@@ -120,7 +150,15 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
                 Decision::Run(reason) => event(ctx, call, "qc", reason, None).await?,
             }
         }
-        let result = run_agent(ctx, call, &business.llm_provider, agent, &segments, &transcript.text).await?;
+        let result = run_agent(
+            ctx,
+            call,
+            &business.llm_provider,
+            agent,
+            &segments,
+            &transcript.text,
+        )
+        .await?;
         if let Some(obj) = result.as_object() {
             for (k, v) in obj {
                 merged.insert(k.clone(), v.clone());
@@ -130,8 +168,14 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
 
     // Caller name: cue-phrase rules over the caller's speech first, then the model's claim;
     // both pass the same guard, and the trace says which won and why the other did not.
-    let pairs: Vec<(String, String)> = segments.iter().map(|s| (s.speaker.clone(), s.text.clone())).collect();
-    let caller_speaker = segments.iter().any(|s| s.speaker == "caller").then_some("caller");
+    let pairs: Vec<(String, String)> = segments
+        .iter()
+        .map(|s| (s.speaker.clone(), s.text.clone()))
+        .collect();
+    let caller_speaker = segments
+        .iter()
+        .any(|s| s.speaker == "caller")
+        .then_some("caller");
     let mut name: Option<String> = None;
     match extract_caller_name(&pairs, caller_speaker) {
         Some(c) => {
@@ -139,23 +183,54 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
                 ctx,
                 call,
                 "name",
-                format!("name: rule '{}' found '{}' (confidence {:.2})", c.cue, c.name, c.confidence),
+                format!(
+                    "name: rule '{}' found '{}' (confidence {:.2})",
+                    c.cue, c.name, c.confidence
+                ),
                 Some(c.evidence.clone()),
             )
             .await?;
             name = Some(c.name);
         }
-        None => event(ctx, call, "name", "name: no self-introduction found in the caller's speech".into(), None).await?,
+        None => {
+            event(
+                ctx,
+                call,
+                "name",
+                "name: no self-introduction found in the caller's speech".into(),
+                None,
+            )
+            .await?
+        }
     }
     if let Some(claimed) = merged.get("caller_name").and_then(|v| v.as_str()) {
-        let evidence = merged.get("caller_name_evidence").and_then(|v| v.as_str()).unwrap_or("");
+        let evidence = merged
+            .get("caller_name_evidence")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         match guard_llm_name(claimed, evidence, &transcript.text) {
             Ok(n) if name.is_none() => {
-                event(ctx, call, "name", format!("name: model's '{n}' accepted (evidence quoted)"), Some(evidence.into())).await?;
+                event(
+                    ctx,
+                    call,
+                    "name",
+                    format!("name: model's '{n}' accepted (evidence quoted)"),
+                    Some(evidence.into()),
+                )
+                .await?;
                 name = Some(n);
             }
             Ok(_) => {}
-            Err(why) => event(ctx, call, "name", format!("name: model's '{claimed}' rejected: {why}"), None).await?,
+            Err(why) => {
+                event(
+                    ctx,
+                    call,
+                    "name",
+                    format!("name: model's '{claimed}' rejected: {why}"),
+                    None,
+                )
+                .await?
+            }
         }
     }
     let intent = if merged.get("appointment_intent").and_then(|v| v.as_bool()) == Some(true) {
@@ -177,13 +252,22 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         reason: format!(
             "analyzed by {} agents; caller name {}; intent {}",
             agents.iter().filter(|a| a.enabled).count(),
-            name.as_deref().map(|n| format!("'{n}'")).unwrap_or_else(|| "unknown".into()),
+            name.as_deref()
+                .map(|n| format!("'{n}'"))
+                .unwrap_or_else(|| "unknown".into()),
             intent.unwrap_or("none")
         ),
     })
 }
 
-async fn run_agent(ctx: &PipelineCtx, call: &Call, llm_kind: &str, agent: &Agent, segments: &[Segment], text: &str) -> Result<serde_json::Value, StageError> {
+async fn run_agent(
+    ctx: &PipelineCtx,
+    call: &Call,
+    llm_kind: &str,
+    agent: &Agent,
+    segments: &[Segment],
+    text: &str,
+) -> Result<serde_json::Value, StageError> {
     let cache_key = fnv64(&[text, &agent.id.to_string(), &agent.version.to_string()]);
     if let Some(hit) = ctx.store.cached_analysis(&cache_key).await? {
         let value: serde_json::Value = serde_json::from_str(&hit).unwrap_or_default();
@@ -200,17 +284,36 @@ async fn run_agent(ctx: &PipelineCtx, call: &Call, llm_kind: &str, agent: &Agent
                 created_at: crate::now_ms(),
             })
             .await?;
-        event(ctx, call, "analysis", format!("agent '{}' v{}: cached result reused", agent.name, agent.version), None).await?;
+        event(
+            ctx,
+            call,
+            "analysis",
+            format!(
+                "agent '{}' v{}: cached result reused",
+                agent.name, agent.version
+            ),
+            None,
+        )
+        .await?;
         return Ok(value);
     }
     let llm = ctx.providers.llm.get(llm_kind).ok_or_else(|| {
-        StageError::Permanent(format!("LLM provider '{llm_kind}' is not configured in this worker (agent '{}')", agent.name))
+        StageError::Permanent(format!(
+            "LLM provider '{llm_kind}' is not configured in this worker (agent '{}')",
+            agent.name
+        ))
     })?;
     let fields = agent.field_names();
     let schema_name: String = agent
         .name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
     let out = llm
@@ -231,7 +334,10 @@ async fn run_agent(ctx: &PipelineCtx, call: &Call, llm_kind: &str, agent: &Agent
             )),
             other => other.into(),
         })?;
-    let missing: Vec<_> = fields.iter().filter(|f| out.json.get(f.as_str()).is_none()).collect();
+    let missing: Vec<_> = fields
+        .iter()
+        .filter(|f| out.json.get(f.as_str()).is_none())
+        .collect();
     if !missing.is_empty() {
         return Err(StageError::Transient(format!(
             "agent '{}' output lacks fields {missing:?}; raw output: {}",
@@ -252,6 +358,18 @@ async fn run_agent(ctx: &PipelineCtx, call: &Call, llm_kind: &str, agent: &Agent
             created_at: crate::now_ms(),
         })
         .await?;
-    event(ctx, call, "analysis", format!("agent '{}' v{} done by {}", agent.name, agent.version, llm.name()), None).await?;
+    event(
+        ctx,
+        call,
+        "analysis",
+        format!(
+            "agent '{}' v{} done by {}",
+            agent.name,
+            agent.version,
+            llm.name()
+        ),
+        None,
+    )
+    .await?;
     Ok(out.json)
 }

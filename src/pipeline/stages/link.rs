@@ -19,7 +19,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
     let store = &ctx.store;
     let call = store.call(call.id).await?; // fresh: sync and analyze wrote number and name
     let business = store.business(call.business_id).await?;
-    if let (Some(cid), Some("linked" | "new_customer" | "temporary")) = (call.customer_id, call.link_status.as_deref()) {
+    if let (Some(cid), Some("linked" | "new_customer" | "temporary")) =
+        (call.customer_id, call.link_status.as_deref())
+    {
         return Ok(Outcome::Next {
             reason: format!(
                 "link: already linked to customer #{cid} ({}), kept",
@@ -28,19 +30,25 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         });
     }
     let name = call.extracted_name.clone();
-    let intent: Option<String> = sqlx::query_scalar::<_, Option<String>>("SELECT intent FROM calls WHERE id = $1")
-        .bind(call.id)
-        .fetch_one(store.pool())
-        .await
-        .map_err(|e| StageError::Transient(format!("reading intent of call {}: {e}", call.id)))?;
+    let intent: Option<String> =
+        sqlx::query_scalar::<_, Option<String>>("SELECT intent FROM calls WHERE id = $1")
+            .bind(call.id)
+            .fetch_one(store.pool())
+            .await
+            .map_err(|e| {
+                StageError::Transient(format!("reading intent of call {}: {e}", call.id))
+            })?;
 
     // 1. Phone.
-    if let (Some("valid"), Some(e164)) = (call.number_status.as_deref(), call.from_e164.as_deref()) {
+    if let (Some("valid"), Some(e164)) = (call.number_status.as_deref(), call.from_e164.as_deref())
+    {
         let found = store.customers_by_phone(call.business_id, e164).await?;
         if found.len() == 1 {
             let c = &found[0];
             let reason = format!("link: phone {e164} matched customer #{}", c.id);
-            store.set_call_link(call.id, &linked(c.id, "phone", 1.0, name.clone())).await?;
+            store
+                .set_call_link(call.id, &linked(c.id, "phone", 1.0, name.clone()))
+                .await?;
             return Ok(Outcome::Next { reason });
         }
         if found.len() > 1 {
@@ -49,41 +57,58 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
                 .iter()
                 .map(|c| serde_json::json!({"customer_id": c.id, "name": c.name, "confidence": 0.9, "why": format!("same phone {e164}")}))
                 .collect::<Vec<_>>());
-            let reason = format!("link: phone {e164} matched {} customers {ids:?} → review", found.len());
+            let reason = format!(
+                "link: phone {e164} matched {} customers {ids:?} → review",
+                found.len()
+            );
             store
                 .set_call_link(
                     call.id,
-                    &review(name.clone(), &reason, candidates.to_string(), priority(&intent, &call)),
+                    &review(
+                        name.clone(),
+                        &reason,
+                        candidates.to_string(),
+                        priority(&intent, &call),
+                    ),
                 )
                 .await?;
             return Ok(Outcome::Review { reason });
         }
     }
     // 2. Lead id from the record.
-    let raw: serde_json::Value = sqlx::query_scalar::<_, String>("SELECT raw FROM calls WHERE id = $1")
-        .bind(call.id)
-        .fetch_one(store.pool())
-        .await
-        .map(|s| serde_json::from_str(&s).unwrap_or_default())
-        .map_err(|e| StageError::Transient(format!("reading record of call {}: {e}", call.id)))?;
+    let raw: serde_json::Value =
+        sqlx::query_scalar::<_, String>("SELECT raw FROM calls WHERE id = $1")
+            .bind(call.id)
+            .fetch_one(store.pool())
+            .await
+            .map(|s| serde_json::from_str(&s).unwrap_or_default())
+            .map_err(|e| {
+                StageError::Transient(format!("reading record of call {}: {e}", call.id))
+            })?;
     if let Some(lead_ext) = raw["lead_id"].as_str() {
         if let Some(lead) = store.lead_by_external(call.business_id, lead_ext).await? {
             if let Some(cid) = lead.customer_id {
                 let reason = format!("link: lead {lead_ext} belongs to customer #{cid}");
-                store.set_call_link(call.id, &linked(cid, "lead_id", 1.0, name.clone())).await?;
+                store
+                    .set_call_link(call.id, &linked(cid, "lead_id", 1.0, name.clone()))
+                    .await?;
                 return Ok(Outcome::Next { reason });
             }
         }
     }
     // 3. Name.
     if let Some(n) = &name {
-        let customers = store.named_customers(call.business_id, NAME_CANDIDATES).await?;
+        let customers = store
+            .named_customers(call.business_id, NAME_CANDIDATES)
+            .await?;
         let freq = surname_frequencies(customers.iter().filter_map(|c| c.name.as_deref()));
         let pool: Vec<(i64, String, f64)> = customers
             .iter()
             .filter_map(|c| {
                 let cn = c.name.clone()?;
-                let f = surname(&cn).and_then(|s| freq.get(&s).copied()).unwrap_or(0.0);
+                let f = surname(&cn)
+                    .and_then(|s| freq.get(&s).copied())
+                    .unwrap_or(0.0);
                 Some((c.id, cn, f))
             })
             .collect();
@@ -94,24 +119,39 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
                 confidence,
                 reason,
             } => {
-                store.set_call_link(call.id, &linked(customer_id, "name", confidence, name.clone())).await?;
+                store
+                    .set_call_link(
+                        call.id,
+                        &linked(customer_id, "name", confidence, name.clone()),
+                    )
+                    .await?;
                 return Ok(Outcome::Next {
                     reason: format!("link: {reason}"),
                 });
             }
             LinkDecision::Review { reason } => {
-                let candidates = serde_json::to_string(&ranked.iter().take(5).collect::<Vec<_>>()).unwrap_or_default();
+                let candidates = serde_json::to_string(&ranked.iter().take(5).collect::<Vec<_>>())
+                    .unwrap_or_default();
                 let reason = format!("link: {reason}");
                 store
-                    .set_call_link(call.id, &review(name.clone(), &reason, candidates, priority(&intent, &call)))
+                    .set_call_link(
+                        call.id,
+                        &review(name.clone(), &reason, candidates, priority(&intent, &call)),
+                    )
                     .await?;
                 return Ok(Outcome::Review { reason });
             }
             LinkDecision::NoCandidates { reason } => {
                 if call.number_status.as_deref() != Some("valid") {
-                    let reason = format!("link: {reason}; number {} → review", call.number_status.as_deref().unwrap_or("unknown"));
+                    let reason = format!(
+                        "link: {reason}; number {} → review",
+                        call.number_status.as_deref().unwrap_or("unknown")
+                    );
                     store
-                        .set_call_link(call.id, &review(name.clone(), &reason, "[]".into(), priority(&intent, &call)))
+                        .set_call_link(
+                            call.id,
+                            &review(name.clone(), &reason, "[]".into(), priority(&intent, &call)),
+                        )
                         .await?;
                     return Ok(Outcome::Review { reason });
                 }
@@ -133,7 +173,13 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         })
         .await?;
     let (method, reason) = if valid {
-        ("new_customer", format!("link: no customer with {} → created customer #{id}", call.from_e164.as_deref().unwrap_or("")))
+        (
+            "new_customer",
+            format!(
+                "link: no customer with {} → created customer #{id}",
+                call.from_e164.as_deref().unwrap_or("")
+            ),
+        )
     } else {
         (
             "temporary",
@@ -182,7 +228,10 @@ fn priority(intent: &Option<String>, call: &Call) -> i64 {
 }
 
 fn surname(name: &str) -> Option<String> {
-    normalize_name(name).split_whitespace().last().map(str::to_string)
+    normalize_name(name)
+        .split_whitespace()
+        .last()
+        .map(str::to_string)
 }
 
 /// Share of customers carrying each surname: common names weigh less in a match.

@@ -62,7 +62,13 @@ pub enum Handled {
     Unsettled(String),
 }
 
-fn mv<'a>(to: Position, expect: Option<Position>, kind: &'a str, reason: String, error: Option<String>) -> Move<'a> {
+fn mv<'a>(
+    to: Position,
+    expect: Option<Position>,
+    kind: &'a str,
+    reason: String,
+    error: Option<String>,
+) -> Move<'a> {
     Move {
         to,
         expect,
@@ -81,7 +87,13 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     let call = match ctx.store.call(call_id).await {
         Ok(c) => c,
         Err(StoreError::NotFound(_)) => {
-            return settle_dead(ctx, d, None, &format!("call {call_id} does not exist (job {})", job.id)).await
+            return settle_dead(
+                ctx,
+                d,
+                None,
+                &format!("call {call_id} does not exist (job {})", job.id),
+            )
+            .await
         }
         Err(e) => return settle_fail(ctx, d, None, &e.to_string()).await,
     };
@@ -92,7 +104,14 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     if call.state == CallState::Dead {
         let reason = format!("dead {} job retried as job {}", job.stage, job.id);
         let to = Position::new(job.stage, CallState::Pending);
-        if let Err(e) = ctx.store.move_call(call_id, &mv(to, Some(call.position()), "retried", reason, None)).await {
+        if let Err(e) = ctx
+            .store
+            .move_call(
+                call_id,
+                &mv(to, Some(call.position()), "retried", reason, None),
+            )
+            .await
+        {
             return settle_fail(ctx, d, Some(&call), &e.to_string()).await;
         }
     }
@@ -102,9 +121,15 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     } else {
         format!("{} started (attempt {attempt})", job.stage)
     };
-    let call = match ctx.store.move_call(call_id, &mv(running, None, "started", start_reason, None)).await {
+    let call = match ctx
+        .store
+        .move_call(call_id, &mv(running, None, "started", start_reason, None))
+        .await
+    {
         Ok(c) => c,
-        Err(StoreError::IllegalTransition(t)) => return settle_duplicate(ctx, d, &call, format!("not runnable: {t}")).await,
+        Err(StoreError::IllegalTransition(t)) => {
+            return settle_duplicate(ctx, d, &call, format!("not runnable: {t}")).await
+        }
         Err(e) => return settle_fail(ctx, d, Some(&call), &e.to_string()).await,
     };
     let result = match job.stage {
@@ -118,11 +143,17 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     match result {
         Ok(outcome) => settle_success(ctx, d, &call, outcome, audio_s).await,
         Err(StageError::Permanent(msg)) => {
-            let _ = ctx.store.bump_throughput(ctx.store.pool(), call.business_id, job.stage, 0, 0, 1).await;
+            let _ = ctx
+                .store
+                .bump_throughput(ctx.store.pool(), call.business_id, job.stage, 0, 0, 1)
+                .await;
             settle_dead(ctx, d, Some(&call), &msg).await
         }
         Err(StageError::Transient(msg)) => {
-            let _ = ctx.store.bump_throughput(ctx.store.pool(), call.business_id, job.stage, 0, 0, 1).await;
+            let _ = ctx
+                .store
+                .bump_throughput(ctx.store.pool(), call.business_id, job.stage, 0, 0, 1)
+                .await;
             settle_fail(ctx, d, Some(&call), &msg).await
         }
     }
@@ -131,10 +162,17 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
 /// Is this delivery for work already done (or not ours to do)? Returns why.
 fn stale(call: &Call, job: &Job) -> Option<String> {
     if call.business_id != job.business_id {
-        return Some(format!("job is for business {} but call {} belongs to {}", job.business_id, call.id, call.business_id));
+        return Some(format!(
+            "job is for business {} but call {} belongs to {}",
+            job.business_id, call.id, call.business_id
+        ));
     }
     if call.stage != job.stage {
-        return Some(format!("call is at {} now, job is for {}", call.position(), job.stage));
+        return Some(format!(
+            "call is at {} now, job is for {}",
+            call.position(),
+            job.stage
+        ));
     }
     match call.state {
         // Dead at this stage + a job for it = an operator retried the dead job.
@@ -143,7 +181,13 @@ fn stale(call: &Call, job: &Job) -> Option<String> {
     }
 }
 
-async fn settle_success(ctx: &PipelineCtx, d: Delivery, call: &Call, outcome: Outcome, audio_s: i64) -> Handled {
+async fn settle_success(
+    ctx: &PipelineCtx,
+    d: Delivery,
+    call: &Call,
+    outcome: Outcome,
+    audio_s: i64,
+) -> Handled {
     let stage = d.job.stage;
     let running = Position::new(stage, CallState::Running);
     let (to, reason, next_job) = match outcome {
@@ -151,7 +195,12 @@ async fn settle_success(ctx: &PipelineCtx, d: Delivery, call: &Call, outcome: Ou
             Some(next) => (
                 Position::new(next, CallState::Pending),
                 reason,
-                Some(Job::new(call.business_id, next, Some(call.id), serde_json::json!({ "call_id": call.id }))),
+                Some(Job::new(
+                    call.business_id,
+                    next,
+                    Some(call.id),
+                    serde_json::json!({ "call_id": call.id }),
+                )),
             ),
             None => (Position::new(stage, CallState::Done), reason, None),
         },
@@ -167,8 +216,12 @@ async fn settle_success(ctx: &PipelineCtx, d: Delivery, call: &Call, outcome: Ou
     // calls that went through (a crash cannot count a call twice or not at all).
     let moved = async {
         let mut tx = ctx.store.begin_write().await?;
-        ctx.store.move_call_in(&mut tx, call.id, &mv(to, Some(running), kind, reason, None)).await?;
-        ctx.store.bump_throughput(&mut *tx, call.business_id, stage, 1, audio_s, 0).await?;
+        ctx.store
+            .move_call_in(&mut tx, call.id, &mv(to, Some(running), kind, reason, None))
+            .await?;
+        ctx.store
+            .bump_throughput(&mut *tx, call.business_id, stage, 1, audio_s, 0)
+            .await?;
         tx.commit().await.map_err(|e| StoreError::Db {
             context: format!("committing the {stage} result of call {}", call.id),
             source: e,
@@ -178,7 +231,9 @@ async fn settle_success(ctx: &PipelineCtx, d: Delivery, call: &Call, outcome: Ou
     match moved {
         Ok(()) => {}
         // Someone else (a concurrent redelivery, an operator) moved it: their move stands.
-        Err(StoreError::Conflict(why)) => return ack_or_unsettled(d, Handled::Duplicate(why)).await,
+        Err(StoreError::Conflict(why)) => {
+            return ack_or_unsettled(d, Handled::Duplicate(why)).await
+        }
         Err(e) => return settle_fail(ctx, d, Some(call), &e.to_string()).await,
     }
     if let Some(job) = next_job {
@@ -204,7 +259,12 @@ async fn ack_or_unsettled(d: Delivery, then: Handled) -> Handled {
 async fn settle_duplicate(ctx: &PipelineCtx, d: Delivery, call: &Call, why: String) -> Handled {
     let stage = d.job.stage;
     if stage.next() == Some(call.stage) && call.state == CallState::Pending {
-        let job = Job::new(call.business_id, call.stage, Some(call.id), serde_json::json!({ "call_id": call.id }));
+        let job = Job::new(
+            call.business_id,
+            call.stage,
+            Some(call.id),
+            serde_json::json!({ "call_id": call.id }),
+        );
         if let Err(e) = ctx.broker.publish(&job).await {
             return Handled::Unsettled(format!("republishing the {} job failed: {e}", call.stage));
         }
@@ -233,10 +293,22 @@ async fn settle_fail(ctx: &PipelineCtx, d: Delivery, call: Option<&Call>, error:
     match d.fail(error).await {
         Ok(FailOutcome::Retrying { attempt, delay }) => {
             if let Some(c) = call {
-                let reason = format!("{stage} failed (attempt {attempt}), retrying in {} ms", delay.as_millis());
+                let reason = format!(
+                    "{stage} failed (attempt {attempt}), retrying in {} ms",
+                    delay.as_millis()
+                );
                 let _ = ctx
                     .store
-                    .move_call(c.id, &mv(Position::new(stage, CallState::Retrying), None, "retry", reason, Some(error.into())))
+                    .move_call(
+                        c.id,
+                        &mv(
+                            Position::new(stage, CallState::Retrying),
+                            None,
+                            "retry",
+                            reason,
+                            Some(error.into()),
+                        ),
+                    )
                     .await;
             }
             Handled::Retrying
@@ -246,7 +318,16 @@ async fn settle_fail(ctx: &PipelineCtx, d: Delivery, call: Option<&Call>, error:
                 let reason = format!("{stage} failed {attempt} times: dead job #{dead_job_id}");
                 let _ = ctx
                     .store
-                    .move_call(c.id, &mv(Position::new(stage, CallState::Dead), None, "dead", reason, Some(error.into())))
+                    .move_call(
+                        c.id,
+                        &mv(
+                            Position::new(stage, CallState::Dead),
+                            None,
+                            "dead",
+                            reason,
+                            Some(error.into()),
+                        ),
+                    )
                     .await;
             }
             Handled::Dead
@@ -263,7 +344,16 @@ async fn settle_dead(ctx: &PipelineCtx, d: Delivery, call: Option<&Call>, error:
                 let reason = format!("{stage} failed permanently: dead job #{dead_job_id}");
                 let _ = ctx
                     .store
-                    .move_call(c.id, &mv(Position::new(stage, CallState::Dead), None, "dead", reason, Some(error.into())))
+                    .move_call(
+                        c.id,
+                        &mv(
+                            Position::new(stage, CallState::Dead),
+                            None,
+                            "dead",
+                            reason,
+                            Some(error.into()),
+                        ),
+                    )
                     .await;
             }
             Handled::Dead

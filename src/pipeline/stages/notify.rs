@@ -26,11 +26,22 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         _ => None,
     };
     let existing = match &key {
-        Some(k) => store.lead_by_phone(call.business_id, k).await?.map(|l| l.call_count),
+        Some(k) => store
+            .lead_by_phone(call.business_id, k)
+            .await?
+            .map(|l| l.call_count),
         None => None,
     };
-    let forced_by = job.payload["lead_requested_by"].as_str().or(job.payload["linked_by"].as_str());
-    let decision = lead_decision(business.auto_create_leads, &status, call.from_e164.as_deref(), forced_by, existing);
+    let forced_by = job.payload["lead_requested_by"]
+        .as_str()
+        .or(job.payload["linked_by"].as_str());
+    let decision = lead_decision(
+        business.auto_create_leads,
+        &status,
+        call.from_e164.as_deref(),
+        forced_by,
+        existing,
+    );
     let reason = match decision {
         Decision::Skip(reason) => return Ok(Outcome::Done { reason }),
         Decision::Run(reason) => reason,
@@ -41,7 +52,14 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         });
     };
     let (lead, created) = store
-        .upsert_lead_for_call(call.business_id, call.id, &key, call.extracted_name.as_deref(), call.customer_id, "call")
+        .upsert_lead_for_call(
+            call.business_id,
+            call.id,
+            &key,
+            call.extracted_name.as_deref(),
+            call.customer_id,
+            "call",
+        )
         .await?;
     let mut outcome = format!(
         "{reason}; lead #{} {} (call_count {})",
@@ -50,9 +68,16 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         lead.call_count
     );
     if business.crm_provider != "builtin" {
-        let crm = ctx.providers.crm.get(&business.crm_provider).ok_or_else(|| {
-            StageError::Permanent(format!("CRM '{}' of business '{}' is not configured in this worker", business.crm_provider, business.name))
-        })?;
+        let crm = ctx
+            .providers
+            .crm
+            .get(&business.crm_provider)
+            .ok_or_else(|| {
+                StageError::Permanent(format!(
+                    "CRM '{}' of business '{}' is not configured in this worker",
+                    business.crm_provider, business.name
+                ))
+            })?;
         let (first, last) = split_name(call.extracted_name.as_deref());
         let r = crm
             .upsert_lead(&LeadUpsert {
@@ -64,14 +89,22 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
             })
             .await?;
         store.set_lead_crm_id(lead.id, &r.crm_id).await?;
-        outcome.push_str(&format!("; {} lead {} {}", crm.name(), r.crm_id, if r.created { "created" } else { "updated" }));
+        outcome.push_str(&format!(
+            "; {} lead {} {}",
+            crm.name(),
+            r.crm_id,
+            if r.created { "created" } else { "updated" }
+        ));
     }
     Ok(Outcome::Next { reason: outcome })
 }
 
 fn split_name(n: Option<&str>) -> (Option<String>, Option<String>) {
     match n.map(|s| s.split_whitespace().collect::<Vec<_>>()) {
-        Some(parts) if parts.len() >= 2 => (Some(parts[..parts.len() - 1].join(" ")), Some(parts[parts.len() - 1].to_string())),
+        Some(parts) if parts.len() >= 2 => (
+            Some(parts[..parts.len() - 1].join(" ")),
+            Some(parts[parts.len() - 1].to_string()),
+        ),
         Some(parts) if parts.len() == 1 => (None, Some(parts[0].to_string())),
         _ => (None, None),
     }

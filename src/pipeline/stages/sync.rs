@@ -13,7 +13,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
     let store = &ctx.store;
     let business = store.business(call.business_id).await?;
     let phone = normalize_phone(call.from_number.as_deref(), &business.default_region);
-    store.set_call_number(call.id, phone.e164.as_deref(), phone.status.as_str()).await?;
+    store
+        .set_call_number(call.id, phone.e164.as_deref(), phone.status.as_str())
+        .await?;
     store
         .append_event(
             store.pool(),
@@ -31,7 +33,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
 
     if business.lead_filter {
         let known = match (&phone.status, &phone.e164) {
-            (NumberStatus::Valid, Some(e164)) => store.lead_by_phone(call.business_id, e164).await?.is_some(),
+            (NumberStatus::Valid, Some(e164)) => {
+                store.lead_by_phone(call.business_id, e164).await?.is_some()
+            }
             _ => false,
         };
         if !known {
@@ -39,7 +43,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
                 .bind(call.id)
                 .execute(store.pool())
                 .await
-                .map_err(|e| StageError::Transient(format!("marking call {} lead-filtered: {e}", call.id)))?;
+                .map_err(|e| {
+                    StageError::Transient(format!("marking call {} lead-filtered: {e}", call.id))
+                })?;
             return Ok(Outcome::Done {
                 reason: format!(
                     "lead filter on for business '{}': caller {} is not a known lead phone → call skipped (turn the filter off or import leads if this is wrong)",
@@ -50,14 +56,20 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         }
     }
 
-    let raw: serde_json::Value = sqlx::query_scalar::<_, String>("SELECT raw FROM calls WHERE id = $1")
-        .bind(call.id)
-        .fetch_one(store.pool())
-        .await
-        .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
-        .map_err(|e| StageError::Transient(format!("reading the record of call {}: {e}", call.id)))?;
+    let raw: serde_json::Value =
+        sqlx::query_scalar::<_, String>("SELECT raw FROM calls WHERE id = $1")
+            .bind(call.id)
+            .fetch_one(store.pool())
+            .await
+            .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
+            .map_err(|e| {
+                StageError::Transient(format!("reading the record of call {}: {e}", call.id))
+            })?;
     if let Some(t) = crate::pipeline::ingest::transcript_from_record(&raw) {
-        let source = raw["source"].as_str().unwrap_or("the call record").to_string();
+        let source = raw["source"]
+            .as_str()
+            .unwrap_or("the call record")
+            .to_string();
         store
             .save_transcript(&StoredTranscript {
                 call_id: call.id,
@@ -65,12 +77,17 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
                 language: call.language.clone(),
                 text: t.text.clone(),
                 segments: serde_json::to_string(&t.segments).expect("segments serialize"),
-                stt_skipped: Some(format!("transcript delivered with the call record by {source}")),
+                stt_skipped: Some(format!(
+                    "transcript delivered with the call record by {source}"
+                )),
                 created_at: crate::now_ms(),
             })
             .await?;
         return Ok(Outcome::Next {
-            reason: format!("synced; transcript with {} segments came with the record from {source}", t.segments.len()),
+            reason: format!(
+                "synced; transcript with {} segments came with the record from {source}",
+                t.segments.len()
+            ),
         });
     }
     if call.audio_url.is_none() {

@@ -11,18 +11,24 @@ use crate::store::Call;
 pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
     if let Some(t) = store.transcript(call.id).await? {
-        let why = t.stt_skipped.unwrap_or_else(|| format!("already transcribed by {}", t.provider));
+        let why = t
+            .stt_skipped
+            .unwrap_or_else(|| format!("already transcribed by {}", t.provider));
         return Ok(Outcome::Next {
             reason: format!("stt skipped: {why}"),
         });
     }
     let business = store.business(call.business_id).await?;
-    let provider = ctx.providers.stt.get(&business.stt_provider).ok_or_else(|| {
-        StageError::Permanent(format!(
-            "business '{}' uses STT provider '{}', which is not configured in this worker",
-            business.name, business.stt_provider
-        ))
-    })?;
+    let provider = ctx
+        .providers
+        .stt
+        .get(&business.stt_provider)
+        .ok_or_else(|| {
+            StageError::Permanent(format!(
+                "business '{}' uses STT provider '{}', which is not configured in this worker",
+                business.name, business.stt_provider
+            ))
+        })?;
     let audio_url = call
         .audio_url
         .clone()
@@ -35,7 +41,8 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         })
         .await?;
     let n = t.segments.len();
-    let speakers: std::collections::BTreeSet<_> = t.segments.iter().map(|s| s.speaker.clone()).collect();
+    let speakers: std::collections::BTreeSet<_> =
+        t.segments.iter().map(|s| s.speaker.clone()).collect();
     store
         .save_transcript(&StoredTranscript {
             call_id: call.id,

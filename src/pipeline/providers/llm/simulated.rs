@@ -26,29 +26,64 @@ fn parse_lines(user: &str) -> Vec<(String, String)> {
 
 pub fn simulated_agent_output(schema: &Value, transcript: &str) -> Value {
     let pairs = parse_lines(transcript);
-    let caller_text: String = pairs.iter().filter(|(s, _)| s == "caller").map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(" ");
+    let caller_text: String = pairs
+        .iter()
+        .filter(|(s, _)| s == "caller")
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     let lower = caller_text.to_lowercase();
-    let appointment = ["termin", "appointment", "תור"].iter().any(|k| lower.contains(k));
-    let purchase = ["kaufen", "buy", "kharid", "purchase", "לקנות"].iter().any(|k| lower.contains(k));
-    let negative = ["rechnung", "invoice", "problem", "beschwerde"].iter().any(|k| lower.contains(k));
+    let appointment = ["termin", "appointment", "תור"]
+        .iter()
+        .any(|k| lower.contains(k));
+    let purchase = ["kaufen", "buy", "kharid", "purchase", "לקנות"]
+        .iter()
+        .any(|k| lower.contains(k));
+    let negative = ["rechnung", "invoice", "problem", "beschwerde"]
+        .iter()
+        .any(|k| lower.contains(k));
     let name = extract_caller_name(&pairs, Some("caller"));
     let h = hash(&[transcript]);
     let mut out = serde_json::Map::new();
-    let props = schema["properties"].as_object().cloned().unwrap_or_default();
+    let props = schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     for field in props.keys() {
         let v = match field.as_str() {
             "summary" => json!(format!(
                 "Caller {} {}.",
-                name.as_ref().map(|n| n.name.as_str()).unwrap_or("(name unknown)"),
-                if appointment { "wants an appointment" } else if purchase { "wants to buy" } else { "asked a question" }
+                name.as_ref()
+                    .map(|n| n.name.as_str())
+                    .unwrap_or("(name unknown)"),
+                if appointment {
+                    "wants an appointment"
+                } else if purchase {
+                    "wants to buy"
+                } else {
+                    "asked a question"
+                }
             )),
-            "sentiment" => json!(if negative { "negative" } else if appointment || purchase { "positive" } else { "neutral" }),
+            "sentiment" => json!(if negative {
+                "negative"
+            } else if appointment || purchase {
+                "positive"
+            } else {
+                "neutral"
+            }),
             "caller_name" => name.as_ref().map(|n| json!(n.name)).unwrap_or(Value::Null),
-            "caller_name_evidence" => name.as_ref().map(|n| json!(n.evidence)).unwrap_or(Value::Null),
+            "caller_name_evidence" => name
+                .as_ref()
+                .map(|n| json!(n.evidence))
+                .unwrap_or(Value::Null),
             "appointment_intent" => json!(appointment),
             "purchase_intent" => json!(purchase),
-            "bant" => json!({"budget": purchase, "authority": true, "need": appointment || purchase, "timeline": if appointment { "next week" } else { "unknown" }}),
-            "scores" => json!({"greeting": 6 + h % 5, "needs_analysis": 4 + (h >> 8) % 7, "solution": 5 + (h >> 16) % 6, "closing": 3 + (h >> 24) % 8}),
+            "bant" => {
+                json!({"budget": purchase, "authority": true, "need": appointment || purchase, "timeline": if appointment { "next week" } else { "unknown" }})
+            }
+            "scores" => {
+                json!({"greeting": 6 + h % 5, "needs_analysis": 4 + (h >> 8) % 7, "solution": 5 + (h >> 16) % 6, "closing": 3 + (h >> 24) % 8})
+            }
             "qc_score" => json!(50 + h % 51),
             _ => json!(""),
         };

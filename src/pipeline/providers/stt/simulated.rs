@@ -13,7 +13,13 @@ pub struct SimulatedStt {
 
 fn enc(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -37,12 +43,20 @@ fn dec(s: &str) -> String {
 
 /// The URL the load generator puts on a simulated call.
 pub fn sim_audio_url(id: &str, lang: &str, caller: Option<&str>, scenario: &str) -> String {
-    format!("sim://audio/{}?lang={lang}&caller={}&scenario={scenario}", enc(id), enc(caller.unwrap_or("")))
+    format!(
+        "sim://audio/{}?lang={lang}&caller={}&scenario={scenario}",
+        enc(id),
+        enc(caller.unwrap_or(""))
+    )
 }
 
 fn param(url: &str, key: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
-    q.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| dec(v)))
+    q.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| dec(v))
+    })
 }
 
 struct Lines {
@@ -108,13 +122,26 @@ pub fn script(url: &str, duration_ms: i64) -> (String, Vec<Segment>) {
     let scenario = param(url, "scenario").unwrap_or_else(|| "named".into());
     let l = lines(&lang);
     let name_line = |name: &str| {
-        let title = if lang == "de" && hash(&[name]) % 2 == 0 { "Frau " } else if lang == "de" { "Herr " } else { "" };
-        let surname = if lang == "de" { name.split_whitespace().last().unwrap_or(name) } else { name };
+        let title = if lang == "de" && hash(&[name]).is_multiple_of(2) {
+            "Frau "
+        } else if lang == "de" {
+            "Herr "
+        } else {
+            ""
+        };
+        let surname = if lang == "de" {
+            name.split_whitespace().last().unwrap_or(name)
+        } else {
+            name
+        };
         l.named.replace("{title}", title).replace("{name}", surname)
     };
     let mut talk: Vec<(&str, String)> = vec![("agent", l.agent_greeting.into())];
     match (scenario.as_str(), caller.as_deref()) {
-        ("surname_only", Some(n)) => talk.push(("caller", format!("{}.", n.split_whitespace().last().unwrap_or(n)))),
+        ("surname_only", Some(n)) => talk.push((
+            "caller",
+            format!("{}.", n.split_whitespace().last().unwrap_or(n)),
+        )),
         ("greeting_only", _) | ("anonymous", _) | (_, None) => {
             talk.push(("caller", l.greeting_only.into()));
             talk.push(("agent", l.agent_ask.into()));
@@ -140,7 +167,11 @@ pub fn script(url: &str, duration_ms: i64) -> (String, Vec<Segment>) {
             text,
         })
         .collect();
-    let text = segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+    let text = segments
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     (text, segments)
 }
 
