@@ -126,6 +126,24 @@ pub enum BenchWhat {
         #[arg(long)]
         raw: bool,
     },
+    /// End-to-end calls/s, CPU per call, audio minutes/hour and peak memory of the pipeline
+    Pipeline {
+        #[arg(long, default_value = "database")]
+        backend: String,
+        #[arg(long, default_value_t = 2000)]
+        calls: u64,
+        /// Handlers in flight per stage
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Simulated STT latency (e.g. 30000 for the slow-provider run)
+        #[arg(long, default_value_t = 0)]
+        stt_latency_ms: u64,
+        #[arg(long, default_value_t = 0)]
+        llm_latency_ms: u64,
+        /// Inject the configured simulated failure rates
+        #[arg(long)]
+        failures: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -200,6 +218,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     messages,
                     raw,
                 } => crate::bench::broker::run(&config, &backend, messages, raw).await,
+                BenchWhat::Pipeline {
+                    backend,
+                    calls,
+                    concurrency,
+                    stt_latency_ms,
+                    llm_latency_ms,
+                    failures,
+                } => {
+                    let b = crate::bench::pipeline::PipelineBench {
+                        backend,
+                        calls,
+                        concurrency,
+                        stt_latency_ms,
+                        llm_latency_ms,
+                        failures,
+                    };
+                    crate::bench::pipeline::run(&config, b).await
+                }
             },
             Some(Command::Demo {
                 seconds,

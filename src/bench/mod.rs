@@ -1,3 +1,4 @@
 //! Rerunnable benchmarks behind `callops bench …`.
 
 pub mod broker;
+pub mod pipeline;

@@ -1,0 +1,179 @@
+//! `callops bench pipeline`: calls/s end to end and CPU ms per call with zero-latency
+//! simulated providers; with slow providers, audio minutes per hour at a concurrency and
+//! the peak memory (bounded: workers take a job only when a handler slot is free).
+
+use crate::config::Config;
+use crate::pipeline::context::{PipelineCtx, PipelineSettings};
+use crate::pipeline::simulate::{self, SimulateOptions};
+use crate::pipeline::worker::{self, WorkerOptions, WorkerStats};
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct PipelineBench {
+    pub backend: String,
+    pub calls: u64,
+    pub concurrency: usize,
+    pub stt_latency_ms: u64,
+    pub llm_latency_ms: u64,
+    pub failures: bool,
+}
+
+/// (user + system CPU seconds, peak resident MiB) of this process, from /proc.
+fn cpu_and_peak_mem() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of /proc/self/stat (11 and 12 after the name).
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    (cpu, hwm_kb / 1024.0)
+}
+
+pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
+    // A fresh SQLite file unless CALLOPS_DATABASE_URL/--database-url points elsewhere.
+    let url = if config.database.url.starts_with("sqlite:") {
+        format!(
+            "sqlite:{}",
+            config
+                .data_dir
+                .join(format!("bench-pipeline-{}.db", std::process::id()))
+                .display()
+        )
+    } else {
+        config.database.url.clone()
+    };
+    let store = Store::open_migrated(&url, config.database.max_connections.max(16)).await?;
+    let mut settings = config.broker_settings();
+    settings.prefix = format!("callops_bench_{}", std::process::id());
+    settings.poll_interval = Duration::from_millis(10);
+    settings.policy.base_delay = Duration::from_millis(50);
+    let broker = crate::queue::connect(&b.backend, settings, store.clone()).await?;
+    let mut cfg = config.clone();
+    cfg.simulated.stt_latency_ms = b.stt_latency_ms;
+    cfg.simulated.llm_latency_ms = b.llm_latency_ms;
+    if !b.failures {
+        cfg.simulated.transient_rate = 0.0;
+        cfg.simulated.permanent_rate = 0.0;
+        cfg.simulated.malformed_rate = 0.0;
+    }
+    let ctx = Arc::new(PipelineCtx {
+        store: store.clone(),
+        broker: broker.clone(),
+        providers: crate::pipeline::build_providers(&cfg)?,
+        settings: PipelineSettings::default(),
+    });
+    println!(
+        "bench pipeline: backend={} database={} calls={} concurrency={}/stage stt={}ms llm={}ms failures={}",
+        b.backend,
+        crate::store::redact_url(&url),
+        b.calls,
+        b.concurrency,
+        b.stt_latency_ms,
+        b.llm_latency_ms,
+        b.failures
+    );
+    let (_keep, never) = tokio::sync::watch::channel(false);
+    let t = Instant::now();
+    simulate::run(
+        &store,
+        &*broker,
+        SimulateOptions {
+            businesses: 10,
+            calls_per_minute: 6_000_000.0,
+            total_calls: Some(b.calls),
+            seed: 11,
+            customers_per_business: 50,
+        },
+        never,
+    )
+    .await?;
+    println!(
+        "  ingest:     {:>8.0} calls/s ({} in {:.2}s)",
+        b.calls as f64 / t.elapsed().as_secs_f64(),
+        b.calls,
+        t.elapsed().as_secs_f64()
+    );
+
+    let (cpu0, _) = cpu_and_peak_mem();
+    let start = Instant::now();
+    let stats = Arc::new(WorkerStats::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(worker::run(
+        ctx.clone(),
+        WorkerOptions {
+            concurrency: b.concurrency,
+            prefetch: (b.concurrency as u16).clamp(10, 500),
+            ..Default::default()
+        },
+        stats.clone(),
+        stop_rx,
+    ));
+    let mut last_print = Instant::now();
+    loop {
+        let counts = store.call_counts_by_state().await?;
+        let settled: i64 = counts
+            .iter()
+            .filter(|(s, _)| matches!(s.as_str(), "done" | "dead" | "review"))
+            .map(|(_, n)| n)
+            .sum();
+        if last_print.elapsed() > Duration::from_secs(10) {
+            println!(
+                "  … {settled}/{} settled after {:.0}s",
+                b.calls,
+                start.elapsed().as_secs_f64()
+            );
+            last_print = Instant::now();
+        }
+        if settled as u64 >= b.calls {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let (cpu1, peak_mib) = cpu_and_peak_mem();
+    let _ = stop_tx.send(true);
+    workers.await??;
+    let audio_s: i64 = sqlx::query_scalar::<_, i64>(
+        "SELECT CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) FROM calls",
+    )
+    .fetch_one(store.pool())
+    .await?
+        / 1000;
+    println!(
+        "  end to end: {:>8.1} calls/s ({} calls through 5 stages in {secs:.2}s)",
+        b.calls as f64 / secs,
+        b.calls
+    );
+    println!(
+        "  cpu:        {:>8.2} ms per call (this process: workers + database client)",
+        (cpu1 - cpu0) * 1000.0 / b.calls as f64
+    );
+    println!(
+        "  audio:      {:>8.0} audio minutes per hour",
+        audio_s as f64 / 60.0 / secs * 3600.0
+    );
+    println!("  peak RSS:   {:>8.1} MiB", peak_mib);
+    println!(
+        "  outcomes:   {:?}; worker {:?}",
+        store.call_counts_by_state().await?,
+        stats
+    );
+    broker.delete_topology().await?;
+    broker.close().await;
+    Ok(())
+}
