@@ -89,6 +89,17 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     );
     let (_keep, never) = tokio::sync::watch::channel(false);
     let t = Instant::now();
+    // Only this run's calls count (a shared database may hold earlier runs).
+    let since = crate::now_ms();
+    let counts_since = |store: Store| async move {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM calls WHERE created_at >= $1 GROUP BY state",
+        )
+        .bind(since)
+        .fetch_all(store.pool())
+        .await?;
+        anyhow::Ok(rows)
+    };
     simulate::run(
         &store,
         &*broker,
@@ -125,7 +136,7 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     ));
     let mut last_print = Instant::now();
     loop {
-        let counts = store.call_counts_by_state().await?;
+        let counts = counts_since(store.clone()).await?;
         let settled: i64 = counts
             .iter()
             .filter(|(s, _)| matches!(s.as_str(), "done" | "dead" | "review"))
