@@ -40,6 +40,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open the operations console (the default)
+    Console {
+        /// Hide and refuse every action, whatever the role
+        #[arg(long)]
+        readonly: bool,
+    },
     /// Apply database migrations
     Migrate,
     /// Print the effective configuration (after files, env and flags)
@@ -260,7 +266,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Review { cmd }) => headless::review(&config, cmd).await,
             Some(Command::Call { cmd }) => headless::call(&config, cmd).await,
             Some(Command::Audit { limit, json }) => headless::audit(&config, limit, json).await,
-            None => crate::demo::run(config, 0, false, 120.0).await,
+            Some(Command::Console { readonly }) => {
+                crate::console::run_console(config, readonly).await
+            }
+            None => crate::console::run_console(config, false).await,
         }
     })
 }

@@ -41,9 +41,18 @@ pub async fn run(
         stop_rx.clone(),
     ));
     let signal = crate::cli::pipeline_cmds::shutdown_signal();
-    // The console lands in its own issue; until then the demo prints a live summary.
-    let _ = headless;
-    summary_loop(&ctx, &stats, seconds, signal).await?;
+    if headless {
+        summary_loop(&ctx, &stats, seconds, signal).await?;
+    } else {
+        crate::console::run_console_with(
+            ctx.store.clone(),
+            ctx.broker.clone(),
+            config.clone(),
+            false,
+            signal,
+        )
+        .await?;
+    }
     let _ = stop_tx.send(true);
     let _ = sim.await;
     workers.await??;

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod logging;
@@ -13,6 +14,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod queue;
 pub mod store;
+pub mod views;
 
 /// Milliseconds since the Unix epoch: the one time unit stored anywhere.
 pub fn now_ms() -> i64 {
