@@ -56,9 +56,13 @@ pub fn draw(f: &mut Frame, area: Rect, ui: &UiState) {
             format!("{st}/min 1·5·60")
         });
     }
-    header.extend(["audio m/h", "backlog", "oldest", "err%", "dlq", "review"].map(String::from));
+    header.extend(["aud m/h", "backlog", "oldest", "err%", "dlq", "review"].map(String::from));
+    // What is left of the width goes to the sparkline (done calls per minute, newest right).
+    let spark_w = (area.width as usize)
+        .saturating_sub(16 + 5 * 15 + 7 + 7 + 7 + 5 + 4 + 8 + 14 + 2)
+        .clamp(0, 60);
     if !narrow {
-        header.push("last 60 min (done/min)".into());
+        header.push(format!("done/min, last {spark_w} min"));
     }
     let mut table_rows = Vec::new();
     for b in &rows {
@@ -118,7 +122,8 @@ pub fn draw(f: &mut Frame, area: Rect, ui: &UiState) {
             Style::new()
         }));
         if !narrow {
-            cells.push(Cell::from(sparkline(&b.spark, 60)).style(Style::new().fg(Color::Cyan)));
+            cells
+                .push(Cell::from(sparkline(&b.spark, spark_w)).style(Style::new().fg(Color::Cyan)));
         }
         table_rows.push(Row::new(cells));
     }
