@@ -46,6 +46,18 @@ pub enum Command {
         #[arg(long)]
         readonly: bool,
     },
+    /// Render a view with the real renderer against deterministic demo data, to PNG
+    Screenshot {
+        /// overview, stuck, dlq, review, audit, call, help — or "all" into --out as a directory
+        #[arg(long)]
+        view: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 160)]
+        width: u16,
+        #[arg(long, default_value_t = 45)]
+        height: u16,
+    },
     /// Apply database migrations
     Migrate,
     /// Print the effective configuration (after files, env and flags)
@@ -266,6 +278,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Review { cmd }) => headless::review(&config, cmd).await,
             Some(Command::Call { cmd }) => headless::call(&config, cmd).await,
             Some(Command::Audit { limit, json }) => headless::audit(&config, limit, json).await,
+            Some(Command::Screenshot { view, out, width, height }) => {
+                if view == "all" {
+                    for v in crate::console::screenshot::VIEWS {
+                        let p = out.join(format!("{v}.png"));
+                        crate::console::screenshot::screenshot(v, &p, width, height)?;
+                        println!("{}", p.display());
+                    }
+                    crate::console::screenshot::screenshot("overview", &out.join("overview-80x24.png"), 80, 24)?;
+                    Ok(())
+                } else {
+                    crate::console::screenshot::screenshot(&view, &out, width, height)
+                }
+            }
             Some(Command::Console { readonly }) => {
                 crate::console::run_console(config, readonly).await
             }

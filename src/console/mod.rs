@@ -2,6 +2,7 @@
 //! snapshots (never overlapping, backing off on errors) so input and drawing never wait on
 //! I/O. The terminal is restored on quit, on panic and on SIGTERM.
 
+pub mod screenshot;
 pub mod snapshot;
 
 use crate::config::Config;
