@@ -238,14 +238,19 @@ pub fn buffer_to_png(buf: &Buffer, out: &Path) -> anyhow::Result<()> {
     let (w, h) = (buf.area.width as usize * cw, buf.area.height as usize * ch);
     let mut img = vec![0u8; w * h * 3];
     let mut cache: HashMap<(char, bool), (fontdue::Metrics, Vec<u8>)> = HashMap::new();
+    let colors = |cell: &ratatui::buffer::Cell| {
+        let (fg, bg) = (rgb(cell.fg, true), rgb(cell.bg, false));
+        if cell.modifier.contains(Modifier::REVERSED) {
+            (bg, fg)
+        } else {
+            (fg, bg)
+        }
+    };
+    // Backgrounds first, then glyphs: descenders (underscores, g, y) may reach into the
+    // row below and must not be painted over by its background.
     for y in 0..buf.area.height {
         for x in 0..buf.area.width {
-            let cell = &buf[(x, y)];
-            let reversed = cell.modifier.contains(Modifier::REVERSED);
-            let (mut fg, mut bg) = (rgb(cell.fg, true), rgb(cell.bg, false));
-            if reversed {
-                std::mem::swap(&mut fg, &mut bg);
-            }
+            let (_, bg) = colors(&buf[(x, y)]);
             let (x0, y0) = (x as usize * cw, y as usize * ch);
             for yy in 0..ch {
                 for xx in 0..cw {
@@ -253,6 +258,13 @@ pub fn buffer_to_png(buf: &Buffer, out: &Path) -> anyhow::Result<()> {
                     img[i..i + 3].copy_from_slice(&bg);
                 }
             }
+        }
+    }
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let cell = &buf[(x, y)];
+            let (fg, _) = colors(cell);
+            let (x0, y0) = (x as usize * cw, y as usize * ch);
             let ch_ = cell.symbol().chars().next().unwrap_or(' ');
             if ch_ == ' ' {
                 continue;
@@ -263,7 +275,7 @@ pub fn buffer_to_png(buf: &Buffer, out: &Path) -> anyhow::Result<()> {
                 .or_insert_with(|| if is_bold { bold.rasterize(ch_, px) } else { regular.rasterize(ch_, px) })
                 .clone();
             let gx = x0 as i32 + m.xmin;
-            let gy = y0 as i32 + ascent - m.height as i32 - m.ymin + 2;
+            let gy = y0 as i32 + ascent - m.height as i32 - m.ymin + 1;
             for by in 0..m.height {
                 for bx in 0..m.width {
                     let a = bitmap[by * m.width + bx] as u32;
