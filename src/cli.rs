@@ -278,14 +278,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Review { cmd }) => headless::review(&config, cmd).await,
             Some(Command::Call { cmd }) => headless::call(&config, cmd).await,
             Some(Command::Audit { limit, json }) => headless::audit(&config, limit, json).await,
-            Some(Command::Screenshot { view, out, width, height }) => {
+            Some(Command::Screenshot {
+                view,
+                out,
+                width,
+                height,
+            }) => {
                 if view == "all" {
                     for v in crate::console::screenshot::VIEWS {
                         let p = out.join(format!("{v}.png"));
                         crate::console::screenshot::screenshot(v, &p, width, height)?;
                         println!("{}", p.display());
                     }
-                    crate::console::screenshot::screenshot("overview", &out.join("overview-80x24.png"), 80, 24)?;
+                    crate::console::screenshot::screenshot(
+                        "overview",
+                        &out.join("overview-80x24.png"),
+                        80,
+                        24,
+                    )?;
                     Ok(())
                 } else {
                     crate::console::screenshot::screenshot(&view, &out, width, height)

@@ -21,17 +21,35 @@ const FONT_BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono-Bold.
 /// A fixed clock so every image is the same from run to run.
 pub const DEMO_NOW: i64 = 1_795_400_000_000;
 
-pub const VIEWS: &[&str] = &["overview", "stuck", "dlq", "review", "audit", "call", "help"];
+pub const VIEWS: &[&str] = &[
+    "overview", "stuck", "dlq", "review", "audit", "call", "help",
+];
 
-fn call(id: i64, biz: i64, stage: Stage, state: CallState, age_s: i64, name: Option<&str>, err: Option<&str>) -> Call {
+fn call(
+    id: i64,
+    biz: i64,
+    stage: Stage,
+    state: CallState,
+    age_s: i64,
+    name: Option<&str>,
+    err: Option<&str>,
+) -> Call {
     Call {
         id,
         business_id: biz,
         external_id: format!("ext-{id}"),
         direction: "inbound".into(),
-        from_number: Some(if id % 2 == 0 { "anonymous".into() } else { "+49 30 1234567".into() }),
+        from_number: Some(if id % 2 == 0 {
+            "anonymous".into()
+        } else {
+            "+49 30 1234567".into()
+        }),
         from_e164: (id % 2 == 1).then(|| "+49301234567".into()),
-        number_status: Some(if id % 2 == 0 { "withheld".into() } else { "valid".into() }),
+        number_status: Some(if id % 2 == 0 {
+            "withheld".into()
+        } else {
+            "valid".into()
+        }),
         to_number: None,
         agent_name: Some("Lena".into()),
         campaign: None,
@@ -51,7 +69,12 @@ fn call(id: i64, biz: i64, stage: Stage, state: CallState, age_s: i64, name: Opt
         link_confidence: None,
         extracted_name: name.map(str::to_string),
         review_priority: (state == CallState::Review).then_some(if id % 3 == 0 { 200 } else { 1 }),
-        review_reason: (state == CallState::Review).then(|| format!("link: name '{}' matched 2 customers at 0.91/0.88 → review", name.unwrap_or("?"))),
+        review_reason: (state == CallState::Review).then(|| {
+            format!(
+                "link: name '{}' matched 2 customers at 0.91/0.88 → review",
+                name.unwrap_or("?")
+            )
+        }),
         review_candidates: None,
         created_at: DEMO_NOW - age_s * 1000,
         updated_at: DEMO_NOW,
@@ -61,28 +84,53 @@ fn call(id: i64, biz: i64, stage: Stage, state: CallState, age_s: i64, name: Opt
 
 /// The deterministic data every screenshot and snapshot test renders.
 pub fn demo_snapshot() -> Snapshot {
-    let names = ["Acme Insurance", "Autohaus Schreiber", "Cohen Dental", "Müller Sanitär GmbH", "Praxis Dr. Weber", "Sharma Motors"];
+    let names = [
+        "Acme Insurance",
+        "Autohaus Schreiber",
+        "Cohen Dental",
+        "Müller Sanitär GmbH",
+        "Praxis Dr. Weber",
+        "Sharma Motors",
+    ];
     let mut businesses = Vec::new();
     for (i, n) in names.iter().enumerate() {
         let k = (i as f64 + 1.0) * 3.0;
         let mut rate = HashMap::new();
         for (j, st) in Stage::ALL.iter().enumerate() {
             let f = 1.0 - j as f64 * 0.04;
-            rate.insert(st.as_str().to_string(), [k * f, k * 0.9 * f, k * 0.8 * f, k * 0.7 * f]);
+            rate.insert(
+                st.as_str().to_string(),
+                [k * f, k * 0.9 * f, k * 0.8 * f, k * 0.7 * f],
+            );
         }
-        let backlog: HashMap<String, u64> = Stage::ALL.iter().enumerate().map(|(j, st)| (st.as_str().to_string(), ((i * 7 + j * 3) % 11) as u64 * if i == 3 { 40 } else { 1 })).collect();
+        let backlog: HashMap<String, u64> = Stage::ALL
+            .iter()
+            .enumerate()
+            .map(|(j, st)| {
+                (
+                    st.as_str().to_string(),
+                    ((i * 7 + j * 3) % 11) as u64 * if i == 3 { 40 } else { 1 },
+                )
+            })
+            .collect();
         businesses.push(BizRow {
             id: i as i64 + 1,
             name: n.to_string(),
             rate,
             audio_min_per_hour: k * 60.0,
             backlog,
-            oldest_job_age_ms: Some(if i == 3 { 412_000 } else { (i as i64 + 1) * 4_000 }),
+            oldest_job_age_ms: Some(if i == 3 {
+                412_000
+            } else {
+                (i as i64 + 1) * 4_000
+            }),
             error_rate: if i == 1 { 0.081 } else { 0.012 * i as f64 },
             dlq: if i == 1 || i == 3 { (i * 4) as i64 } else { 0 },
             review: (i * 5 % 13) as i64,
             lead_filtered: if i == 4 { 17 } else { 0 },
-            spark: (0..60).map(|m| ((m * (i + 3) + i * 11) % 17) as u64).collect(),
+            spark: (0..60)
+                .map(|m| ((m * (i + 3) + i * 11) % 17) as u64)
+                .collect(),
         });
     }
     let stuck = vec![
@@ -122,17 +170,87 @@ pub fn demo_snapshot() -> Snapshot {
         dead_job(27, 2, "notify", 590, "leadsquared: transient: 429 Too Many Requests (Retry-After: 5)", 5_400),
     ];
     let review = vec![
-        call(903, 4, Stage::Link, CallState::Review, 240, Some("Schreiber"), None),
-        call(877, 1, Stage::Link, CallState::Review, 1_800, Some("Linda Carter"), None),
-        call(850, 5, Stage::Link, CallState::Review, 3_000, Some("Monika Neumann"), None),
-        call(822, 3, Stage::Link, CallState::Review, 4_100, Some("דוד כהן"), None),
+        call(
+            903,
+            4,
+            Stage::Link,
+            CallState::Review,
+            240,
+            Some("Schreiber"),
+            None,
+        ),
+        call(
+            877,
+            1,
+            Stage::Link,
+            CallState::Review,
+            1_800,
+            Some("Linda Carter"),
+            None,
+        ),
+        call(
+            850,
+            5,
+            Stage::Link,
+            CallState::Review,
+            3_000,
+            Some("Monika Neumann"),
+            None,
+        ),
+        call(
+            822,
+            3,
+            Stage::Link,
+            CallState::Review,
+            4_100,
+            Some("דוד כהן"),
+            None,
+        ),
     ];
     let audit = vec![
-        AuditEntry { id: 3, at: DEMO_NOW - 60_000, actor: "anna".into(), role: "support".into(), action: "review.link".into(), target: "call 870".into(), before: Some("link/review".into()), after: Some("link call 870 to customer #41 (Anna Schreiber)".into()), detail: None },
-        AuditEntry { id: 2, at: DEMO_NOW - 600_000, actor: "oncall".into(), role: "admin".into(), action: "dlq.retry".into(), target: "dead jobs matching {\"stage\":\"transcribe\"}".into(), before: Some("12 dead".into()), after: Some("12 retried".into()), detail: None },
-        AuditEntry { id: 1, at: DEMO_NOW - 3_600_000, actor: "anna".into(), role: "support".into(), action: "call.qc".into(), target: "call 512".into(), before: Some("notify/done".into()), after: Some("analyze/pending".into()), detail: None },
+        AuditEntry {
+            id: 3,
+            at: DEMO_NOW - 60_000,
+            actor: "anna".into(),
+            role: "support".into(),
+            action: "review.link".into(),
+            target: "call 870".into(),
+            before: Some("link/review".into()),
+            after: Some("link call 870 to customer #41 (Anna Schreiber)".into()),
+            detail: None,
+        },
+        AuditEntry {
+            id: 2,
+            at: DEMO_NOW - 600_000,
+            actor: "oncall".into(),
+            role: "admin".into(),
+            action: "dlq.retry".into(),
+            target: "dead jobs matching {\"stage\":\"transcribe\"}".into(),
+            before: Some("12 dead".into()),
+            after: Some("12 retried".into()),
+            detail: None,
+        },
+        AuditEntry {
+            id: 1,
+            at: DEMO_NOW - 3_600_000,
+            actor: "anna".into(),
+            role: "support".into(),
+            action: "call.qc".into(),
+            target: "call 512".into(),
+            before: Some("notify/done".into()),
+            after: Some("analyze/pending".into()),
+            detail: None,
+        },
     ];
-    let mut c = call(903, 4, Stage::Link, CallState::Review, 240, Some("Schreiber"), None);
+    let mut c = call(
+        903,
+        4,
+        Stage::Link,
+        CallState::Review,
+        240,
+        Some("Schreiber"),
+        None,
+    );
     c.from_number = Some("anonymous".into());
     let segments = serde_json::json!([
         {"speaker": "agent", "start": 0.0, "end": 4.1, "text": "Guten Tag, Firma Müller Sanitär, mein Name ist Lena, was kann ich für Sie tun?"},
@@ -193,7 +311,10 @@ pub fn demo_ui(view: &str) -> anyhow::Result<UiState> {
         "audit" => View::Audit,
         "call" => View::Call,
         "help" => View::Help,
-        other => anyhow::bail!("unknown view {other:?}: expected one of {}", VIEWS.join(", ")),
+        other => anyhow::bail!(
+            "unknown view {other:?}: expected one of {}",
+            VIEWS.join(", ")
+        ),
     };
     let mut ui = UiState::new(false, "admin");
     ui.view = v;
@@ -211,7 +332,13 @@ pub fn render_buffer(ui: &UiState, width: u16, height: u16) -> anyhow::Result<Bu
 
 fn rgb(c: Color, fg: bool) -> [u8; 3] {
     match c {
-        Color::Reset => if fg { [220, 220, 220] } else { [24, 26, 33] },
+        Color::Reset => {
+            if fg {
+                [220, 220, 220]
+            } else {
+                [24, 26, 33]
+            }
+        }
         Color::Black => [24, 26, 33],
         Color::Red => [224, 82, 82],
         Color::Green => [120, 200, 120],
@@ -224,17 +351,29 @@ fn rgb(c: Color, fg: bool) -> [u8; 3] {
         Color::White => [240, 240, 240],
         Color::Rgb(r, g, b) => [r, g, b],
         Color::Indexed(i) => [i, i, i],
-        _ => if fg { [220, 220, 220] } else { [24, 26, 33] },
+        _ => {
+            if fg {
+                [220, 220, 220]
+            } else {
+                [24, 26, 33]
+            }
+        }
     }
 }
 
 /// Paint a buffer to PNG: each cell is a fixed box; glyphs are rasterized with fontdue.
 pub fn buffer_to_png(buf: &Buffer, out: &Path) -> anyhow::Result<()> {
-    let regular = fontdue::Font::from_bytes(FONT, fontdue::FontSettings::default()).map_err(|e| anyhow::anyhow!("font: {e}"))?;
-    let bold = fontdue::Font::from_bytes(FONT_BOLD, fontdue::FontSettings::default()).map_err(|e| anyhow::anyhow!("font: {e}"))?;
+    let regular = fontdue::Font::from_bytes(FONT, fontdue::FontSettings::default())
+        .map_err(|e| anyhow::anyhow!("font: {e}"))?;
+    let bold = fontdue::Font::from_bytes(FONT_BOLD, fontdue::FontSettings::default())
+        .map_err(|e| anyhow::anyhow!("font: {e}"))?;
     let px = 15.0f32;
     let (cw, ch) = (9usize, 18usize);
-    let ascent = regular.horizontal_line_metrics(px).map(|m| m.ascent).unwrap_or(12.0).round() as i32;
+    let ascent = regular
+        .horizontal_line_metrics(px)
+        .map(|m| m.ascent)
+        .unwrap_or(12.0)
+        .round() as i32;
     let (w, h) = (buf.area.width as usize * cw, buf.area.height as usize * ch);
     let mut img = vec![0u8; w * h * 3];
     let mut cache: HashMap<(char, bool), (fontdue::Metrics, Vec<u8>)> = HashMap::new();
@@ -272,7 +411,13 @@ pub fn buffer_to_png(buf: &Buffer, out: &Path) -> anyhow::Result<()> {
             let is_bold = cell.modifier.contains(Modifier::BOLD);
             let (m, bitmap) = cache
                 .entry((ch_, is_bold))
-                .or_insert_with(|| if is_bold { bold.rasterize(ch_, px) } else { regular.rasterize(ch_, px) })
+                .or_insert_with(|| {
+                    if is_bold {
+                        bold.rasterize(ch_, px)
+                    } else {
+                        regular.rasterize(ch_, px)
+                    }
+                })
                 .clone();
             let gx = x0 as i32 + m.xmin;
             let gy = y0 as i32 + ascent - m.height as i32 - m.ymin + 1;
@@ -288,7 +433,8 @@ pub fn buffer_to_png(buf: &Buffer, out: &Path) -> anyhow::Result<()> {
                     }
                     let i = (py_ as usize * w + px_ as usize) * 3;
                     for k in 0..3 {
-                        img[i + k] = ((fg[k] as u32 * a + img[i + k] as u32 * (255 - a)) / 255) as u8;
+                        img[i + k] =
+                            ((fg[k] as u32 * a + img[i + k] as u32 * (255 - a)) / 255) as u8;
                     }
                 }
             }
@@ -303,7 +449,8 @@ pub fn buffer_to_png(buf: &Buffer, out: &Path) -> anyhow::Result<()> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = std::fs::File::create(out).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    let file = std::fs::File::create(out)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
