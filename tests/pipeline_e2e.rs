@@ -86,7 +86,24 @@ async fn wait_until(store: &Store, what: &str, done: impl Fn(&HashMap<String, i6
                     .fetch_all(store.pool())
                     .await
                     .unwrap();
-            panic!("timed out waiting for {what}: {c:?}\ndead job groups: {groups:#?}\nstuck: {stuck:#?}");
+            // The database broker's jobs of the stuck calls (absent on RabbitMQ).
+            let ids: Vec<String> = stuck.iter().map(|s| s.0.to_string()).collect();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let jobs: Vec<(i64, String, i64, i64, i64)> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as(&format!(
+                    "SELECT call_id, stage, attempts, run_at, deliveries FROM jobs WHERE call_id IN ({})",
+                    ids.join(",")
+                ))
+                .fetch_all(store.pool())
+                .await
+                .unwrap_or_default()
+            };
+            panic!("timed out waiting for {what}: {c:?}\ndead job groups: {groups:#?}\nstuck: {stuck:#?}\njobs (call, stage, attempts, run_at, deliveries): {jobs:?} at {now}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

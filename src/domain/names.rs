@@ -1557,4 +1557,102 @@ mod tests {
             LinkDecision::NoCandidates { .. }
         ));
     }
+
+    /// xorshift64: deterministic, so a failure reproduces.
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    #[test]
+    fn random_text_never_panics() {
+        // Pieces that exercise every branch: cues, titles, particles, scripts whose case
+        // changes byte length when lowercased (İ, ẞ), combining marks, punctuation.
+        const PIECES: &[&str] = &[
+            "my",
+            "name",
+            "is",
+            "hier",
+            "ist",
+            "Frau",
+            "Dr.",
+            "ich",
+            "bin",
+            "der",
+            "main",
+            "bol",
+            "raha",
+            "मेरा",
+            "नाम",
+            "है",
+            "קוראים",
+            "לי",
+            "אני",
+            "Müller",
+            "İstanbul",
+            "ẞ",
+            "u\u{308}",
+            "van",
+            "de",
+            "ji",
+            "-ji",
+            "Sharma-ji",
+            ",",
+            ".",
+            "?",
+            "।",
+            "…",
+            "—",
+            "„",
+            "'",
+            "’",
+            "1",
+            "🙂",
+            "\u{1b}[2J",
+            "am",
+            "Apparat",
+            "speaking",
+            "this",
+            "John",
+            "hallo",
+            " ",
+            "\t",
+            "\u{200d}",
+            "A.",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..3_000 {
+            let n = (next(&mut x) % 12) as usize;
+            let text: String = (0..n)
+                .map(|_| PIECES[(next(&mut x) % PIECES.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .join(if next(&mut x).is_multiple_of(3) {
+                    ""
+                } else {
+                    " "
+                });
+            let segs = vec![
+                ("a".to_string(), text.clone()),
+                ("b".to_string(), text.clone()),
+            ];
+            let _ = extract_caller_name(&segs, None);
+            let _ = extract_caller_name(&segs, Some("b"));
+            let _ = is_plausible_name(&text);
+            let _ = guard_llm_name(&text, &text, &text);
+            let s = name_similarity(&text, "Anna Müller");
+            assert!((0.0..=1.0).contains(&s.score), "{text:?}: {s:?}");
+            let _ = fold_umlauts(&normalize_name(&text));
+        }
+        // Arbitrary bytes as well.
+        for _ in 0..1_000 {
+            let len = (next(&mut x) % 40) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next(&mut x) as u8).collect();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let _ = extract_caller_name(&[("c".into(), text.clone())], Some("c"));
+            let _ = guard_llm_name(&text, &text, &text);
+            let _ = rank_candidates(&text, &[(1, text.clone(), f64::NAN)], f64::NAN, 0.0);
+        }
+    }
 }

@@ -26,3 +26,6 @@ pub trait CrmAdapter: Send + Sync {
     fn name(&self) -> &str;
     async fn upsert_lead(&self, lead: &LeadUpsert) -> Result<CrmLeadRef, ProviderError>;
 }
+
+pub mod leadsquared;
+pub mod simulated;

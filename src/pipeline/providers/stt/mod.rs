@@ -17,4 +17,7 @@ pub trait SttProvider: Send + Sync {
     async fn transcribe(&self, req: &SttRequest) -> Result<Transcript, ProviderError>;
 }
 
+pub mod deepgram;
+pub mod openai_whisper;
+pub mod sarvam;
 pub mod simulated;
