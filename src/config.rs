@@ -96,6 +96,19 @@ pub struct ProvidersConfig {
     pub stt: String,
     pub llm: String,
     pub crm: String,
+    pub stt_base_url: String,
+    pub stt_api_key: String,
+    pub stt_model: String,
+    pub stt_path: String,
+    pub llm_base_url: String,
+    pub llm_api_key: String,
+    pub llm_model: String,
+    pub crm_base_url: String,
+    pub crm_api_key: String,
+    pub crm_api_secret: String,
+    pub timeout_s: u64,
+    pub poll_interval_ms: u64,
+    pub max_polls: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -70,7 +70,13 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
 pub async fn ingest(config: &Config, file: &str) -> anyhow::Result<()> {
     let text = read_input(file)?;
     let rt = Runtime::open(config).await?;
-    let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker);
+    let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker).with_provider_kinds(
+        crate::store::businesses::ProviderKinds {
+            stt: config.providers.stt.trim().into(),
+            llm: config.providers.llm.trim().into(),
+            crm: config.providers.crm.trim().into(),
+        },
+    );
     let report = ing.ingest_jsonl(&text).await?;
     for r in &report.rejected {
         eprintln!("{file}:{}: rejected: {}", r.line, r.reason);

@@ -159,6 +159,7 @@ pub struct Ingestor<'a> {
     pub store: &'a Store,
     pub broker: &'a dyn Broker,
     businesses: HashMap<String, i64>,
+    kinds: crate::store::businesses::ProviderKinds,
 }
 
 impl<'a> Ingestor<'a> {
@@ -167,7 +168,14 @@ impl<'a> Ingestor<'a> {
             store,
             broker,
             businesses: HashMap::new(),
+            kinds: Default::default(),
         }
+    }
+
+    /// Businesses this ingest creates get these provider kinds (config `[providers]`).
+    pub fn with_provider_kinds(mut self, kinds: crate::store::businesses::ProviderKinds) -> Self {
+        self.kinds = kinds;
+        self
     }
 
     async fn business_id(
@@ -184,7 +192,7 @@ impl<'a> Ingestor<'a> {
             .await?
             .iter()
             .any(|b| b.name == name);
-        let b = self.store.ensure_business(name).await?;
+        let b = self.store.ensure_business_with(name, &self.kinds).await?;
         if !before {
             crate::pipeline::ensure_default_agents(self.store, b.id).await?;
             report.new_businesses.push(name.to_string());

@@ -11,7 +11,6 @@ use crate::config::Config;
 use crate::store::Store;
 use context::{PipelineCtx, PipelineSettings, Providers};
 use providers::sim::SimSettings;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Store, broker and providers opened from config: what every command that runs or feeds
@@ -54,21 +53,68 @@ pub fn sim_settings(config: &Config, latency_ms: u64) -> SimSettings {
     }
 }
 
-/// The providers a worker can use; each business picks among them by name.
+/// The providers a worker can use; each business picks among them by kind name.
+/// "simulated" is always there (demo businesses use it); the kinds named in `[providers]`
+/// are built from their settings, and a bad one fails here, naming the key to fix.
 pub fn build_providers(config: &Config) -> anyhow::Result<Providers> {
+    use providers::{build_crm, build_llm, build_stt, ProviderSettings};
+    let pc = &config.providers;
+    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    let base = ProviderSettings {
+        timeout: Duration::from_secs(pc.timeout_s.max(1)),
+        poll_interval: Duration::from_millis(pc.poll_interval_ms),
+        max_polls: pc.max_polls,
+        ..Default::default()
+    };
+    let stt_cfg = ProviderSettings {
+        base_url: opt(&pc.stt_base_url),
+        api_key: opt(&pc.stt_api_key),
+        model: opt(&pc.stt_model),
+        path: opt(&pc.stt_path),
+        sim: sim_settings(config, config.simulated.stt_latency_ms),
+        ..base.clone()
+    };
+    let llm_cfg = ProviderSettings {
+        base_url: opt(&pc.llm_base_url),
+        api_key: opt(&pc.llm_api_key),
+        model: opt(&pc.llm_model),
+        sim: sim_settings(config, config.simulated.llm_latency_ms),
+        ..base.clone()
+    };
+    let crm_cfg = ProviderSettings {
+        base_url: opt(&pc.crm_base_url),
+        api_key: opt(&pc.crm_api_key),
+        api_secret: opt(&pc.crm_api_secret),
+        sim: sim_settings(config, 0),
+        ..base
+    };
+    let fix = |key: &str, kind: &str, why: String| {
+        anyhow::anyhow!(
+            "config providers.{key} = {kind:?}: {why}. Set the [providers] {key}_* keys \
+             (or CALLOPS_PROVIDERS_{}_* env vars), or pick another kind",
+            key.to_ascii_uppercase()
+        )
+    };
     let mut p = Providers::default();
-    p.stt.insert(
-        "simulated".into(),
-        Arc::new(providers::stt::simulated::SimulatedStt {
-            sim: sim_settings(config, config.simulated.stt_latency_ms),
-        }),
-    );
-    p.llm.insert(
-        "simulated".into(),
-        Arc::new(providers::llm::simulated::SimulatedLlm {
-            sim: sim_settings(config, config.simulated.llm_latency_ms),
-        }),
-    );
+    for kind in ["simulated", pc.stt.trim()] {
+        if !p.stt.contains_key(kind) {
+            let built = build_stt(kind, &stt_cfg).map_err(|e| fix("stt", kind, e))?;
+            p.stt.insert(kind.to_string(), built);
+        }
+    }
+    for kind in ["simulated", pc.llm.trim()] {
+        if !p.llm.contains_key(kind) {
+            let built = build_llm(kind, &llm_cfg).map_err(|e| fix("llm", kind, e))?;
+            p.llm.insert(kind.to_string(), built);
+        }
+    }
+    // "builtin" = the leads table only: the notify stage needs no adapter for it.
+    for kind in ["simulated", pc.crm.trim()] {
+        if kind != "builtin" && !p.crm.contains_key(kind) {
+            let built = build_crm(kind, &crm_cfg).map_err(|e| fix("crm", kind, e))?;
+            p.crm.insert(kind.to_string(), built);
+        }
+    }
     Ok(p)
 }
 
@@ -106,4 +152,48 @@ pub async fn ensure_default_agents(store: &Store, business_id: i64) -> crate::st
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_kinds_are_built_and_a_missing_key_is_named() {
+        let mut c = Config::defaults();
+        let p = build_providers(&c).unwrap();
+        assert!(p.stt.contains_key("simulated") && p.llm.contains_key("simulated"));
+        assert!(p.crm.contains_key("simulated") && !p.crm.contains_key("builtin"));
+
+        c.providers.stt = "deepgram".into();
+        let err = build_providers(&c).err().unwrap().to_string();
+        assert!(err.contains("providers.stt = \"deepgram\""), "{err}");
+        assert!(
+            err.contains("api_key") && err.contains("CALLOPS_PROVIDERS_STT_"),
+            "{err}"
+        );
+
+        c.providers.stt_api_key = "dg-key".into();
+        c.providers.llm = "ollama".into();
+        c.providers.llm_base_url = "http://127.0.0.1:11434".into();
+        c.providers.crm = "leadsquared".into();
+        let err = build_providers(&c).err().unwrap().to_string();
+        assert!(
+            err.contains("providers.crm = \"leadsquared\"") && err.contains("base_url"),
+            "{err}"
+        );
+
+        c.providers.crm_base_url = "http://127.0.0.1:9".into();
+        c.providers.crm_api_key = "ak".into();
+        c.providers.crm_api_secret = "sk".into();
+        let p = build_providers(&c).unwrap();
+        for k in ["simulated", "deepgram"] {
+            assert!(p.stt.contains_key(k), "{k}");
+        }
+        assert!(p.llm.contains_key("ollama") && p.crm.contains_key("leadsquared"));
+
+        c.providers.llm = "gpt".into();
+        let err = build_providers(&c).err().unwrap().to_string();
+        assert!(err.contains("providers.llm = \"gpt\""), "{err}");
+    }
 }

@@ -41,15 +41,49 @@ fn row(r: &AnyRow) -> Result<Business> {
     })
 }
 
+/// Which provider kinds a new business gets (an existing one keeps its own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderKinds {
+    pub stt: String,
+    pub llm: String,
+    pub crm: String,
+}
+
+impl Default for ProviderKinds {
+    fn default() -> Self {
+        ProviderKinds {
+            stt: "simulated".into(),
+            llm: "simulated".into(),
+            crm: "builtin".into(),
+        }
+    }
+}
+
 impl Store {
     /// Create the business if its name is new; return it either way.
     pub async fn ensure_business(&self, name: &str) -> Result<Business> {
-        sqlx::query("INSERT INTO businesses (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(crate::now_ms())
-            .execute(&self.pool)
+        self.ensure_business_with(name, &ProviderKinds::default())
             .await
-            .ctx(|| format!("creating business {name:?}"))?;
+    }
+
+    /// `ensure_business`, giving a new business these provider kinds.
+    pub async fn ensure_business_with(
+        &self,
+        name: &str,
+        kinds: &ProviderKinds,
+    ) -> Result<Business> {
+        sqlx::query(
+            "INSERT INTO businesses (name, created_at, stt_provider, llm_provider, crm_provider) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(crate::now_ms())
+        .bind(&kinds.stt)
+        .bind(&kinds.llm)
+        .bind(&kinds.crm)
+        .execute(&self.pool)
+        .await
+        .ctx(|| format!("creating business {name:?}"))?;
         let r = sqlx::query(&format!("SELECT {COLUMNS} FROM businesses WHERE name = $1"))
             .bind(name)
             .fetch_one(&self.pool)
