@@ -287,7 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 if view == "all" {
                     for v in crate::console::screenshot::VIEWS {
                         let p = out.join(format!("{v}.png"));
-                        crate::console::screenshot::screenshot(v, &p, width, height)?;
+                        crate::console::screenshot::screenshot(v, &p, width, height).await?;
                         println!("{}", p.display());
                     }
                     crate::console::screenshot::screenshot(
@@ -295,10 +295,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         &out.join("overview-80x24.png"),
                         80,
                         24,
-                    )?;
+                    )
+                    .await?;
                     Ok(())
                 } else {
-                    crate::console::screenshot::screenshot(&view, &out, width, height)
+                    crate::console::screenshot::screenshot(&view, &out, width, height).await
                 }
             }
             Some(Command::Console { readonly }) => {

@@ -49,9 +49,26 @@ pub struct ConsoleConfig {
     pub sla_analyze_s: u64,
     pub sla_link_s: u64,
     pub sla_notify_s: u64,
+    pub lag_alert_s: u64,
+    pub error_rate_alert: f64,
+    pub keys: String,
 }
 
 impl ConsoleConfig {
+    /// `keys = "freeze=F, page_down=ctrl-n"` → [("freeze", "F"), ("page_down", "ctrl-n")].
+    /// A pair without `=` is kept whole so the key map reports it by name.
+    pub fn key_overrides(&self) -> Vec<(String, String)> {
+        self.keys
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((a, k)) => (a.trim().to_string(), k.trim().to_string()),
+                None => (p.to_string(), String::new()),
+            })
+            .collect()
+    }
+
     /// Stage SLAs in milliseconds, for the stuck-calls query.
     pub fn stage_slas_ms(&self) -> Vec<(crate::domain::stage::Stage, i64)> {
         use crate::domain::stage::Stage::*;

@@ -47,7 +47,7 @@ pub async fn run(
         crate::console::run_console_with(
             ctx.store.clone(),
             ctx.broker.clone(),
-            config.clone(),
+            &config,
             false,
             signal,
         )

@@ -1,275 +1,517 @@
-//! The list views: stuck calls (grouped by error signature), dead jobs, review queue, audit.
+//! The plain lists: dead jobs, the review queue and the audit log, each with the selected
+//! row's details underneath (payload and attempt errors, candidates, before/after). The
+//! actions on them (retry, discard, link …) come with their own dialogs.
 
-use super::{age, clean, UiState};
-use crate::domain::signature::error_signature;
+use super::state::{matches, ConsoleState, ListId};
+use super::widgets::{col, cut, table_rows_area, thousands, ListTable, ALERT, DIM, WARN};
+use super::{age, clock, sanitize};
+use crate::store::audit::AuditEntry;
+use crate::store::{Call, DeadJob};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::widgets::{Block, Borders, Row, Table, TableState};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Wrap};
 use ratatui::Frame;
-use std::collections::BTreeMap;
 
-fn table<'a>(
-    rows: Vec<Row<'a>>,
-    header: &[&'a str],
-    widths: Vec<Constraint>,
-    title: String,
-    selected: usize,
-) -> (Table<'a>, TableState) {
-    let n = rows.len();
-    let t = Table::new(rows, widths)
-        .header(
-            Row::new(header.to_vec())
-                .style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
-        )
-        .row_highlight_style(Style::new().bg(Color::DarkGray))
-        .block(Block::default().borders(Borders::ALL).title(title));
-    (
-        t,
-        TableState::default().with_selected(Some(selected.min(n.saturating_sub(1)))),
-    )
+pub const DLQ_SORTS: &[&str] = &["newest", "business", "stage", "attempts", "error"];
+pub const REVIEW_SORTS: &[&str] = &["priority", "waiting", "business"];
+pub const AUDIT_SORTS: &[&str] = &["newest", "who", "action"];
+
+const DETAIL_H: u16 = 6;
+
+fn split(body: Rect) -> [Rect; 2] {
+    let detail = if body.height >= 16 { DETAIL_H } else { 0 };
+    Layout::vertical([Constraint::Min(4), Constraint::Length(detail)]).areas(body)
 }
 
-/// Rows of the stuck view after filtering, in display order (the console uses it to open a call).
-pub fn stuck_rows(ui: &UiState) -> Vec<&crate::store::Call> {
-    let Some(s) = &ui.snapshot else { return vec![] };
-    s.stuck
-        .iter()
-        .filter(|c| {
-            ui.matches(&format!(
-                "{} {} {} {}",
-                c.id,
-                c.business_id,
-                c.stage,
-                c.last_error.as_deref().unwrap_or("")
-            ))
-        })
-        .collect()
+pub fn rows_area(body: Rect) -> Rect {
+    table_rows_area(split(body)[0], 1, 0)
 }
 
-pub fn draw_stuck(f: &mut Frame, area: Rect, ui: &UiState) {
-    let rows = stuck_rows(ui);
-    let mut groups: BTreeMap<String, usize> = BTreeMap::new();
-    for c in &rows {
-        *groups
-            .entry(error_signature(
-                c.last_error.as_deref().unwrap_or("(no error: waiting)"),
-            ))
-            .or_default() += 1;
-    }
-    let mut groups: Vec<_> = groups.into_iter().collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
-    let [top, bottom] = Layout::vertical([
-        Constraint::Length((groups.len() as u16 + 3).min(10)),
-        Constraint::Min(3),
-    ])
-    .areas(area);
-    let g_rows: Vec<Row> = groups
-        .iter()
-        .map(|(sig, n)| Row::new(vec![n.to_string(), clean(sig)]))
-        .collect();
-    let (t, _) = table(
-        g_rows,
-        &["calls", "error signature"],
-        vec![Constraint::Length(6), Constraint::Min(20)],
-        " stuck calls by error ".into(),
-        0,
-    );
-    f.render_widget(t, top);
-    let now = ui.now_ms;
-    let r: Vec<Row> = rows
-        .iter()
-        .map(|c| {
-            Row::new(vec![
-                c.id.to_string(),
-                c.business_id.to_string(),
-                c.stage.to_string(),
-                c.state.to_string(),
-                age(now - c.state_since),
-                c.attempts.to_string(),
-                clean(c.last_error.as_deref().unwrap_or("")),
-            ])
-        })
-        .collect();
-    let widths = vec![
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(11),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(4),
-        Constraint::Min(20),
-    ];
-    let (t, mut st) = table(
-        r,
-        &["call", "biz", "stage", "state", "age", "try", "last error"],
-        widths,
-        format!(
-            " stuck calls ({}) — older than their stage SLA; Enter opens ",
-            rows.len()
+fn title(name: &str, shown: usize, total: String, extra: String) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(
+            format!(" {name} {shown} of {total} "),
+            Style::new().add_modifier(Modifier::BOLD),
         ),
-        ui.selected,
-    );
-    f.render_stateful_widget(t, bottom, &mut st);
+        Span::styled(extra, DIM),
+    ])
 }
 
-pub fn dlq_rows(ui: &UiState) -> Vec<&crate::store::DeadJob> {
-    let Some(s) = &ui.snapshot else { return vec![] };
-    s.dead
+fn detail(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) {
+    if area.height == 0 {
+        return;
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" {title} ")),
+        ),
+        area,
+    );
+}
+
+fn k(t: &str) -> Span<'static> {
+    Span::styled(format!("{t} "), Style::new().fg(Color::Cyan))
+}
+
+// ---- DLQ ----
+
+pub fn dlq_visible(s: &ConsoleState) -> Vec<&DeadJob> {
+    let Some(p) = &s.data.dlq else { return vec![] };
+    let filter = s.filter_of(ListId::Dlq);
+    let l = s.list(ListId::Dlq);
+    let biz = |d: &DeadJob| {
+        d.business_id
+            .map(|b| s.business_name(b))
+            .unwrap_or_default()
+    };
+    let mut rows: Vec<&DeadJob> = p
+        .data
+        .rows
         .iter()
         .filter(|d| {
-            ui.matches(&format!(
-                "{} {} {} {}",
-                d.id,
-                d.business_id.unwrap_or(0),
-                d.stage.as_deref().unwrap_or(""),
-                d.last_error
-            ))
-        })
-        .collect()
-}
-
-pub fn draw_dlq(f: &mut Frame, area: Rect, ui: &UiState) {
-    let rows = dlq_rows(ui);
-    let total = ui.snapshot.as_ref().map(|s| s.dead_total).unwrap_or(0);
-    let now = ui.now_ms;
-    let r: Vec<Row> = rows
-        .iter()
-        .map(|d| {
-            Row::new(vec![
-                format!("#{}", d.id),
-                d.business_id.map(|b| b.to_string()).unwrap_or("?".into()),
-                d.stage.clone().unwrap_or("?".into()),
-                d.call_id.map(|c| c.to_string()).unwrap_or("-".into()),
-                d.attempts.to_string(),
-                age(now - d.dead_at),
-                d.source.clone(),
-                clean(&d.last_error),
-            ])
+            matches(
+                &filter,
+                &format!(
+                    "{} {} {} {} {} {} {}",
+                    d.id,
+                    biz(d),
+                    d.stage.as_deref().unwrap_or(""),
+                    d.queue,
+                    d.call_id.map(|c| c.to_string()).unwrap_or_default(),
+                    d.last_error,
+                    d.reason
+                ),
+            )
         })
         .collect();
-    let widths = vec![
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(11),
-        Constraint::Length(8),
-        Constraint::Length(4),
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Min(20),
-    ];
-    let (t, mut st) = table(
-        r,
-        &[
-            "dead",
-            "biz",
-            "stage",
-            "call",
-            "try",
-            "age",
-            "source",
-            "last error",
-        ],
-        widths,
-        format!(
-            " dead jobs ({total} dead; newest {} shown) — Enter opens the call ",
-            rows.len()
-        ),
-        ui.selected,
-    );
-    f.render_stateful_widget(t, area, &mut st);
+    rows.sort_by(|a, b| {
+        let o = match l.sort % DLQ_SORTS.len() {
+            0 => b.dead_at.cmp(&a.dead_at),
+            1 => biz(a).to_lowercase().cmp(&biz(b).to_lowercase()),
+            2 => a.stage.cmp(&b.stage),
+            3 => b.attempts.cmp(&a.attempts),
+            _ => a.error_signature.cmp(&b.error_signature),
+        };
+        let o = if l.reverse { o.reverse() } else { o };
+        o.then(b.id.cmp(&a.id))
+    });
+    rows
 }
 
-pub fn review_rows(ui: &UiState) -> Vec<&crate::store::Call> {
-    let Some(s) = &ui.snapshot else { return vec![] };
-    s.review
+pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let [list, bottom] = split(area);
+    let rows = dlq_visible(s);
+    let keys: Vec<i64> = rows.iter().map(|d| d.id).collect();
+    let l = s.list(ListId::Dlq);
+    let now = s.now_ms;
+    let total = s.data.dlq.as_ref().map(|p| p.data.total).unwrap_or(0);
+    let cols = vec![
+        col("dead", Constraint::Length(7)),
+        col("business", Constraint::Length(18)),
+        col("stage", Constraint::Length(10)),
+        col("call", Constraint::Length(7)),
+        col("try", Constraint::Length(3)),
+        col("died", Constraint::Length(7)),
+        col("source", Constraint::Length(6)),
+        col("last error", Constraint::Min(20)),
+    ];
+    let build = |i: usize| -> Vec<Cell<'static>> {
+        let d = rows[i];
+        vec![
+            Cell::from(format!("{:>7}", format!("#{}", d.id))),
+            Cell::from(cut(
+                &sanitize(
+                    &d.business_id
+                        .map(|b| s.business_name(b))
+                        .unwrap_or_else(|| "?".into()),
+                ),
+                18,
+            )),
+            Cell::from(sanitize(d.stage.as_deref().unwrap_or("?"))),
+            Cell::from(format!(
+                "{:>7}",
+                d.call_id
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into())
+            )),
+            Cell::from(format!("{:>3}", d.attempts)),
+            Cell::from(format!("{:>7}", age(now - d.dead_at))),
+            Cell::from(sanitize(&d.source)),
+            Cell::from(sanitize(&d.last_error)).style(Style::new().fg(Color::LightRed)),
+        ]
+    };
+    let sort = l.sort % DLQ_SORTS.len();
+    let sorted = [5, 1, 2, 4, 7][sort];
+    let count = rows.len();
+    ListTable {
+        title: title(
+            "dead jobs",
+            count,
+            thousands(total),
+            format!(
+                "· newest {} fetched · sort {} (s/S) · Enter opens the call ",
+                s.data.dlq.as_ref().map(|p| p.data.rows.len()).unwrap_or(0),
+                DLQ_SORTS[sort]
+            ),
+        ),
+        cols,
+        sorted: Some((sorted, l.reverse)),
+        header_h: 1,
+        footer: None,
+        empty: if s.data.dlq.is_none() {
+            "loading…"
+        } else {
+            "no dead jobs"
+        },
+    }
+    .draw(f, list, &l, count, &keys, build);
+    let lines = match rows.get(l.selected.min(count.saturating_sub(1))) {
+        Some(d) if count > 0 => {
+            let mut v = vec![
+                Line::from(vec![
+                    k("queue"),
+                    Span::raw(format!("{}  ", sanitize(&d.queue))),
+                    k("job"),
+                    Span::raw(format!("{}  ", sanitize(&d.job_id))),
+                    k("why dead"),
+                    Span::raw(format!("{}  ", sanitize(&d.reason))),
+                    k("status"),
+                    Span::raw(format!(
+                        "{}{}",
+                        d.status.as_str(),
+                        d.status_by
+                            .as_deref()
+                            .map(|b| format!(" by {}", sanitize(b)))
+                            .unwrap_or_default()
+                    )),
+                ]),
+                Line::from(vec![k("payload"), Span::raw(sanitize(&d.payload))]),
+            ];
+            for e in d.errors.iter().rev().take(3) {
+                v.push(Line::from(vec![
+                    Span::styled(format!("attempt {} at {} ", e.attempt, clock(e.at)), DIM),
+                    Span::styled(sanitize(&e.error), Style::new().fg(Color::LightRed)),
+                ]));
+            }
+            v
+        }
+        _ => vec![],
+    };
+    detail(f, bottom, "selected dead job", lines);
+}
+
+// ---- review ----
+
+pub fn review_visible(s: &ConsoleState) -> Vec<&Call> {
+    let Some(p) = &s.data.review else {
+        return vec![];
+    };
+    let filter = s.filter_of(ListId::Review);
+    let l = s.list(ListId::Review);
+    let mut rows: Vec<&Call> = p
+        .data
         .iter()
         .filter(|c| {
-            ui.matches(&format!(
-                "{} {} {} {}",
-                c.id,
-                c.business_id,
-                c.extracted_name.as_deref().unwrap_or(""),
-                c.review_reason.as_deref().unwrap_or("")
-            ))
+            matches(
+                &filter,
+                &format!(
+                    "{} {} {} {} {}",
+                    c.id,
+                    s.business_name(c.business_id),
+                    c.extracted_name.as_deref().unwrap_or(""),
+                    c.number_status.as_deref().unwrap_or(""),
+                    c.review_reason.as_deref().unwrap_or("")
+                ),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let o = match l.sort % REVIEW_SORTS.len() {
+            0 => b
+                .review_priority
+                .unwrap_or(0)
+                .cmp(&a.review_priority.unwrap_or(0))
+                .then(a.state_since.cmp(&b.state_since)),
+            1 => a.state_since.cmp(&b.state_since),
+            _ => s
+                .business_name(a.business_id)
+                .to_lowercase()
+                .cmp(&s.business_name(b.business_id).to_lowercase()),
+        };
+        let o = if l.reverse { o.reverse() } else { o };
+        o.then(a.id.cmp(&b.id))
+    });
+    rows
+}
+
+fn candidates(c: &Call) -> Vec<(i64, String, f64)> {
+    c.review_candidates
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(j).ok())
+        .unwrap_or_default()
+        .iter()
+        .map(|v| {
+            (
+                v["customer_id"].as_i64().unwrap_or(0),
+                sanitize(v["name"].as_str().unwrap_or("?")),
+                v["confidence"].as_f64().unwrap_or(0.0),
+            )
         })
         .collect()
 }
 
-pub fn draw_review(f: &mut Frame, area: Rect, ui: &UiState) {
-    let rows = review_rows(ui);
-    let now = ui.now_ms;
-    let r: Vec<Row> = rows
-        .iter()
-        .map(|c| {
-            Row::new(vec![
-                c.id.to_string(),
-                c.business_id.to_string(),
-                c.review_priority.unwrap_or(0).to_string(),
-                age(now - c.state_since),
-                c.number_status.clone().unwrap_or_default(),
-                clean(c.extracted_name.as_deref().unwrap_or("-")),
-                clean(c.review_reason.as_deref().unwrap_or("")),
-            ])
-        })
-        .collect();
-    let widths = vec![
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(9),
-        Constraint::Length(10),
-        Constraint::Length(20),
-        Constraint::Min(20),
+pub fn draw_review(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let [list, bottom] = split(area);
+    let rows = review_visible(s);
+    let keys: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let l = s.list(ListId::Review);
+    let now = s.now_ms;
+    let cols = vec![
+        col("call", Constraint::Length(7)),
+        col("business", Constraint::Length(18)),
+        col("prio", Constraint::Length(4)),
+        col("waiting", Constraint::Length(7)),
+        col("number", Constraint::Length(10)),
+        col("name heard", Constraint::Length(18)),
+        col("best candidate", Constraint::Length(24)),
+        col("why in review", Constraint::Min(20)),
     ];
-    let (t, mut st) = table(
-        r,
-        &["call", "biz", "prio", "waiting", "number", "name", "why"],
-        widths,
-        format!(
-            " review queue ({}) by priority, then age — Enter opens ",
-            rows.len()
+    let build = |i: usize| -> Vec<Cell<'static>> {
+        let c = rows[i];
+        let prio = c.review_priority.unwrap_or(0);
+        let best = candidates(c)
+            .first()
+            .map(|(id, n, conf)| format!("#{id} {} {conf:.2}", cut(n, 12)))
+            .unwrap_or_else(|| "—".into());
+        vec![
+            Cell::from(format!("{:>7}", c.id)),
+            Cell::from(cut(&sanitize(&s.business_name(c.business_id)), 18)),
+            Cell::from(format!("{prio:>4}")).style(if prio > 0 {
+                WARN.add_modifier(Modifier::BOLD)
+            } else {
+                Style::new()
+            }),
+            Cell::from(format!("{:>7}", age(now - c.state_since))),
+            Cell::from(sanitize(c.number_status.as_deref().unwrap_or("?"))),
+            Cell::from(cut(
+                &sanitize(c.extracted_name.as_deref().unwrap_or("—")),
+                18,
+            )),
+            Cell::from(best),
+            Cell::from(sanitize(c.review_reason.as_deref().unwrap_or(""))),
+        ]
+    };
+    let sort = l.sort % REVIEW_SORTS.len();
+    let count = rows.len();
+    ListTable {
+        title: title(
+            "review queue",
+            count,
+            thousands(
+                s.data
+                    .review
+                    .as_ref()
+                    .map(|p| p.data.len() as i64)
+                    .unwrap_or(0),
+            ),
+            format!(
+                "· sort {} (s/S) · Enter opens the call ",
+                REVIEW_SORTS[sort]
+            ),
         ),
-        ui.selected,
-    );
-    f.render_stateful_widget(t, area, &mut st);
+        cols,
+        sorted: Some(([2, 3, 1][sort], l.reverse)),
+        header_h: 1,
+        footer: None,
+        empty: if s.data.review.is_none() {
+            "loading…"
+        } else {
+            "the review queue is empty"
+        },
+    }
+    .draw(f, list, &l, count, &keys, build);
+    let lines = match rows.get(l.selected.min(count.saturating_sub(1))) {
+        Some(c) if count > 0 => {
+            let mut v = vec![Line::from(vec![
+                k("from"),
+                Span::raw(format!(
+                    "{} ({})  ",
+                    sanitize(c.from_number.as_deref().unwrap_or("-")),
+                    sanitize(c.number_status.as_deref().unwrap_or("?"))
+                )),
+                k("agent"),
+                Span::raw(format!(
+                    "{}  ",
+                    sanitize(c.agent_name.as_deref().unwrap_or("-"))
+                )),
+                k("reason"),
+                Span::raw(sanitize(c.review_reason.as_deref().unwrap_or("-"))),
+            ])];
+            let cands = candidates(c);
+            if cands.is_empty() {
+                v.push(Line::from(Span::styled(
+                    "no candidates above the review floor: create a customer or merge later",
+                    DIM,
+                )));
+            }
+            for (id, n, conf) in cands.iter().take(3) {
+                v.push(Line::from(vec![
+                    Span::styled(format!("  customer #{id} "), Style::new().fg(Color::Cyan)),
+                    Span::raw(format!("{n}  ")),
+                    Span::styled(
+                        format!("{conf:.2}"),
+                        if *conf >= 0.85 {
+                            Style::new().fg(Color::Green)
+                        } else {
+                            WARN
+                        },
+                    ),
+                ]));
+            }
+            v
+        }
+        _ => vec![],
+    };
+    detail(f, bottom, "selected call: candidates", lines);
 }
 
-pub fn draw_audit(f: &mut Frame, area: Rect, ui: &UiState) {
-    let Some(s) = &ui.snapshot else { return };
-    let now = ui.now_ms;
-    let r: Vec<Row> = s
-        .audit
+// ---- audit ----
+
+pub fn audit_visible(s: &ConsoleState) -> Vec<&AuditEntry> {
+    let Some(p) = &s.data.audit else {
+        return vec![];
+    };
+    let filter = s.filter_of(ListId::Audit);
+    let l = s.list(ListId::Audit);
+    let mut rows: Vec<&AuditEntry> = p
+        .data
         .iter()
-        .filter(|a| ui.matches(&format!("{} {} {}", a.actor, a.action, a.target)))
-        .map(|a| {
-            Row::new(vec![
-                age(now - a.at),
-                clean(&a.actor),
-                a.role.clone(),
-                a.action.clone(),
-                clean(&a.target),
-                clean(&format!(
-                    "{} → {}",
-                    a.before.as_deref().unwrap_or("-"),
-                    a.after.as_deref().unwrap_or("-")
-                )),
-            ])
+        .filter(|a| {
+            matches(
+                &filter,
+                &format!(
+                    "{} {} {} {} {}",
+                    a.actor,
+                    a.role,
+                    a.action,
+                    a.target,
+                    a.detail.as_deref().unwrap_or("")
+                ),
+            )
         })
         .collect();
-    let widths = vec![
-        Constraint::Length(9),
-        Constraint::Length(14),
-        Constraint::Length(8),
-        Constraint::Length(22),
-        Constraint::Length(24),
-        Constraint::Min(20),
+    rows.sort_by(|a, b| {
+        let o = match l.sort % AUDIT_SORTS.len() {
+            0 => b.at.cmp(&a.at),
+            1 => a.actor.cmp(&b.actor),
+            _ => a.action.cmp(&b.action),
+        };
+        let o = if l.reverse { o.reverse() } else { o };
+        o.then(b.id.cmp(&a.id))
+    });
+    rows
+}
+
+pub fn draw_audit(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let [list, bottom] = split(area);
+    let rows = audit_visible(s);
+    let keys: Vec<i64> = rows.iter().map(|a| a.id).collect();
+    let l = s.list(ListId::Audit);
+    let now = s.now_ms;
+    let cols = vec![
+        col("when", Constraint::Length(8)),
+        col("ago", Constraint::Length(7)),
+        col("who", Constraint::Length(12)),
+        col("role", Constraint::Length(7)),
+        col("action", Constraint::Length(22)),
+        col("target", Constraint::Length(20)),
+        col("change", Constraint::Min(20)),
     ];
-    let (t, mut st) = table(
-        r,
-        &["ago", "who", "role", "action", "target", "change"],
-        widths,
-        " audit log ".into(),
-        ui.selected,
-    );
-    f.render_stateful_widget(t, area, &mut st);
+    let build = |i: usize| -> Vec<Cell<'static>> {
+        let a = rows[i];
+        let role_style = match a.role.as_str() {
+            "admin" => Style::new().fg(Color::LightRed),
+            "support" => Style::new().fg(Color::Yellow),
+            _ => Style::new(),
+        };
+        vec![
+            Cell::from(clock(a.at)),
+            Cell::from(format!("{:>7}", age(now - a.at))),
+            Cell::from(cut(&sanitize(&a.actor), 12)),
+            Cell::from(sanitize(&a.role)).style(role_style),
+            Cell::from(sanitize(&a.action)),
+            Cell::from(cut(&sanitize(&a.target), 20)),
+            Cell::from(format!(
+                "{} → {}",
+                sanitize(a.before.as_deref().unwrap_or("-")),
+                sanitize(a.after.as_deref().unwrap_or("-"))
+            )),
+        ]
+    };
+    let sort = l.sort % AUDIT_SORTS.len();
+    let count = rows.len();
+    ListTable {
+        title: title(
+            "audit log",
+            count,
+            thousands(
+                s.data
+                    .audit
+                    .as_ref()
+                    .map(|p| p.data.len() as i64)
+                    .unwrap_or(0),
+            ),
+            format!("· newest first fetched · sort {} (s/S) ", AUDIT_SORTS[sort]),
+        ),
+        cols,
+        sorted: Some(([0, 2, 4][sort], l.reverse)),
+        header_h: 1,
+        footer: None,
+        empty: if s.data.audit.is_none() {
+            "loading…"
+        } else {
+            "nobody has done anything yet"
+        },
+    }
+    .draw(f, list, &l, count, &keys, build);
+    let lines = match rows.get(l.selected.min(count.saturating_sub(1))) {
+        Some(a) if count > 0 => vec![
+            Line::from(vec![
+                k("at"),
+                Span::raw(format!("{}  ", super::datetime(a.at))),
+                k("who"),
+                Span::raw(format!("{} ({})  ", sanitize(&a.actor), sanitize(&a.role))),
+                k("did"),
+                Span::raw(format!(
+                    "{} on {}",
+                    sanitize(&a.action),
+                    sanitize(&a.target)
+                )),
+            ]),
+            Line::from(vec![
+                k("before"),
+                Span::raw(sanitize(a.before.as_deref().unwrap_or("-"))),
+            ]),
+            Line::from(vec![
+                k("after"),
+                Span::raw(sanitize(a.after.as_deref().unwrap_or("-"))),
+            ]),
+            Line::from(vec![
+                k("detail"),
+                Span::styled(
+                    sanitize(a.detail.as_deref().unwrap_or("-")),
+                    if a.action.contains("discard") {
+                        ALERT
+                    } else {
+                        Style::new()
+                    },
+                ),
+            ]),
+        ],
+        _ => vec![],
+    };
+    detail(f, bottom, "selected entry", lines);
 }

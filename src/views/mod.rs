@@ -1,284 +1,531 @@
-//! Pure rendering of console state: no I/O, no locks. Every untrusted string (names,
-//! transcripts, errors, payloads) goes through `clean` before it reaches the terminal.
+//! Pure rendering of console state: no I/O, no locks, no SQL. `draw` paints one frame from
+//! a `ConsoleState` the console owns. Every untrusted string (business and caller names,
+//! transcripts, errors, payloads, audit targets) goes through `sanitize` on its way to the
+//! terminal: ratatui drops some control characters itself but does not promise to.
 
+pub mod business;
 pub mod call;
+pub mod help;
 pub mod lists;
 pub mod overview;
+pub mod state;
+pub mod stuck;
+pub mod widgets;
 
-use crate::console::snapshot::Snapshot;
+pub use state::{ConsoleState, Input, ListId, ListState, Route};
+
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
+use state::Conn;
 
-pub fn clean(s: &str) -> String {
+/// Untrusted text made safe for a terminal, on one line: escape sequences (CSI incl.
+/// `ESC[6n` queries, OSC incl. OSC 52 clipboard writes and OSC 8 links, DCS/SOS/PM/APC),
+/// C0/C1 controls (tabs and newlines become spaces) and bidi overrides/isolates removed.
+pub fn sanitize(s: &str) -> String {
     crate::domain::text::sanitize(s)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    Overview,
-    Stuck,
-    Dlq,
-    Review,
-    Audit,
-    Call,
-    Help,
+/// `sanitize`, keeping newlines (multi-line payloads).
+pub fn sanitize_multiline(s: &str) -> String {
+    crate::domain::text::sanitize_with(s, true)
 }
 
-impl View {
-    pub fn title(self) -> &'static str {
-        match self {
-            View::Overview => "overview",
-            View::Stuck => "stuck",
-            View::Dlq => "dlq",
-            View::Review => "review",
-            View::Audit => "audit",
-            View::Call => "call",
-            View::Help => "help",
+/// Sanitize every string inside a JSON value (keys too), for JSON printed to a terminal:
+/// serde_json escapes C0 controls but writes C1 controls and bidi overrides as they are.
+pub fn sanitize_json(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => *s = sanitize_multiline(s),
+        Value::Array(a) => a.iter_mut().for_each(sanitize_json),
+        Value::Object(o) => {
+            let old = std::mem::take(o);
+            for (k, mut val) in old {
+                sanitize_json(&mut val);
+                o.insert(sanitize(&k), val);
+            }
         }
+        _ => {}
     }
 }
 
-/// Everything a frame shows. The console owns it; views only read it.
-#[derive(Debug, Clone)]
-pub struct UiState {
-    pub view: View,
-    pub snapshot: Option<Snapshot>,
-    /// The snapshot before the last refresh, to mark changed cells for one refresh.
-    pub previous: Option<Snapshot>,
-    pub selected: usize,
-    pub scroll: u16,
-    pub filter: String,
-    pub editing_filter: bool,
-    pub palette: Option<String>,
-    pub frozen: bool,
-    pub refreshing: bool,
-    pub spinner: usize,
-    pub message: Option<String>,
-    pub readonly: bool,
-    pub role: String,
-    pub now_ms: i64,
-    pub sort_column: usize,
-    pub refresh_failures: u32,
-}
-
-impl UiState {
-    pub fn new(readonly: bool, role: &str) -> Self {
-        UiState {
-            view: View::Overview,
-            snapshot: None,
-            previous: None,
-            selected: 0,
-            scroll: 0,
-            filter: String::new(),
-            editing_filter: false,
-            palette: None,
-            frozen: false,
-            refreshing: false,
-            spinner: 0,
-            message: None,
-            readonly,
-            role: role.into(),
-            now_ms: crate::now_ms(),
-            sort_column: 0,
-            refresh_failures: 0,
-        }
-    }
-
-    pub fn matches(&self, text: &str) -> bool {
-        self.filter.is_empty() || text.to_lowercase().contains(&self.filter.to_lowercase())
-    }
-}
-
+/// "42s", "3m07s", "2h05m", "3d04h".
 pub fn age(ms: i64) -> String {
     let s = (ms / 1000).max(0);
     match s {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
     }
 }
 
-/// Header: view, data freshness, connection states, frozen/readonly marks; body; footer.
-pub fn draw(f: &mut Frame, ui: &UiState) {
-    let [header, body, footer] = Layout::vertical([
+/// Wall-clock time (UTC) of an epoch-ms instant.
+pub fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Date and time (UTC) of an epoch-ms instant.
+pub fn datetime(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Header (2 lines), body, footer (1 line).
+pub fn split_screen(area: Rect) -> [Rect; 3] {
+    Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
-    .areas(f.area());
-    draw_header(f, header, ui);
-    match ui.view {
-        View::Overview => overview::draw(f, body, ui),
-        View::Stuck => lists::draw_stuck(f, body, ui),
-        View::Dlq => lists::draw_dlq(f, body, ui),
-        View::Review => lists::draw_review(f, body, ui),
-        View::Audit => lists::draw_audit(f, body, ui),
-        View::Call => call::draw(f, body, ui),
-        View::Help => draw_help(f, body, ui),
-    }
-    draw_footer(f, footer, ui);
-    if let Some(p) = &ui.palette {
-        let w = 50.min(f.area().width);
-        let area = Rect::new((f.area().width.saturating_sub(w)) / 2, 3, w, 3);
-        f.render_widget(Clear, area);
-        let hint = completions(p).join(" ");
-        f.render_widget(
-            Paragraph::new(vec![
-                Line::from(format!(":{p}▏")),
-                Line::from(Span::styled(hint, Style::new().fg(Color::DarkGray))),
-            ])
-            .block(Block::default().borders(Borders::ALL).title(" command ")),
-            area,
-        );
+    .areas(area)
+}
+
+/// Where the rows of the current list are drawn, for paging, keeping the selection in
+/// view, and mapping mouse clicks to rows.
+pub fn list_rows_area(s: &ConsoleState, full: Rect) -> Option<(ListId, Rect)> {
+    let [_, body, _] = split_screen(full);
+    match s.route() {
+        Route::Overview => Some((ListId::Overview, overview::rows_area(body))),
+        Route::Stuck => Some((ListId::Stuck, stuck::rows_area(s, body))),
+        Route::Dlq => Some((ListId::Dlq, lists::rows_area(body))),
+        Route::Review => Some((ListId::Review, lists::rows_area(body))),
+        Route::Audit => Some((ListId::Audit, lists::rows_area(body))),
+        _ => None,
     }
 }
 
-pub const COMMANDS: &[&str] = &[
-    "overview", "stuck", "dlq", "review", "audit", "call ", "help", "quit",
-];
+/// Keys of the rows a list shows, filtered and sorted, in display order.
+pub fn visible_keys(s: &ConsoleState, id: ListId) -> Vec<i64> {
+    match id {
+        ListId::Overview => overview::visible(s).iter().map(|b| b.id).collect(),
+        ListId::Stuck => stuck::visible(s).iter().map(|c| c.id).collect(),
+        ListId::Dlq => lists::dlq_visible(s).iter().map(|d| d.id).collect(),
+        ListId::Review => lists::review_visible(s).iter().map(|c| c.id).collect(),
+        ListId::Audit => lists::audit_visible(s).iter().map(|a| a.id).collect(),
+    }
+}
 
-pub fn completions(prefix: &str) -> Vec<&'static str> {
-    COMMANDS
+/// Paint one frame.
+pub fn draw(f: &mut Frame, s: &ConsoleState) {
+    let [header, body, footer] = split_screen(f.area());
+    draw_header(f, header, s);
+    match s.route() {
+        Route::Overview => overview::draw(f, body, s),
+        Route::Business(id) => business::draw(f, body, s, id),
+        Route::Stuck => stuck::draw(f, body, s),
+        Route::Call(_) => call::draw(f, body, s),
+        Route::Dlq => lists::draw_dlq(f, body, s),
+        Route::Review => lists::draw_review(f, body, s),
+        Route::Audit => lists::draw_audit(f, body, s),
+        Route::Help => help::draw(f, body, s),
+    }
+    draw_footer(f, footer, s);
+    if let Input::Palette { text, choice } = &s.input {
+        draw_palette(f, body, s, text, *choice);
+    }
+}
+
+const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
+
+fn badge(text: String, fg: Color, bg: Color) -> Span<'static> {
+    Span::styled(
+        text,
+        Style::new().fg(fg).bg(bg).add_modifier(Modifier::BOLD),
+    )
+}
+
+fn conn_span(name: &str, c: &Conn) -> Span<'static> {
+    match c {
+        Conn::Unknown => Span::styled(format!(" {name} … "), Style::new().fg(Color::DarkGray)),
+        Conn::Up { latency_ms } => Span::styled(
+            format!(" {name} ok {latency_ms}ms "),
+            Style::new().fg(Color::Green),
+        ),
+        Conn::Slow { latency_ms } => badge(
+            format!(" {name} SLOW {} ", age_ms_short(*latency_ms)),
+            Color::Black,
+            Color::Yellow,
+        ),
+        Conn::Down { .. } => badge(format!(" {name} DOWN "), Color::White, Color::Red),
+    }
+}
+
+fn age_ms_short(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+/// Breadcrumb of the navigation stack: "overview › business Acme › call 17".
+fn breadcrumb(s: &ConsoleState) -> String {
+    s.stack
         .iter()
-        .copied()
-        .filter(|c| c.starts_with(prefix.trim_start()))
-        .collect()
+        .map(|r| match r {
+            Route::Business(id) => format!("business {}", sanitize(&s.business_name(*id))),
+            other => other.title(),
+        })
+        .collect::<Vec<_>>()
+        .join(" › ")
 }
 
-const SPINNER: [&str; 4] = ["⠋", "⠙", "⠹", "⠸"];
-
-fn draw_header(f: &mut Frame, area: Rect, ui: &UiState) {
-    let mut spans = vec![Span::styled(
-        " callops ",
-        Style::new()
-            .fg(Color::Black)
-            .bg(Color::Cyan)
-            .add_modifier(Modifier::BOLD),
-    )];
-    spans.push(Span::raw(format!(" {} ", ui.view.title())));
-    match &ui.snapshot {
-        Some(s) => {
-            let fresh = ui.now_ms - s.fetched_at;
-            let style = if fresh > 10_000 {
-                Style::new().fg(Color::Red)
+fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let h = &s.health;
+    let mut spans = vec![
+        badge(" callops ".into(), Color::Black, Color::Cyan),
+        Span::styled(
+            format!(" {} ", breadcrumb(s)),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+    ];
+    // Freshness of what is on screen, not of the last attempt.
+    match h.data_at {
+        Some(at) => {
+            let old = s.now_ms - at;
+            let style = if old > 30_000 {
+                Style::new().fg(Color::White).bg(Color::Red)
+            } else if old > 10_000 {
+                Style::new().fg(Color::Yellow)
             } else {
                 Style::new().fg(Color::Green)
             };
             spans.push(Span::styled(
-                format!(" data {} old ({} ms) ", age(fresh), s.took_ms),
+                format!(" data {} old @{} ", age(old), clock(at)),
                 style,
             ));
-            let conn = |ok: bool, name: &str| {
-                Span::styled(
-                    format!(" {name} {} ", if ok { "up" } else { "DOWN" }),
-                    if ok {
-                        Style::new().fg(Color::Green)
-                    } else {
-                        Style::new().fg(Color::White).bg(Color::Red)
-                    },
-                )
-            };
-            spans.push(conn(s.db_ok, "db"));
-            spans.push(conn(s.broker_ok, &s.broker_kind));
-            if s.dlx_unarchived > 0 {
-                spans.push(Span::styled(
-                    format!(" DLX unarchived {} ", s.dlx_unarchived),
-                    Style::new().fg(Color::Yellow),
-                ));
-            }
         }
-        None => spans.push(Span::raw(" waiting for first data… ")),
+        None => spans.push(Span::styled(
+            " waiting for data… ",
+            Style::new().fg(Color::Yellow),
+        )),
     }
-    if ui.refreshing {
-        spans.push(Span::raw(format!(
-            " {}",
-            SPINNER[ui.spinner % SPINNER.len()]
-        )));
+    spans.push(conn_span("db", &h.db));
+    let kind = if h.broker_kind.is_empty() {
+        "broker".to_string()
+    } else {
+        format!("broker:{}", h.broker_kind)
+    };
+    spans.push(conn_span(&kind, &h.broker));
+    if let Some(since) = h.refreshing_since {
+        let running = s.now_ms - since;
+        let text = if running > 3000 {
+            format!(
+                " {} refreshing {} ",
+                SPINNER[s.spinner % SPINNER.len()],
+                age(running)
+            )
+        } else {
+            format!(" {} ", SPINNER[s.spinner % SPINNER.len()])
+        };
+        spans.push(Span::styled(text, Style::new().fg(Color::Cyan)));
     }
-    if ui.frozen {
-        spans.push(Span::styled(
-            " FROZEN (f to resume) ",
-            Style::new().fg(Color::Black).bg(Color::Yellow),
+    if let Some(at) = s.frozen_at {
+        spans.push(badge(
+            format!(" FROZEN {} (f resumes) ", age(s.now_ms - at)),
+            Color::Black,
+            Color::Yellow,
         ));
     }
-    spans.push(Span::raw(format!(
-        "  role {}{}",
-        ui.role,
-        if ui.readonly { " (read-only)" } else { "" }
-    )));
-    let mut lines = vec![Line::from(spans)];
-    if let Some(e) = ui.snapshot.as_ref().and_then(|s| s.error.clone()) {
-        lines.push(Line::from(Span::styled(
-            format!(" {}", clean(&e)),
-            Style::new().fg(Color::Red),
-        )));
-    } else if let Some(m) = &ui.message {
-        lines.push(Line::from(Span::styled(
-            format!(" {}", clean(m)),
-            Style::new().fg(Color::Yellow),
-        )));
+    if s.readonly {
+        spans.push(badge(" READ-ONLY ".into(), Color::Black, Color::Magenta));
     }
-    f.render_widget(Paragraph::new(lines), area);
+    spans.push(Span::styled(
+        format!(" role {} ", sanitize(&s.role)),
+        Style::new().fg(Color::DarkGray),
+    ));
+    let second = status_line(s);
+    f.render_widget(Paragraph::new(vec![Line::from(spans), second]), area);
 }
 
-fn draw_footer(f: &mut Frame, area: Rect, ui: &UiState) {
-    let text = if ui.editing_filter {
-        format!(" /{}▏  (Enter apply, Esc clear)", ui.filter)
-    } else {
-        let filter = if ui.filter.is_empty() {
-            String::new()
-        } else {
-            format!("  filter: /{}", ui.filter)
-        };
-        format!(" : command  / filter  ? help  f freeze  Enter open  Esc back  q quit{filter}")
+/// Second header line: a dead connection first (with what is shown instead), then the
+/// operator's last message, then the global counters.
+fn status_line(s: &ConsoleState) -> Line<'static> {
+    let h = &s.health;
+    let retry = h
+        .next_refresh_at
+        .filter(|_| h.failures > 0)
+        .map(|t| format!("; retrying in {}", age((t - s.now_ms).max(0))))
+        .unwrap_or_default();
+    let shown = h
+        .data_at
+        .map(|t| format!(" — showing data from {}", clock(t)))
+        .unwrap_or_default();
+    for (name, c) in [("database", &h.db), ("broker", &h.broker)] {
+        if let Conn::Down { error, since } = c {
+            return Line::from(Span::styled(
+                format!(
+                    " {name} unreachable since {}: {}{shown}{retry}",
+                    clock(*since),
+                    sanitize(error)
+                ),
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ));
+        }
+    }
+    if let Some((m, is_err)) = &s.message {
+        return Line::from(Span::styled(
+            format!(" {}", sanitize(m)),
+            Style::new().fg(if *is_err { Color::Red } else { Color::Yellow }),
+        ));
+    }
+    let mut spans = vec![];
+    let mut counter = |label: &str, n: Option<i64>, alert: Color| {
+        if let Some(n) = n {
+            spans.push(Span::styled(
+                format!(" {label} {n} "),
+                if n > 0 {
+                    Style::new().fg(alert)
+                } else {
+                    Style::new().fg(Color::DarkGray)
+                },
+            ));
+        }
     };
-    f.render_widget(
-        Paragraph::new(text).style(Style::new().fg(Color::DarkGray)),
-        area,
+    let ov = s.data.overview.as_ref().map(|p| &p.data);
+    counter(
+        "dlq",
+        s.data
+            .dlq
+            .as_ref()
+            .map(|d| d.data.total)
+            .or(ov.map(|o| o.iter().map(|b| b.dlq).sum())),
+        Color::Red,
     );
-}
-
-pub fn help_lines(view: View) -> Vec<(&'static str, &'static str)> {
-    let mut keys = vec![
-        (
-            ":",
-            "command palette (:overview :stuck :dlq :review :audit :call <id>), Tab completes",
-        ),
-        ("/", "filter the current list (Esc clears)"),
-        ("?", "this help"),
-        ("j / k, ↓ / ↑", "move"),
-        ("PgDn / PgUp, Home / End", "page, first, last"),
-        ("Enter", "drill down (business → stuck, row → call)"),
-        ("Esc", "back"),
-        ("f", "freeze / resume the data (read a moving table)"),
-        ("r", "refresh now"),
-        ("s", "sort by the next column"),
-        ("1..6", "overview, stuck, dlq, review, audit, help"),
-        ("q, Ctrl-C", "quit (the terminal is restored)"),
-    ];
-    if view == View::Call {
-        keys.push(("j / k", "scroll the transcript and trace"));
+    counter(
+        "review",
+        ov.map(|o| o.iter().map(|b| b.review).sum()).or(s
+            .data
+            .review
+            .as_ref()
+            .map(|r| r.data.len() as i64)),
+        Color::Yellow,
+    );
+    counter(
+        "stuck",
+        s.data.stuck.as_ref().map(|p| p.data.total()),
+        Color::Red,
+    );
+    counter(
+        "queued",
+        ov.map(|o| o.iter().map(|b| b.backlog_total() as i64).sum()),
+        Color::Cyan,
+    );
+    if h.dlx_unarchived > 0 {
+        spans.push(badge(
+            format!(
+                " {} dead letters in RabbitMQ not yet archived ",
+                h.dlx_unarchived
+            ),
+            Color::Black,
+            Color::Yellow,
+        ));
     }
-    keys
+    spans.push(Span::styled(
+        format!(
+            " refresh {}",
+            if h.last_took_ms > 0 {
+                format!("took {}", age_ms_short(h.last_took_ms))
+            } else {
+                "pending".into()
+            }
+        ),
+        Style::new().fg(Color::DarkGray),
+    ));
+    Line::from(spans)
 }
 
-fn draw_help(f: &mut Frame, area: Rect, _ui: &UiState) {
-    let lines: Vec<Line> = help_lines(View::Help)
-        .into_iter()
-        .map(|(k, d)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>24}  "), Style::new().fg(Color::Cyan)),
-                Span::raw(d),
-            ])
+fn draw_footer(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let line = match &s.input {
+        Input::Filter(text) => Line::from(vec![
+            Span::styled(" /", Style::new().fg(Color::Cyan)),
+            Span::raw(format!("{}▏", sanitize(text))),
+            Span::styled(
+                "  Enter keeps the filter, Esc clears it",
+                Style::new().fg(Color::DarkGray),
+            ),
+        ]),
+        _ => {
+            let mut spans = vec![Span::styled(
+                format!(" {}", s.hints),
+                Style::new().fg(Color::DarkGray),
+            )];
+            if let Some(id) = s.route().list() {
+                let l = s.list(id);
+                if !l.filter.is_empty() {
+                    spans.push(Span::styled(
+                        format!("  filter /{} ", sanitize(&l.filter)),
+                        Style::new().fg(Color::Black).bg(Color::Cyan),
+                    ));
+                }
+                if !l.marked.is_empty() {
+                    spans.push(Span::styled(
+                        format!("  {} marked ", l.marked.len()),
+                        Style::new().fg(Color::Black).bg(Color::Magenta),
+                    ));
+                }
+            }
+            Line::from(spans)
+        }
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+/// Palette commands; `<…>` marks an argument.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("overview", "every business: throughput, backlog, errors"),
+    ("stuck", "calls past their stage SLA, by error"),
+    ("dlq", "dead jobs"),
+    ("review", "the manual-review queue"),
+    ("audit", "who did what"),
+    ("call", "<id> one call and its trace"),
+    ("biz", "<name> one business: charts and queues"),
+    ("help", "keys of this view"),
+    ("quit", "leave the console"),
+];
+
+/// Completions for the palette text: command names, then business names after `biz `.
+pub fn completions(text: &str, names: &[String]) -> Vec<String> {
+    let t = text.trim_start();
+    if let Some(rest) = t.strip_prefix("biz ") {
+        let q = rest.trim().to_lowercase();
+        let mut v: Vec<String> = names
+            .iter()
+            .filter(|n| n.to_lowercase().starts_with(&q))
+            .chain(
+                names
+                    .iter()
+                    .filter(|n| !n.to_lowercase().starts_with(&q) && n.to_lowercase().contains(&q)),
+            )
+            .map(|n| format!("biz {}", sanitize(n)))
+            .collect();
+        v.truncate(50);
+        return v;
+    }
+    if t.contains(' ') {
+        return vec![];
+    }
+    COMMANDS
+        .iter()
+        .filter(|(c, _)| c.starts_with(&t.to_lowercase()))
+        .map(|(c, d)| {
+            if d.starts_with('<') {
+                format!("{c} ")
+            } else {
+                c.to_string()
+            }
         })
-        .collect();
+        .collect()
+}
+
+fn draw_palette(f: &mut Frame, body: Rect, s: &ConsoleState, text: &str, choice: usize) {
+    let mut names: Vec<String> = s.data.names.values().cloned().collect();
+    names.sort();
+    let options = completions(text, &names);
+    let shown = options.len().min(8) as u16;
+    let w = body.width.min(72);
+    let area = Rect::new(body.x + (body.width - w) / 2, body.y + 1, w, 3 + shown);
+    f.render_widget(Clear, area);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(":", Style::new().fg(Color::Cyan)),
+        Span::raw(format!("{}▏", sanitize(text))),
+    ])];
+    let start = choice
+        .saturating_sub(7)
+        .min(options.len().saturating_sub(8));
+    for (i, o) in options.iter().enumerate().skip(start).take(8) {
+        let word = o.split_whitespace().next().unwrap_or("");
+        let desc = COMMANDS
+            .iter()
+            .find(|(c, _)| *c == word)
+            .map(|(_, d)| *d)
+            .unwrap_or("");
+        let style = if i == choice % options.len().max(1) {
+            Style::new().fg(Color::Black).bg(Color::Cyan)
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {o:<24}"), style),
+            Span::styled(format!(" {desc}"), Style::new().fg(Color::DarkGray)),
+        ]));
+    }
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(" keys ")),
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(Style::new().fg(Color::Cyan))
+                .title(" command — Tab completes, ↑↓ choose, Enter runs, Esc cancels "),
+        ),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_strips_every_kind_of_escape() {
+        let cases = [
+            ("a\x1b[31mred\x1b[0mb", "aredb"),                       // CSI SGR
+            ("x\x1b[6ny", "xy"),                                     // cursor position query
+            ("x\x1b[2J\x1b[Hy", "xy"),                               // clear screen, home
+            ("c\x1b]52;c;ZWNobyBwd25lZA==\x07d", "cd"),              // OSC 52 clipboard, BEL
+            ("c\x1b]52;c;ZWNobyBwd25lZA==\x1b\\d", "cd"),            // OSC 52, ST
+            ("\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\", "link"), // OSC 8 hyperlink
+            ("\x1b]0;pwned title\x07t", "t"),                        // OSC 0 window title
+            ("\x1bP1$r0m\x1b\\dcs", "dcs"),                          // DCS
+            ("\u{9b}31mc1", "c1"),                                   // 8-bit CSI
+            ("\u{9d}0;t\u{9c}x", "x"),                               // 8-bit OSC … ST
+            ("a\u{202e}cod.exe\u{202c}b", "acod.exeb"),              // bidi override
+            ("\u{2066}i\u{2069}", "i"),                              // bidi isolates
+            ("bell\x07 back\x08space\x7f", "bell backspace"),        // C0 and DEL
+            ("a\tb\r\nc", "a b  c"),                                 // tabs/newlines → spaces
+            ("esc at end\x1b", "esc at end"),
+            ("\x1bcreset", "reset"), // RIS
+        ];
+        for (input, want) in cases {
+            assert_eq!(sanitize(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn sanitize_keeps_real_text_and_multiline_keeps_newlines() {
+        let t = "Grüß Gott — मेरा नाम प्रिया — שלום — 你好";
+        assert_eq!(sanitize(t), t);
+        assert_eq!(sanitize_multiline("a\nb\x1b[1m"), "a\nb");
+    }
+
+    #[test]
+    fn json_strings_and_keys_are_sanitized() {
+        let mut v =
+            serde_json::json!({"n\u{202e}k": ["\x1b]52;c;eA==\x07ok", {"e": "\u{9b}2Jx"}], "i": 3});
+        sanitize_json(&mut v);
+        assert_eq!(v, serde_json::json!({"nk": ["ok", {"e": "x"}], "i": 3}));
+    }
+
+    #[test]
+    fn palette_completes_commands_and_business_names() {
+        let names = vec!["Acme Dental".to_string(), "Berlin Autohaus".to_string()];
+        assert_eq!(completions("st", &names), vec!["stuck"]);
+        assert_eq!(completions("ca", &names), vec!["call "]);
+        assert_eq!(completions("biz be", &names), vec!["biz Berlin Autohaus"]);
+        assert_eq!(completions("biz dental", &names), vec!["biz Acme Dental"]);
+        assert!(completions("call 12", &names).is_empty());
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(age(42_000), "42s");
+        assert_eq!(age(187_000), "3m07s");
+        assert_eq!(age(7_500_000), "2h05m");
+        assert_eq!(age(-5), "0s");
+    }
 }

@@ -1,202 +1,357 @@
-//! Overview: a row per business — calls/min per stage (1/5/15/60 min), audio minutes per
-//! hour, backlog per stage queue, oldest job, error rate, DLQ and review counts, a 60-minute
-//! sparkline — with a totals row and alert colours.
+//! Overview: a row per business — calls/min per stage over the chosen window (1/5/15/60
+//! min, `w` switches), backlog per stage queue, audio minutes per hour, oldest queued job,
+//! error rate, DLQ and review counts, a 60-minute sparkline of finished calls — with a
+//! totals row, sorting and alert colours (lag, DLQ > 0, error rate).
 
-use super::{age, clean, UiState};
+use super::state::{matches, ConsoleState, ListId};
+use super::widgets::{
+    col, sparkline, table_rows_area, Col, ListTable, ALERT, BAD, CHANGED, DIM, WARN,
+};
+use super::{age, sanitize};
 use crate::domain::stage::Stage;
+use crate::store::read::{BizRow, WINDOWS_MIN};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
+use std::cmp::Ordering;
 
-const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// Sortable columns, in `s` order. Names sort A→Z, numbers largest first.
+pub const SORTS: &[&str] = &[
+    "name",
+    "sync/min",
+    "transcribe/min",
+    "analyze/min",
+    "link/min",
+    "notify/min",
+    "backlog",
+    "oldest job",
+    "error rate",
+    "dlq",
+    "review",
+    "audio",
+];
 
-pub fn sparkline(values: &[u64], width: usize) -> String {
-    let vals = &values[values.len().saturating_sub(width)..];
-    let max = *vals.iter().max().unwrap_or(&0);
-    vals.iter()
-        .map(|v| {
-            if max == 0 || *v == 0 {
-                ' '
-            } else {
-                SPARK[((*v * 7) / max) as usize]
-            }
-        })
-        .collect()
+const HEADER_H: u16 = 2;
+
+/// Width from which every stage gets its own column.
+const WIDE: u16 = 130;
+
+pub fn rows_area(body: Rect) -> Rect {
+    table_rows_area(body, HEADER_H, 1)
 }
 
-pub const SORT_COLUMNS: &[&str] = &["name", "calls/min", "backlog", "errors", "dlq", "review"];
+fn cmp_f(a: f64, b: f64) -> Ordering {
+    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+}
 
-pub fn draw(f: &mut Frame, area: Rect, ui: &UiState) {
-    let Some(s) = &ui.snapshot else { return };
-    let mut rows: Vec<_> = s
-        .businesses
+/// Businesses after the filter, in the chosen order.
+pub fn visible(s: &ConsoleState) -> Vec<&BizRow> {
+    let Some(p) = &s.data.overview else {
+        return vec![];
+    };
+    let filter = s.filter_of(ListId::Overview);
+    let l = s.list(ListId::Overview);
+    let w = s.window;
+    let mut rows: Vec<&BizRow> = p
+        .data
         .iter()
-        .filter(|b| ui.matches(&b.name))
+        .filter(|b| matches(&filter, &format!("{} {}", b.name, b.id)))
         .collect();
-    let backlog = |b: &crate::console::snapshot::BizRow| b.backlog.values().sum::<u64>();
-    let cpm =
-        |b: &crate::console::snapshot::BizRow| b.rate.get("notify").map(|r| r[1]).unwrap_or(0.0);
-    match ui.sort_column % SORT_COLUMNS.len() {
-        1 => rows.sort_by(|a, b| cpm(b).total_cmp(&cpm(a))),
-        2 => rows.sort_by_key(|b| std::cmp::Reverse(backlog(b))),
-        3 => rows.sort_by(|a, b| b.error_rate.total_cmp(&a.error_rate)),
-        4 => rows.sort_by_key(|b| std::cmp::Reverse(b.dlq)),
-        5 => rows.sort_by_key(|b| std::cmp::Reverse(b.review)),
-        _ => rows.sort_by(|a, b| a.name.cmp(&b.name)),
-    }
-    let prev = ui.previous.as_ref();
-    let narrow = area.width < 120;
-    let mut header = vec!["business".to_string()];
-    for st in Stage::ALL {
-        header.push(if narrow {
-            st.as_str()[..3].to_string()
-        } else {
-            format!("{st}/min 1·5·60")
-        });
-    }
-    header.extend(["aud m/h", "backlog", "oldest", "err%", "dlq", "review"].map(String::from));
-    // What is left of the width goes to the sparkline (done calls per minute, newest right).
-    let spark_w = (area.width as usize)
-        .saturating_sub(16 + 5 * 15 + 7 + 7 + 7 + 5 + 4 + 8 + 14 + 2)
-        .clamp(0, 60);
-    if !narrow {
-        header.push(format!("done/min, last {spark_w} min"));
-    }
-    let mut table_rows = Vec::new();
-    for b in &rows {
-        let changed = |f: fn(&crate::console::snapshot::BizRow) -> String| {
-            prev.and_then(|p| p.businesses.iter().find(|x| x.id == b.id))
-                .map(|old| f(old) != f(b))
-                .unwrap_or(false)
+    let sort = l.sort % SORTS.len();
+    rows.sort_by(|a, b| {
+        let o = match sort {
+            0 => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            1..=5 => cmp_f(b.rates[sort - 1][w], a.rates[sort - 1][w]),
+            6 => b.backlog_total().cmp(&a.backlog_total()),
+            7 => b.oldest_job_age_ms.cmp(&a.oldest_job_age_ms),
+            8 => cmp_f(b.error_rate, a.error_rate),
+            9 => b.dlq.cmp(&a.dlq),
+            10 => b.review.cmp(&a.review),
+            _ => cmp_f(b.audio_min_per_hour, a.audio_min_per_hour),
         };
-        let mut cells = vec![Cell::from(clean(&b.name))];
+        let o = if l.reverse { o.reverse() } else { o };
+        o.then(a.id.cmp(&b.id))
+    });
+    rows
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r >= 999.5 {
+        format!("{r:.0}")
+    } else if r > 0.0 && r < 0.05 {
+        "<0.1".into()
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+fn pct(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x < 0.001 {
+        "<0.1".into()
+    } else {
+        format!("{:.1}", x * 100.0)
+    }
+}
+
+/// Is this business in trouble, and why (for the name cell's colour).
+fn alerting(s: &ConsoleState, b: &BizRow) -> bool {
+    b.dlq > 0
+        || b.error_rate > s.alerts.error_rate
+        || b.oldest_job_age_ms.unwrap_or(0) > s.alerts.lag_ms
+}
+
+pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let rows = visible(s);
+    let keys: Vec<i64> = rows.iter().map(|b| b.id).collect();
+    let total = s.data.overview.as_ref().map(|p| p.data.len()).unwrap_or(0);
+    let l = s.list(ListId::Overview);
+    let wide = area.width >= WIDE;
+    let w = s.window;
+    let prev = s.data.overview_prev.as_ref();
+    let old = |id: i64| prev.and_then(|p| p.iter().find(|x| x.id == id));
+
+    // Fixed columns first; the sparkline takes what is left (bucketing minutes if narrow).
+    let mut cols: Vec<Col> = vec![col(
+        "business",
+        Constraint::Length(if wide { 22 } else { 14 }),
+    )];
+    let fixed: u16 = if wide {
         for st in Stage::ALL {
-            let r = b.rate.get(st.as_str()).copied().unwrap_or_default();
-            cells.push(Cell::from(if narrow {
-                format!("{:.1}", r[1])
-            } else {
-                format!("{:>5.1} {:>5.1} {:>5.1}", r[0], r[1], r[3])
-            }));
+            cols.push(col(format!("{st}\n /min queue"), Constraint::Length(11)));
         }
-        cells.push(Cell::from(format!("{:.0}", b.audio_min_per_hour)));
-        let bl = backlog(b);
-        let bl_cell = Cell::from(bl.to_string());
-        cells.push(
-            if changed(|x| x.backlog.values().sum::<u64>().to_string()) {
-                bl_cell.style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED))
-            } else {
-                bl_cell
-            },
-        );
-        let lag = b.oldest_job_age_ms.unwrap_or(0);
-        cells.push(
-            Cell::from(b.oldest_job_age_ms.map(age).unwrap_or_else(|| "-".into())).style(
-                if lag > 300_000 {
-                    Style::new().fg(Color::Red)
+        cols.push(col("audio\nmin/h", Constraint::Length(6)));
+        2 + 1 + 22 + 55 + 6 + 7 + 5 + 5 + 6 + 12
+    } else {
+        cols.push(col("done\n/min", Constraint::Length(6)));
+        cols.push(col("queue", Constraint::Length(6)));
+        2 + 1 + 14 + 6 + 6 + 7 + 5 + 5 + 6 + 9
+    };
+    cols.push(col("oldest\njob", Constraint::Length(7)));
+    cols.push(col("err\n%", Constraint::Length(5)));
+    cols.push(col("dlq", Constraint::Length(5)));
+    cols.push(col("review", Constraint::Length(6)));
+    let spark_w = area.width.saturating_sub(fixed).min(60);
+    if spark_w >= 8 {
+        cols.push(col(
+            "finished/min\nlast 60 min",
+            Constraint::Length(spark_w),
+        ));
+    }
+    let sort = l.sort % SORTS.len();
+    // Map the sort to its column where there is one.
+    let sorted_col = match (wide, sort) {
+        (_, 0) => Some(0),
+        (true, 1..=5) => Some(sort),
+        (false, 5) => Some(1),
+        (true, 11) => Some(6),
+        (true, 7..=10) => Some(sort),
+        (false, 6) => Some(2),
+        (false, 7..=10) => Some(sort - 4),
+        _ => None,
+    };
+
+    let cell_rate = |b: &BizRow, i: usize| -> Cell<'static> {
+        let r = b.rates[i][w];
+        let q = b.backlog[i];
+        let (rc, qc) = match old(b.id) {
+            Some(o) => ((o.rates[i][w] - r).abs() >= 0.05, o.backlog[i] != q),
+            None => (false, false),
+        };
+        let rate_style = if rc { CHANGED } else { Style::new() };
+        let q_style = if q == 0 {
+            DIM
+        } else if q >= 100 {
+            WARN
+        } else {
+            Style::new()
+        };
+        Cell::from(Line::from(vec![
+            Span::styled(format!("{:>5}", fmt_rate(r)), rate_style),
+            Span::styled(
+                format!(" {:>5}", q),
+                if qc { q_style.patch(CHANGED) } else { q_style },
+            ),
+        ]))
+    };
+
+    let build = |i: usize| -> Vec<Cell<'static>> {
+        let b = rows[i];
+        let o = old(b.id);
+        let changed = |f: &dyn Fn(&BizRow) -> String| o.is_some_and(|o| f(o) != f(b));
+        let name_style = if !b.active {
+            DIM
+        } else if alerting(s, b) {
+            BAD.add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        let mut name = sanitize(&b.name);
+        if !b.active {
+            name.push_str(" (off)");
+        }
+        let mut cells = vec![Cell::from(name).style(name_style)];
+        if wide {
+            for i in 0..5 {
+                cells.push(cell_rate(b, i));
+            }
+            cells.push(Cell::from(format!("{:>6.0}", b.audio_min_per_hour)));
+        } else {
+            let done = b.rates[4][w];
+            let q = b.backlog_total();
+            cells.push(Cell::from(format!("{:>6}", fmt_rate(done))).style(
+                if changed(&|x| fmt_rate(x.rates[4][w])) {
+                    CHANGED
                 } else {
                     Style::new()
                 },
-            ),
+            ));
+            cells.push(Cell::from(format!("{q:>6}")).style(
+                if changed(&|x| x.backlog_total().to_string()) {
+                    CHANGED
+                } else if q == 0 {
+                    DIM
+                } else {
+                    Style::new()
+                },
+            ));
+        }
+        let lag = b.oldest_job_age_ms.unwrap_or(0);
+        cells.push(
+            Cell::from(format!(
+                "{:>7}",
+                b.oldest_job_age_ms.map(age).unwrap_or_else(|| "-".into())
+            ))
+            .style(if lag > s.alerts.lag_ms {
+                ALERT
+            } else if lag > s.alerts.lag_ms / 2 {
+                WARN
+            } else {
+                Style::new()
+            }),
         );
-        cells.push(Cell::from(format!("{:.1}", b.error_rate * 100.0)).style(
-            if b.error_rate > 0.05 {
-                Style::new().fg(Color::Red)
+        cells.push(Cell::from(format!("{:>5}", pct(b.error_rate))).style(
+            if b.error_rate > s.alerts.error_rate {
+                ALERT
+            } else if b.error_rate > s.alerts.error_rate / 2.0 {
+                WARN
             } else {
                 Style::new()
             },
         ));
-        cells.push(Cell::from(b.dlq.to_string()).style(if b.dlq > 0 {
-            Style::new().fg(Color::White).bg(Color::Red)
-        } else {
-            Style::new()
-        }));
-        let mut review = b.review.to_string();
-        if b.lead_filtered > 0 {
-            review.push_str(&format!(" (+{} filtered)", b.lead_filtered));
+        let dlq_style = if b.dlq > 0 { ALERT } else { DIM };
+        cells.push(
+            Cell::from(format!("{:>5}", b.dlq)).style(if changed(&|x| x.dlq.to_string()) {
+                dlq_style.patch(CHANGED)
+            } else {
+                dlq_style
+            }),
+        );
+        let rev_style = if b.review > 0 { WARN } else { DIM };
+        cells.push(Cell::from(format!("{:>6}", b.review)).style(
+            if changed(&|x| x.review.to_string()) {
+                rev_style.patch(CHANGED)
+            } else {
+                rev_style
+            },
+        ));
+        if spark_w >= 8 {
+            cells.push(
+                Cell::from(sparkline(&b.spark, spark_w as usize))
+                    .style(Style::new().fg(Color::Cyan)),
+            );
         }
-        cells.push(Cell::from(review).style(if b.review > 0 {
-            Style::new().fg(Color::Yellow)
-        } else {
-            Style::new()
-        }));
-        if !narrow {
-            cells
-                .push(Cell::from(sparkline(&b.spark, spark_w)).style(Style::new().fg(Color::Cyan)));
+        cells
+    };
+
+    // Totals over the filtered rows.
+    let mut tot = vec![
+        Cell::from(""),
+        Cell::from(format!("TOTAL ({})", rows.len())),
+    ];
+    let sum_rate = |i: usize| rows.iter().map(|b| b.rates[i][w]).sum::<f64>();
+    let sum_q = |i: usize| rows.iter().map(|b| b.backlog[i]).sum::<u64>();
+    if wide {
+        for i in 0..5 {
+            tot.push(Cell::from(format!(
+                "{:>5} {:>5}",
+                fmt_rate(sum_rate(i)),
+                sum_q(i)
+            )));
         }
-        table_rows.push(Row::new(cells));
+        tot.push(Cell::from(format!(
+            "{:>6.0}",
+            rows.iter().map(|b| b.audio_min_per_hour).sum::<f64>()
+        )));
+    } else {
+        tot.push(Cell::from(format!("{:>6}", fmt_rate(sum_rate(4)))));
+        tot.push(Cell::from(format!(
+            "{:>6}",
+            rows.iter().map(|b| b.backlog_total()).sum::<u64>()
+        )));
     }
-    // Totals.
-    let mut total = vec![Cell::from("TOTAL").style(Style::new().add_modifier(Modifier::BOLD))];
-    for st in Stage::ALL {
-        let r: f64 = rows
-            .iter()
-            .map(|b| b.rate.get(st.as_str()).map(|r| r[1]).unwrap_or(0.0))
-            .sum();
-        total.push(Cell::from(if narrow {
-            format!("{r:.1}")
-        } else {
-            format!("      {r:>5.1}")
-        }));
-    }
-    total.push(Cell::from(format!(
-        "{:.0}",
-        rows.iter().map(|b| b.audio_min_per_hour).sum::<f64>()
-    )));
-    total.push(Cell::from(
-        rows.iter().map(|b| backlog(b)).sum::<u64>().to_string(),
-    ));
-    total.push(Cell::from(
+    tot.push(Cell::from(format!(
+        "{:>7}",
         rows.iter()
             .filter_map(|b| b.oldest_job_age_ms)
             .max()
             .map(age)
-            .unwrap_or_else(|| "-".into()),
-    ));
-    total.push(Cell::from(""));
-    total.push(Cell::from(
-        rows.iter().map(|b| b.dlq).sum::<i64>().to_string(),
-    ));
-    total.push(Cell::from(
-        rows.iter().map(|b| b.review).sum::<i64>().to_string(),
-    ));
-    table_rows.push(Row::new(total).style(Style::new().add_modifier(Modifier::BOLD)));
-
-    let mut widths = vec![Constraint::Min(18)];
-    widths.extend(Stage::ALL.iter().map(|_| {
-        if narrow {
-            Constraint::Length(5)
-        } else {
-            Constraint::Length(18)
+            .unwrap_or_else(|| "-".into())
+    )));
+    let calls: i64 = rows.iter().flat_map(|b| b.calls_60).sum();
+    let fails: i64 = rows.iter().map(|b| b.failures_total()).sum();
+    let err = if calls + fails > 0 {
+        fails as f64 / (calls + fails) as f64
+    } else {
+        0.0
+    };
+    tot.push(Cell::from(format!("{:>5}", pct(err))));
+    let dlq: i64 = rows.iter().map(|b| b.dlq).sum();
+    tot.push(Cell::from(format!("{dlq:>5}")).style(if dlq > 0 { ALERT } else { DIM }));
+    tot.push(Cell::from(format!(
+        "{:>6}",
+        rows.iter().map(|b| b.review).sum::<i64>()
+    )));
+    if spark_w >= 8 {
+        let mut all = vec![0u64; 60];
+        for b in &rows {
+            for (i, v) in b.spark.iter().enumerate().take(60) {
+                all[i] += v;
+            }
         }
-    }));
-    widths.extend([
-        Constraint::Length(9),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(8),
-    ]);
-    if !narrow {
-        widths.push(Constraint::Length(60));
+        tot.push(Cell::from(sparkline(&all, spark_w as usize)).style(Style::new().fg(Color::Cyan)));
     }
+
     let title = Line::from(vec![
-        Span::raw(format!(" businesses ({}) ", rows.len())),
+        Span::styled(
+            format!(" businesses {} of {total} ", rows.len()),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
         Span::styled(
             format!(
-                " sort: {} (s) ",
-                SORT_COLUMNS[ui.sort_column % SORT_COLUMNS.len()]
+                "· rates over {} min (w) · sort {}{} (s/S) ",
+                WINDOWS_MIN[w],
+                SORTS[sort],
+                if l.reverse { " ▲" } else { "" }
             ),
-            Style::new().fg(Color::DarkGray),
+            DIM,
         ),
     ]);
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)))
-        .row_highlight_style(Style::new().bg(Color::DarkGray))
-        .block(Block::default().borders(Borders::ALL).title(title));
-    let mut state =
-        TableState::default().with_selected(Some(ui.selected.min(rows.len().saturating_sub(1))));
-    f.render_stateful_widget(table, area, &mut state);
+    let count = rows.len();
+    ListTable {
+        title,
+        cols,
+        sorted: sorted_col.map(|c| (c, l.reverse)),
+        header_h: HEADER_H,
+        footer: Some(Row::new(tot)),
+        empty: if s.data.overview.is_none() {
+            "loading…"
+        } else {
+            "no business matches the filter"
+        },
+    }
+    .draw(f, area, &l, count, &keys, build);
 }

@@ -1,0 +1,678 @@
+//! The console's state machine: keys, mouse and snapshots in, `ConsoleState` out. No
+//! terminal and no I/O here (the refresher is told what to fetch through `Control`), so
+//! navigation is testable and the screenshots drive the same code as the live console.
+
+use super::keymap::{Cmd, KeyMap};
+use super::refresher::{Answer, Control, Snapshot};
+use super::settings::ConsoleSettings;
+use crate::views::state::{Conn, Part};
+use crate::views::{self, ConsoleState, Input, ListId, Route};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+use std::sync::Arc;
+
+pub struct App {
+    pub state: ConsoleState,
+    pub keymap: KeyMap,
+    settings: ConsoleSettings,
+    control: Option<Arc<Control>>,
+    /// Terminal size at the last `prepare`, for paging and mouse hit-testing.
+    area: Rect,
+    last_click: Option<(Route, usize)>,
+}
+
+impl App {
+    pub fn new(
+        settings: ConsoleSettings,
+        keymap: KeyMap,
+        role: &str,
+        control: Option<Arc<Control>>,
+    ) -> App {
+        let mut state = ConsoleState::new(settings.readonly, role);
+        state.alerts = settings.alerts();
+        let mut app = App {
+            state,
+            keymap,
+            settings,
+            control,
+            area: Rect::new(0, 0, 80, 24),
+            last_click: None,
+        };
+        app.route_changed();
+        app
+    }
+
+    /// The refresher started a refresh (spinner on).
+    pub fn refresh_started(&mut self, at: i64) {
+        self.state.health.refreshing_since = Some(at);
+    }
+
+    /// Take a snapshot in: connection states always; data unless frozen (a frozen console
+    /// still fills views it has no data for yet, so navigating while frozen works).
+    pub fn apply(&mut self, snap: Snapshot, next_refresh_at: Option<i64>) {
+        let slow = self.settings.slow_ms;
+        let at = snap.finished_at;
+        let conn = |a: &Answer, old: &Conn| match a {
+            Answer::Ok { latency_ms } if *latency_ms > slow => Conn::Slow {
+                latency_ms: *latency_ms,
+            },
+            Answer::Ok { latency_ms } => Conn::Up {
+                latency_ms: *latency_ms,
+            },
+            Answer::Failed(e) => Conn::Down {
+                error: e.clone(),
+                since: match old {
+                    Conn::Down { since, .. } => *since,
+                    _ => at,
+                },
+            },
+        };
+        let h = &mut self.state.health;
+        h.db = conn(&snap.db, &h.db);
+        h.broker = conn(&snap.broker, &h.broker);
+        h.broker_kind = snap.broker_kind.clone();
+        h.last_refresh_at = Some(at);
+        h.last_took_ms = snap.finished_at - snap.started_at;
+        h.refreshing_since = None;
+        h.failures = if snap.ok() { 0 } else { h.failures + 1 };
+        h.next_refresh_at = next_refresh_at;
+        if let Some(d) = snap.dlx_unarchived {
+            h.dlx_unarchived = d;
+        }
+        let frozen = self.state.frozen_at.is_some();
+        let d = &mut self.state.data;
+        let p = snap.parts;
+        if let Some(names) = p.names {
+            if !frozen || d.names.is_empty() {
+                d.names = names;
+            }
+        }
+        if let Some(rows) = p.overview {
+            if !frozen || d.overview.is_none() {
+                d.overview_prev = d.overview.take().map(|o| o.data);
+                d.overview = Some(Part { at, data: rows });
+            }
+        }
+        if let Some(b) = p.business {
+            let same = d
+                .business
+                .as_ref()
+                .is_some_and(|x| x.data.business.id == b.business.id);
+            if !frozen || !same {
+                d.business = Some(Part { at, data: b });
+                d.business_queues = p.business_queues.unwrap_or_default();
+            }
+        }
+        if let Some(st) = p.stuck {
+            if !frozen || d.stuck.is_none() {
+                d.stuck = Some(Part { at, data: st });
+            }
+        }
+        if let Some((id, c)) = p.call {
+            if !frozen || d.call_id != Some(id) {
+                d.call = Some(Part { at, data: c });
+                d.call_id = Some(id);
+            }
+        }
+        if let Some(x) = p.dlq {
+            if !frozen || d.dlq.is_none() {
+                d.dlq = Some(Part { at, data: x });
+            }
+        }
+        if let Some(x) = p.review {
+            if !frozen || d.review.is_none() {
+                d.review = Some(Part { at, data: x });
+            }
+        }
+        if let Some(x) = p.audit {
+            if !frozen || d.audit.is_none() {
+                d.audit = Some(Part { at, data: x });
+            }
+        }
+    }
+
+    /// When the data on screen was fetched.
+    fn data_at(&self) -> Option<i64> {
+        let d = &self.state.data;
+        match self.state.content_route() {
+            Route::Overview | Route::Help => d.overview.as_ref().map(|p| p.at),
+            Route::Business(id) => d
+                .business
+                .as_ref()
+                .filter(|p| p.data.business.id == id)
+                .map(|p| p.at),
+            Route::Stuck => d.stuck.as_ref().map(|p| p.at),
+            Route::Call(id) => d
+                .call
+                .as_ref()
+                .filter(|_| d.call_id == Some(id))
+                .map(|p| p.at),
+            Route::Dlq => d.dlq.as_ref().map(|p| p.at),
+            Route::Review => d.review.as_ref().map(|p| p.at),
+            Route::Audit => d.audit.as_ref().map(|p| p.at),
+        }
+    }
+
+    /// Before drawing: clamp selections, keep them in view, bound scrolling, refresh the
+    /// help and hints for the view.
+    pub fn prepare(&mut self, area: Rect, now: i64) {
+        self.area = area;
+        self.state.now_ms = now;
+        self.state.health.data_at = self.data_at();
+        if let Some((id, rows)) = views::list_rows_area(&self.state, area) {
+            let len = views::visible_keys(&self.state, id).len();
+            let h = (rows.height as usize).max(1);
+            let l = self.state.list_mut(id);
+            l.selected = l.selected.min(len.saturating_sub(1));
+            if l.selected < l.offset {
+                l.offset = l.selected;
+            } else if l.selected >= l.offset + h {
+                l.offset = l.selected + 1 - h;
+            }
+            l.offset = l.offset.min(len.saturating_sub(h));
+        }
+        if self.state.route() == Route::Stuck {
+            let n = views::stuck::groups(&self.state).len();
+            self.state.stuck_group_sel = self.state.stuck_group_sel.min(n.saturating_sub(1));
+        }
+        if matches!(self.state.route(), Route::Call(_)) {
+            let counts = views::call::line_counts(&self.state);
+            for (i, n) in counts.iter().enumerate() {
+                self.state.call_scroll[i] =
+                    self.state.call_scroll[i].min(n.saturating_sub(1) as u16);
+            }
+        }
+    }
+
+    fn page(&self) -> i64 {
+        views::list_rows_area(&self.state, self.area)
+            .map(|(_, r)| r.height.max(1) as i64)
+            .unwrap_or(10)
+    }
+
+    /// Tell the refresher what to fetch now, and update help and hints.
+    fn route_changed(&mut self) {
+        let route = self.state.content_route();
+        self.state.help = self.keymap.help_for(route);
+        self.state.hints = self.keymap.hints_for(route);
+        if let Some(c) = &self.control {
+            c.route.send_replace(route);
+            c.now.notify_one();
+        }
+    }
+
+    fn push(&mut self, r: Route) {
+        if self.state.route() != r {
+            self.state.stack.push(r);
+        }
+        if let Route::Call(_) = r {
+            self.state.call_scroll = [0, 0];
+            self.state.call_focus = 0;
+        }
+        self.state.message = None;
+        self.route_changed();
+    }
+
+    /// Jump to a top-level view: the breadcrumb restarts at the overview.
+    fn goto(&mut self, r: Route) {
+        self.state.stack = vec![Route::Overview];
+        if r != Route::Overview {
+            self.state.stack.push(r);
+        }
+        self.state.message = None;
+        self.route_changed();
+    }
+
+    fn back(&mut self) {
+        if self.state.stack.len() > 1 {
+            self.state.stack.pop();
+            self.state.message = None;
+            self.route_changed();
+        }
+    }
+
+    fn selected_key(&self, id: ListId) -> Option<i64> {
+        let keys = views::visible_keys(&self.state, id);
+        keys.get(self.state.list(id).selected).copied()
+    }
+
+    fn move_by(&mut self, d: i64) {
+        let route = self.state.route();
+        if let Route::Call(_) = route {
+            let f = self.state.call_focus;
+            self.state.call_scroll[f] =
+                (self.state.call_scroll[f] as i64 + d).clamp(0, u16::MAX as i64) as u16;
+            return;
+        }
+        if route == Route::Stuck && self.state.stuck_focus_groups {
+            let n = views::stuck::groups(&self.state).len() as i64;
+            self.state.stuck_group_sel =
+                (self.state.stuck_group_sel as i64 + d).clamp(0, (n - 1).max(0)) as usize;
+            return;
+        }
+        if let Some(id) = route.list() {
+            let n = views::visible_keys(&self.state, id).len() as i64;
+            let l = self.state.list_mut(id);
+            l.selected = (l.selected as i64 + d).clamp(0, (n - 1).max(0)) as usize;
+        }
+    }
+
+    /// Returns true when the console should quit.
+    pub fn handle_key(&mut self, e: KeyEvent) -> bool {
+        if e.kind == KeyEventKind::Release {
+            return false;
+        }
+        let ctrl_c = e.modifiers.contains(KeyModifiers::CONTROL) && e.code == KeyCode::Char('c');
+        match self.state.input.clone() {
+            Input::Palette {
+                mut text,
+                mut choice,
+            } => {
+                let mut names: Vec<String> = self.state.data.names.values().cloned().collect();
+                names.sort();
+                let options = views::completions(&text, &names);
+                match e.code {
+                    _ if ctrl_c => self.state.input = Input::None,
+                    KeyCode::Esc => self.state.input = Input::None,
+                    KeyCode::Enter => {
+                        self.state.input = Input::None;
+                        // A choice the operator moved to wins over the typed text.
+                        let cmd = if choice > 0 {
+                            options.get(choice).cloned().unwrap_or(text)
+                        } else {
+                            text
+                        };
+                        return self.run_command(&cmd);
+                    }
+                    KeyCode::Tab => {
+                        if let Some(o) = options.get(choice % options.len().max(1)) {
+                            if *o == text && options.len() > 1 {
+                                choice = (choice + 1) % options.len();
+                                text = options[choice].clone();
+                            } else {
+                                text = o.clone();
+                            }
+                        }
+                        self.state.input = Input::Palette { text, choice };
+                    }
+                    KeyCode::Down => {
+                        self.state.input = Input::Palette {
+                            text,
+                            choice: (choice + 1).min(options.len().saturating_sub(1)),
+                        }
+                    }
+                    KeyCode::Up => {
+                        self.state.input = Input::Palette {
+                            text,
+                            choice: choice.saturating_sub(1),
+                        }
+                    }
+                    KeyCode::Backspace => {
+                        text.pop();
+                        self.state.input = Input::Palette { text, choice: 0 };
+                    }
+                    KeyCode::Char(c) => {
+                        text.push(c);
+                        self.state.input = Input::Palette { text, choice: 0 };
+                    }
+                    _ => {}
+                }
+                return false;
+            }
+            Input::Filter(mut text) => {
+                let Some(id) = self.state.route().list() else {
+                    self.state.input = Input::None;
+                    return false;
+                };
+                match e.code {
+                    _ if ctrl_c => self.state.input = Input::None,
+                    KeyCode::Esc => {
+                        self.state.list_mut(id).filter.clear();
+                        self.state.input = Input::None;
+                    }
+                    KeyCode::Enter => {
+                        self.state.list_mut(id).filter = text;
+                        self.state.input = Input::None;
+                    }
+                    KeyCode::Backspace => {
+                        text.pop();
+                        self.state.list_mut(id).selected = 0;
+                        self.state.input = Input::Filter(text);
+                    }
+                    KeyCode::Char(c) => {
+                        text.push(c);
+                        self.state.list_mut(id).selected = 0;
+                        self.state.input = Input::Filter(text);
+                    }
+                    KeyCode::Down => self.move_by(1),
+                    KeyCode::Up => self.move_by(-1),
+                    _ => {}
+                }
+                return false;
+            }
+            Input::None => {}
+        }
+        let Some(cmd) = self.keymap.lookup(&e) else {
+            return false;
+        };
+        self.command(cmd)
+    }
+
+    fn command(&mut self, cmd: Cmd) -> bool {
+        let route = self.state.route();
+        match cmd {
+            Cmd::Quit => return true,
+            Cmd::Help => {
+                if route == Route::Help {
+                    self.back();
+                } else {
+                    self.push(Route::Help);
+                }
+            }
+            Cmd::Palette => {
+                self.state.input = Input::Palette {
+                    text: String::new(),
+                    choice: 0,
+                }
+            }
+            Cmd::Filter => {
+                if let Some(id) = route.list() {
+                    self.state.input = Input::Filter(self.state.list(id).filter);
+                }
+            }
+            Cmd::Back => self.escape(),
+            Cmd::Open => self.open(),
+            Cmd::Up => self.move_by(-1),
+            Cmd::Down => self.move_by(1),
+            Cmd::PageUp => self.move_by(-self.page()),
+            Cmd::PageDown => self.move_by(self.page()),
+            Cmd::Top => self.move_by(-1_000_000),
+            Cmd::Bottom => self.move_by(1_000_000),
+            Cmd::Sort => {
+                if let Some(id) = route.list() {
+                    let n = match id {
+                        ListId::Overview => views::overview::SORTS.len(),
+                        ListId::Stuck => views::stuck::SORTS.len(),
+                        ListId::Dlq => views::lists::DLQ_SORTS.len(),
+                        ListId::Review => views::lists::REVIEW_SORTS.len(),
+                        ListId::Audit => views::lists::AUDIT_SORTS.len(),
+                    };
+                    let l = self.state.list_mut(id);
+                    l.sort = (l.sort + 1) % n;
+                    l.reverse = false;
+                }
+            }
+            Cmd::SortReverse => {
+                if let Some(id) = route.list() {
+                    let l = self.state.list_mut(id);
+                    l.reverse = !l.reverse;
+                }
+            }
+            Cmd::Mark => {
+                if let Some(id) = route.list() {
+                    if let Some(k) = self.selected_key(id) {
+                        let l = self.state.list_mut(id);
+                        if !l.marked.remove(&k) {
+                            l.marked.insert(k);
+                        }
+                        self.move_by(1);
+                    }
+                }
+            }
+            Cmd::Freeze => {
+                if self.state.frozen_at.take().is_none() {
+                    self.state.frozen_at = Some(crate::now_ms());
+                } else if let Some(c) = &self.control {
+                    c.now.notify_one();
+                }
+            }
+            Cmd::Refresh => {
+                if let Some(c) = &self.control {
+                    c.now.notify_one();
+                }
+                self.state.message = Some(("refreshing…".into(), false));
+            }
+            Cmd::Window => self.state.window = (self.state.window + 1) % 4,
+            Cmd::Focus => match route {
+                Route::Stuck => self.state.stuck_focus_groups = !self.state.stuck_focus_groups,
+                Route::Call(_) => self.state.call_focus ^= 1,
+                _ => {}
+            },
+            Cmd::Overview => self.goto(Route::Overview),
+            Cmd::Stuck => self.goto(Route::Stuck),
+            Cmd::Dlq => self.goto(Route::Dlq),
+            Cmd::Review => self.goto(Route::Review),
+            Cmd::Audit => self.goto(Route::Audit),
+        }
+        false
+    }
+
+    /// Esc peels one layer: the message, the list's filter, the stuck group, the pane
+    /// focus, then the view.
+    fn escape(&mut self) {
+        let route = self.state.route();
+        if let Some(id) = route.list() {
+            if !self.state.list(id).filter.is_empty() {
+                self.state.list_mut(id).filter.clear();
+                return;
+            }
+        }
+        if route == Route::Stuck {
+            if self.state.stuck_focus_groups {
+                self.state.stuck_focus_groups = false;
+                return;
+            }
+            if self.state.stuck_group.take().is_some() {
+                return;
+            }
+        }
+        self.back();
+    }
+
+    fn open(&mut self) {
+        match self.state.route() {
+            Route::Overview => {
+                if let Some(id) = self.selected_key(ListId::Overview) {
+                    self.push(Route::Business(id));
+                }
+            }
+            Route::Stuck if self.state.stuck_focus_groups => {
+                let groups = views::stuck::groups(&self.state);
+                if let Some(g) = groups.get(self.state.stuck_group_sel) {
+                    self.state.stuck_group = Some(g.signature.clone());
+                    self.state.stuck_focus_groups = false;
+                    self.state.list_mut(ListId::Stuck).selected = 0;
+                }
+            }
+            Route::Stuck | Route::Review => {
+                let id = self.state.route().list().and_then(|l| self.selected_key(l));
+                if let Some(id) = id {
+                    self.push(Route::Call(id));
+                }
+            }
+            Route::Dlq => {
+                let call = views::lists::dlq_visible(&self.state)
+                    .get(self.state.list(ListId::Dlq).selected)
+                    .map(|d| (d.id, d.call_id));
+                match call {
+                    Some((_, Some(c))) => self.push(Route::Call(c)),
+                    Some((id, None)) => {
+                        self.state.message = Some((
+                            format!("dead job #{id} belongs to no call (an undecodable message)"),
+                            true,
+                        ))
+                    }
+                    None => {}
+                }
+            }
+            Route::Audit => {
+                let target = views::lists::audit_visible(&self.state)
+                    .get(self.state.list(ListId::Audit).selected)
+                    .map(|a| a.target.clone());
+                match target.as_deref().and_then(call_in_target) {
+                    Some(id) => self.push(Route::Call(id)),
+                    None => {
+                        self.state.message = Some((
+                            format!(
+                                "the target {:?} is not a call",
+                                views::sanitize(target.as_deref().unwrap_or(""))
+                            ),
+                            false,
+                        ))
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Run a palette command; true to quit.
+    pub fn run_command(&mut self, text: &str) -> bool {
+        let text = text.trim();
+        let (word, arg) = text.split_once(' ').unwrap_or((text, ""));
+        let arg = arg.trim();
+        match word.to_lowercase().as_str() {
+            "" => {}
+            "overview" | "o" => self.goto(Route::Overview),
+            "stuck" => self.goto(Route::Stuck),
+            "dlq" => self.goto(Route::Dlq),
+            "review" => self.goto(Route::Review),
+            "audit" => self.goto(Route::Audit),
+            "help" | "?" => self.push(Route::Help),
+            "q" | "quit" | "q!" => return true,
+            "call" => match arg.trim_start_matches('#').parse::<i64>() {
+                Ok(id) => self.push(Route::Call(id)),
+                Err(_) => {
+                    self.state.message = Some((format!(":call needs a call id (a number), got {:?}", views::sanitize(arg)), true))
+                }
+            },
+            "biz" | "business" => self.open_business(arg),
+            other => {
+                self.state.message = Some((
+                    format!(
+                        "unknown command :{} — try :overview :stuck :dlq :review :audit :call <id> :biz <name> :quit",
+                        views::sanitize(other)
+                    ),
+                    true,
+                ))
+            }
+        }
+        false
+    }
+
+    /// `:biz NAME` — exact name, else the one name starting with it, else the one
+    /// containing it; several candidates filter the overview instead.
+    fn open_business(&mut self, name: &str) {
+        if name.is_empty() {
+            self.state.message = Some((":biz needs a business name (Tab completes)".into(), true));
+            return;
+        }
+        let q = name.to_lowercase();
+        let names = &self.state.data.names;
+        let find = |f: &dyn Fn(&str) -> bool| -> Vec<i64> {
+            let mut v: Vec<i64> = names
+                .iter()
+                .filter(|(_, n)| f(&n.to_lowercase()))
+                .map(|(id, _)| *id)
+                .collect();
+            v.sort();
+            v
+        };
+        let exact = find(&|n| n == q);
+        let hits = if !exact.is_empty() {
+            exact
+        } else {
+            let pre = find(&|n| n.starts_with(&q));
+            if !pre.is_empty() {
+                pre
+            } else {
+                find(&|n| n.contains(&q))
+            }
+        };
+        match hits.as_slice() {
+            [id] => {
+                self.goto(Route::Overview);
+                self.push(Route::Business(*id));
+            }
+            [] if !names.is_empty() => {
+                self.state.message = Some((
+                    format!("no business matches {:?}", views::sanitize(name)),
+                    true,
+                ))
+            }
+            _ => {
+                self.goto(Route::Overview);
+                self.state.list_mut(ListId::Overview).filter = name.to_string();
+                self.state.message = Some((
+                    format!(
+                        "{} businesses match {:?}: filtered the overview",
+                        hits.len(),
+                        views::sanitize(name)
+                    ),
+                    false,
+                ));
+            }
+        }
+    }
+
+    pub fn handle_mouse(&mut self, m: MouseEvent) {
+        match m.kind {
+            MouseEventKind::ScrollDown => self.move_by(3),
+            MouseEventKind::ScrollUp => self.move_by(-3),
+            MouseEventKind::Down(MouseButton::Left) => {
+                let route = self.state.route();
+                let Some((id, rows)) = views::list_rows_area(&self.state, self.area) else {
+                    return;
+                };
+                if m.row < rows.y
+                    || m.row >= rows.y + rows.height
+                    || m.column < rows.x
+                    || m.column >= rows.x + rows.width
+                {
+                    return;
+                }
+                let idx = self.state.list(id).offset + (m.row - rows.y) as usize;
+                if idx >= views::visible_keys(&self.state, id).len() {
+                    return;
+                }
+                if route == Route::Stuck {
+                    self.state.stuck_focus_groups = false;
+                }
+                let again =
+                    self.last_click == Some((route, idx)) && self.state.list(id).selected == idx;
+                self.state.list_mut(id).selected = idx;
+                self.last_click = Some((route, idx));
+                if again {
+                    self.last_click = None;
+                    self.open();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// "call 17", "call:17", "call #17" → 17.
+fn call_in_target(t: &str) -> Option<i64> {
+    let rest = t.trim().strip_prefix("call")?;
+    rest.trim_start_matches([' ', ':', '#'])
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_targets_that_are_calls() {
+        assert_eq!(call_in_target("call 17"), Some(17));
+        assert_eq!(call_in_target("call:17"), Some(17));
+        assert_eq!(call_in_target("call #17 (retry)"), Some(17));
+        assert_eq!(call_in_target("dead_job 3"), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! The background refresher: fetches what the current view needs, one refresh at a time,
+//! and hands the UI a `Snapshot`. Database and broker are asked concurrently, each under a
+//! timeout, so a dead broker does not hide database data and a hung database does not
+//! hang anything: the UI keeps the last data and shows the connection as down.
+
+use super::settings::ConsoleSettings;
+use crate::queue::{Broker, QueueStat};
+use crate::store::audit::AuditEntry;
+use crate::store::read::{
+    merge_queue_stats, BizRow, BusinessDetail, CallDetail, DlqData, StuckData,
+};
+use crate::store::{Call, Store};
+use crate::views::Route;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify};
+
+/// What one refresh brought; a part is `None` when it was not asked for or failed.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    pub names: Option<HashMap<i64, String>>,
+    pub overview: Option<Vec<BizRow>>,
+    pub business: Option<BusinessDetail>,
+    pub business_queues: Option<Vec<QueueStat>>,
+    pub stuck: Option<StuckData>,
+    /// (call id, detail or None when there is no such call)
+    pub call: Option<(i64, Option<CallDetail>)>,
+    pub dlq: Option<DlqData>,
+    pub review: Option<Vec<Call>>,
+    pub audit: Option<Vec<AuditEntry>>,
+}
+
+/// How one side answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Ok { latency_ms: i64 },
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub route: Route,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub db: Answer,
+    pub broker: Answer,
+    pub broker_kind: String,
+    pub dlx_unarchived: Option<u64>,
+    pub parts: Parts,
+}
+
+impl Snapshot {
+    pub fn ok(&self) -> bool {
+        matches!(self.db, Answer::Ok { .. }) && matches!(self.broker, Answer::Ok { .. })
+    }
+}
+
+/// Where queue depths come from: the broker (live), or the jobs table read at a fixed
+/// moment (screenshots and snapshot tests).
+#[derive(Clone, Copy)]
+pub enum Queues<'a> {
+    Broker(&'a dyn Broker),
+    JobsTableAt(i64),
+}
+
+async fn timed<T, E: std::fmt::Display>(
+    what: &str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> (Result<T, String>, i64) {
+    let start = std::time::Instant::now();
+    let r = match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "{what} did not answer within {} s",
+            limit.as_secs_f64()
+        )),
+    };
+    (r, start.elapsed().as_millis() as i64)
+}
+
+/// Fetch what `route` shows, as of `now`.
+pub async fn fetch(
+    store: &Store,
+    queues: Queues<'_>,
+    route: Route,
+    settings: &ConsoleSettings,
+    now: i64,
+) -> Snapshot {
+    let started_at = crate::now_ms();
+    let limit = Duration::from_millis(settings.timeout_ms.max(100));
+    let (broker_kind, connected) = match queues {
+        Queues::Broker(b) => (b.kind().to_string(), b.is_connected()),
+        Queues::JobsTableAt(_) => ("database".to_string(), true),
+    };
+    let db = timed("the database", limit, fetch_db(store, route, settings, now));
+    let brk = timed("the broker", limit, fetch_broker(store, queues, route));
+    let ((db, db_ms), (brk, brk_ms)) = tokio::join!(db, brk);
+    let mut parts = Parts::default();
+    let db_answer = match db {
+        Ok(p) => {
+            parts = p;
+            Answer::Ok { latency_ms: db_ms }
+        }
+        Err(e) => Answer::Failed(e),
+    };
+    let mut dlx = None;
+    let broker_answer = match brk {
+        Ok((stats, unarchived)) => {
+            dlx = unarchived;
+            if let Some(rows) = parts.overview.as_mut() {
+                merge_queue_stats(rows, stats.as_deref().unwrap_or(&[]));
+            }
+            if let Route::Business(id) = route {
+                parts.business_queues = Some(
+                    stats
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|q| q.business_id == Some(id))
+                        .collect(),
+                );
+            }
+            if connected {
+                Answer::Ok { latency_ms: brk_ms }
+            } else {
+                Answer::Failed("not connected (reconnecting in the background)".into())
+            }
+        }
+        Err(e) => Answer::Failed(e),
+    };
+    Snapshot {
+        route,
+        started_at,
+        finished_at: crate::now_ms(),
+        db: db_answer,
+        broker: broker_answer,
+        broker_kind,
+        dlx_unarchived: dlx,
+        parts,
+    }
+}
+
+async fn fetch_db(
+    store: &Store,
+    route: Route,
+    settings: &ConsoleSettings,
+    now: i64,
+) -> crate::store::Result<Parts> {
+    let mut p = Parts::default();
+    let limit = settings.list_limit;
+    match route {
+        Route::Overview | Route::Help => {
+            let (names, rows) =
+                tokio::try_join!(store.business_names(), store.overview_rows_at(now))?;
+            p.names = Some(names);
+            p.overview = Some(rows);
+        }
+        Route::Business(id) => {
+            let (names, d) =
+                tokio::try_join!(store.business_names(), store.business_detail_at(id, now))?;
+            p.names = Some(names);
+            p.business = Some(d);
+        }
+        Route::Stuck => {
+            let (names, d) = tokio::try_join!(
+                store.business_names(),
+                store.stuck_at(&settings.slas_ms, now, limit)
+            )?;
+            p.names = Some(names);
+            p.stuck = Some(d);
+        }
+        Route::Call(id) => p.call = Some((id, store.call_detail(id).await?)),
+        Route::Dlq => {
+            let (names, d) = tokio::try_join!(store.business_names(), store.dlq_page(limit))?;
+            p.names = Some(names);
+            p.dlq = Some(d);
+        }
+        Route::Review => {
+            let (names, d) = tokio::try_join!(store.business_names(), store.review_queue(limit))?;
+            p.names = Some(names);
+            p.review = Some(d);
+        }
+        Route::Audit => p.audit = Some(store.audit_page(limit).await?),
+    }
+    Ok(p)
+}
+
+/// Queue stats (only for the views that show them) and RabbitMQ's unarchived dead letters.
+async fn fetch_broker(
+    store: &Store,
+    queues: Queues<'_>,
+    route: Route,
+) -> Result<(Option<Vec<QueueStat>>, Option<u64>), String> {
+    let wants_stats = matches!(route, Route::Overview | Route::Business(_) | Route::Help);
+    match queues {
+        Queues::JobsTableAt(now) => {
+            let stats = if wants_stats {
+                Some(
+                    store
+                        .job_queue_stats_at(now)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                )
+            } else {
+                None
+            };
+            Ok((stats, Some(0)))
+        }
+        Queues::Broker(b) => {
+            let stats = if wants_stats {
+                let only: Vec<i64> = match route {
+                    Route::Business(id) => vec![id],
+                    _ => vec![],
+                };
+                Some(b.queue_stats(&only).await.map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            let dlx = b
+                .unarchived_dead_letters()
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|q| q.depth)
+                .sum();
+            Ok((stats, Some(dlx)))
+        }
+    }
+}
+
+/// Shared between the UI and the refresher.
+pub struct Control {
+    /// The route whose data to fetch.
+    pub route: watch::Sender<Route>,
+    /// Wake the refresher now (view change, `r`).
+    pub now: Notify,
+    pub stop: AtomicBool,
+}
+
+/// What the refresher tells the UI.
+#[derive(Debug)]
+pub enum Msg {
+    Started(i64),
+    Done(Box<Snapshot>, Option<i64>),
+}
+
+/// Refresh until stopped. Never two at once: the loop awaits each refresh before waiting
+/// for the next tick, and ticks missed meanwhile are skipped, not queued. After a failed
+/// refresh the wait doubles (up to `max_backoff_ms`); a success resets it.
+pub async fn run(
+    store: Store,
+    broker: Arc<dyn Broker>,
+    settings: ConsoleSettings,
+    control: Arc<Control>,
+    tx: mpsc::Sender<Msg>,
+) {
+    let base = Duration::from_millis(settings.refresh_ms.max(100));
+    let max_wait = Duration::from_millis(settings.max_backoff_ms).max(base);
+    let mut wait = base;
+    let mut route_rx = control.route.subscribe();
+    loop {
+        if control.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let started = tokio::time::Instant::now();
+        let route = *route_rx.borrow_and_update();
+        let _ = tx.try_send(Msg::Started(crate::now_ms()));
+        let snap = fetch(
+            &store,
+            Queues::Broker(&*broker),
+            route,
+            &settings,
+            crate::now_ms(),
+        )
+        .await;
+        wait = if snap.ok() {
+            base
+        } else {
+            (wait * 2).min(max_wait)
+        };
+        // Ticks that fell due while this refresh ran are skipped, not queued.
+        let mut due = started + wait;
+        while due <= tokio::time::Instant::now() {
+            due += wait;
+        }
+        let next = crate::now_ms() + (due - tokio::time::Instant::now()).as_millis() as i64;
+        // A UI too busy to take it misses this snapshot; the next one supersedes it anyway.
+        if tx.try_send(Msg::Done(Box::new(snap), Some(next))).is_err() && tx.is_closed() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = control.now.notified() => {}
+            _ = route_rx.changed() => {}
+        }
+    }
+}

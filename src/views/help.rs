@@ -1,0 +1,81 @@
+//! Help: every key of the view underneath, as bound now (config overrides included), and
+//! the palette's commands.
+
+use super::state::ConsoleState;
+use super::widgets::{DIM, HEADER};
+use super::COMMANDS;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let under = s.content_route();
+    let [keys, cmds] = if area.width >= 110 {
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area)
+    } else {
+        Layout::vertical([
+            Constraint::Min(6),
+            Constraint::Length(COMMANDS.len() as u16 + 2),
+        ])
+        .areas(area)
+    };
+    let width = s
+        .help
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(8)
+        .min(28);
+    let lines: Vec<Line> = s
+        .help
+        .iter()
+        .map(|(k, d)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:>width$}  "), HEADER),
+                Span::raw(d.clone()),
+            ])
+        })
+        .collect();
+    let mut title = vec![Span::styled(
+        format!(" keys of {} ", under.title()),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    if s.readonly {
+        title.push(Span::styled("· read-only: actions are hidden ", DIM));
+    }
+    title.push(Span::styled("· Esc or ? closes ", DIM));
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(Line::from(title)),
+        ),
+        keys,
+    );
+    let cmd_lines: Vec<Line> = COMMANDS
+        .iter()
+        .map(|(c, d)| {
+            let (arg, desc) = match d.strip_prefix('<') {
+                Some(rest) => {
+                    let (a, d) = rest.split_once('>').unwrap_or((rest, ""));
+                    (format!(" <{a}>"), d.trim().to_string())
+                }
+                None => (String::new(), d.to_string()),
+            };
+            Line::from(vec![
+                Span::styled(format!(" :{c}{arg:<8}"), HEADER),
+                Span::raw(format!(" {desc}")),
+            ])
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(cmd_lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" command palette (:) — Tab completes "),
+        ),
+        cmds,
+    );
+}
