@@ -2,9 +2,13 @@
 //! terminal and no I/O here (the refresher is told what to fetch through `Control`), so
 //! navigation is testable and the screenshots drive the same code as the live console.
 
+use super::actions::{allowed, describe_filter, dlq_filter, OpReply, OpRequest};
 use super::keymap::{Cmd, KeyMap};
 use super::refresher::{Answer, Control, Snapshot};
 use super::settings::ConsoleSettings;
+use crate::ops::dlq::Selection;
+use crate::ops::Action;
+use crate::views::state::Dialog;
 use crate::views::state::{Conn, Part};
 use crate::views::{self, ConsoleState, Input, ListId, Route};
 use crossterm::event::{
@@ -21,6 +25,26 @@ pub struct App {
     /// Terminal size at the last `prepare`, for paging and mouse hit-testing.
     area: Rect,
     last_click: Option<(Route, usize)>,
+    /// Actions the event loop should run (drained after every key).
+    pub requests: Vec<OpRequest>,
+    /// What the open dialog's options mean.
+    pending: Option<Pending>,
+}
+
+/// What picking option i (1-based) of the open dialog does.
+#[derive(Debug, Clone)]
+enum Pending {
+    /// Choose a scope, then confirm.
+    DlqScopes {
+        retry: bool,
+        scopes: Vec<(String, Selection, i64)>,
+    },
+    /// Option 1 runs this.
+    Confirm(OpRequest),
+    /// Option i links the call to customer i-1.
+    Link { call_id: i64, customers: Vec<i64> },
+    /// The typed text is the reason.
+    Defer { call_id: i64 },
 }
 
 impl App {
@@ -39,6 +63,8 @@ impl App {
             control,
             area: Rect::new(0, 0, 80, 24),
             last_click: None,
+            requests: vec![],
+            pending: None,
         };
         app.route_changed();
         app
@@ -196,7 +222,9 @@ impl App {
     fn route_changed(&mut self) {
         let route = self.state.content_route();
         self.state.help = self.keymap.help_for(route);
-        self.state.hints = self.keymap.hints_for(route);
+        let actions = !self.state.readonly && self.state.role != "viewer";
+        self.state.hints = self.keymap.hints_for(route, actions);
+        self.sync_dlq_filter();
         if let Some(c) = &self.control {
             c.route.send_replace(route);
             c.now.notify_one();
@@ -265,6 +293,10 @@ impl App {
             return false;
         }
         let ctrl_c = e.modifiers.contains(KeyModifiers::CONTROL) && e.code == KeyCode::Char('c');
+        if self.state.dialog.is_some() {
+            self.dialog_key(e, ctrl_c);
+            return false;
+        }
         match self.state.input.clone() {
             Input::Palette {
                 mut text,
@@ -331,10 +363,16 @@ impl App {
                     KeyCode::Esc => {
                         self.state.list_mut(id).filter.clear();
                         self.state.input = Input::None;
+                        if id == ListId::Dlq {
+                            self.sync_dlq_filter();
+                        }
                     }
                     KeyCode::Enter => {
                         self.state.list_mut(id).filter = text;
                         self.state.input = Input::None;
+                        if id == ListId::Dlq {
+                            self.sync_dlq_filter();
+                        }
                     }
                     KeyCode::Backspace => {
                         text.pop();
@@ -445,8 +483,375 @@ impl App {
             Cmd::Dlq => self.goto(Route::Dlq),
             Cmd::Review => self.goto(Route::Review),
             Cmd::Audit => self.goto(Route::Audit),
+            Cmd::History if route == Route::Dlq => {
+                self.state.dlq_history = !self.state.dlq_history;
+                self.sync_dlq_filter();
+                self.state.message = Some((
+                    if self.state.dlq_history {
+                        "showing retried and discarded dead jobs too (H hides them)".into()
+                    } else {
+                        "showing dead jobs still dead".into()
+                    },
+                    false,
+                ));
+            }
+            Cmd::Retry if route == Route::Dlq => self.dlq_action(true),
+            Cmd::Discard if route == Route::Dlq => self.dlq_action(false),
+            Cmd::Retry => {
+                if let Route::Call(id) = route {
+                    self.confirm(
+                        Action::CallRetry,
+                        format!("Retry call {id}'s failed stage?"),
+                        vec!["Its job is published again from the stage it failed at; the trace records who did it.".into()],
+                        "Retry the stage".into(),
+                        OpRequest::CallRetry(id),
+                    );
+                }
+            }
+            Cmd::Qc => {
+                if let Route::Call(id) = route {
+                    self.confirm(
+                        Action::CallQc,
+                        format!("Run QC on call {id}?"),
+                        vec!["Queues analysis with the business's QC agents; the result and its reason appear in the trace.".into()],
+                        "Run QC".into(),
+                        OpRequest::CallQc(id),
+                    );
+                }
+            }
+            Cmd::Lead => {
+                if let Route::Call(id) = route {
+                    self.confirm(
+                        Action::CallLead,
+                        format!("Create or update the lead of call {id}?"),
+                        vec!["The notify rules apply: a lead with the same number is updated, not duplicated.".into()],
+                        "Create lead".into(),
+                        OpRequest::CallLead(id),
+                    );
+                }
+            }
+            Cmd::Link if route == Route::Review => self.review_link(),
+            Cmd::NewCustomer if route == Route::Review => {
+                if let Some(c) = self.selected_review_call() {
+                    let name = c
+                        .extracted_name
+                        .clone()
+                        .unwrap_or_else(|| "(no name heard)".into());
+                    let number = c.from_e164.clone().unwrap_or_else(|| "withheld".into());
+                    self.confirm(
+                        Action::ReviewCreateCustomer,
+                        format!("Create a customer from call {}?", c.id),
+                        vec![format!(
+                            "name {}  number {}: the call is linked to it and notify runs again",
+                            views::sanitize(&name),
+                            views::sanitize(&number)
+                        )],
+                        "Create and link".into(),
+                        OpRequest::NewCustomer { call_id: c.id },
+                    );
+                }
+            }
+            Cmd::Defer if route == Route::Review => {
+                if let Some(c) = self.selected_review_call() {
+                    if let Err(m) =
+                        allowed(&self.state.role, self.state.readonly, Action::ReviewDefer)
+                    {
+                        self.state.message = Some((m, true));
+                        return false;
+                    }
+                    self.state.dialog = Some(Dialog {
+                        title: format!("Defer call {} for an hour", c.id),
+                        lines: vec!["Why? (the reason goes into the trace and the audit log; Enter defers, Esc cancels)".into()],
+                        options: vec![],
+                        choice: 0,
+                        text: Some(String::new()),
+                    });
+                    self.pending = Some(Pending::Defer { call_id: c.id });
+                }
+            }
+            Cmd::History | Cmd::Discard | Cmd::Link | Cmd::NewCustomer | Cmd::Defer => {}
         }
         false
+    }
+
+    fn refuse_unless(&mut self, action: Action) -> bool {
+        match allowed(&self.state.role, self.state.readonly, action) {
+            Ok(()) => false,
+            Err(m) => {
+                self.state.message = Some((m, true));
+                true
+            }
+        }
+    }
+
+    /// A yes/no question whose default is Cancel.
+    fn confirm(
+        &mut self,
+        action: Action,
+        title: String,
+        lines: Vec<String>,
+        yes: String,
+        req: OpRequest,
+    ) {
+        if self.refuse_unless(action) {
+            return;
+        }
+        self.state.dialog = Some(Dialog {
+            title,
+            lines,
+            options: vec![yes],
+            choice: 0,
+            text: None,
+        });
+        self.pending = Some(Pending::Confirm(req));
+    }
+
+    /// The DLQ filter as the refresher's query (and the scope "everything matching").
+    fn sync_dlq_filter(&mut self) {
+        let text = self.state.list(ListId::Dlq).filter;
+        match dlq_filter(&text, &self.state.data.names, self.state.dlq_history) {
+            Ok(f) => {
+                if let Some(c) = &self.control {
+                    if let Ok(mut g) = c.dlq.lock() {
+                        *g = f;
+                    }
+                    c.now.notify_one();
+                }
+            }
+            Err(m) => self.state.message = Some((m, true)),
+        }
+    }
+
+    fn dlq_action(&mut self, retry: bool) {
+        if self.refuse_unless(if retry {
+            Action::DlqRetry
+        } else {
+            Action::DlqDiscard
+        }) {
+            return;
+        }
+        let text = self.state.list(ListId::Dlq).filter;
+        let filter = match dlq_filter(&text, &self.state.data.names, false) {
+            Ok(f) => f,
+            Err(m) => {
+                self.state.message = Some((m, true));
+                return;
+            }
+        };
+        let mut scopes: Vec<(String, Selection)> = vec![];
+        let selected = views::lists::dlq_visible(&self.state)
+            .get(self.state.list(ListId::Dlq).selected)
+            .map(|d| (d.id, d.error_signature.clone(), d.status));
+        if let Some((id, _, crate::store::DeadJobStatus::Dead)) = &selected {
+            scopes.push((format!("this dead job #{id}"), Selection::Ids(vec![*id])));
+        }
+        let marked: Vec<i64> = self.state.list(ListId::Dlq).marked.into_iter().collect();
+        if !marked.is_empty() {
+            scopes.push((
+                format!("the {} marked", marked.len()),
+                Selection::Ids(marked),
+            ));
+        }
+        if let Some((_, sig, _)) = &selected {
+            let mut g = filter.clone();
+            g.signature = Some(sig.clone());
+            scopes.push((
+                format!(
+                    "its error group \"{}\"",
+                    views::widgets::cut(&views::sanitize(sig), 60)
+                ),
+                Selection::Matching(g),
+            ));
+        }
+        scopes.push((
+            format!(
+                "everything matching ({}), on every page",
+                describe_filter(&text)
+            ),
+            Selection::Matching(filter),
+        ));
+        self.run(OpRequest::DlqPreview { retry, scopes });
+    }
+
+    fn selected_review_call(&self) -> Option<crate::store::Call> {
+        views::lists::review_visible(&self.state)
+            .get(self.state.list(ListId::Review).selected)
+            .map(|c| (*c).clone())
+    }
+
+    /// One key from the review list: pick among the ranked candidates, the best preselected.
+    fn review_link(&mut self) {
+        if self.refuse_unless(Action::ReviewLink) {
+            return;
+        }
+        let Some(c) = self.selected_review_call() else {
+            return;
+        };
+        let cands = views::lists::candidates(&c);
+        if cands.is_empty() {
+            self.state.message = Some((
+                format!(
+                    "call {} has no candidates: create a customer (c) or defer it (d)",
+                    c.id
+                ),
+                true,
+            ));
+            return;
+        }
+        self.state.dialog = Some(Dialog {
+            title: format!("Link call {} to a customer", c.id),
+            lines: vec![format!(
+                "heard {}  number {}: the call, its customer and its lead are updated together and notify runs again",
+                views::sanitize(c.extracted_name.as_deref().unwrap_or("(no name)")),
+                views::sanitize(c.number_status.as_deref().unwrap_or("?"))
+            )],
+            options: cands
+                .iter()
+                .map(|(id, name, conf)| format!("#{id} {name}  {conf:.2}"))
+                .collect(),
+            // Linking one call is not a bulk action: Enter takes the best candidate.
+            choice: 1,
+            text: None,
+        });
+        self.pending = Some(Pending::Link {
+            call_id: c.id,
+            customers: cands.iter().map(|c| c.0).collect(),
+        });
+    }
+
+    fn run(&mut self, req: OpRequest) {
+        self.state.busy = Some((req.label(), crate::now_ms()));
+        self.requests.push(req);
+    }
+
+    fn dialog_key(&mut self, e: KeyEvent, ctrl_c: bool) {
+        let Some(mut d) = self.state.dialog.clone() else {
+            return;
+        };
+        let n = d.options.len();
+        let mut pick: Option<usize> = None;
+        if let Some(text) = d.text.as_mut() {
+            match e.code {
+                _ if ctrl_c => return self.close_dialog(),
+                KeyCode::Esc => return self.close_dialog(),
+                KeyCode::Enter if !text.trim().is_empty() => pick = Some(1),
+                KeyCode::Enter => {}
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char(c) => text.push(c),
+                _ => {}
+            }
+        } else {
+            match e.code {
+                _ if ctrl_c => return self.close_dialog(),
+                KeyCode::Esc | KeyCode::Char('n') => return self.close_dialog(),
+                KeyCode::Enter => pick = Some(d.choice),
+                KeyCode::Char('y') if n == 1 => pick = Some(1),
+                KeyCode::Char(c) if c.is_ascii_digit() => {
+                    let i = c.to_digit(10).unwrap_or(0) as usize;
+                    if (1..=n).contains(&i) {
+                        pick = Some(i);
+                    }
+                }
+                KeyCode::Tab | KeyCode::Down | KeyCode::Right | KeyCode::Char('j') => {
+                    d.choice = (d.choice + 1) % (n + 1)
+                }
+                KeyCode::BackTab | KeyCode::Up | KeyCode::Left | KeyCode::Char('k') => {
+                    d.choice = (d.choice + n) % (n + 1)
+                }
+                _ => {}
+            }
+        }
+        match pick {
+            None => self.state.dialog = Some(d),
+            Some(0) => self.close_dialog(),
+            Some(i) => {
+                let text = d.text.clone().unwrap_or_default();
+                self.state.dialog = None;
+                match self.pending.take() {
+                    Some(Pending::Confirm(req)) => self.run(req),
+                    Some(Pending::Link { call_id, customers }) => {
+                        if let Some(customer_id) = customers.get(i - 1) {
+                            self.run(OpRequest::Link {
+                                call_id,
+                                customer_id: *customer_id,
+                            });
+                        }
+                    }
+                    Some(Pending::Defer { call_id }) => self.run(OpRequest::Defer {
+                        call_id,
+                        reason: text.trim().to_string(),
+                    }),
+                    Some(Pending::DlqScopes { retry, scopes }) => {
+                        if let Some((label, sel, count)) = scopes.get(i - 1).cloned() {
+                            let verb = if retry { "Retry" } else { "Discard" };
+                            self.state.dialog = Some(Dialog {
+                                title: format!(
+                                    "{verb} {} dead jobs?",
+                                    views::widgets::thousands(count)
+                                ),
+                                lines: vec![
+                                    format!("{}: {label}", verb),
+                                    if retry {
+                                        "Each job is published (confirmed by the broker) before its row is marked retried; rows stay as history.".into()
+                                    } else {
+                                        "Discarded rows stay as history with their payload (H shows them).".into()
+                                    },
+                                ],
+                                options: vec![format!(
+                                    "{verb} {}",
+                                    views::widgets::thousands(count)
+                                )],
+                                choice: 0,
+                                text: None,
+                            });
+                            self.pending = Some(Pending::Confirm(OpRequest::Dlq {
+                                retry,
+                                sel,
+                                what: label,
+                            }));
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn close_dialog(&mut self) {
+        self.state.dialog = None;
+        self.pending = None;
+        self.state.message = Some(("cancelled".into(), false));
+    }
+
+    /// An action finished: say what happened and refresh now.
+    pub fn op_reply(&mut self, r: OpReply) {
+        self.state.busy = None;
+        match r {
+            OpReply::DlqPreview { retry, scopes } => {
+                let verb = if retry { "Retry" } else { "Discard" };
+                self.state.dialog = Some(Dialog {
+                    title: format!("{verb} which dead jobs?"),
+                    lines: vec!["Counts are of rows still dead right now.".into()],
+                    options: scopes
+                        .iter()
+                        .map(|(l, _, n)| format!("{l}: {}", views::widgets::thousands(*n)))
+                        .collect(),
+                    choice: 0,
+                    text: None,
+                });
+                self.pending = Some(Pending::DlqScopes { retry, scopes });
+            }
+            OpReply::Done(m) => {
+                self.state.message = Some((views::sanitize(&m), false));
+                self.state.list_mut(ListId::Dlq).marked.clear();
+            }
+            OpReply::Failed(m) => self.state.message = Some((views::sanitize(&m), true)),
+        }
+        if let Some(c) = &self.control {
+            c.now.notify_one();
+        }
     }
 
     /// Esc peels one layer: the message, the list's filter, the stuck group, the pane

@@ -150,7 +150,9 @@ async fn exec(store: &Store, sql: &str, binds: Vec<B>) -> anyhow::Result<Option<
             B::OI(v) => q.bind(v),
             B::S(v) => q.bind(v),
             B::OS(v) => q.bind(v),
-            B::OF(v) => q.bind(v),
+            // sqlx's Any driver sends f64 with the wrong type on Postgres ("incorrect
+            // binary data format"): floats travel as text and the SQL casts them.
+            B::OF(v) => q.bind(v.map(|f| f.to_string())),
         };
     }
     let row = q
@@ -597,7 +599,7 @@ async fn insert_call(store: &Store, biz: &[i64; 6], c: &C, now: i64) -> anyhow::
          agent_name, language, started_at, duration_ms, stage, state, state_since, attempts, last_error, customer_id, \
          lead_id, link_status, link_method, link_confidence, extracted_name, review_priority, review_reason, \
          review_candidates, lead_filter_skipped, created_at, updated_at) \
-         VALUES ($1,$2,'inbound',$3,$4,$5,'+49 30 9000 0',$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$25) \
+         VALUES ($1,$2,'inbound',$3,$4,$5,'+49 30 9000 0',$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,CAST($19 AS DOUBLE PRECISION),$20,$21,$22,$23,$24,$25,$25) \
          RETURNING id",
         vec![
             B::I(biz[c.biz]),

@@ -32,6 +32,14 @@ pub enum Cmd {
     Dlq,
     Review,
     Audit,
+    Retry,
+    Discard,
+    History,
+    Link,
+    NewCustomer,
+    Defer,
+    Qc,
+    Lead,
 }
 
 /// Which views a command means something in.
@@ -43,6 +51,10 @@ enum Scope {
     Scrolling,
     Focusable,
     Open,
+    Dlq,
+    Review,
+    Call,
+    DlqOrCall,
 }
 
 struct Spec {
@@ -214,6 +226,62 @@ const SPECS: &[Spec] = &[
         keys: &["5"],
         what: "go to the audit log",
         scope: Scope::All,
+    },
+    Spec {
+        cmd: Cmd::Retry,
+        name: "retry",
+        keys: &["R"],
+        what: "retry: dead jobs (this one / marked / its error group / all matching the filter) or the call's failed stage",
+        scope: Scope::DlqOrCall,
+    },
+    Spec {
+        cmd: Cmd::Discard,
+        name: "discard",
+        keys: &["X"],
+        what: "discard dead jobs (kept as history, payload included)",
+        scope: Scope::Dlq,
+    },
+    Spec {
+        cmd: Cmd::History,
+        name: "history",
+        keys: &["H"],
+        what: "show retried and discarded dead jobs too",
+        scope: Scope::Dlq,
+    },
+    Spec {
+        cmd: Cmd::Link,
+        name: "link",
+        keys: &["l"],
+        what: "link the call to a candidate customer (Enter takes the best)",
+        scope: Scope::Review,
+    },
+    Spec {
+        cmd: Cmd::NewCustomer,
+        name: "new_customer",
+        keys: &["c"],
+        what: "create a customer from the call (its number and heard name) and link it",
+        scope: Scope::Review,
+    },
+    Spec {
+        cmd: Cmd::Defer,
+        name: "defer",
+        keys: &["d"],
+        what: "defer the review item for an hour, with a reason",
+        scope: Scope::Review,
+    },
+    Spec {
+        cmd: Cmd::Qc,
+        name: "qc",
+        keys: &["Q"],
+        what: "trigger QC: run the business's QC agents on the call",
+        scope: Scope::Call,
+    },
+    Spec {
+        cmd: Cmd::Lead,
+        name: "lead",
+        keys: &["L"],
+        what: "create or update the call's lead (the notify rules)",
+        scope: Scope::Call,
     },
     Spec {
         cmd: Cmd::Quit,
@@ -428,6 +496,10 @@ impl KeyMap {
                 Scope::Scrolling => list || matches!(route, Route::Call(_)),
                 Scope::Focusable => matches!(route, Route::Stuck | Route::Call(_)),
                 Scope::Open => list,
+                Scope::Dlq => route == Route::Dlq,
+                Scope::Review => route == Route::Review,
+                Scope::Call => matches!(route, Route::Call(_)),
+                Scope::DlqOrCall => matches!(route, Route::Dlq | Route::Call(_)),
             };
             if !applies {
                 continue;
@@ -459,7 +531,7 @@ impl KeyMap {
     }
 
     /// One footer line of the most useful keys for a view.
-    pub fn hints_for(&self, route: Route) -> String {
+    pub fn hints_for(&self, route: Route, actions: bool) -> String {
         let first = |c: Cmd| {
             self.keys_of(c)
                 .first()
@@ -485,6 +557,28 @@ impl KeyMap {
         }
         if matches!(route, Route::Stuck | Route::Call(_)) {
             parts.push(format!("{} pane", first(Cmd::Focus)));
+        }
+        match route {
+            _ if !actions => {}
+            Route::Dlq => parts.push(format!(
+                "{} retry  {} discard  {} history",
+                first(Cmd::Retry),
+                first(Cmd::Discard),
+                first(Cmd::History)
+            )),
+            Route::Review => parts.push(format!(
+                "{} link  {} new customer  {} defer",
+                first(Cmd::Link),
+                first(Cmd::NewCustomer),
+                first(Cmd::Defer)
+            )),
+            Route::Call(_) => parts.push(format!(
+                "{} retry  {} QC  {} lead",
+                first(Cmd::Retry),
+                first(Cmd::Qc),
+                first(Cmd::Lead)
+            )),
+            _ => {}
         }
         parts.push(format!("{} freeze", first(Cmd::Freeze)));
         parts.push(format!("{} back", first(Cmd::Back)));

@@ -3,6 +3,7 @@
 //! overlapping, backing off on errors) so input and drawing never wait on I/O, `terminal`
 //! restores the terminal on quit, error, panic and SIGTERM/SIGHUP.
 
+pub mod actions;
 pub mod app;
 pub mod demo_data;
 pub mod keymap;
@@ -73,9 +74,23 @@ pub async fn run_console_with(
         route: watch::channel(crate::views::Route::Overview).0,
         now: Notify::new(),
         stop: AtomicBool::new(false),
+        dlq: std::sync::Mutex::new(crate::store::DeadJobFilter {
+            status: Some(crate::store::DeadJobStatus::Dead),
+            ..Default::default()
+        }),
     });
     let mut app = App::new(settings.clone(), keymap, &role, Some(control.clone()));
     let (tx, mut rx) = mpsc::channel::<Msg>(4);
+    let ops = crate::ops::Ops {
+        store: store.clone(),
+        broker: broker.clone(),
+        actor: crate::ops::Actor {
+            name: actor_name(&store).await,
+            role: crate::ops::Role::parse(&role).unwrap_or(crate::ops::Role::Viewer),
+        },
+        readonly: settings.readonly,
+    };
+    let op_tx = tx.clone();
     let refresher = tokio::spawn(refresher::run(
         store.clone(),
         broker.clone(),
@@ -100,10 +115,23 @@ pub async fn run_console_with(
             msg = rx.recv() => match msg {
                 Some(Msg::Started(at)) => app.refresh_started(at),
                 Some(Msg::Done(snap, next)) => app.apply(*snap, next),
+                Some(Msg::Op(reply)) => app.op_reply(reply),
                 None => break Err(anyhow::anyhow!("the console's refresher stopped unexpectedly")),
             },
             ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) => if app.handle_key(k) { break Ok(()) },
+                Some(Ok(Event::Key(k))) => {
+                    if app.handle_key(k) {
+                        break Ok(());
+                    }
+                    // Actions run beside the UI; their outcome comes back as a message.
+                    for req in app.requests.drain(..) {
+                        let (ops, tx) = (ops.clone(), op_tx.clone());
+                        tokio::spawn(async move {
+                            let reply = actions::execute(&ops, req).await;
+                            let _ = tx.send(Msg::Op(reply)).await;
+                        });
+                    }
+                }
                 Some(Ok(Event::Mouse(m))) => app.handle_mouse(m),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break Err(anyhow::anyhow!("reading terminal input: {e}")),
@@ -115,4 +143,12 @@ pub async fn run_console_with(
     control.stop.store(true, Ordering::Relaxed);
     refresher.abort();
     result
+}
+
+/// Who the audit log says did it: the database user on Postgres, the OS user on SQLite.
+async fn actor_name(store: &Store) -> String {
+    crate::ops::detect_actor(store, crate::ops::Role::Viewer)
+        .await
+        .map(|a| a.name)
+        .unwrap_or_else(|_| std::env::var("USER").unwrap_or_else(|_| "operator".into()))
 }

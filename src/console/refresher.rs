@@ -9,7 +9,7 @@ use crate::store::audit::AuditEntry;
 use crate::store::read::{
     merge_queue_stats, BizRow, BusinessDetail, CallDetail, DlqData, StuckData,
 };
-use crate::store::{Call, Store};
+use crate::store::{Call, DeadJobFilter, Store};
 use crate::views::Route;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,7 +82,7 @@ async fn timed<T, E: std::fmt::Display>(
     (r, start.elapsed().as_millis() as i64)
 }
 
-/// Fetch what `route` shows, as of `now`.
+/// Fetch what `route` shows, as of `now` (the DLQ: every dead job still dead).
 pub async fn fetch(
     store: &Store,
     queues: Queues<'_>,
@@ -90,13 +90,33 @@ pub async fn fetch(
     settings: &ConsoleSettings,
     now: i64,
 ) -> Snapshot {
+    let dlq = DeadJobFilter {
+        status: Some(crate::store::DeadJobStatus::Dead),
+        ..Default::default()
+    };
+    fetch_filtered(store, queues, route, settings, now, &dlq).await
+}
+
+/// `fetch`, with the DLQ narrowed by the operator's filter (a query, not a page filter).
+pub async fn fetch_filtered(
+    store: &Store,
+    queues: Queues<'_>,
+    route: Route,
+    settings: &ConsoleSettings,
+    now: i64,
+    dlq: &DeadJobFilter,
+) -> Snapshot {
     let started_at = crate::now_ms();
     let limit = Duration::from_millis(settings.timeout_ms.max(100));
     let (broker_kind, connected) = match queues {
         Queues::Broker(b) => (b.kind().to_string(), b.is_connected()),
         Queues::JobsTableAt(_) => ("database".to_string(), true),
     };
-    let db = timed("the database", limit, fetch_db(store, route, settings, now));
+    let db = timed(
+        "the database",
+        limit,
+        fetch_db(store, route, settings, now, dlq),
+    );
     let brk = timed("the broker", limit, fetch_broker(store, queues, route));
     let ((db, db_ms), (brk, brk_ms)) = tokio::join!(db, brk);
     let mut parts = Parts::default();
@@ -148,6 +168,7 @@ async fn fetch_db(
     route: Route,
     settings: &ConsoleSettings,
     now: i64,
+    dlq: &DeadJobFilter,
 ) -> crate::store::Result<Parts> {
     let mut p = Parts::default();
     let limit = settings.list_limit;
@@ -174,7 +195,8 @@ async fn fetch_db(
         }
         Route::Call(id) => p.call = Some((id, store.call_detail(id).await?)),
         Route::Dlq => {
-            let (names, d) = tokio::try_join!(store.business_names(), store.dlq_page(limit))?;
+            let (names, d) =
+                tokio::try_join!(store.business_names(), store.dlq_page_filtered(dlq, limit))?;
             p.names = Some(names);
             p.dlq = Some(d);
         }
@@ -238,12 +260,16 @@ pub struct Control {
     /// Wake the refresher now (view change, `r`).
     pub now: Notify,
     pub stop: AtomicBool,
+    /// The DLQ view's filter as a query (the operator's words, parsed by the app).
+    pub dlq: std::sync::Mutex<DeadJobFilter>,
 }
 
 /// What the refresher tells the UI.
 #[derive(Debug)]
 pub enum Msg {
     Started(i64),
+    /// An operator action finished (sent by the action runner, not the refresher).
+    Op(super::actions::OpReply),
     Done(Box<Snapshot>, Option<i64>),
 }
 
@@ -268,12 +294,14 @@ pub async fn run(
         let started = tokio::time::Instant::now();
         let route = *route_rx.borrow_and_update();
         let _ = tx.try_send(Msg::Started(crate::now_ms()));
-        let snap = fetch(
+        let dlq = control.dlq.lock().map(|f| f.clone()).unwrap_or_default();
+        let snap = fetch_filtered(
             &store,
             Queues::Broker(&*broker),
             route,
             &settings,
             crate::now_ms(),
+            &dlq,
         )
         .await;
         wait = if snap.ok() {

@@ -11,7 +11,7 @@ use crate::store::DeadJobFilter;
 use serde::Serialize;
 
 /// Which dead jobs an action is about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub enum Selection {
     Ids(Vec<i64>),
     /// Everything matching, across all pages.
@@ -19,6 +19,18 @@ pub enum Selection {
 }
 
 impl Selection {
+    /// Actions only ever touch rows still dead, whatever the browsing filter showed.
+    fn dead_only(&self) -> Selection {
+        match self {
+            Selection::Matching(f) => Selection::Matching(DeadJobFilter {
+                status: Some(crate::store::DeadJobStatus::Dead),
+                with_history: false,
+                ..f.clone()
+            }),
+            ids => ids.clone(),
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Selection::Ids(ids) if ids.len() <= 10 => format!("dead jobs {ids:?}"),
@@ -43,7 +55,7 @@ pub struct DlqOutcome {
 impl Ops {
     /// Count what a selection covers (still-dead rows only).
     pub async fn dlq_count(&self, sel: &Selection) -> Result<i64> {
-        Ok(match sel {
+        Ok(match &sel.dead_only() {
             Selection::Ids(ids) => self
                 .store
                 .dead_jobs_by_ids(ids)
@@ -57,6 +69,7 @@ impl Ops {
 
     pub async fn dlq_retry(&self, sel: &Selection, dry_run: bool) -> Result<DlqOutcome> {
         self.authorize(Action::DlqRetry)?;
+        let sel = &sel.dead_only();
         let matched = self.dlq_count(sel).await?;
         if dry_run {
             return Ok(DlqOutcome {
@@ -86,6 +99,7 @@ impl Ops {
 
     pub async fn dlq_discard(&self, sel: &Selection, dry_run: bool) -> Result<DlqOutcome> {
         self.authorize(Action::DlqDiscard)?;
+        let sel = &sel.dead_only();
         let matched = self.dlq_count(sel).await?;
         if dry_run {
             return Ok(DlqOutcome {

@@ -110,9 +110,14 @@ impl DeadJob {
 }
 
 /// Filters for browsing; every field narrows. `after_id` pages backwards in time (keyset).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct DeadJobFilter {
+    /// `None` = dead only, unless `with_history`.
     pub status: Option<DeadJobStatus>,
+    /// With `status: None`: retried and discarded rows too (browsing history; actions
+    /// still only touch rows that are dead).
+    #[serde(default)]
+    pub with_history: bool,
     pub business_id: Option<i64>,
     pub stage: Option<Stage>,
     /// Case-insensitive substring of the last error.
@@ -174,8 +179,10 @@ impl Where {
             ints: vec![],
             n: 0,
         };
-        let status = f.status.unwrap_or(DeadJobStatus::Dead);
-        w.push_str("status = ", status.as_str().to_string());
+        if !(f.with_history && f.status.is_none()) {
+            let status = f.status.unwrap_or(DeadJobStatus::Dead);
+            w.push_str("status = ", status.as_str().to_string());
+        }
         if let Some(b) = f.business_id {
             w.push_int("business_id = ", b);
         }

@@ -517,11 +517,14 @@ impl Store {
 
     /// The DLQ list view: newest dead jobs and the total.
     pub async fn dlq_page(&self, limit: u32) -> Result<DlqData> {
-        let f = DeadJobFilter::default();
-        let (rows, total) = tokio::try_join!(
-            self.list_dead_jobs(&f, None, limit),
-            self.count_dead_jobs(&f)
-        )?;
+        self.dlq_page_filtered(&DeadJobFilter::default(), limit)
+            .await
+    }
+
+    /// The newest `limit` dead jobs matching `f`, and how many match in all.
+    pub async fn dlq_page_filtered(&self, f: &DeadJobFilter, limit: u32) -> Result<DlqData> {
+        let (rows, total) =
+            tokio::try_join!(self.list_dead_jobs(f, None, limit), self.count_dead_jobs(f))?;
         Ok(DlqData { rows, total })
     }
 

@@ -58,35 +58,18 @@ fn k(t: &str) -> Span<'static> {
 
 // ---- DLQ ----
 
+/// The fetched dead jobs, sorted. The DLQ filter is a query the refresher runs over the
+/// whole table (so retrying "everything matching" means what the list shows), not a
+/// filter over this page.
 pub fn dlq_visible(s: &ConsoleState) -> Vec<&DeadJob> {
     let Some(p) = &s.data.dlq else { return vec![] };
-    let filter = s.filter_of(ListId::Dlq);
     let l = s.list(ListId::Dlq);
     let biz = |d: &DeadJob| {
         d.business_id
             .map(|b| s.business_name(b))
             .unwrap_or_default()
     };
-    let mut rows: Vec<&DeadJob> = p
-        .data
-        .rows
-        .iter()
-        .filter(|d| {
-            matches(
-                &filter,
-                &format!(
-                    "{} {} {} {} {} {} {}",
-                    d.id,
-                    biz(d),
-                    d.stage.as_deref().unwrap_or(""),
-                    d.queue,
-                    d.call_id.map(|c| c.to_string()).unwrap_or_default(),
-                    d.last_error,
-                    d.reason
-                ),
-            )
-        })
-        .collect();
+    let mut rows: Vec<&DeadJob> = p.data.rows.iter().collect();
     rows.sort_by(|a, b| {
         let o = match l.sort % DLQ_SORTS.len() {
             0 => b.dead_at.cmp(&a.dead_at),
@@ -152,7 +135,17 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
             count,
             thousands(total),
             format!(
-                "· newest {} fetched · sort {} (s/S) · Enter opens the call ",
+                "· {}{} · newest {} fetched · sort {} (s/S) · Enter opens the call ",
+                if l.filter.is_empty() {
+                    "/ searches biz:NAME stage:S call:ID error words".to_string()
+                } else {
+                    format!("matching {:?}", sanitize(&l.filter))
+                },
+                if s.dlq_history {
+                    " · with history"
+                } else {
+                    ""
+                },
                 s.data.dlq.as_ref().map(|p| p.data.rows.len()).unwrap_or(0),
                 DLQ_SORTS[sort]
             ),
@@ -247,7 +240,7 @@ pub fn review_visible(s: &ConsoleState) -> Vec<&Call> {
     rows
 }
 
-fn candidates(c: &Call) -> Vec<(i64, String, f64)> {
+pub fn candidates(c: &Call) -> Vec<(i64, String, f64)> {
     c.review_candidates
         .as_deref()
         .and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(j).ok())

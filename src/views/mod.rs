@@ -129,6 +129,70 @@ pub fn draw(f: &mut Frame, s: &ConsoleState) {
     if let Input::Palette { text, choice } = &s.input {
         draw_palette(f, body, s, text, *choice);
     }
+    if let Some(d) = &s.dialog {
+        draw_dialog(f, body, d);
+    }
+}
+
+/// A centered modal: title, explanation, numbered options with Cancel first (the default).
+fn draw_dialog(f: &mut Frame, area: Rect, d: &state::Dialog) {
+    let width = area.width.saturating_sub(4).min(100);
+    let mut lines: Vec<Line> = d.lines.iter().map(|l| Line::from(sanitize(l))).collect();
+    lines.push(Line::from(""));
+    if let Some(t) = &d.text {
+        lines.push(Line::from(vec![
+            Span::styled("reason: ", Style::new().fg(Color::Cyan)),
+            Span::raw(sanitize(t)),
+            Span::styled("▏", Style::new().fg(Color::Yellow)),
+        ]));
+    } else {
+        let opt = |i: usize, label: String| {
+            let style = if d.choice == i {
+                Style::new()
+                    .fg(Color::Black)
+                    .bg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD)
+            } else {
+                Style::new()
+            };
+            Line::from(Span::styled(format!(" {i}  {label} "), style))
+        };
+        lines.push(opt(0, "Cancel".into()));
+        for (i, o) in d.options.iter().enumerate() {
+            lines.push(opt(i + 1, sanitize(o)));
+        }
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            if d.options.len() == 1 {
+                "y or 1 confirms · Enter takes the highlighted one · Esc/n cancels"
+            } else {
+                "a number picks · Tab/↑↓ move · Enter takes the highlighted one · Esc cancels"
+            },
+            Style::new().fg(Color::DarkGray),
+        )));
+    }
+    // Rows after wrapping, so the last line (the keys) is never cut off.
+    let inner = width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let height = (rows as u16 + 2).min(area.height);
+    let r = Rect::new(
+        area.x + (area.width.saturating_sub(width)) / 2,
+        area.y + (area.height.saturating_sub(height)) / 3,
+        width,
+        height,
+    );
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(Style::new().fg(Color::Yellow))
+                    .title(format!(" {} ", sanitize(&d.title))),
+            ),
+        r,
+    );
 }
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
@@ -268,6 +332,17 @@ fn status_line(s: &ConsoleState) -> Line<'static> {
                 Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             ));
         }
+    }
+    if let Some((what, since)) = &s.busy {
+        return Line::from(Span::styled(
+            format!(
+                " {} {}… ({})",
+                SPINNER[s.spinner % SPINNER.len()],
+                sanitize(what),
+                age((s.now_ms - since).max(0))
+            ),
+            Style::new().fg(Color::Cyan),
+        ));
     }
     if let Some((m, is_err)) = &s.message {
         return Line::from(Span::styled(

@@ -79,6 +79,21 @@ pub enum Input {
     Palette { text: String, choice: usize },
 }
 
+/// A modal question: options to pick by number, by moving (Tab/arrows) and Enter, or `y`
+/// for the only non-Cancel option. Option 0 is always Cancel and is the default, so a
+/// stray Enter never runs a bulk action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dialog {
+    pub title: String,
+    pub lines: Vec<String>,
+    /// Labels of the options after Cancel (option 1, 2, …).
+    pub options: Vec<String>,
+    /// 0 = Cancel.
+    pub choice: usize,
+    /// A reason being typed (defer), when the dialog asks for one.
+    pub text: Option<String>,
+}
+
 /// State of one connection as the last refresh found it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Conn {
@@ -218,6 +233,12 @@ pub struct ConsoleState {
     pub hints: String,
     pub spinner: usize,
     pub alerts: Alerts,
+    /// An open question (action scope, confirmation, candidate choice).
+    pub dialog: Option<Dialog>,
+    /// DLQ: show retried and discarded rows too.
+    pub dlq_history: bool,
+    /// An action running in the background, and since when.
+    pub busy: Option<(String, i64)>,
 }
 
 impl ConsoleState {
@@ -243,6 +264,9 @@ impl ConsoleState {
             hints: String::new(),
             spinner: 0,
             alerts: Alerts::default(),
+            dialog: None,
+            dlq_history: false,
+            busy: None,
         }
     }
 
