@@ -96,6 +96,11 @@ pub enum Command {
         kind: String,
         file: String,
     },
+    /// Sync a business's leads from its CRM (incremental, with a watermark)
+    Sync {
+        #[command(subcommand)]
+        what: SyncWhat,
+    },
     /// Generate realistic call traffic
     Simulate {
         #[arg(long, default_value_t = 6)]
@@ -127,6 +132,20 @@ pub enum Command {
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SyncWhat {
+    /// Leads modified in the business's CRM since the last sync → the leads table
+    Leads {
+        /// Business name (exact)
+        #[arg(long)]
+        business: String,
+        #[arg(long, default_value_t = 200)]
+        page_size: u32,
         #[arg(long)]
         json: bool,
     },
@@ -265,6 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 concurrency,
             }) => pipeline_cmds::worker(&config, &stages, concurrency).await,
             Some(Command::Ingest { file }) => pipeline_cmds::ingest(&config, &file).await,
+            Some(Command::Sync { what }) => pipeline_cmds::sync(&config, what).await,
             Some(Command::Import { kind, file }) => {
                 pipeline_cmds::import(&config, &kind, &file).await
             }

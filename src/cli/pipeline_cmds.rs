@@ -132,6 +132,64 @@ pub async fn import(config: &Config, kind: &str, file: &str) -> anyhow::Result<(
     }
 }
 
+pub async fn sync(config: &Config, what: crate::cli::SyncWhat) -> anyhow::Result<()> {
+    let crate::cli::SyncWhat::Leads {
+        business,
+        page_size,
+        json,
+    } = what;
+    let rt = Runtime::open(config).await?;
+    let store = &rt.ctx.store;
+    let b = store
+        .businesses()
+        .await?
+        .into_iter()
+        .find(|b| b.name == business)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no business named {business:?} (names are exact; `callops overview` lists them)"
+            )
+        })?;
+    let crm = rt.ctx.providers.crm.get(&b.crm_provider).ok_or_else(|| {
+        anyhow::anyhow!(
+            "business {:?} uses CRM {:?}, which this process has no adapter for: {}",
+            b.name,
+            b.crm_provider,
+            if b.crm_provider == "builtin" {
+                "the built-in leads table is its CRM, so there is nothing to sync".to_string()
+            } else {
+                format!(
+                    "set [providers] crm = {:?} and its crm_* keys",
+                    b.crm_provider
+                )
+            }
+        )
+    })?;
+    let report = crate::pipeline::lead_sync::sync_leads(store, &**crm, &b, page_size).await;
+    rt.ctx.broker.close().await;
+    let report = report?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for (id, why) in &report.rejected {
+            eprintln!("lead {}: rejected: {why}", crate::views::sanitize(id));
+        }
+        println!(
+            "{}: {} leads read in {} pages from {}: {} created, {} updated, {} rejected; watermark {:?} → {:?}",
+            crate::views::sanitize(&report.business),
+            report.fetched,
+            report.pages,
+            report.crm,
+            report.created,
+            report.updated,
+            report.rejected.len(),
+            report.watermark_before,
+            report.watermark_after
+        );
+    }
+    Ok(())
+}
+
 pub async fn simulate(
     config: &Config,
     businesses: usize,

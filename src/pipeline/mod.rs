@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod ingest;
+pub mod lead_sync;
 pub mod providers;
 pub mod simulate;
 pub mod stages;

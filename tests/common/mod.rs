@@ -2,6 +2,8 @@
 //! database (dropped after, even when the test panics), a unique RabbitMQ name prefix.
 #![allow(dead_code)]
 
+pub mod http_server;
+
 use callops::store::Store;
 use std::time::{SystemTime, UNIX_EPOCH};
 

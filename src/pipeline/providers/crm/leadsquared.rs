@@ -4,7 +4,7 @@
 //! (a retried create that raced the first, or a duplicate on another unique field), the
 //! lead is looked up by phone and its id returned instead of failing the call.
 
-use super::{CrmAdapter, CrmLeadRef, LeadUpsert};
+use super::{CrmAdapter, CrmLead, CrmLeadRef, LeadUpsert};
 use crate::pipeline::providers::http::Http;
 use crate::pipeline::providers::ProviderError;
 use async_trait::async_trait;
@@ -168,5 +168,49 @@ impl CrmAdapter for LeadSquared {
             crm_id: id.to_string(),
             created,
         })
+    }
+
+    async fn leads_modified_since(
+        &self,
+        since: Option<&str>,
+        page: u32,
+        page_size: u32,
+    ) -> Result<Vec<CrmLead>, ProviderError> {
+        let url = format!("{}/v2/LeadManagement.svc/Leads.Get", self.base_url);
+        let since = since.unwrap_or("1970-01-01 00:00:00");
+        let what = format!("POST {url} (ModifiedOn >= {since:?}, page {page})");
+        let body = json!({
+            "Parameter": {"LookupName": "ModifiedOn", "LookupValue": since, "SqlOperator": ">="},
+            "Columns": {"Include_CSV": "ProspectID,FirstName,LastName,Phone,Mobile,ProspectStage,ModifiedOn"},
+            // Oldest first, so the watermark only ever moves forward page by page.
+            "Sorting": {"ColumnName": "ModifiedOn", "Direction": "0"},
+            "Paging": {"PageIndex": page, "PageSize": page_size},
+        });
+        let rb = self.authed(self.http.client.post(&url).json(&body));
+        let reply = self.http.send(&what, rb).await?;
+        let rows: Vec<Value> = self.http.json(&what, &reply)?;
+        let text = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        rows.iter()
+            .map(|r| {
+                let crm_id = text(r, "ProspectID").ok_or_else(|| {
+                    self.http
+                        .malformed(format!("{what}: a lead without ProspectID"), &r.to_string())
+                })?;
+                Ok(CrmLead {
+                    phone: text(r, "Phone").or_else(|| text(r, "Mobile")),
+                    first_name: text(r, "FirstName"),
+                    last_name: text(r, "LastName"),
+                    stage: text(r, "ProspectStage"),
+                    modified_on: text(r, "ModifiedOn").unwrap_or_default(),
+                    crm_id,
+                })
+            })
+            .collect()
     }
 }
