@@ -149,6 +149,26 @@ pub enum SyncWhat {
         #[arg(long)]
         json: bool,
     },
+    /// New rows of a call-records table in the business's own database → ingest
+    Source {
+        /// Business name (exact)
+        #[arg(long)]
+        business: String,
+        /// The source database: sqlite:PATH or postgres://…
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        table: String,
+        #[arg(long, default_value = "id")]
+        id_column: String,
+        /// An integer (epoch ms) or text column that sorts in change order
+        #[arg(long, default_value = "updated_at")]
+        watermark_column: String,
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

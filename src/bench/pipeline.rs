@@ -135,6 +135,10 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
         stop_rx,
     ));
     let mut last_print = Instant::now();
+    // When 10% and 90% of the calls had settled: the rate between them is the steady
+    // state, without the pipeline filling up (the first call needs every stage's latency)
+    // and draining.
+    let (mut t10, mut t90) = (None::<f64>, None::<f64>);
     loop {
         let counts = counts_since(store.clone()).await?;
         let settled: i64 = counts
@@ -149,6 +153,13 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
                 start.elapsed().as_secs_f64()
             );
             last_print = Instant::now();
+        }
+        let at = start.elapsed().as_secs_f64();
+        if t10.is_none() && settled as u64 * 10 >= b.calls {
+            t10 = Some(at);
+        }
+        if t90.is_none() && settled as u64 * 10 >= b.calls * 9 {
+            t90 = Some(at);
         }
         if settled as u64 >= b.calls {
             break;
@@ -178,6 +189,17 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
         "  audio:      {:>8.0} audio minutes per hour",
         audio_s as f64 / 60.0 / secs * 3600.0
     );
+    if let (Some(a), Some(z)) = (t10, t90) {
+        if z > a {
+            let rate = b.calls as f64 * 0.8 / (z - a);
+            let audio_per_call_min = audio_s as f64 / 60.0 / b.calls as f64;
+            println!(
+                "  steady:     {rate:>8.1} calls/s, {:.0} audio minutes per hour (10%→90% settled in {:.1}s; {audio_per_call_min:.2} audio min per call)",
+                rate * audio_per_call_min * 3600.0,
+                z - a
+            );
+        }
+    }
     println!("  peak RSS:   {:>8.1} MiB", peak_mib);
     println!(
         "  outcomes:   {:?}; worker {:?}",

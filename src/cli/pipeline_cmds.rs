@@ -132,24 +132,51 @@ pub async fn import(config: &Config, kind: &str, file: &str) -> anyhow::Result<(
     }
 }
 
-pub async fn sync(config: &Config, what: crate::cli::SyncWhat) -> anyhow::Result<()> {
-    let crate::cli::SyncWhat::Leads {
-        business,
-        page_size,
-        json,
-    } = what;
-    let rt = Runtime::open(config).await?;
-    let store = &rt.ctx.store;
-    let b = store
+async fn business_named(
+    store: &crate::store::Store,
+    name: &str,
+) -> anyhow::Result<crate::store::businesses::Business> {
+    store
         .businesses()
         .await?
         .into_iter()
-        .find(|b| b.name == business)
+        .find(|b| b.name == name)
         .ok_or_else(|| {
             anyhow::anyhow!(
-                "no business named {business:?} (names are exact; `callops overview` lists them)"
+                "no business named {name:?} (names are exact; `callops overview` lists them)"
             )
-        })?;
+        })
+}
+
+pub async fn sync(config: &Config, what: crate::cli::SyncWhat) -> anyhow::Result<()> {
+    let (business, page_size, json) = match what {
+        crate::cli::SyncWhat::Leads {
+            business,
+            page_size,
+            json,
+        } => (business, page_size, json),
+        crate::cli::SyncWhat::Source {
+            business,
+            url,
+            table,
+            id_column,
+            watermark_column,
+            batch,
+            json,
+        } => {
+            let spec = crate::pipeline::source_sync::SourceSpec {
+                url,
+                table,
+                id_column,
+                watermark_column,
+                batch,
+            };
+            return sync_source(config, &business, &spec, json).await;
+        }
+    };
+    let rt = Runtime::open(config).await?;
+    let store = &rt.ctx.store;
+    let b = business_named(store, &business).await?;
     let crm = rt.ctx.providers.crm.get(&b.crm_provider).ok_or_else(|| {
         anyhow::anyhow!(
             "business {:?} uses CRM {:?}, which this process has no adapter for: {}",
@@ -187,6 +214,59 @@ pub async fn sync(config: &Config, what: crate::cli::SyncWhat) -> anyhow::Result
             report.watermark_after
         );
     }
+    Ok(())
+}
+
+async fn sync_source(
+    config: &Config,
+    business: &str,
+    spec: &crate::pipeline::source_sync::SourceSpec,
+    json: bool,
+) -> anyhow::Result<()> {
+    let rt = Runtime::open(config).await?;
+    let report = match business_named(&rt.ctx.store, business).await {
+        Ok(b) => {
+            crate::pipeline::source_sync::sync_source(&rt.ctx.store, &*rt.ctx.broker, &b, spec)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    rt.ctx.broker.close().await;
+    let report = report?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for (id, why) in &report.rejected {
+        eprintln!(
+            "{} row {}: rejected: {why}",
+            report.table,
+            crate::views::sanitize(id)
+        );
+    }
+    if !report.ignored_columns.is_empty() {
+        eprintln!(
+            "ignored columns (not call-record fields): {}",
+            report.ignored_columns.join(", ")
+        );
+    }
+    let show = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "none".into())
+    };
+    println!(
+        "{}: {} rows read from {} in {} batches: {} ingested, {} duplicates, {} rejected; watermark {} → {}",
+        crate::views::sanitize(&report.business),
+        report.read,
+        report.table,
+        report.batches,
+        report.ingested,
+        report.duplicates,
+        report.rejected.len(),
+        show(&report.watermark_before),
+        show(&report.watermark_after),
+    );
     Ok(())
 }
 

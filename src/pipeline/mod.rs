@@ -5,6 +5,7 @@ pub mod ingest;
 pub mod lead_sync;
 pub mod providers;
 pub mod simulate;
+pub mod source_sync;
 pub mod stages;
 pub mod worker;
 
