@@ -110,6 +110,11 @@ impl App {
         let frozen = self.state.frozen_at.is_some();
         let d = &mut self.state.data;
         let p = snap.parts;
+        if let Some(c) = p.counters {
+            if !frozen || d.counters.is_none() {
+                d.counters = Some(c);
+            }
+        }
         if let Some(names) = p.names {
             if !frozen || d.names.is_empty() {
                 d.names = names;

@@ -30,6 +30,8 @@ pub struct Parts {
     pub dlq: Option<DlqData>,
     pub review: Option<Vec<Call>>,
     pub audit: Option<Vec<AuditEntry>>,
+    /// (dead jobs still dead, calls in review), fetched on every refresh.
+    pub counters: Option<(i64, i64)>,
 }
 
 /// How one side answered.
@@ -172,6 +174,7 @@ async fn fetch_db(
 ) -> crate::store::Result<Parts> {
     let mut p = Parts::default();
     let limit = settings.list_limit;
+    p.counters = Some(store.header_counters().await?);
     match route {
         Route::Overview | Route::Help => {
             let (names, rows) =

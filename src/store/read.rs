@@ -528,6 +528,19 @@ impl Store {
         Ok(DlqData { rows, total })
     }
 
+    /// (dead jobs still dead, calls in review): the console header's counts.
+    pub async fn header_counters(&self) -> Result<(i64, i64)> {
+        let dead =
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM dead_jobs WHERE status = 'dead'")
+                .fetch_one(&self.pool);
+        let review =
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM calls WHERE state = 'review'")
+                .fetch_one(&self.pool);
+        let (d, r) = tokio::try_join!(dead, review)
+            .ctx(|| "counting dead jobs and calls in review".into())?;
+        Ok((d, r))
+    }
+
     /// The audit log, newest first.
     pub async fn audit_page(&self, limit: u32) -> Result<Vec<AuditEntry>> {
         self.audit_log(limit).await

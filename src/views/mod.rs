@@ -364,22 +364,19 @@ fn status_line(s: &ConsoleState) -> Line<'static> {
         }
     };
     let ov = s.data.overview.as_ref().map(|p| &p.data);
+    let counters = s.data.counters;
     counter(
         "dlq",
-        s.data
-            .dlq
-            .as_ref()
-            .map(|d| d.data.total)
+        counters
+            .map(|c| c.0)
             .or(ov.map(|o| o.iter().map(|b| b.dlq).sum())),
         Color::Red,
     );
     counter(
         "review",
-        ov.map(|o| o.iter().map(|b| b.review).sum()).or(s
-            .data
-            .review
-            .as_ref()
-            .map(|r| r.data.len() as i64)),
+        counters
+            .map(|c| c.1)
+            .or(ov.map(|o| o.iter().map(|b| b.review).sum())),
         Color::Yellow,
     );
     counter(

@@ -178,6 +178,9 @@ pub struct Data {
     pub review: Option<Part<Vec<Call>>>,
     pub audit: Option<Part<Vec<AuditEntry>>>,
     pub names: HashMap<i64, String>,
+    /// Whole-system counts fetched with every refresh, whatever the view, so the header
+    /// never shows one view's stale or filtered numbers: (dead jobs, calls in review).
+    pub counters: Option<(i64, i64)>,
 }
 
 /// Thresholds the views colour by.
