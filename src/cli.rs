@@ -201,6 +201,22 @@ pub enum BenchWhat {
         #[arg(long)]
         failures: bool,
     },
+    /// Console refresh and render latency on a big Postgres (seeds its own database with COPY)
+    Console {
+        #[arg(long, default_value_t = 1000)]
+        businesses: u32,
+        #[arg(long, default_value_t = 10_000_000)]
+        calls: u64,
+        /// Timed refreshes per view
+        #[arg(long, default_value_t = 50)]
+        refreshes: u32,
+        /// Timed frames per view and terminal size
+        #[arg(long, default_value_t = 200)]
+        frames: u32,
+        /// Keep the seeded database instead of dropping it
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -292,6 +308,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         failures,
                     };
                     crate::bench::pipeline::run(&config, b).await
+                }
+                BenchWhat::Console {
+                    businesses,
+                    calls,
+                    refreshes,
+                    frames,
+                    keep,
+                } => {
+                    let b = crate::bench::console::ConsoleBench {
+                        businesses,
+                        calls,
+                        refreshes,
+                        frames,
+                        keep,
+                        verbose: true,
+                    };
+                    crate::bench::console::run(&config, b).await
                 }
             },
             Some(Command::Demo {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use callops::store::calls::{review_sql, stuck_sql, THROUGHPUT_SQL};
+use callops::store::calls::{review_sql, stuck_sql, REVIEW_COUNTS_SQL, THROUGHPUT_SQL};
 use callops::store::Store;
 use sqlx::Row;
 
@@ -117,6 +117,17 @@ async fn check_plans(store: Store, postgres: bool) {
         &p,
         "calls",
         "calls_review_queue",
+    );
+    let p = plan(&store, explain, REVIEW_COUNTS_SQL, &[]).await;
+    assert_no_table_scan(
+        "review calls per business (overview)",
+        &p,
+        "calls",
+        if postgres {
+            "calls_review_queue"
+        } else {
+            "calls_review_by_business"
+        },
     );
     let p = plan(&store, explain, THROUGHPUT_SQL, &[Bind::I(now - 3_600_000)]).await;
     let idx = if postgres {

@@ -352,6 +352,10 @@ pub fn review_sql(limit: u32) -> String {
     )
 }
 
+/// The overview's calls waiting in review per business (an index of the review calls only, see migration 0004).
+pub const REVIEW_COUNTS_SQL: &str =
+    "SELECT business_id, COUNT(*) AS n FROM calls WHERE state = 'review' GROUP BY business_id";
+
 /// The overview's throughput query (per business and stage over the last hour).
 pub const THROUGHPUT_SQL: &str = "SELECT business_id, stage, CAST(SUM(calls) AS BIGINT) AS calls, \
     CAST(SUM(audio_seconds) AS BIGINT) AS audio_seconds, CAST(SUM(failures) AS BIGINT) AS failures \

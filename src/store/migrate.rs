@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0003_roles.sql"),
         sqlite: include_str!("../../migrations/sqlite/0003_roles.sql"),
     },
+    Migration {
+        version: 4,
+        name: "console_at_scale",
+        postgres: include_str!("../../migrations/postgres/0004_console_at_scale.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0004_console_at_scale.sql"),
+    },
 ];
 
 /// Arbitrary constant: serializes concurrent `migrate` runs on one Postgres database.
