@@ -497,3 +497,60 @@ async fn database_undecodable_row_goes_to_dead_jobs_with_reason() {
         dead[0].last_error
     );
 }
+
+/// A worker whose visibility timeout ran out (slow, not dead) acks after the job was
+/// claimed again: its ack must not delete the row the new claim owns. It used to, and the
+/// job was gone while its call sat in running/retrying (seen in the e2e under load).
+async fn database_stale_ack_after_redelivery_keeps_the_job(f: &Fixture) {
+    let biz = f.store.ensure_business("stale-ack").await.unwrap().id;
+    let job = Job::new(biz, Stage::Sync, None, serde_json::json!({"key": "s"}));
+    f.broker.publish(&job).await.unwrap();
+    let mut consumer = f
+        .broker
+        .consume(spec(Stage::Sync, vec![biz], 5))
+        .await
+        .unwrap();
+    let slow = recv(&mut consumer, "first delivery").await;
+    let again = recv(&mut consumer, "redelivery after the visibility timeout").await;
+    assert!(again.redelivered && again.job.id == job.id);
+    let rows = |store: Store| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM jobs")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    slow.ack().await.unwrap();
+    assert_eq!(
+        rows(f.store.clone()).await,
+        1,
+        "the stale ack deleted the re-claimed job"
+    );
+    // The current owner fails it: it comes back for a retry, and its ack removes it.
+    assert!(matches!(
+        again.fail("transient").await.unwrap(),
+        FailOutcome::Retrying { .. }
+    ));
+    let retry = recv(&mut consumer, "the retry").await;
+    assert_eq!(retry.job.id, job.id);
+    retry.ack().await.unwrap();
+    assert_eq!(rows(f.store.clone()).await, 0);
+    consumer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_sqlite_stale_ack_after_redelivery_keeps_the_job() {
+    let Some(f) = database_sqlite().await else {
+        return;
+    };
+    database_stale_ack_after_redelivery_keeps_the_job(&f).await;
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_postgres_stale_ack_after_redelivery_keeps_the_job() {
+    let Some(f) = database_postgres().await else {
+        return;
+    };
+    database_stale_ack_after_redelivery_keeps_the_job(&f).await;
+    f.cleanup().await;
+}

@@ -15,7 +15,8 @@ use tokio::sync::{oneshot, Notify};
 
 enum WriteOp {
     Insert(Vec<Job>, oneshot::Sender<Result<()>>),
-    Ack(i64, oneshot::Sender<Result<()>>),
+    /// (row id, claim token): only the claim that still owns the row may delete it.
+    Ack(i64, i64, oneshot::Sender<Result<()>>),
 }
 
 pub struct DatabaseBroker {
@@ -69,11 +70,11 @@ async fn writer_loop(store: Store, mut rx: mpsc::Receiver<WriteOp>, connected: A
             }
         }
         let mut inserts: Vec<&Job> = Vec::new();
-        let mut acks: Vec<i64> = Vec::new();
+        let mut acks: Vec<(i64, i64)> = Vec::new();
         for op in &batch {
             match op {
                 WriteOp::Insert(jobs, _) => inserts.extend(jobs.iter()),
-                WriteOp::Ack(id, _) => acks.push(*id),
+                WriteOp::Ack(id, token, _) => acks.push((*id, *token)),
             }
         }
         let res = commit_group(&store, &inserts, &acks).await;
@@ -84,7 +85,7 @@ async fn writer_loop(store: Store, mut rx: mpsc::Receiver<WriteOp>, connected: A
                 Err(e) => Err(QueueError::Unavailable(e.to_string())),
             };
             match op {
-                WriteOp::Insert(_, tx) | WriteOp::Ack(_, tx) => {
+                WriteOp::Insert(_, tx) | WriteOp::Ack(_, _, tx) => {
                     let _ = tx.send(reply);
                 }
             }
@@ -92,7 +93,11 @@ async fn writer_loop(store: Store, mut rx: mpsc::Receiver<WriteOp>, connected: A
     }
 }
 
-async fn commit_group(store: &Store, inserts: &[&Job], acks: &[i64]) -> Result<(), StoreError> {
+async fn commit_group(
+    store: &Store,
+    inserts: &[&Job],
+    acks: &[(i64, i64)],
+) -> Result<(), StoreError> {
     let mut tx = store
         .pool()
         .begin()
@@ -140,14 +145,18 @@ async fn commit_group(store: &Store, inserts: &[&Job], acks: &[i64]) -> Result<(
             .await
             .ctx(|| format!("inserting {} jobs", chunk.len()))?;
     }
-    for chunk in acks.chunks(1000) {
-        sqlx::query(&format!(
-            "DELETE FROM jobs WHERE id IN ({})",
-            crate::store::id_list(chunk)
-        ))
-        .execute(&mut *tx)
-        .await
-        .ctx(|| format!("acking {} jobs", chunk.len()))?;
+    for chunk in acks.chunks(500) {
+        // By (id, token) pairs: a delivery whose visibility timeout expired must not delete
+        // the row after someone else claimed it again (that lost the job, and its call sat
+        // in running/retrying for good). The values are our own integers.
+        let pairs: Vec<String> = chunk
+            .iter()
+            .map(|(id, token)| format!("(id = {id} AND claim_token = {token})"))
+            .collect();
+        sqlx::query(&format!("DELETE FROM jobs WHERE {}", pairs.join(" OR ")))
+            .execute(&mut *tx)
+            .await
+            .ctx(|| format!("acking {} jobs", chunk.len()))?;
     }
     tx.commit().await.ctx(|| "committing job writes".into())?;
     Ok(())
@@ -168,7 +177,7 @@ impl Acker for DbAcker {
     async fn ack(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.writer
-            .send(WriteOp::Ack(self.row_id, tx))
+            .send(WriteOp::Ack(self.row_id, self.token, tx))
             .await
             .map_err(|_| QueueError::Unavailable("database broker writer stopped".into()))?;
         rx.await.map_err(|_| {

@@ -42,6 +42,8 @@ const RECONNECT_WAIT: Duration = Duration::from_secs(10);
 /// A confirm that has not arrived by then is reported as not confirmed.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 const DRAIN_EVERY: Duration = Duration::from_secs(3);
+/// An ack not sent by then counts as refused (the job is redelivered).
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -815,8 +817,12 @@ impl RabbitAcker {
 #[async_trait]
 impl Acker for RabbitAcker {
     async fn ack(&self) -> Result<()> {
-        // lapin 4 answers Ok(false), not an error, when the channel is gone.
-        match self.acker.ack(BasicAckOptions::default()).await {
+        // lapin 4 answers Ok(false), not an error, when the channel is gone; and an ack
+        // on a channel whose socket died can wait forever, so it is bounded.
+        let acked = tokio::time::timeout(ACK_TIMEOUT, self.acker.ack(BasicAckOptions::default()))
+            .await
+            .unwrap_or(Ok(false));
+        match acked {
             Ok(true) => {
                 self.settled.store(true, Ordering::Relaxed);
                 Ok(())
@@ -1637,7 +1643,13 @@ impl Broker for RabbitBroker {
         self.inner.generation.send_modify(|g| *g += 1);
         let conn = self.inner.conn.write().unwrap().take();
         if let Some(c) = conn {
-            let _ = c.connection.close(200, "callops closing".into()).await;
+            // Bounded: after a cut connection lapin's close can wait for a reply that
+            // never comes, and shutdown must not hang on it.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                c.connection.close(200, "callops closing".into()),
+            )
+            .await;
         }
     }
 

@@ -287,12 +287,46 @@ impl Store {
             },
         )
         .await?;
-        let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
-            .bind(call_id)
-            .fetch_one(&mut *conn)
-            .await
-            .ctx(|| format!("re-reading call {call_id}"))?;
-        row_to_call(&r)
+        // The row as just written (no re-read: the version check above proves nobody else
+        // wrote it in between).
+        Ok(Call {
+            stage: m.to.stage,
+            state: m.to.state,
+            state_since,
+            attempts,
+            last_error,
+            updated_at: now,
+            version: cur.version + 1,
+            ..cur
+        })
+    }
+
+    /// The common start of a stage job in one statement: the call is at `stage`, belongs to
+    /// `business_id` and waits (pending / retrying / a redelivered running) → running, one
+    /// more attempt. `None` when it is anywhere else; the caller then takes the careful
+    /// path (stale delivery, operator retry of a dead job, …).
+    pub async fn start_call(
+        &self,
+        call_id: i64,
+        business_id: i64,
+        stage: Stage,
+    ) -> Result<Option<Call>> {
+        let now = crate::now_ms();
+        let r = sqlx::query(&format!(
+            "UPDATE calls SET state = 'running', \
+             state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
+             attempts = attempts + 1, updated_at = $1, version = version + 1 \
+             WHERE id = $2 AND business_id = $3 AND stage = $4 \
+             AND state IN ('pending', 'retrying', 'running') RETURNING {CALL_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(call_id)
+        .bind(business_id)
+        .bind(stage.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| format!("starting {stage} of call {call_id}"))?;
+        r.as_ref().map(row_to_call).transpose()
     }
 
     /// Calls in flight longer than their stage's SLA, oldest first. One index range

@@ -5,7 +5,7 @@
 pub mod http_server;
 
 use callops::store::Store;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn unique(tag: &str) -> String {
     let nanos = SystemTime::now()
@@ -130,7 +130,9 @@ impl Drop for PgDb {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                store.close().await;
+                // Bounded: a connection still checked out by a task of the test's runtime
+                // (blocked on this join) would never come back. FORCE below ends it anyway.
+                let _ = tokio::time::timeout(Duration::from_secs(2), store.close()).await;
                 if let Ok(admin) = Store::connect(&admin_url, 1).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .execute(admin.pool())

@@ -84,53 +84,46 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     let Some(call_id) = job.call_id else {
         return settle_dead(ctx, d, None, "job has no call_id: nothing to work on").await;
     };
-    let call = match ctx.store.call(call_id).await {
-        Ok(c) => c,
-        Err(StoreError::NotFound(_)) => {
-            return settle_dead(
-                ctx,
-                d,
-                None,
-                &format!("call {call_id} does not exist (job {})", job.id),
-            )
-            .await
-        }
-        Err(e) => return settle_fail(ctx, d, None, &e.to_string()).await,
-    };
-    if let Some(why) = stale(&call, &job) {
-        return settle_duplicate(ctx, d, &call, why).await;
-    }
-    let running = Position::new(job.stage, CallState::Running);
-    if call.state == CallState::Dead {
-        let reason = format!("dead {} job retried as job {}", job.stage, job.id);
-        let to = Position::new(job.stage, CallState::Pending);
-        if let Err(e) = ctx
-            .store
-            .move_call(
-                call_id,
-                &mv(to, Some(call.position()), "retried", reason, None),
-            )
-            .await
-        {
-            return settle_fail(ctx, d, Some(&call), &e.to_string()).await;
-        }
-    }
     let attempt = job.attempts + 1;
     let start_reason = if d.redelivered {
         format!("{} started (attempt {attempt}, redelivered)", job.stage)
     } else {
         format!("{} started (attempt {attempt})", job.stage)
     };
-    let call = match ctx
+    // Fast path: one statement moves a waiting call to running.
+    let started = match ctx
         .store
-        .move_call(call_id, &mv(running, None, "started", start_reason, None))
+        .start_call(call_id, job.business_id, job.stage)
         .await
     {
         Ok(c) => c,
-        Err(StoreError::IllegalTransition(t)) => {
-            return settle_duplicate(ctx, d, &call, format!("not runnable: {t}")).await
+        Err(e) => return settle_fail(ctx, d, None, &e.to_string()).await,
+    };
+    let call = match started {
+        Some(call) => {
+            let _ = ctx
+                .store
+                .append_event(
+                    ctx.store.pool(),
+                    &crate::store::events::NewEvent {
+                        call_id,
+                        business_id: call.business_id,
+                        stage: job.stage,
+                        kind: "started",
+                        reason: start_reason,
+                        detail: None,
+                        actor: "pipeline",
+                    },
+                )
+                .await;
+            call
         }
-        Err(e) => return settle_fail(ctx, d, Some(&call), &e.to_string()).await,
+        None => match start_slow(ctx, &job, call_id, start_reason).await {
+            Start::Run(call) => call,
+            Start::Dead(why) => return settle_dead(ctx, d, None, &why).await,
+            Start::Fail(call, why) => return settle_fail(ctx, d, call.as_ref(), &why).await,
+            Start::Duplicate(call, why) => return settle_duplicate(ctx, d, &call, why).await,
+        },
     };
     let result = match job.stage {
         Stage::Sync => sync::run(ctx, &call, &job).await,
@@ -156,6 +149,55 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
                 .await;
             settle_fail(ctx, d, Some(&call), &msg).await
         }
+    }
+}
+
+/// How a careful start ended: run the stage, or settle the delivery instead.
+enum Start {
+    Run(Call),
+    Dead(String),
+    Fail(Option<Call>, String),
+    Duplicate(Call, String),
+}
+
+/// The careful start, when the call is not simply waiting at the job's stage: a stale or
+/// misrouted delivery, an operator's retry of a dead job, a call that does not exist.
+async fn start_slow(ctx: &PipelineCtx, job: &Job, call_id: i64, start_reason: String) -> Start {
+    let call = match ctx.store.call(call_id).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound(_)) => {
+            return Start::Dead(format!("call {call_id} does not exist (job {})", job.id))
+        }
+        Err(e) => return Start::Fail(None, e.to_string()),
+    };
+    if let Some(why) = stale(&call, job) {
+        return Start::Duplicate(call, why);
+    }
+    let running = Position::new(job.stage, CallState::Running);
+    if call.state == CallState::Dead {
+        let reason = format!("dead {} job retried as job {}", job.stage, job.id);
+        let to = Position::new(job.stage, CallState::Pending);
+        if let Err(e) = ctx
+            .store
+            .move_call(
+                call_id,
+                &mv(to, Some(call.position()), "retried", reason, None),
+            )
+            .await
+        {
+            return Start::Fail(Some(call), e.to_string());
+        }
+    }
+    match ctx
+        .store
+        .move_call(call_id, &mv(running, None, "started", start_reason, None))
+        .await
+    {
+        Ok(c) => Start::Run(c),
+        Err(StoreError::IllegalTransition(t)) => {
+            Start::Duplicate(call, format!("not runnable: {t}"))
+        }
+        Err(e) => Start::Fail(Some(call), e.to_string()),
     }
 }
 
