@@ -87,6 +87,8 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     url: String,
+    /// Finished minutes of throughput already read by the overview (see `read.rs`).
+    throughput_cache: std::sync::Arc<std::sync::Mutex<read::MinuteCache>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -128,6 +130,7 @@ impl Store {
             pool,
             dialect,
             url: url.to_string(),
+            throughput_cache: Default::default(),
         })
     }
 
