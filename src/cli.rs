@@ -129,6 +129,18 @@ pub enum Command {
         cmd: crate::cli::headless::CallCmd,
     },
     /// Who did what
+    /// The overview's data (per business, per stage, last hour), for scripts and alerts
+    Overview {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Calls views: `calls stuck` lists calls past their stage's SLA
+    Calls {
+        #[arg(value_parser = ["stuck"])]
+        which: String,
+        #[arg(long)]
+        json: bool,
+    },
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -351,6 +363,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Review { cmd }) => headless::review(&config, cmd).await,
             Some(Command::Call { cmd }) => headless::call(&config, cmd).await,
             Some(Command::Audit { limit, json }) => headless::audit(&config, limit, json).await,
+            Some(Command::Overview { json }) => headless::overview(&config, json).await,
+            Some(Command::Calls { which: _, json }) => headless::calls_stuck(&config, json).await,
             Some(Command::Screenshot {
                 view,
                 out,

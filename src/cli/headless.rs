@@ -148,6 +148,12 @@ pub enum ReviewCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum CallCmd {
+    /// What the call view shows: metadata, link state, transcript, analyses, trace
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Retry the failed stage
     Retry {
         id: i64,
@@ -383,11 +389,73 @@ pub async fn review(config: &Config, cmd: ReviewCmd) -> anyhow::Result<()> {
 }
 
 pub async fn call(config: &Config, cmd: CallCmd) -> anyhow::Result<()> {
+    if let CallCmd::Show { id, json } = cmd {
+        let snap = view_data(config, crate::views::Route::Call(id)).await?;
+        let detail = snap.parts.call.and_then(|(_, d)| d).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no call {id} (ids are numbers: see `callops calls stuck` or the review list)"
+            )
+        })?;
+        return print(json, &detail, |d| {
+            let c = &d.call;
+            let mut out = format!(
+                "call {} · {} · {} · at {} for {} · attempts {}\nfrom {} ({}) · link {} via {} · lead {}\n",
+                c.id,
+                d.business_name.as_deref().unwrap_or("?"),
+                c.external_id,
+                c.position(),
+                crate::views::age(crate::now_ms() - c.state_since),
+                c.attempts,
+                c.from_number.as_deref().unwrap_or("-"),
+                c.number_status.as_deref().unwrap_or("?"),
+                c.link_status.as_deref().unwrap_or("-"),
+                c.link_method.as_deref().unwrap_or("-"),
+                c.lead_id.map(|l| format!("#{l}")).unwrap_or_else(|| "-".into()),
+            );
+            if let Some(e) = &c.last_error {
+                out.push_str(&format!("last error: {e}\n"));
+            }
+            if let Some(t) = &d.transcript {
+                out.push_str("transcript:\n");
+                let segs: Vec<serde_json::Value> =
+                    serde_json::from_str(&t.segments).unwrap_or_default();
+                for seg in &segs {
+                    out.push_str(&format!(
+                        "  {:>7} {}: {}\n",
+                        seg["start"].to_string(),
+                        seg["speaker"]
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| seg["speaker"].to_string()),
+                        seg["text"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+            for a in &d.analyses {
+                out.push_str(&format!(
+                    "analysis {} v{}: {}\n",
+                    a.kind, a.agent_version, a.result
+                ));
+            }
+            out.push_str("trace:\n");
+            for e in &d.events {
+                out.push_str(&format!(
+                    "  {} {:<10} {:<12} {}\n",
+                    crate::views::clock(e.at),
+                    e.stage,
+                    e.kind,
+                    e.reason
+                ));
+            }
+            out
+        });
+    }
     let ops = ops(config).await?;
     let (o, json) = match cmd {
         CallCmd::Retry { id, dry_run, json } => (ops.call_retry(id, dry_run).await?, json),
         CallCmd::Qc { id, dry_run, json } => (ops.call_qc(id, dry_run).await?, json),
         CallCmd::Lead { id, dry_run, json } => (ops.call_lead(id, dry_run).await?, json),
+        CallCmd::Show { .. } => unreachable!("handled above"),
     };
     print(json, &o, |o| {
         format!("{}{}", if o.dry_run { "would " } else { "" }, o.did)
@@ -413,5 +481,90 @@ pub async fn audit(config: &Config, limit: u32, json: bool) -> anyhow::Result<()
             })
             .collect::<Vec<_>>()
             .join("\n")
+    })
+}
+
+/// One refresh of a view, exactly as the console fetches it (same queries, same broker).
+async fn view_data(
+    config: &Config,
+    route: crate::views::Route,
+) -> anyhow::Result<crate::console::refresher::Snapshot> {
+    let store = crate::store::Store::open_migrated(&config.database.url, 4).await?;
+    let broker =
+        crate::queue::connect(&config.broker.kind, config.broker_settings(), store.clone()).await?;
+    let settings = crate::console::settings::ConsoleSettings::from_config(&config.console);
+    let snap = crate::console::refresher::fetch(
+        &store,
+        crate::console::refresher::Queues::Broker(&*broker),
+        route,
+        &settings,
+        crate::now_ms(),
+    )
+    .await;
+    broker.close().await;
+    for (what, a) in [("database", &snap.db), ("broker", &snap.broker)] {
+        if let crate::console::refresher::Answer::Failed(e) = a {
+            anyhow::bail!("the {what} did not answer: {e}");
+        }
+    }
+    Ok(snap)
+}
+
+/// `callops overview`: the overview's rows (per business, per stage, last hour).
+pub async fn overview(config: &Config, json: bool) -> anyhow::Result<()> {
+    let snap = view_data(config, crate::views::Route::Overview).await?;
+    let rows = snap.parts.overview.unwrap_or_default();
+    print(json, &rows, |rows| {
+        let mut out = format!(
+            "{:<24} {:>9} {:>8} {:>8} {:>6} {:>5} {:>6} {:>10}\n",
+            "business", "done/min", "queued", "oldest", "err%", "dlq", "review", "audio m/h"
+        );
+        for b in rows {
+            out.push_str(&format!(
+                "{:<24} {:>9.1} {:>8} {:>8} {:>6.1} {:>5} {:>6} {:>10.0}\n",
+                crate::views::widgets::cut(&b.name, 24),
+                b.rates[4][1],
+                b.backlog_total(),
+                b.oldest_job_age_ms
+                    .map(crate::views::age)
+                    .unwrap_or_else(|| "-".into()),
+                b.error_rate * 100.0,
+                b.dlq,
+                b.review,
+                b.audio_min_per_hour
+            ));
+        }
+        out
+    })
+}
+
+/// `callops calls stuck`: calls past their stage's SLA, oldest first.
+pub async fn calls_stuck(config: &Config, json: bool) -> anyhow::Result<()> {
+    let snap = view_data(config, crate::views::Route::Stuck).await?;
+    let names = snap.parts.names.unwrap_or_default();
+    let stuck = snap.parts.stuck.unwrap_or_default();
+    print(json, &stuck, |s| {
+        let now = crate::now_ms();
+        let mut out = format!(
+            "{} stuck (per stage {:?}); oldest first:\n",
+            s.total(),
+            s.by_stage
+        );
+        for c in &s.calls {
+            out.push_str(&format!(
+                "{:>8} {:<22} {:<10} {:<9} {:>8} try {:<2} {}\n",
+                c.id,
+                crate::views::widgets::cut(
+                    names.get(&c.business_id).map(String::as_str).unwrap_or("?"),
+                    22
+                ),
+                c.stage.as_str(),
+                c.state.as_str(),
+                crate::views::age(now - c.state_since),
+                c.attempts,
+                c.last_error.as_deref().unwrap_or("-")
+            ));
+        }
+        out
     })
 }
