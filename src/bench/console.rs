@@ -116,6 +116,9 @@ pub struct ConsoleBenchReport {
     pub seed: SeedReport,
     pub overview: Stats,
     pub stuck: Stats,
+    /// The DLQ (newest page of dead jobs + count) and review-queue refreshes.
+    pub dlq: Stats,
+    pub review: Stats,
     /// Business rows in the overview, stuck calls in all and listed.
     pub overview_rows: usize,
     pub stuck_total: i64,
@@ -267,6 +270,16 @@ async fn measure(url: &str, name: String, b: ConsoleBench) -> anyhow::Result<Con
             stuck_snap = Some(s);
         }
         let (overview_snap, stuck_snap) = (overview_snap.unwrap(), stuck_snap.unwrap());
+        let (mut dl, mut rv) = (Vec::new(), Vec::new());
+        for _ in 0..b.refreshes.max(1) {
+            dl.push(one(Route::Dlq).await?.1);
+            rv.push(one(Route::Review).await?.1);
+        }
+        let (dlq, review) = (Stats::of(&dl), Stats::of(&rv));
+        if b.verbose {
+            println!("  refresh dlq:      {dlq}");
+            println!("  refresh review:   {review}");
+        }
         let overview = Stats::of(&ov);
         let stuck = Stats::of(&st);
         let overview_rows = overview_snap.parts.overview.as_ref().map_or(0, |v| v.len());
@@ -301,6 +314,8 @@ async fn measure(url: &str, name: String, b: ConsoleBench) -> anyhow::Result<Con
             seed,
             overview,
             stuck,
+            dlq,
+            review,
             overview_rows,
             stuck_total: sd.total(),
             stuck_listed: sd.calls.len(),
