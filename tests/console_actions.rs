@@ -120,6 +120,26 @@ async fn actions_through_the_console(store: Store) {
         1
     );
 
+    // `:link <customer>` for a customer found elsewhere: confirmed (default Cancel), then linked.
+    refresh(&mut app, &store).await;
+    let next = callops::views::lists::review_visible(&app.state)
+        .first()
+        .map(|c| (*c).clone())
+        .expect("more review items");
+    let customer = callops::views::lists::candidates(&next)
+        .first()
+        .map(|c| c.0)
+        .expect("a candidate to link");
+    assert!(!app.run_command(&format!("link {customer}")));
+    assert_eq!(app.state.dialog.as_ref().map(|d| d.choice), Some(0));
+    app.handle_key(key(KeyCode::Char('y')));
+    assert_eq!(run_requests(&mut app, &ops(Role::Support)).await, 1);
+    let (msg, is_err) = app.state.message.clone().unwrap();
+    assert!(
+        !is_err && msg.contains(&format!("call {}", next.id)),
+        "{msg}"
+    );
+
     // DLQ: R counts each scope, and Enter on the dialog is Cancel.
     let dead_before = scalar(
         &store,

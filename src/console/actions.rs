@@ -28,6 +28,10 @@ pub enum OpRequest {
     NewCustomer {
         call_id: i64,
     },
+    Merge {
+        temporary: i64,
+        into: i64,
+    },
     Defer {
         call_id: i64,
         reason: String,
@@ -46,6 +50,7 @@ impl OpRequest {
             OpRequest::DlqPreview { .. } | OpRequest::Dlq { .. } => Action::DlqDiscard,
             OpRequest::Link { .. } => Action::ReviewLink,
             OpRequest::NewCustomer { .. } => Action::ReviewCreateCustomer,
+            OpRequest::Merge { .. } => Action::ReviewMerge,
             OpRequest::Defer { .. } => Action::ReviewDefer,
             OpRequest::CallRetry(_) => Action::CallRetry,
             OpRequest::CallQc(_) => Action::CallQc,
@@ -68,6 +73,9 @@ impl OpRequest {
                 format!("creating a customer from call {call_id}")
             }
             OpRequest::Defer { call_id, .. } => format!("deferring call {call_id}"),
+            OpRequest::Merge { temporary, into } => {
+                format!("merging temporary customer #{temporary} into #{into}")
+            }
             OpRequest::CallRetry(id) => format!("retrying call {id}"),
             OpRequest::CallQc(id) => format!("queueing QC for call {id}"),
             OpRequest::CallLead(id) => format!("creating the lead of call {id}"),
@@ -132,6 +140,7 @@ async fn run(ops: &Ops, req: OpRequest) -> Result<OpReply, crate::ops::OpsError>
         OpRequest::NewCustomer { call_id } => {
             ops.review_create_customer(call_id, None, false).await?.did
         }
+        OpRequest::Merge { temporary, into } => ops.review_merge(temporary, into, false).await?.did,
         OpRequest::Defer { call_id, reason } => {
             ops.review_defer(call_id, &reason, 60, false).await?.did
         }
@@ -165,7 +174,8 @@ pub fn allowed(role: &str, readonly: bool, action: Action) -> Result<(), String>
 
 /// The DLQ filter as a query over the whole `dead_jobs` table (not the page on screen), so
 /// "everything matching" means everything. Words: `biz:NAME` (one business whose name
-/// contains NAME), `stage:STAGE`, `call:ID`; the rest must appear in the last error.
+/// contains NAME), `stage:STAGE`, `call:ID`, `since:30m` (died in the last 30 minutes;
+/// s/m/h/d); the rest must appear in the last error.
 /// Without `history`, only rows still dead.
 pub fn dlq_filter(
     text: &str,
@@ -209,6 +219,14 @@ pub fn dlq_filter(
                     format!("stage:{value}: not a stage (sync, transcribe, analyze, link, notify)")
                 })?)
             }
+            "since" => {
+                f.dead_since = Some(
+                    crate::now_ms()
+                        - parse_age(value).ok_or_else(|| {
+                            format!("since:{value}: expected an age such as 30m, 2h or 1d")
+                        })?,
+                )
+            }
             "call" => {
                 f.call_id = Some(
                     value
@@ -224,6 +242,20 @@ pub fn dlq_filter(
         f.error_contains = Some(rest.join(" "));
     }
     Ok(f)
+}
+
+/// "90s", "30m", "2h", "1d" → milliseconds.
+fn parse_age(s: &str) -> Option<i64> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = n.parse().ok()?;
+    let ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(n * ms)
 }
 
 /// "biz:Acme stage:analyze timeout" for a dialog, or "no filter".
@@ -254,6 +286,10 @@ mod tests {
         assert!(e.contains("2 businesses match"), "{e}");
         assert!(dlq_filter("stage:nope", &names, false).is_err());
         assert!(dlq_filter("call:x", &names, false).is_err());
+        let f = dlq_filter("since:2h", &names, false).unwrap();
+        let age = crate::now_ms() - f.dead_since.unwrap();
+        assert!((7_199_000..=7_201_000).contains(&age), "{age}");
+        assert!(dlq_filter("since:soon", &names, false).is_err());
     }
 
     #[test]

@@ -959,10 +959,56 @@ impl App {
                 }
             },
             "biz" | "business" => self.open_business(arg),
+            "merge" => {
+                let ids: Vec<i64> = arg
+                    .split_whitespace()
+                    .filter_map(|w| w.trim_start_matches('#').parse().ok())
+                    .collect();
+                match ids.as_slice() {
+                    [temporary, into] => self.confirm(
+                        Action::ReviewMerge,
+                        format!("Merge temporary customer #{temporary} into #{into}?"),
+                        vec!["Its calls, leads and appointments move to the existing customer in one transaction.".into()],
+                        "Merge".into(),
+                        OpRequest::Merge {
+                            temporary: *temporary,
+                            into: *into,
+                        },
+                    ),
+                    _ => {
+                        self.state.message = Some((
+                            ":merge needs two customer ids: the temporary one, then the one to merge it into".into(),
+                            true,
+                        ))
+                    }
+                }
+            }
+            "link" => match (
+                self.state.route(),
+                arg.trim_start_matches('#').parse::<i64>(),
+                self.selected_review_call(),
+            ) {
+                (Route::Review, Ok(customer_id), Some(c)) => self.confirm(
+                    Action::ReviewLink,
+                    format!("Link call {} to customer #{customer_id}?", c.id),
+                    vec!["A customer not among the candidates (e.g. found with `callops review` or the CRM).".into()],
+                    "Link".into(),
+                    OpRequest::Link {
+                        call_id: c.id,
+                        customer_id,
+                    },
+                ),
+                _ => {
+                    self.state.message = Some((
+                        ":link <customer id> links the selected review item (in the review view)".into(),
+                        true,
+                    ))
+                }
+            },
             other => {
                 self.state.message = Some((
                     format!(
-                        "unknown command :{} — try :overview :stuck :dlq :review :audit :call <id> :biz <name> :quit",
+                        "unknown command :{} — try :overview :stuck :dlq :review :audit :call <id> :biz <name> :link <customer> :merge <temp> <into> :quit",
                         views::sanitize(other)
                     ),
                     true,

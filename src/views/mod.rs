@@ -458,6 +458,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("audit", "who did what"),
     ("call", "<id> one call and its trace"),
     ("biz", "<name> one business: charts and queues"),
+    (
+        "link",
+        "<customer id> link the selected review item to this customer",
+    ),
+    (
+        "merge",
+        "<temporary id> <into id> merge a temporary customer",
+    ),
     ("help", "keys of this view"),
     ("quit", "leave the console"),
 ];
