@@ -458,14 +458,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("audit", "who did what"),
     ("call", "<id> one call and its trace"),
     ("biz", "<name> one business: charts and queues"),
-    (
-        "link",
-        "<customer id> link the selected review item to this customer",
-    ),
-    (
-        "merge",
-        "<temporary id> <into id> merge a temporary customer",
-    ),
+    ("link", "<customer> link the selected review item"),
+    ("merge", "<temp> <into> merge a temporary customer"),
     ("help", "keys of this view"),
     ("quit", "leave the console"),
 ];
