@@ -140,6 +140,52 @@ async fn actions_through_the_console(store: Store) {
         "{msg}"
     );
 
+    // `:customers <text>` finds customers of the item's business; picking one links it.
+    refresh(&mut app, &store).await;
+    let with_candidates = callops::views::lists::review_visible(&app.state)
+        .into_iter()
+        .position(|c| !callops::views::lists::candidates(c).is_empty());
+    {
+        let row = with_candidates.expect("a review item with candidates is left");
+        for _ in 0..row {
+            app.handle_key(key(KeyCode::Char('j')));
+        }
+        let item = callops::views::lists::review_visible(&app.state)[row].clone();
+        let (cid, cname) = callops::views::lists::candidates(&item)
+            .first()
+            .cloned()
+            .map(|c| (c.0, c.1))
+            .expect("a candidate");
+        let word = cname.split_whitespace().last().unwrap().to_lowercase();
+        assert!(!app.run_command(&format!("customers {word}")));
+        assert_eq!(run_requests(&mut app, &ops(Role::Support)).await, 1);
+        let d = app.state.dialog.clone().expect("search results");
+        assert_eq!(d.choice, 0, "Cancel first: {d:?}");
+        let pick = d
+            .options
+            .iter()
+            .position(|o| o.starts_with(&format!("#{cid} ")))
+            .unwrap_or_else(|| panic!("#{cid} not found by {word:?}: {d:?}"));
+        app.handle_key(key(KeyCode::Char(
+            char::from_digit(pick as u32 + 1, 10).unwrap(),
+        )));
+        assert_eq!(run_requests(&mut app, &ops(Role::Support)).await, 1);
+        let (msg, is_err) = app.state.message.clone().unwrap();
+        assert!(
+            !is_err && msg.contains(&format!("customer #{cid}")),
+            "{msg}"
+        );
+        assert!(!app.run_command("customers zzzz-nobody"));
+        run_requests(&mut app, &ops(Role::Support)).await;
+        assert!(app
+            .state
+            .message
+            .clone()
+            .unwrap()
+            .0
+            .contains("no customer matches"));
+    }
+
     // DLQ: R counts each scope, and Enter on the dialog is Cancel.
     let dead_before = scalar(
         &store,

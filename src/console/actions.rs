@@ -32,6 +32,12 @@ pub enum OpRequest {
         temporary: i64,
         into: i64,
     },
+    /// Find customers of the call's business, to link the call to one of them.
+    SearchCustomers {
+        call_id: i64,
+        business_id: i64,
+        text: String,
+    },
     Defer {
         call_id: i64,
         reason: String,
@@ -51,6 +57,7 @@ impl OpRequest {
             OpRequest::Link { .. } => Action::ReviewLink,
             OpRequest::NewCustomer { .. } => Action::ReviewCreateCustomer,
             OpRequest::Merge { .. } => Action::ReviewMerge,
+            OpRequest::SearchCustomers { .. } => Action::ReviewLink,
             OpRequest::Defer { .. } => Action::ReviewDefer,
             OpRequest::CallRetry(_) => Action::CallRetry,
             OpRequest::CallQc(_) => Action::CallQc,
@@ -73,6 +80,7 @@ impl OpRequest {
                 format!("creating a customer from call {call_id}")
             }
             OpRequest::Defer { call_id, .. } => format!("deferring call {call_id}"),
+            OpRequest::SearchCustomers { text, .. } => format!("searching customers for {text:?}"),
             OpRequest::Merge { temporary, into } => {
                 format!("merging temporary customer #{temporary} into #{into}")
             }
@@ -89,6 +97,12 @@ pub enum OpReply {
         retry: bool,
         /// (label, selection, rows it covers now)
         scopes: Vec<(String, Selection, i64)>,
+    },
+    /// Customers found for a review item: (call, [(customer id, label)]).
+    Customers {
+        call_id: i64,
+        text: String,
+        found: Vec<(i64, String)>,
     },
     Done(String),
     Failed(String),
@@ -141,6 +155,33 @@ async fn run(ops: &Ops, req: OpRequest) -> Result<OpReply, crate::ops::OpsError>
             ops.review_create_customer(call_id, None, false).await?.did
         }
         OpRequest::Merge { temporary, into } => ops.review_merge(temporary, into, false).await?.did,
+        OpRequest::SearchCustomers {
+            call_id,
+            business_id,
+            text,
+        } => {
+            let found = ops
+                .store
+                .search_customers(business_id, &text, 20)
+                .await?
+                .into_iter()
+                .map(|c| {
+                    let label = format!(
+                        "#{} {}  {}{}",
+                        c.id,
+                        c.name.as_deref().unwrap_or("(no name)"),
+                        c.phone.as_deref().unwrap_or("no phone"),
+                        if c.is_temporary { "  (temporary)" } else { "" }
+                    );
+                    (c.id, label)
+                })
+                .collect();
+            return Ok(OpReply::Customers {
+                call_id,
+                text,
+                found,
+            });
+        }
         OpRequest::Defer { call_id, reason } => {
             ops.review_defer(call_id, &reason, 60, false).await?.did
         }

@@ -848,6 +848,30 @@ impl App {
                 });
                 self.pending = Some(Pending::DlqScopes { retry, scopes });
             }
+            OpReply::Customers {
+                call_id,
+                text,
+                found,
+            } => {
+                if found.is_empty() {
+                    self.state.message = Some((
+                        format!("no customer matches {:?}", views::sanitize(&text)),
+                        true,
+                    ));
+                } else {
+                    self.state.dialog = Some(Dialog {
+                        title: format!("Link call {call_id} to a customer matching {:?}", views::sanitize(&text)),
+                        lines: vec!["The call, its customer and its lead are updated together and notify runs again.".into()],
+                        options: found.iter().map(|(_, l)| l.clone()).collect(),
+                        choice: 0,
+                        text: None,
+                    });
+                    self.pending = Some(Pending::Link {
+                        call_id,
+                        customers: found.iter().map(|(id, _)| *id).collect(),
+                    });
+                }
+            }
             OpReply::Done(m) => {
                 self.state.message = Some((views::sanitize(&m), false));
                 self.state.list_mut(ListId::Dlq).marked.clear();
@@ -983,6 +1007,23 @@ impl App {
                     }
                 }
             }
+            "customers" | "find" => match (self.state.route(), self.selected_review_call()) {
+                (Route::Review, Some(c)) if !arg.is_empty() => {
+                    if !self.refuse_unless(Action::ReviewLink) {
+                        self.run(OpRequest::SearchCustomers {
+                            call_id: c.id,
+                            business_id: c.business_id,
+                            text: arg.to_string(),
+                        });
+                    }
+                }
+                _ => {
+                    self.state.message = Some((
+                        ":customers <name, phone or email> searches the selected review item's business (in the review view)".into(),
+                        true,
+                    ))
+                }
+            },
             "link" => match (
                 self.state.route(),
                 arg.trim_start_matches('#').parse::<i64>(),

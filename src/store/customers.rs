@@ -128,6 +128,35 @@ impl Store {
         rows.iter().map(customer).collect()
     }
 
+    /// Customers of a business whose name, phone or email contains `text` (any case),
+    /// for an operator looking for the right one to link.
+    pub async fn search_customers(
+        &self,
+        business_id: i64,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<Customer>> {
+        let pattern = format!(
+            "%{}%",
+            text.trim()
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE business_id = $1 AND merged_into IS NULL \
+             AND (LOWER(COALESCE(name, '')) LIKE $2 ESCAPE '\\' OR COALESCE(phone, '') LIKE $2 ESCAPE '\\' \
+             OR LOWER(COALESCE(email, '')) LIKE $2 ESCAPE '\\') ORDER BY is_temporary, name, id LIMIT {limit}"
+        ))
+        .bind(business_id)
+        .bind(pattern)
+        .fetch_all(&self.pool)
+        .await
+        .ctx(|| format!("searching customers of business {business_id} for {text:?}"))?;
+        rows.iter().map(customer).collect()
+    }
+
     /// Insert a customer; with an external id, an existing one is updated instead (imports are repeatable).
     pub async fn upsert_customer(&self, c: &NewCustomer) -> Result<(i64, bool)> {
         let now = crate::now_ms();
