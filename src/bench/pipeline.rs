@@ -171,8 +171,9 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     workers.await??;
     let audio_s: i64 = sqlx::query_scalar::<_, i64>(
-        "SELECT CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) FROM calls",
+        "SELECT CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) FROM calls WHERE created_at >= $1",
     )
+    .bind(since)
     .fetch_one(store.pool())
     .await?
         / 1000;
@@ -203,7 +204,7 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     println!("  peak RSS:   {:>8.1} MiB", peak_mib);
     println!(
         "  outcomes:   {:?}; worker {:?}",
-        store.call_counts_by_state().await?,
+        counts_since(store.clone()).await?,
         stats
     );
     broker.delete_topology().await?;
