@@ -26,6 +26,14 @@ pub struct PipelineConfig {
     pub llm_model: String,
     pub min_qc_chars: u32,
     pub review_floor: f64,
+    pub reconcile_after_s: u64,
+}
+
+impl PipelineConfig {
+    /// `reconcile_after_s = 0` turns the backstop off.
+    pub fn reconcile_after(&self) -> Option<std::time::Duration> {
+        (self.reconcile_after_s > 0).then(|| std::time::Duration::from_secs(self.reconcile_after_s))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -139,6 +139,9 @@ async fn run(store: Store, broker: DynBroker) {
         concurrency: 8,
         prefetch: 10,
         business_refresh: Duration::from_millis(500),
+        // Above the 30 s visibility timeout: only a job lost for good is re-sent.
+        reconcile_after: Some(Duration::from_secs(45)),
+        reconcile_every: Duration::from_secs(5),
         ..Default::default()
     };
 
@@ -286,5 +289,64 @@ async fn postgres_with_rabbitmq() {
     .unwrap();
     run(db.store.clone(), broker.clone()).await;
     broker.delete_topology().await.unwrap();
+    broker.close().await;
+}
+
+/// The backstop: a call whose job vanished (deleted here by hand, as a lost message would
+/// be) is noticed after `reconcile_after`, its job published again, and it finishes, with
+/// the reason in its trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_job_is_republished_and_the_call_finishes() {
+    let (store, _dir) = common::sqlite_store().await;
+    let broker = queue::connect(
+        "database",
+        settings(common::unique("lost"), String::new()),
+        store.clone(),
+    )
+    .await
+    .unwrap();
+    let (_never_tx, never) = tokio::sync::watch::channel(false);
+    simulate::run(
+        &store,
+        &*broker,
+        SimulateOptions {
+            businesses: 1,
+            calls_per_minute: 600_000.0,
+            total_calls: Some(3),
+            seed: 5,
+            customers_per_business: 5,
+        },
+        never,
+    )
+    .await
+    .unwrap();
+    // Lose every job.
+    sqlx::query("DELETE FROM jobs")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let ctx = ctx(store.clone(), broker.clone());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let w = tokio::spawn(worker::run(
+        ctx,
+        WorkerOptions {
+            business_refresh: Duration::from_millis(200),
+            reconcile_after: Some(Duration::from_secs(1)),
+            reconcile_every: Duration::from_millis(200),
+            ..Default::default()
+        },
+        Arc::new(WorkerStats::default()),
+        rx,
+    ));
+    wait_until(&store, "the lost calls finished", |c| finished(c) == 3).await;
+    tx.send(true).unwrap();
+    w.await.unwrap().unwrap();
+    let reconciled: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT call_id) FROM call_events WHERE kind = 'reconciled'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(reconciled, 3, "each lost call has the reason in its trace");
     broker.close().await;
 }

@@ -47,6 +47,7 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
         stages: stages.clone(),
         concurrency,
         prefetch: config.broker.prefetch,
+        reconcile_after: config.pipeline.reconcile_after(),
         ..Default::default()
     };
     eprintln!(

@@ -23,6 +23,14 @@ pub struct WorkerOptions {
     pub business_refresh: Duration,
     /// How long a stop waits for in-flight handlers.
     pub drain_timeout: Duration,
+    /// A call waiting or running at a stage this long without a transition gets its stage
+    /// job published again (`None` = never). A backstop for a job lost anywhere — broker,
+    /// crash, bug: handlers are idempotent, so a needless duplicate is only skipped. Keep
+    /// it well above the slowest provider call, the longest retry delay and the database
+    /// broker's visibility timeout.
+    pub reconcile_after: Option<Duration>,
+    /// How often to look for such calls.
+    pub reconcile_every: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -33,6 +41,8 @@ impl Default for WorkerOptions {
             prefetch: 20,
             business_refresh: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
+            reconcile_after: Some(Duration::from_secs(15 * 60)),
+            reconcile_every: Duration::from_secs(60),
         }
     }
 }
@@ -69,6 +79,15 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
+    if let Some(after) = opts.reconcile_after {
+        tasks.spawn(reconcile_loop(
+            ctx.clone(),
+            opts.stages.clone(),
+            after,
+            opts.reconcile_every,
+            shutdown.clone(),
+        ));
+    }
     for stage in opts.stages.clone() {
         tasks.spawn(run_stage(
             ctx.clone(),
@@ -82,6 +101,70 @@ pub async fn run(
         r??;
     }
     Ok(())
+}
+
+/// Republish the stage job of calls that made no transition for `after`.
+async fn reconcile_loop(
+    ctx: Arc<PipelineCtx>,
+    stages: Vec<Stage>,
+    after: Duration,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut sent: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    let after_ms = after.as_millis() as i64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let now = crate::now_ms();
+        let slas: Vec<(Stage, i64)> = stages.iter().map(|s| (*s, after_ms)).collect();
+        // Errors (database down) just wait for the next round.
+        let Ok(calls) = ctx.store.stuck_calls(&slas, 500).await else {
+            continue;
+        };
+        sent.retain(|_, at| now - *at < after_ms);
+        for c in calls {
+            if sent.contains_key(&c.id) {
+                continue;
+            }
+            let job = crate::queue::Job::new(
+                c.business_id,
+                c.stage,
+                Some(c.id),
+                serde_json::json!({ "call_id": c.id }),
+            );
+            if ctx.broker.publish(&job).await.is_err() {
+                break;
+            }
+            sent.insert(c.id, now);
+            tracing::warn!(call = c.id, stage = %c.stage, state = %c.state, "no progress; stage job republished");
+            let _ = ctx
+                .store
+                .append_event(
+                    ctx.store.pool(),
+                    &crate::store::events::NewEvent {
+                        call_id: c.id,
+                        business_id: c.business_id,
+                        stage: c.stage,
+                        kind: "reconciled",
+                        reason: format!(
+                            "no transition at {}/{} for {}: its job is published again (a lost job is re-sent; a duplicate is skipped)",
+                            c.stage,
+                            c.state,
+                            crate::views::age(now - c.state_since)
+                        ),
+                        detail: None,
+                        actor: "pipeline",
+                    },
+                )
+                .await;
+        }
+    }
 }
 
 async fn run_stage(
