@@ -57,13 +57,12 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let cmd_lines: Vec<Line> = COMMANDS
         .iter()
         .map(|(c, d)| {
-            let (arg, desc) = match d.strip_prefix('<') {
-                Some(rest) => {
-                    let (a, d) = rest.split_once('>').unwrap_or((rest, ""));
-                    (format!(" <{a}>"), d.trim().to_string())
-                }
-                None => (String::new(), d.to_string()),
-            };
+            // Leading "<arg>" words are the command's arguments, the rest describes it.
+            let (mut arg, mut desc) = (String::new(), d.trim());
+            while let Some((a, rest)) = desc.strip_prefix('<').and_then(|r| r.split_once('>')) {
+                arg.push_str(&format!(" <{a}>"));
+                desc = rest.trim_start();
+            }
             Line::from(vec![
                 Span::styled(format!(" :{c}{arg:<8}"), HEADER),
                 Span::raw(format!(" {desc}")),

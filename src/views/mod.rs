@@ -458,6 +458,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("audit", "who did what"),
     ("call", "<id> one call and its trace"),
     ("biz", "<name> one business: charts and queues"),
+    ("customers", "<text> find a customer to link"),
     ("link", "<customer> link the selected review item"),
     ("merge", "<temp> <into> merge a temporary customer"),
     ("help", "keys of this view"),
