@@ -26,13 +26,15 @@ pub struct PipelineConfig {
     pub llm_model: String,
     pub min_qc_chars: u32,
     pub review_floor: f64,
-    pub reconcile_after_s: u64,
+    /// The orphan alarm: a live call with no job, no outbox row and no live lease for this
+    /// long is reported and its job published once. 0 = no sweep.
+    pub orphan_after_s: u64,
 }
 
 impl PipelineConfig {
-    /// `reconcile_after_s = 0` turns the backstop off.
-    pub fn reconcile_after(&self) -> Option<std::time::Duration> {
-        (self.reconcile_after_s > 0).then(|| std::time::Duration::from_secs(self.reconcile_after_s))
+    /// `orphan_after_s = 0` turns the sweep off.
+    pub fn orphan_after(&self) -> Option<std::time::Duration> {
+        (self.orphan_after_s > 0).then(|| std::time::Duration::from_secs(self.orphan_after_s))
     }
 }
 
@@ -296,6 +298,19 @@ impl Config {
             return Err(bad(
                 "broker.max_attempts",
                 "must be at least 1, found 0".into(),
+            ));
+        }
+        if let Err(why) = self.broker_settings().policy.validate() {
+            let key = why.split_whitespace().next().unwrap_or("broker").to_string();
+            return Err(bad(&key, why));
+        }
+        if self.broker.visibility_timeout_ms < 1000 {
+            return Err(bad(
+                "broker.visibility_timeout_ms",
+                format!(
+                    "must be at least 1000 ms (the lease heartbeat renews it every third), found {}",
+                    self.broker.visibility_timeout_ms
+                ),
             ));
         }
         if !matches!(self.console.role.as_str(), "viewer" | "support" | "admin") {

@@ -53,6 +53,7 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
         .unwrap();
     let mut consumer = broker
         .consume(ConsumeSpec {
+            max_in_flight: 0,
             stage: Stage::Sync,
             businesses: vec![biz],
             prefetch: 5,
@@ -201,6 +202,7 @@ async fn connection_killed_mid_consume_loses_nothing() {
 
     let mut consumer = broker
         .consume(ConsumeSpec {
+            max_in_flight: 0,
             stage: Stage::Transcribe,
             businesses: vec![biz],
             prefetch: 50,

@@ -149,6 +149,7 @@ async fn recv(c: &mut queue::Consumer, what: &str) -> Delivery {
 
 fn spec(stage: Stage, businesses: Vec<i64>, prefetch: u16) -> ConsumeSpec {
     ConsumeSpec {
+        max_in_flight: 0,
         stage,
         businesses,
         prefetch,
@@ -364,11 +365,11 @@ async fn dead_job_retry_publishes_then_marks_and_never_twice(f: &Fixture) {
     };
     assert_eq!(f.store.count_dead_jobs(&filter).await.unwrap(), 1);
 
-    let report = dlq::retry_matching(&f.store, &*f.broker, &filter, "admin")
+    let report = dlq::retry_matching(&f.store, &*f.broker, &filter, &dlq::RetryBy::admin("admin"))
         .await
         .unwrap();
     assert_eq!(report.retried, 1);
-    let again = dlq::retry_dead_jobs(&f.store, &*f.broker, &[dead_id], "admin")
+    let again = dlq::retry_dead_jobs(&f.store, &*f.broker, &[dead_id], &dlq::RetryBy::admin("admin"))
         .await
         .unwrap();
     assert_eq!(again.retried, 0, "a retried row is not retried twice");

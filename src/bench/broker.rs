@@ -97,6 +97,7 @@ async fn publish_all(broker: &dyn Broker, business_id: i64, n: u64) -> anyhow::R
 async fn consume_all(broker: Arc<dyn Broker>, business_id: i64, n: u64) -> anyhow::Result<f64> {
     let mut consumer = broker
         .consume(ConsumeSpec {
+            max_in_flight: 0,
             stage: Stage::Transcribe,
             businesses: vec![business_id],
             prefetch: 1000,

@@ -47,7 +47,7 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
         stages: stages.clone(),
         concurrency,
         prefetch: config.broker.prefetch,
-        reconcile_after: config.pipeline.reconcile_after(),
+        orphan_after: config.pipeline.orphan_after(),
         ..Default::default()
     };
     eprintln!(
@@ -64,7 +64,17 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
     )
     .await?;
     rt.ctx.broker.close().await;
-    eprintln!("worker stopped: {stats:?}");
+    eprintln!(
+        "worker stopped: {} advanced, {} retrying, {} dead, {} duplicates skipped, {} deferred (stage busy elsewhere), {} unsettled (redelivered later), {} outbox jobs relayed, {} orphan alarms",
+        stats.advanced.load(std::sync::atomic::Ordering::Relaxed),
+        stats.retrying.load(std::sync::atomic::Ordering::Relaxed),
+        stats.dead.load(std::sync::atomic::Ordering::Relaxed),
+        stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        stats.deferred.load(std::sync::atomic::Ordering::Relaxed),
+        stats.unsettled.load(std::sync::atomic::Ordering::Relaxed),
+        stats.relayed.load(std::sync::atomic::Ordering::Relaxed),
+        stats.orphans.load(std::sync::atomic::Ordering::Relaxed),
+    );
     Ok(())
 }
 
@@ -78,7 +88,25 @@ pub async fn ingest(config: &Config, file: &str) -> anyhow::Result<()> {
             crm: config.providers.crm.trim().into(),
         },
     );
-    let report = ing.ingest_jsonl(&text).await?;
+    let result = ing.ingest_jsonl(&text).await;
+    // Jobs committed with their calls go out now (RabbitMQ outbox); what cannot is
+    // published by any worker's relay later — nothing is lost either way.
+    let relayed = crate::queue::outbox::flush(
+        &rt.ctx.store,
+        rt.ctx.broker.as_ref(),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    if let Err(e) = &relayed {
+        eprintln!("ingest: jobs wait in the outbox ({e}); `callops worker` publishes them");
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            rt.ctx.broker.close().await;
+            return Err(e);
+        }
+    };
     for r in &report.rejected {
         eprintln!("{file}:{}: rejected: {}", r.line, r.reason);
     }

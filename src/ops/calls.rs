@@ -57,11 +57,16 @@ impl Ops {
         }
         match dead.first() {
             Some(d) => {
+                // The dead row, the new job and the audit row commit together.
                 crate::queue::dlq::retry_dead_jobs(
                     &self.store,
                     &*self.broker,
                     &[d.id],
-                    &self.actor.name,
+                    &crate::queue::dlq::RetryBy {
+                        actor: &self.actor.name,
+                        role: self.actor.role.as_str(),
+                        target: format!("call {call_id}"),
+                    },
                 )
                 .await?;
             }
@@ -72,16 +77,42 @@ impl Ops {
                     Some(call.id),
                     serde_json::json!({ "call_id": call.id }),
                 );
-                self.broker.publish(&job).await?;
+                let mut tx = self.store.begin_write().await?;
+                crate::queue::outbox::enqueue_in(&mut tx, self.broker.kind(), &[job]).await?;
+                self.store
+                    .append_audit(
+                        &mut *tx,
+                        &NewAudit {
+                            actor: &self.actor.name,
+                            role: self.actor.role.as_str(),
+                            action: Action::CallRetry.name(),
+                            target: format!("call {call_id}"),
+                            before: Some(call.position().to_string()),
+                            after: Some(did.clone()),
+                            detail: None,
+                        },
+                    )
+                    .await?;
+                self.store
+                    .append_event(
+                        &mut *tx,
+                        &crate::store::events::NewEvent {
+                            call_id,
+                            business_id: call.business_id,
+                            stage: call.stage,
+                            kind: Action::CallRetry.name(),
+                            reason: format!("{did} — by {} ({})", self.actor.name, self.actor.role),
+                            detail: None,
+                            actor: &self.actor.name,
+                        },
+                    )
+                    .await?;
+                tx.commit().await.map_err(|e| {
+                    OpsError::Invalid(format!("committing the retry of call {call_id}: {e}"))
+                })?;
+                self.jobs_committed().await;
             }
         }
-        self.audit_call(
-            Action::CallRetry,
-            call_id,
-            &call.position().to_string(),
-            &did,
-        )
-        .await?;
         Ok(CallActionOutcome {
             dry_run,
             call_id,
@@ -169,60 +200,21 @@ impl Ops {
                 },
             )
             .await?;
+        // The job commits with the move and the audit row (transactional outbox).
+        crate::queue::outbox::enqueue_in(
+            &mut tx,
+            self.broker.kind(),
+            &[Job::new(call.business_id, stage, Some(call_id), payload)],
+        )
+        .await?;
         tx.commit()
             .await
             .map_err(|e| OpsError::Invalid(e.to_string()))?;
-        // After the commit: a lost publish leaves the call pending (visible as stuck; retry heals it).
-        self.broker
-            .publish(&Job::new(call.business_id, stage, Some(call_id), payload))
-            .await?;
+        self.jobs_committed().await;
         Ok(CallActionOutcome {
             dry_run,
             call_id,
             did,
         })
-    }
-
-    async fn audit_call(
-        &self,
-        action: Action,
-        call_id: i64,
-        before: &str,
-        did: &str,
-    ) -> Result<()> {
-        let call = self.store.call(call_id).await?;
-        let mut tx = self.store.begin_write().await?;
-        self.store
-            .append_audit(
-                &mut *tx,
-                &NewAudit {
-                    actor: &self.actor.name,
-                    role: self.actor.role.as_str(),
-                    action: action.name(),
-                    target: format!("call {call_id}"),
-                    before: Some(before.into()),
-                    after: Some(did.into()),
-                    detail: None,
-                },
-            )
-            .await?;
-        self.store
-            .append_event(
-                &mut *tx,
-                &crate::store::events::NewEvent {
-                    call_id,
-                    business_id: call.business_id,
-                    stage: call.stage,
-                    kind: action.name(),
-                    reason: format!("{did} — by {} ({})", self.actor.name, self.actor.role),
-                    detail: None,
-                    actor: &self.actor.name,
-                },
-            )
-            .await?;
-        tx.commit()
-            .await
-            .map_err(|e| OpsError::Invalid(e.to_string()))?;
-        Ok(())
     }
 }

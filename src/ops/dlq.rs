@@ -78,17 +78,20 @@ impl Ops {
                 ..Default::default()
             });
         }
-        let by = self.actor.name.as_str();
+        // Each batch writes its own audit row and trace rows with its change.
+        let by = qdlq::RetryBy {
+            actor: &self.actor.name,
+            role: self.actor.role.as_str(),
+            target: sel.describe(),
+        };
         let report = match sel {
             Selection::Ids(ids) => {
-                qdlq::retry_dead_jobs(&self.store, &*self.broker, ids, by).await?
+                qdlq::retry_dead_jobs(&self.store, &*self.broker, ids, &by).await?
             }
             Selection::Matching(f) => {
-                qdlq::retry_matching(&self.store, &*self.broker, f, by).await?
+                qdlq::retry_matching(&self.store, &*self.broker, f, &by).await?
             }
         };
-        self.audit_dlq(Action::DlqRetry, sel, matched, report.retried)
-            .await?;
         Ok(DlqOutcome {
             dry_run,
             matched,

@@ -135,6 +135,19 @@ pub struct Ops {
 }
 
 impl Ops {
+    /// After a commit that wrote jobs (transactional outbox): wake local consumers and
+    /// publish RabbitMQ outbox rows now. Best effort: a worker's relay publishes whatever
+    /// this cannot, so an outage here delays the job, never loses it.
+    pub async fn jobs_committed(&self) {
+        self.broker.enqueued();
+        let _ = crate::queue::outbox::flush(
+            &self.store,
+            &*self.broker,
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    }
+
     pub fn can(&self, action: Action) -> bool {
         !self.readonly && self.actor.role >= action.required_role()
     }

@@ -69,10 +69,11 @@ impl Ops {
         let mut tx = self.store.begin_write().await?;
         self.link_in(&mut tx, &call, customer_id, Action::ReviewLink, &did)
             .await?;
+        self.enqueue_notify(&mut tx, &call).await?;
         tx.commit()
             .await
             .map_err(|e| db(e, format!("committing link of call {call_id}")))?;
-        self.publish_notify(&call).await?;
+        self.jobs_committed().await;
         Ok(ReviewOutcome {
             dry_run,
             call_id: Some(call_id),
@@ -122,10 +123,11 @@ impl Ops {
         .map_err(|e| db(e, format!("creating a customer from call {call_id}")))?;
         self.link_in(&mut tx, &call, id, Action::ReviewCreateCustomer, &did)
             .await?;
+        self.enqueue_notify(&mut tx, &call).await?;
         tx.commit()
             .await
             .map_err(|e| db(e, "committing create-customer".into()))?;
-        self.publish_notify(&call).await?;
+        self.jobs_committed().await;
         Ok(ReviewOutcome {
             dry_run,
             call_id: Some(call_id),
@@ -372,14 +374,16 @@ impl Ops {
         Ok(())
     }
 
-    async fn publish_notify(&self, call: &Call) -> Result<()> {
+    /// The notify job of a linked call, written in the link's own transaction
+    /// (transactional outbox): a crash after the commit cannot lose it.
+    async fn enqueue_notify(&self, tx: &mut AnyConnection, call: &Call) -> Result<()> {
         let job = Job::new(
             call.business_id,
             Stage::Notify,
             Some(call.id),
             serde_json::json!({ "call_id": call.id, "linked_by": self.actor.name }),
         );
-        self.broker.publish(&job).await?;
+        crate::queue::outbox::enqueue_in(tx, self.broker.kind(), &[job]).await?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! validated first; a bad one is reported with its line and reason and nothing of it is
 //! written; a duplicate is a no-op.
 
-use crate::domain::stage::{CallState, Stage};
+use crate::domain::stage::Stage;
 use crate::pipeline::providers::{Segment, Transcript};
 use crate::queue::{Broker, Job};
 use crate::store::customers::NewCustomer;
@@ -208,44 +208,58 @@ impl<'a> Ingestor<'a> {
     ) -> anyhow::Result<i64> {
         let business_id = self.business_id(r.business.trim(), report).await?;
         let raw = serde_json::to_string(r)?;
-        let (call, created) = self
-            .store
-            .ingest_call(&NewCall {
-                business_id,
-                external_id: r.external_id.trim().to_string(),
-                direction: r.direction.clone().unwrap_or_else(|| "inbound".into()),
-                from_number: r.from.clone(),
-                to_number: r.to.clone(),
-                agent_name: r.agent.clone(),
-                campaign: r.campaign.clone(),
-                language: r.language.clone(),
-                started_at: r.started_at.as_ref().and_then(|v| parse_started_at(v).ok()),
-                duration_ms: (r.duration_s.unwrap_or(0.0) * 1000.0) as i64,
-                audio_url: r.audio_url.clone(),
-                raw,
-            })
-            .await?;
+        let new = NewCall {
+            business_id,
+            external_id: r.external_id.trim().to_string(),
+            direction: r.direction.clone().unwrap_or_else(|| "inbound".into()),
+            from_number: r.from.clone(),
+            to_number: r.to.clone(),
+            agent_name: r.agent.clone(),
+            campaign: r.campaign.clone(),
+            language: r.language.clone(),
+            started_at: r.started_at.as_ref().and_then(|v| parse_started_at(v).ok()),
+            duration_ms: (r.duration_s.unwrap_or(0.0) * 1000.0) as i64,
+            audio_url: r.audio_url.clone(),
+            raw,
+        };
+        // The call and its sync job commit together (transactional outbox): a crash or a
+        // broker outage can no longer leave a call saved with no job.
+        let mut tx = self.store.begin_write().await?;
+        let (call_id, created) = self.store.ingest_call_in(&mut tx, &new).await?;
         let job = Job::new(
             business_id,
             Stage::Sync,
-            Some(call.id),
-            serde_json::json!({ "call_id": call.id }),
+            Some(call_id),
+            serde_json::json!({ "call_id": call_id }),
         );
+        let mut enqueue = created;
+        if !created {
+            // Heal a call an earlier version saved without its job. On RabbitMQ the job may
+            // be queued in the broker, which this cannot see: only calls stuck for a minute
+            // are healed there (a duplicate would be skipped by the stage fence anyway).
+            if let Some(since) = self.store.sync_pending_without_job_in(&mut tx, call_id).await? {
+                enqueue = self.broker.kind() == "database" || crate::now_ms() - since > 60_000;
+                if enqueue {
+                    report.republished += 1;
+                }
+            }
+        }
+        if enqueue {
+            crate::queue::outbox::enqueue_in(&mut tx, self.broker.kind(), std::slice::from_ref(&job))
+                .await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| anyhow::anyhow!("committing call {:?}: {e}", new.external_id))?;
+        if enqueue {
+            self.broker.enqueued();
+        }
         if created {
-            self.broker.publish(&job).await?;
             report.ingested += 1;
         } else {
             report.duplicates += 1;
-            // Heal a crash between the insert and the publish of an earlier run.
-            if call.stage == Stage::Sync
-                && call.state == CallState::Pending
-                && crate::now_ms() - call.state_since > 60_000
-            {
-                self.broker.publish(&job).await?;
-                report.republished += 1;
-            }
         }
-        Ok(call.id)
+        Ok(call_id)
     }
 
     /// Ingest a JSONL text; bad lines are reported, good ones ingested.
@@ -255,7 +269,18 @@ impl<'a> Ingestor<'a> {
             match parse_record(line) {
                 Ok(None) => {}
                 Ok(Some(r)) => {
-                    self.ingest(&r, &mut report).await?;
+                    if let Err(e) = self.ingest(&r, &mut report).await {
+                        return Err(anyhow::anyhow!(
+                            "ingest stopped at line {}: {e:#}. Before it, {} calls were committed with their jobs \
+                             ({} duplicates, {} rejected lines); nothing of line {} was written. \
+                             Fix the cause and run the same input again: committed lines are skipped as duplicates.",
+                            i + 1,
+                            report.ingested,
+                            report.duplicates,
+                            report.rejected.len(),
+                            i + 1
+                        ));
+                    }
                 }
                 Err(reason) => report.rejected.push(Rejected {
                     line: i + 1,

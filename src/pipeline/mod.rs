@@ -3,6 +3,7 @@
 pub mod context;
 pub mod ingest;
 pub mod lead_sync;
+pub mod orphans;
 pub mod providers;
 pub mod simulate;
 pub mod source_sync;
@@ -37,6 +38,13 @@ impl Runtime {
                     llm_model: config.pipeline.llm_model.clone(),
                     min_qc_chars: config.pipeline.min_qc_chars as usize,
                     review_floor: config.pipeline.review_floor,
+                    lease: std::time::Duration::from_millis(config.broker.visibility_timeout_ms),
+                    longest_retry_delay: *config
+                        .broker_settings()
+                        .policy
+                        .tier_delays()
+                        .last()
+                        .expect("at least one tier"),
                 },
             },
         })

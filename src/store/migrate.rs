@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0004_console_at_scale.sql"),
         sqlite: include_str!("../../migrations/sqlite/0004_console_at_scale.sql"),
     },
+    Migration {
+        version: 5,
+        name: "outbox_leases",
+        postgres: include_str!("../../migrations/postgres/0005_outbox_leases.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0005_outbox_leases.sql"),
+    },
 ];
 
 /// Arbitrary constant: serializes concurrent `migrate` runs on one Postgres database.

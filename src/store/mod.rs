@@ -10,6 +10,7 @@ pub mod customers;
 pub mod dead_jobs;
 pub mod events;
 pub mod migrate;
+pub mod orphans;
 pub mod read;
 pub mod throughput;
 pub mod transcripts;
