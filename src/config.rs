@@ -301,7 +301,11 @@ impl Config {
             ));
         }
         if let Err(why) = self.broker_settings().policy.validate() {
-            let key = why.split_whitespace().next().unwrap_or("broker").to_string();
+            let key = why
+                .split_whitespace()
+                .next()
+                .unwrap_or("broker")
+                .to_string();
             return Err(bad(&key, why));
         }
         if self.broker.visibility_timeout_ms < 1000 {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod domain;
+pub mod failpoint;
 pub mod logging;
 pub mod ops;
 pub mod pipeline;

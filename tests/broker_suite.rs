@@ -369,9 +369,14 @@ async fn dead_job_retry_publishes_then_marks_and_never_twice(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(report.retried, 1);
-    let again = dlq::retry_dead_jobs(&f.store, &*f.broker, &[dead_id], &dlq::RetryBy::admin("admin"))
-        .await
-        .unwrap();
+    let again = dlq::retry_dead_jobs(
+        &f.store,
+        &*f.broker,
+        &[dead_id],
+        &dlq::RetryBy::admin("admin"),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.retried, 0, "a retried row is not retried twice");
 
     let d = recv(&mut consumer, "the retried job").await;

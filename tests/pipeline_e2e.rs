@@ -352,12 +352,11 @@ async fn lost_job_is_republished_and_the_call_finishes() {
     wait_until(&store, "the lost calls finished", |c| finished(c) == 3).await;
     tx.send(true).unwrap();
     w.await.unwrap().unwrap();
-    let reported: i64 = sqlx::query_scalar(
-        "SELECT COUNT(DISTINCT call_id) FROM call_events WHERE kind = 'orphan'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
+    let reported: i64 =
+        sqlx::query_scalar("SELECT COUNT(DISTINCT call_id) FROM call_events WHERE kind = 'orphan'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(reported, 3, "each lost call has the alarm in its trace");
     let alarms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orphan_alarms")
         .fetch_one(store.pool())

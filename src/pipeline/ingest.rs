@@ -237,7 +237,11 @@ impl<'a> Ingestor<'a> {
             // Heal a call an earlier version saved without its job. On RabbitMQ the job may
             // be queued in the broker, which this cannot see: only calls stuck for a minute
             // are healed there (a duplicate would be skipped by the stage fence anyway).
-            if let Some(since) = self.store.sync_pending_without_job_in(&mut tx, call_id).await? {
+            if let Some(since) = self
+                .store
+                .sync_pending_without_job_in(&mut tx, call_id)
+                .await?
+            {
                 enqueue = self.broker.kind() == "database" || crate::now_ms() - since > 60_000;
                 if enqueue {
                     report.republished += 1;
@@ -245,8 +249,12 @@ impl<'a> Ingestor<'a> {
             }
         }
         if enqueue {
-            crate::queue::outbox::enqueue_in(&mut tx, self.broker.kind(), std::slice::from_ref(&job))
-                .await?;
+            crate::queue::outbox::enqueue_in(
+                &mut tx,
+                self.broker.kind(),
+                std::slice::from_ref(&job),
+            )
+            .await?;
         }
         tx.commit()
             .await

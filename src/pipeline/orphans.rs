@@ -51,7 +51,8 @@ pub async fn sweep(ctx: &PipelineCtx, grace: Duration) -> Result<Sweep, String> 
         let now = crate::now_ms();
         candidates.retain(|o| {
             !busy.contains(&o.stage.queue_for(o.business_id))
-                && (o.state != "retrying" || now - o.state_since > longest + grace.as_millis() as i64)
+                && (o.state != "retrying"
+                    || now - o.state_since > longest + grace.as_millis() as i64)
         });
     }
     let mut out = Sweep {
@@ -103,7 +104,8 @@ async fn raise(ctx: &PipelineCtx, o: &Orphan) -> Result<bool, StoreError> {
         Some(o.call_id),
         serde_json::json!({ "call_id": o.call_id }),
     );
-    crate::queue::outbox::enqueue_in(&mut tx, ctx.broker.kind(), std::slice::from_ref(&job)).await?;
+    crate::queue::outbox::enqueue_in(&mut tx, ctx.broker.kind(), std::slice::from_ref(&job))
+        .await?;
     tx.commit().await.map_err(|e| StoreError::Db {
         context: format!("committing the orphan alarm of call {}", o.call_id),
         source: e,

@@ -413,7 +413,10 @@ impl ClaimLoop {
                     if self.spec.max_in_flight > 0 {
                         // Only free handler slots: a job claimed ahead would wait out a
                         // crashed worker's lease instead of running elsewhere.
-                        let free = self.spec.max_in_flight.saturating_sub(self.inflight.total());
+                        let free = self
+                            .spec
+                            .max_in_flight
+                            .saturating_sub(self.inflight.total());
                         if free == 0 {
                             break;
                         }

@@ -114,9 +114,9 @@ pub async fn retry_dead_jobs(
                 )
                 .await?;
         }
-        tx.commit().await.map_err(|e| {
-            super::QueueError::Other(format!("committing a DLQ retry batch: {e}"))
-        })?;
+        tx.commit()
+            .await
+            .map_err(|e| super::QueueError::Other(format!("committing a DLQ retry batch: {e}")))?;
         broker.enqueued();
         report.retried += jobs.len() as u64;
     }

@@ -148,7 +148,9 @@ impl RetryPolicy {
                 self.max_attempts
             ));
         }
-        if self.base_delay < Duration::from_millis(10) || self.base_delay > Duration::from_secs(3600) {
+        if self.base_delay < Duration::from_millis(10)
+            || self.base_delay > Duration::from_secs(3600)
+        {
             return Err(format!(
                 "broker.retry_base_ms = {} is out of range: use 10..=3600000 (ms)",
                 self.base_delay.as_millis()

@@ -134,6 +134,7 @@ pub async fn relay_once(store: &Store, broker: &dyn Broker, batch: u32) -> Resul
     }
     match broker.publish_many(&jobs).await {
         Ok(()) => {
+            crate::failpoint::hit("relay_after_publish").await;
             delete(store, &ids).await?;
             Ok(jobs.len() as u64)
         }

@@ -185,7 +185,12 @@ impl Store {
             .bind(&c.external_id)
             .fetch_one(&mut *tx)
             .await
-            .ctx(|| format!("reading call {:?} of business {}", c.external_id, c.business_id))?;
+            .ctx(|| {
+                format!(
+                    "reading call {:?} of business {}",
+                    c.external_id, c.business_id
+                )
+            })?;
         Ok((col(&r, "id")?, created))
     }
 

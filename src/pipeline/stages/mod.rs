@@ -146,6 +146,9 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
         }
     };
     let audio_s = call.duration_ms / 1000;
+    if crate::failpoint::enabled() {
+        crate::failpoint::hit(&format!("before_commit.{}", job.stage)).await;
+    }
     match result {
         Ok(outcome) => settle_success(ctx, d, &call, outcome, audio_s, token).await,
         Err(e) => {
@@ -420,14 +423,18 @@ async fn settle_success(
                 .await?;
         }
         let acked = d.settle_in(&mut tx, None).await?;
-        tx.commit()
-            .await
-            .map_err(commit_err(format!("the {stage} result of call {}", call.id)))?;
+        tx.commit().await.map_err(commit_err(format!(
+            "the {stage} result of call {}",
+            call.id
+        )))?;
         Ok(acked)
     }
     .await;
     match moved {
         Ok(acked) => {
+            if crate::failpoint::enabled() {
+                crate::failpoint::hit(&format!("after_commit.{stage}")).await;
+            }
             if next_job.is_some() {
                 ctx.broker.enqueued();
             }
@@ -627,7 +634,11 @@ async fn settle_dead_job(
 ) -> Handled {
     let stage = job.stage;
     let attempts = job.attempts;
-    let error = job.errors.last().map(|e| e.error.clone()).unwrap_or_default();
+    let error = job
+        .errors
+        .last()
+        .map(|e| e.error.clone())
+        .unwrap_or_default();
     let res: Result<bool, TxError> = async {
         let mut tx = ctx.store.begin_write().await?;
         if let (Some(c), Some(t)) = (call, token) {
@@ -635,7 +646,10 @@ async fn settle_dead_job(
         }
         let dead_job_id = ctx
             .store
-            .insert_dead_job_in(&mut tx, &crate::store::DeadJobInsert::from_job(&job, reason))
+            .insert_dead_job_in(
+                &mut tx,
+                &crate::store::DeadJobInsert::from_job(&job, reason),
+            )
             .await?;
         if let Some(c) = call {
             let why = if reason == "permanent error" {
@@ -671,6 +685,8 @@ async fn settle_dead_job(
         }
         Ok(false) => ack_or_unsettled(d, Handled::Dead).await,
         Err(TxError::Conflict(why)) => ack_or_unsettled(d, Handled::Duplicate(why)).await,
-        Err(TxError::Other(e)) => Handled::Unsettled(format!("could not dead-letter ({error}): {e}")),
+        Err(TxError::Other(e)) => {
+            Handled::Unsettled(format!("could not dead-letter ({error}): {e}"))
+        }
     }
 }
