@@ -31,7 +31,7 @@ fn settings(prefix: &str, amqp_url: &str) -> BrokerSettings {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
+async fn undecodable_and_misrouted_messages_are_dead_at_once_with_the_reason_in_words() {
     let Some(amqp) = common::amqp_url() else {
         return;
     };
@@ -87,7 +87,58 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
     .unwrap()
     .await
     .unwrap();
-    // The consumer rejects it (it cannot be decoded) and nothing reaches the handler.
+    // A message of ours for another business, in this business's queue, with a garbled
+    // attempt count: its headers disagree with its queue.
+    let mut h = FieldTable::default();
+    h.insert(
+        "x-callops-job-id".into(),
+        AMQPValue::LongString(LongString::from("misrouted-1".to_string())),
+    );
+    h.insert(
+        "x-callops-business".into(),
+        AMQPValue::LongLongInt(biz + 1000),
+    );
+    h.insert(
+        "x-callops-stage".into(),
+        AMQPValue::LongString(LongString::from("sync".to_string())),
+    );
+    ch.basic_publish(
+        format!("{prefix}.work").as_str().into(),
+        Stage::Sync.queue_for(biz).as_str().into(),
+        BasicPublishOptions::default(),
+        b"{\"call_id\": 1}",
+        BasicProperties::default().with_headers(h),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let mut h = FieldTable::default();
+    h.insert(
+        "x-callops-job-id".into(),
+        AMQPValue::LongString(LongString::from("garbled-1".to_string())),
+    );
+    h.insert("x-callops-business".into(), AMQPValue::LongLongInt(biz));
+    h.insert(
+        "x-callops-stage".into(),
+        AMQPValue::LongString(LongString::from("sync".to_string())),
+    );
+    h.insert(
+        "x-callops-attempts".into(),
+        AMQPValue::LongString(LongString::from("lots".to_string())),
+    );
+    ch.basic_publish(
+        format!("{prefix}.work").as_str().into(),
+        Stage::Sync.queue_for(biz).as_str().into(),
+        BasicPublishOptions::default(),
+        b"{\"call_id\": 2}",
+        BasicProperties::default().with_headers(h),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // The consumer archives them (nothing to retry) and nothing reaches the handler.
     assert!(
         tokio::time::timeout(Duration::from_millis(800), consumer.recv())
             .await
@@ -95,31 +146,54 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
     );
     consumer.stop().await;
 
-    let mut archived = 0;
+    let mut dead = Vec::new();
     for _ in 0..50 {
-        archived += broker.drain_dead_letters().await.unwrap();
-        if store
-            .count_dead_jobs(&DeadJobFilter::default())
+        dead = store
+            .list_dead_jobs(&DeadJobFilter::default(), None, 10)
             .await
-            .unwrap()
-            > 0
-        {
+            .unwrap();
+        if dead.len() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let dead = store
-        .list_dead_jobs(&DeadJobFilter::default(), None, 10)
-        .await
-        .unwrap();
-    assert_eq!(dead.len(), 1, "archived {archived}: {dead:?}");
-    let d = &dead[0];
-    assert_eq!(d.source, "dlx");
-    assert_eq!(d.stage.as_deref(), Some("sync"));
-    assert_eq!(d.business_id, Some(biz));
-    assert!(d.payload.contains("not json at all"));
-    assert!(d.last_error.contains("undecodable"), "{}", d.last_error);
-    assert_eq!(d.reason, "rejected");
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    for d in &dead {
+        assert_eq!(d.source, "worker", "{d:?}");
+        assert_eq!(d.reason, "undecodable", "{d:?}");
+        assert_eq!(d.stage.as_deref(), Some("sync"));
+        assert!(
+            d.last_error.contains("refused by the worker"),
+            "{}",
+            d.last_error
+        );
+    }
+    let by_job = |id: &str| dead.iter().find(|d| d.job_id == id).unwrap();
+    let garbage = dead
+        .iter()
+        .find(|d| d.payload.contains("not json at all"))
+        .expect("the garbage message is archived with its body");
+    assert!(
+        garbage.last_error.contains("undecodable")
+            || garbage.last_error.contains("no headers")
+            || garbage.last_error.contains("no x-callops"),
+        "{}",
+        garbage.last_error
+    );
+    let misrouted = by_job("misrouted-1");
+    assert!(
+        misrouted
+            .last_error
+            .contains("but the message sits in queue"),
+        "{}",
+        misrouted.last_error
+    );
+    let garbled = by_job("garbled-1");
+    assert!(
+        garbled.last_error.contains("is not an integer: \"lots\""),
+        "the header value in words, not bytes: {}",
+        garbled.last_error
+    );
     let left: u64 = broker
         .unarchived_dead_letters()
         .await

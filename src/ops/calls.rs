@@ -20,7 +20,7 @@ impl Ops {
     /// Retry a dead or stuck call at its current stage: a dead job is retried from the DLQ
     /// (so its row becomes history); a call stuck without a job gets a new one.
     pub async fn call_retry(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
-        self.authorize(Action::CallRetry)?;
+        self.permit(Action::CallRetry).await?;
         let call = self.store.call(call_id).await?;
         if !matches!(
             call.state,
@@ -123,7 +123,7 @@ impl Ops {
     /// Run the business's QC agents on a finished call now, whatever auto-QC says; the
     /// result and its reason appear in the trace.
     pub async fn call_qc(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
-        self.authorize(Action::CallQc)?;
+        self.permit(Action::CallQc).await?;
         let payload = serde_json::json!({ "call_id": call_id, "qc_requested_by": self.actor.name });
         self.rerun(Action::CallQc, call_id, Stage::Analyze, payload, dry_run)
             .await
@@ -131,7 +131,7 @@ impl Ops {
 
     /// Create or update the call's lead now (the notify rules; a duplicate updates).
     pub async fn call_lead(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
-        self.authorize(Action::CallLead)?;
+        self.permit(Action::CallLead).await?;
         let payload =
             serde_json::json!({ "call_id": call_id, "lead_requested_by": self.actor.name });
         self.rerun(Action::CallLead, call_id, Stage::Notify, payload, dry_run)

@@ -68,7 +68,7 @@ impl Ops {
     }
 
     pub async fn dlq_retry(&self, sel: &Selection, dry_run: bool) -> Result<DlqOutcome> {
-        self.authorize(Action::DlqRetry)?;
+        self.permit(Action::DlqRetry).await?;
         let sel = &sel.dead_only();
         let matched = self.dlq_count(sel).await?;
         if dry_run {
@@ -101,7 +101,7 @@ impl Ops {
     }
 
     pub async fn dlq_discard(&self, sel: &Selection, dry_run: bool) -> Result<DlqOutcome> {
-        self.authorize(Action::DlqDiscard)?;
+        self.permit(Action::DlqDiscard).await?;
         let sel = &sel.dead_only();
         let matched = self.dlq_count(sel).await?;
         if dry_run {

@@ -152,6 +152,37 @@ impl Ops {
         !self.readonly && self.actor.role >= action.required_role()
     }
 
+    /// `authorize`, and a refused action leaves an audit row saying who tried what and why
+    /// it was refused (not in read-only sessions, which write nothing; best effort where the
+    /// database itself refuses the viewer's insert).
+    pub async fn permit(&self, action: Action) -> Result<()> {
+        let refused = match self.authorize(action) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if !self.readonly {
+            let written = self
+                .store
+                .append_audit(
+                    self.store.pool(),
+                    &crate::store::audit::NewAudit {
+                        actor: &self.actor.name,
+                        role: self.actor.role.as_str(),
+                        action: action.name(),
+                        target: "-".into(),
+                        before: None,
+                        after: Some(format!("refused: {refused}")),
+                        detail: None,
+                    },
+                )
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(action = action.name(), error = %e, "could not audit a refused action");
+            }
+        }
+        Err(refused)
+    }
+
     pub fn authorize(&self, action: Action) -> Result<()> {
         if self.readonly {
             return Err(OpsError::ReadOnly(action.name()));

@@ -45,7 +45,7 @@ impl Ops {
         customer_id: i64,
         dry_run: bool,
     ) -> Result<ReviewOutcome> {
-        self.authorize(Action::ReviewLink)?;
+        self.permit(Action::ReviewLink).await?;
         let call = self.review_call(call_id).await?;
         let customer = self.store.customer(customer_id).await?;
         if customer.business_id != call.business_id {
@@ -88,7 +88,7 @@ impl Ops {
         name: Option<&str>,
         dry_run: bool,
     ) -> Result<ReviewOutcome> {
-        self.authorize(Action::ReviewCreateCustomer)?;
+        self.permit(Action::ReviewCreateCustomer).await?;
         let call = self.review_call(call_id).await?;
         let name = name.map(str::to_string).or(call.extracted_name.clone());
         let phone = (call.number_status.as_deref() == Some("valid"))
@@ -143,7 +143,7 @@ impl Ops {
         into_id: i64,
         dry_run: bool,
     ) -> Result<ReviewOutcome> {
-        self.authorize(Action::ReviewMerge)?;
+        self.permit(Action::ReviewMerge).await?;
         let temp = self.store.customer(temporary_id).await?;
         let into = self.store.customer(into_id).await?;
         if !temp.is_temporary {
@@ -234,7 +234,7 @@ impl Ops {
         minutes: i64,
         dry_run: bool,
     ) -> Result<ReviewOutcome> {
-        self.authorize(Action::ReviewDefer)?;
+        self.permit(Action::ReviewDefer).await?;
         if reason.trim().is_empty() {
             return Err(OpsError::Invalid(
                 "a deferral needs a reason (what are you waiting for?)".into(),

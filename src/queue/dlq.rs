@@ -76,7 +76,7 @@ pub async fn retry_dead_jobs(
                             call_id,
                             business_id,
                             stage,
-                            kind: "dlq_retry",
+                            kind: "dlq.retry",
                             reason: format!(
                                 "dead job #{} retried by {} ({}) as job {}",
                                 row.id, by.actor, by.role, job.id
@@ -98,7 +98,7 @@ pub async fn retry_dead_jobs(
                     &crate::store::audit::NewAudit {
                         actor: by.actor,
                         role: by.role,
-                        action: "dlq_retry",
+                        action: "dlq.retry",
                         target: by.target.clone(),
                         before: Some(format!("{} dead", retried.len())),
                         after: Some(format!(

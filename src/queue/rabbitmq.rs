@@ -1120,11 +1120,32 @@ async fn forward(
                 }
             }
             Err(why) => {
-                // requeue=false: the broker dead-letters it into {p}.dlq.{stage}, and the
-                // drainer archives it into dead_jobs.
-                tracing::error!(queue = %queue, %why, "undecodable message rejected to the dead-letter exchange");
-                if let Err(err) = d.acker.reject(BasicRejectOptions { requeue: false }).await {
-                    tracing::warn!(queue = %queue, error = %err, "rejecting an undecodable message failed; it will be redelivered");
+                // Permanent: no retry can fix it. Archive it with the reason in words, then
+                // ack; if the database cannot take it, reject it to the dead-letter exchange
+                // (the drainer archives it later, with the broker's reason).
+                tracing::error!(queue = %queue, %why, "undecodable message archived to dead_jobs");
+                let mut rec = dead_letter_record(&d, shared.stage);
+                let attempt = rec.attempts;
+                rec.errors = vec![AttemptError {
+                    attempt,
+                    at: crate::now_ms(),
+                    error: format!("refused by the worker reading {queue}: {why}"),
+                }];
+                rec.reason = "undecodable".into();
+                rec.source = "worker".into();
+                let archived = inner.store.insert_dead_job(&rec).await;
+                let settled = match archived {
+                    Ok(_) => d.acker.ack(BasicAckOptions::default()).await.map(|_| ()),
+                    Err(err) => {
+                        tracing::warn!(queue = %queue, error = %err, "archiving an undecodable message failed; rejecting it to the dead-letter exchange");
+                        d.acker
+                            .reject(BasicRejectOptions { requeue: false })
+                            .await
+                            .map(|_| ())
+                    }
+                };
+                if let Err(err) = settled {
+                    tracing::warn!(queue = %queue, error = %err, "settling an undecodable message failed; it will be redelivered");
                 }
             }
         }
