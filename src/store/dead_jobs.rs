@@ -507,6 +507,43 @@ impl Store {
             .rows_affected())
     }
 
+    /// `discard_dead_jobs` on the caller's transaction; returns the rows it changed as
+    /// (id, call_id, business_id, stage), so the caller can audit and trace exactly those.
+    pub async fn discard_dead_jobs_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        ids: &[i64],
+        by: &str,
+    ) -> Result<Vec<(i64, Option<i64>, Option<i64>, Option<String>)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = format!(
+            "UPDATE dead_jobs SET status = 'discarded', status_at = $1, status_by = $2 WHERE status = 'dead' AND id IN ({}) \
+             RETURNING id, call_id, business_id, stage",
+            id_list(ids)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(crate::now_ms())
+            .bind(by)
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(|| format!("discarding {} dead jobs", ids.len()))?;
+        let mut out: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    col(r, "id")?,
+                    col(r, "call_id")?,
+                    col(r, "business_id")?,
+                    col(r, "stage")?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        out.sort_by_key(|r: &(i64, Option<i64>, Option<i64>, Option<String>)| r.0);
+        Ok(out)
+    }
+
     pub async fn dead_jobs_by_ids(&self, ids: &[i64]) -> Result<Vec<DeadJob>> {
         if ids.is_empty() {
             return Ok(vec![]);
