@@ -10,10 +10,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 fn settings(prefix: &str, amqp_url: &str) -> BrokerSettings {
     BrokerSettings {
@@ -207,60 +204,12 @@ async fn undecodable_and_misrouted_messages_are_dead_at_once_with_the_reason_in_
     broker.close().await;
 }
 
-/// A TCP proxy in front of RabbitMQ whose connections the test can cut.
-struct Proxy {
-    port: u16,
-    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let l2 = links.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let up = upstream.clone();
-                let h = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(up).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                l2.lock().unwrap().push(h);
-            }
-        });
-        Proxy { port, links }
-    }
-
-    /// Drop every proxied connection at once (both sockets close).
-    fn cut(&self) -> usize {
-        let mut l = self.links.lock().unwrap();
-        let n = l.len();
-        for h in l.drain(..) {
-            h.abort();
-        }
-        n
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_killed_mid_consume_loses_nothing() {
     let Some(amqp) = common::amqp_url() else {
         return;
     };
-    let upstream = amqp
-        .split_once('@')
-        .map(|(_, h)| h.split('/').next().unwrap_or("127.0.0.1:5672").to_string())
-        .unwrap_or_else(|| "127.0.0.1:5672".into());
-    let proxy = Proxy::start(upstream).await;
-    let via_proxy = {
-        let (creds, rest) = amqp
-            .split_once('@')
-            .unwrap_or(("amqp://guest:guest", "127.0.0.1:5672/%2f"));
-        let vhost = rest.split_once('/').map(|x| x.1).unwrap_or("%2f");
-        format!("{creds}@127.0.0.1:{}/{vhost}", proxy.port)
-    };
+    let (proxy, via_proxy) = common::proxy::amqp_via_proxy(&amqp).await;
     let (store, _dir) = common::sqlite_store().await;
     let prefix = common::unique("cotest");
     let broker = queue::connect("rabbitmq", settings(&prefix, &via_proxy), store.clone())

@@ -77,9 +77,24 @@ impl Backend {
         }
     }
 
+    /// The real worker binary on this backend, reaching RabbitMQ at `amqp` (a proxy).
+    fn worker_via(&self, amqp: &str, lease_ms: u64, stt_ms: u64) -> Child {
+        self.spawn_worker(None, lease_ms, stt_ms, amqp)
+    }
+
     /// The real worker binary on this backend. `lease_ms` is the stage lease (and the
     /// database broker's claim), `stt_ms` the simulated provider's latency.
     fn worker(&self, failpoint: Option<&str>, lease_ms: u64, stt_ms: u64) -> Child {
+        self.spawn_worker(failpoint, lease_ms, stt_ms, &self.amqp)
+    }
+
+    fn spawn_worker(
+        &self,
+        failpoint: Option<&str>,
+        lease_ms: u64,
+        stt_ms: u64,
+        amqp: &str,
+    ) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_callops"));
         cmd.args([
             "--database-url",
@@ -92,7 +107,7 @@ impl Backend {
         ])
         .env_remove("CALLOPS_DATABASE_URL")
         .env("CALLOPS_BROKER", self.broker)
-        .env("CALLOPS_AMQP_URL", &self.amqp)
+        .env("CALLOPS_AMQP_URL", amqp)
         .env("CALLOPS_BROKER_PREFIX", &self.prefix)
         .env("CALLOPS_BROKER_VISIBILITY_TIMEOUT_MS", lease_ms.to_string())
         .env("CALLOPS_BROKER_POLL_INTERVAL_MS", "50")
@@ -231,6 +246,24 @@ impl Backend {
             self.count("SELECT COUNT(*) FROM orphan_alarms").await,
             0,
             "no orphan: no job was lost at the crash"
+        );
+        assert_eq!(
+            self.count(
+                "SELECT COUNT(*) FROM dead_jobs d JOIN calls c ON c.id = d.call_id \
+                 WHERE d.status = 'dead' AND c.state <> 'dead'"
+            )
+            .await,
+            0,
+            "no dead-job row for a call that is not dead"
+        );
+        assert_eq!(
+            self.count(
+                "SELECT COUNT(*) FROM (SELECT business_id, phone FROM customers WHERE phone IS NOT NULL \
+                 GROUP BY business_id, phone HAVING COUNT(*) > 1) t"
+            )
+            .await,
+            0,
+            "no duplicate customer for one number"
         );
     }
 
@@ -460,4 +493,57 @@ async fn postgres_rabbitmq_provider_call_longer_than_the_lease_runs_once() {
         return;
     };
     long_call_runs_once(b).await;
+}
+
+/// A bad night on Postgres + RabbitMQ with a worker process running: its RabbitMQ
+/// connection is cut twice (through a proxy) and every Postgres connection of the database
+/// is terminated twice (`pg_terminate_backend`). The worker recovers by itself; nothing is
+/// lost, nothing runs twice, no duplicate customer, no dead row for a live call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rabbitmq_broker_cut_and_database_connections_terminated_mid_run() {
+    let Some(b) = postgres_rabbitmq().await else {
+        return;
+    };
+    const N: u64 = 120;
+    let leads = b.seed(N).await;
+    let (proxy, via) = common::proxy::amqp_via_proxy(&b.amqp).await;
+    let w = b.worker_via(&via, 3000, 30);
+    let terminate = format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    );
+    let admin = sqlx::PgPool::connect(&b.url).await.unwrap();
+    for round in 0..2 {
+        // Wait for progress, then fail something.
+        let target = (round as i64 + 1) * N as i64 / 4;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while b.finished().await < target {
+            assert!(
+                Instant::now() < deadline,
+                "no progress before outage {round}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let cut = proxy.cut();
+        eprintln!("round {round}: cut {cut} RabbitMQ connections");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let killed: i64 = sqlx::query_scalar(&terminate)
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+        eprintln!("round {round}: terminated {killed} Postgres connections");
+    }
+    admin.close().await;
+    b.wait_all_finished(N).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    b.assert_exactly_once(N, &leads).await;
+    let twice: i64 = b
+        .count(
+            "SELECT COUNT(*) FROM (SELECT call_id, stage FROM call_events WHERE kind IN ('completed', 'done', 'review') \
+             GROUP BY call_id, stage HAVING COUNT(*) > 1) t",
+        )
+        .await;
+    assert_eq!(twice, 0, "a stage completed twice for some call");
+    stop(w);
+    b.cleanup().await;
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http_server;
+pub mod proxy;
 
 use callops::store::Store;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
