@@ -508,10 +508,8 @@ async fn postgres_rabbitmq_broker_cut_and_database_connections_terminated_mid_ru
     let leads = b.seed(N).await;
     let (proxy, via) = common::proxy::amqp_via_proxy(&b.amqp).await;
     let w = b.worker_via(&via, 3000, 30);
-    let terminate = format!(
-        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    );
+    let terminate = "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()";
     let admin = sqlx::PgPool::connect(&b.url).await.unwrap();
     for round in 0..2 {
         // Wait for progress, then fail something.
@@ -527,7 +525,7 @@ async fn postgres_rabbitmq_broker_cut_and_database_connections_terminated_mid_ru
         let cut = proxy.cut();
         eprintln!("round {round}: cut {cut} RabbitMQ connections");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let killed: i64 = sqlx::query_scalar(&terminate)
+        let killed: i64 = sqlx::query_scalar(terminate)
             .fetch_one(&admin)
             .await
             .unwrap();
