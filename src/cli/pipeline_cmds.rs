@@ -68,7 +68,7 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
     Ok(())
 }
 
-pub async fn ingest(config: &Config, file: &str) -> anyhow::Result<()> {
+pub async fn ingest(config: &Config, file: &str, create_businesses: bool) -> anyhow::Result<()> {
     let text = read_input(file)?;
     let rt = Runtime::open(config).await?;
     let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker).with_provider_kinds(
@@ -77,10 +77,17 @@ pub async fn ingest(config: &Config, file: &str) -> anyhow::Result<()> {
             llm: config.providers.llm.trim().into(),
             crm: config.providers.crm.trim().into(),
         },
-    );
+    )
+    .create_businesses(create_businesses)
+    .with_limits(crate::pipeline::ingest::validate::Limits::from_config(&config.ingest));
     let report = ing.ingest_jsonl(&text).await?;
     for r in &report.rejected {
-        eprintln!("{file}:{}: rejected: {}", r.line, r.reason);
+        eprintln!(
+            "{}:{}: rejected: {}",
+            crate::cli::sanitize_for_terminal(file),
+            r.line,
+            crate::cli::sanitize_for_terminal(&r.reason)
+        );
     }
     println!(
         "ingested {}, duplicates {} (republished {}), rejected {}{}",

@@ -305,48 +305,11 @@ pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// A URL fit for an error message: user info dropped and the values of query parameters
-/// that look like credentials (presigned S3/Azure/GCS URLs, `?token=`, `?key=`) replaced.
+/// A URL fit for an error message: the crate's one redactor (`crate::redact`) masks the
+/// password and the values of query parameters that look like credentials (presigned
+/// S3/Azure/GCS URLs, `?token=`, `?key=`).
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let base = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{path}")
-        }
-        None => base.to_string(),
-    };
-    let Some(query) = query else {
-        return base;
-    };
-    let query = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if is_secret_param(k) => format!("{k}=REDACTED"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{base}?{query}")
-}
-
-fn is_secret_param(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "sig",
-        "token",
-        "key",
-        "secret",
-        "credential",
-        "auth",
-        "pass",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
+    crate::redact::redact_url(url)
 }
 
 /// `base` without a trailing slash, so `format!("{base}/v1/…")` never doubles it.
@@ -482,7 +445,7 @@ mod tests {
         );
         assert_eq!(
             redact_url("https://u:p@host/a.wav?X-Amz-Signature=1&X-Amz-Credential=2&x=3"),
-            "https://host/a.wav?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&x=3"
+            "https://u:REDACTED@host/a.wav?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&x=3"
         );
         assert_eq!(redact_url("sim://audio/1?lang=de"), "sim://audio/1?lang=de");
     }
