@@ -66,6 +66,7 @@ pub fn build_providers(config: &Config) -> anyhow::Result<Providers> {
         timeout: Duration::from_secs(pc.timeout_s.max(1)),
         poll_interval: Duration::from_millis(pc.poll_interval_ms),
         max_polls: pc.max_polls,
+        audio: providers::audio::AudioPolicy::from_config(&config.audio),
         ..Default::default()
     };
     let stt_cfg = ProviderSettings {

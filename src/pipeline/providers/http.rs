@@ -29,6 +29,8 @@ pub(crate) struct Http {
     pub client: reqwest::Client,
     pub provider: String,
     pub timeout: Duration,
+    /// Bounds on downloading a call's audio (`download_audio`).
+    pub audio: super::audio::AudioPolicy,
 }
 
 /// A response that was read to the end.
@@ -59,6 +61,7 @@ impl Http {
             client,
             provider: provider.to_string(),
             timeout,
+            audio: Default::default(),
         })
     }
 
@@ -325,19 +328,15 @@ pub(crate) struct Audio {
     pub file_name: String,
 }
 
-/// Download a call's audio. Only http/https: `sim://` and `file://` URLs belong to other
+/// Download a call's audio within `http.audio` (schemes, hosts, public addresses only,
+/// size cap, deadline: see `audio.rs`). `sim://` and `file://` URLs belong to other
 /// providers and retrying cannot change that.
 pub(crate) async fn download_audio(http: &Http, url: &str) -> Result<Audio, ProviderError> {
-    let shown = redact_url(url);
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    if !matches!(scheme.as_deref(), Some("http") | Some("https")) {
-        return Err(http.permanent(format!(
-            "audio_url {shown} is not http(s): {} downloads the audio itself and only fetches http:// and https:// URLs",
-            http.provider
-        )));
+    let reply = super::audio::fetch(http, &http.audio, url).await?;
+    let what = format!("downloading audio GET {}", redact_url(url));
+    if !reply.status.is_success() {
+        return Err(http.status_error(&what, &reply));
     }
-    let what = format!("downloading audio GET {shown}");
-    let reply = http.send(&what, http.client.get(url)).await?;
     if reply.body.is_empty() {
         return Err(http.permanent(format!(
             "{what}: HTTP {} with an empty body (0 bytes of audio)",
