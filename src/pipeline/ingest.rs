@@ -97,6 +97,10 @@ pub fn parse_record_with(
     if t.is_empty() {
         return Ok(None);
     }
+    // serde would read a JSON array positionally into the record's fields.
+    if !t.starts_with('{') {
+        return Err("not a valid call record: expected one JSON object {…} per line".into());
+    }
     let r: CallRecord = serde_json::from_str(t).map_err(|e| {
         format!(
             "not a valid call record: {}",
