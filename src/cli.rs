@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod business;
 pub mod headless;
 pub mod pipeline_cmds;
 pub mod roles;
@@ -96,6 +97,11 @@ pub enum Command {
         /// does not exist is refused: `callops business add NAME` first)
         #[arg(long)]
         create_businesses: bool,
+    },
+    /// Per-business pipeline settings: add, set, show, list, apply (from config)
+    Business {
+        #[command(subcommand)]
+        cmd: crate::cli::business::BusinessCmd,
     },
     /// Database roles on Postgres: grant a login viewer, support or admin (run as the owner)
     Roles {
@@ -297,6 +303,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Some(Command::Roles { cmd }) => roles::run(&config, cmd).await,
+            Some(Command::Business { cmd }) => business::run(&config, cmd).await,
             Some(Command::Migrate) => {
                 // The one command that runs DDL: as the database owner.
                 let store = Store::connect(&config.database.url, 2).await?;

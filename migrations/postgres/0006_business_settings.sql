@@ -22,3 +22,4 @@ ALTER TABLE businesses ADD COLUMN crm_secret_ref TEXT
 ALTER TABLE businesses ADD COLUMN settings_version BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE businesses ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE businesses ADD COLUMN config_error TEXT;
+ALTER TABLE businesses ADD COLUMN config_error_at BIGINT;

@@ -42,6 +42,11 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
             .collect::<anyhow::Result<_>>()?
     };
     let rt = Runtime::open(config).await?;
+    // [businesses."NAME"] sections in config → the database (issue 11).
+    let applied = crate::cli::business::apply_config(&rt.ctx.store, config).await?;
+    if !applied.is_empty() {
+        eprintln!("worker: business settings from config applied: {}", applied.join(", "));
+    }
     let stats = Arc::new(WorkerStats::default());
     let opts = WorkerOptions {
         stages: stages.clone(),
@@ -185,22 +190,20 @@ pub async fn sync(config: &Config, what: crate::cli::SyncWhat) -> anyhow::Result
     let rt = Runtime::open(config).await?;
     let store = &rt.ctx.store;
     let b = business_named(store, &business).await?;
-    let crm = rt.ctx.providers.crm.get(&b.crm_provider).ok_or_else(|| {
-        anyhow::anyhow!(
-            "business {:?} uses CRM {:?}, which this process has no adapter for: {}",
-            b.name,
-            b.crm_provider,
-            if b.crm_provider == "builtin" {
-                "the built-in leads table is its CRM, so there is nothing to sync".to_string()
-            } else {
-                format!(
-                    "set [providers] crm = {:?} and its crm_* keys",
-                    b.crm_provider
-                )
-            }
-        )
-    })?;
-    let report = crate::pipeline::lead_sync::sync_leads(store, &**crm, &b, page_size).await;
+    // The business's own CRM client (its settings over [providers]).
+    let crm = rt
+        .ctx
+        .providers
+        .crm_for(store, &b)
+        .await
+        .map_err(|m| anyhow::anyhow!("{m}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "business {:?} uses the built-in leads table as its CRM: there is nothing to sync",
+                b.name
+            )
+        })?;
+    let report = crate::pipeline::lead_sync::sync_leads(store, &*crm, &b, page_size).await;
     rt.ctx.broker.close().await;
     let report = report?;
     if json {

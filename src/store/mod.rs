@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod business_settings;
 pub mod businesses;
 pub mod calls;
 pub mod customers;

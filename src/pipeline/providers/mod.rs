@@ -5,6 +5,7 @@ pub mod audio;
 pub mod crm;
 pub(crate) mod http;
 pub mod llm;
+pub mod registry;
 pub mod sim;
 pub mod stt;
 
