@@ -127,7 +127,12 @@ pub async fn import(config: &Config, kind: &str, file: &str) -> anyhow::Result<(
     };
     let report = ingest::import(&store, kind, &text, file.ends_with(".csv")).await?;
     for r in &report.rejected {
-        eprintln!("{file}:{}: rejected: {}", r.line, r.reason);
+        eprintln!(
+            "{}:{}: rejected: {}",
+            crate::cli::sanitize_for_terminal(file),
+            r.line,
+            crate::cli::sanitize_for_terminal(&r.reason)
+        );
     }
     println!(
         "created {}, updated {}, rejected {}",

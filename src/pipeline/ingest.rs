@@ -402,9 +402,48 @@ pub async fn import(
             });
             continue;
         }
-        let business = store.ensure_business(row.business.trim()).await?;
+        let text_ok = [
+            ("business", Some(&row.business)),
+            ("external_id", row.external_id.as_ref()),
+            ("name", row.name.as_ref()),
+            ("phone", row.phone.as_ref()),
+            ("email", row.email.as_ref()),
+            ("status", row.status.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| v.map(|v| (f, v)))
+        .try_for_each(|(f, v)| validate::check_text(f, v, 512, false));
+        if let Err(reason) = text_ok {
+            report.rejected.push(Rejected { line, reason });
+            continue;
+        }
+        // Like ingest: an unknown business is refused, not created on the fly.
+        let Some(business) = store.business_by_name(row.business.trim()).await? else {
+            report.rejected.push(Rejected {
+                line,
+                reason: format!(
+                    "business {:?} does not exist: add it with `callops business add NAME` (and its --region)",
+                    validate::shown(row.business.trim())
+                ),
+            });
+            continue;
+        };
         let phone =
             crate::domain::phone::normalize_phone(row.phone.as_deref(), &business.default_region);
+        // A phone that was given but does not parse (with the business's region) is
+        // reported by line, not dropped silently.
+        if row.phone.as_deref().is_some_and(|p| !p.trim().is_empty()) && phone.e164.is_none() {
+            report.rejected.push(Rejected {
+                line,
+                reason: format!(
+                    "phone could not be parsed with region {} of business {:?}: {}; write it with its country code (+…) or set the business's region (callops business set NAME --region XX)",
+                    business.default_region,
+                    validate::shown(&business.name),
+                    validate::sanitize_message(&phone.reason)
+                ),
+            });
+            continue;
+        }
         match kind {
             ImportKind::Customers => {
                 if row.name.as_deref().unwrap_or("").trim().is_empty() && phone.e164.is_none() {
