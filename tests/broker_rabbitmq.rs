@@ -31,6 +31,7 @@ fn settings(prefix: &str, amqp_url: &str) -> BrokerSettings {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
 async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
     let Some(amqp) = common::amqp_url() else {
         return;
@@ -170,6 +171,7 @@ impl Proxy {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
 async fn connection_killed_mid_consume_loses_nothing() {
     let Some(amqp) = common::amqp_url() else {
         return;

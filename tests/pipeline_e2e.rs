@@ -275,6 +275,8 @@ async fn sqlite_with_database_broker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
 async fn postgres_with_rabbitmq() {
     let (Some(pg), Some(amqp)) = (common::postgres_url(), common::amqp_url()) else {
         return;

@@ -61,6 +61,7 @@ async fn scalar(store: &Store, sql: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
 async fn each_role_works_with_its_own_login_through_the_binary() {
     let Some(admin_url) = common::postgres_url() else {
         return;
@@ -232,6 +233,7 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
 /// The schema check never runs DDL: a database missing a migration is refused, with what
 /// to do, and left as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
 async fn a_database_behind_is_refused_not_migrated() {
     let Some(admin_url) = common::postgres_url() else {
         return;
