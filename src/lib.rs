@@ -14,6 +14,7 @@ pub mod logging;
 pub mod ops;
 pub mod pipeline;
 pub mod queue;
+pub mod redact;
 pub mod store;
 pub mod views;
 

@@ -41,6 +41,7 @@ pub fn init(dir: &Path, level: &str) -> anyhow::Result<WorkerGuard> {
     })?;
     let appender = tracing_appender::rolling::daily(dir, "callops.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
+    let writer = Redacting(writer);
     let filter = EnvFilter::try_new(level).map_err(|e| {
         anyhow::anyhow!("invalid log.level {level:?}: {e} (example: \"info,sqlx=warn\")")
     })?;
@@ -56,4 +57,50 @@ pub fn init(dir: &Path, level: &str) -> anyhow::Result<WorkerGuard> {
         .with(counter)
         .try_init();
     Ok(guard)
+}
+
+/// Every log line goes through the crate's redactor (`crate::redact::redact_text`): a URL
+/// with a password or a signed query that reaches a log field or an error message is
+/// masked in the file, whichever code path logged it.
+#[derive(Clone)]
+struct Redacting<W>(W);
+
+impl<'a, W> tracing_subscriber::fmt::MakeWriter<'a> for Redacting<W>
+where
+    W: tracing_subscriber::fmt::MakeWriter<'a>,
+{
+    type Writer = RedactingWriter<W::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter(self.0.make_writer())
+    }
+}
+
+struct RedactingWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter writes one whole event per call.
+        let text = String::from_utf8_lossy(buf);
+        let clean = crate::redact::redact_text(&text);
+        self.0.write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn log_lines_lose_url_passwords() {
+        let mut out = RedactingWriter(Vec::new());
+        out.write_all(b"WARN connecting to amqp://callops:s3cret@mq/%2f failed; db postgres://a@h/db?password=pw\n")
+            .unwrap();
+        let text = String::from_utf8(out.0).unwrap();
+        assert!(!text.contains("s3cret") && !text.contains("=pw"), "{text}");
+    }
 }

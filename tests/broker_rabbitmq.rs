@@ -28,6 +28,7 @@ fn settings(prefix: &str, amqp_url: &str) -> BrokerSettings {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
 async fn undecodable_and_misrouted_messages_are_dead_at_once_with_the_reason_in_words() {
     let Some(amqp) = common::amqp_url() else {
         return;
@@ -205,6 +206,7 @@ async fn undecodable_and_misrouted_messages_are_dead_at_once_with_the_reason_in_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
 async fn connection_killed_mid_consume_loses_nothing() {
     let Some(amqp) = common::amqp_url() else {
         return;

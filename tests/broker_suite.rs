@@ -110,6 +110,7 @@ macro_rules! broker_suite {
         }
         mod database_postgres {
             $(
+                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(f) = super::database_postgres().await else { return };
@@ -120,6 +121,7 @@ macro_rules! broker_suite {
         }
         mod rabbitmq {
             $(
+                #[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(f) = super::rabbitmq().await else { return };

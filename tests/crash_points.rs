@@ -339,6 +339,10 @@ macro_rules! crash_tests {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    any(callops_no_postgres, callops_no_rabbitmq),
+                    ignore = "CALLOPS_TEST_POSTGRES_URL or CALLOPS_TEST_AMQP_URL not set"
+                )]
                 async fn $name() {
                     let Some(b) = postgres_rabbitmq().await else { return };
                     crash_then_recover(b, $point).await;
@@ -360,6 +364,10 @@ crash_tests! {
 /// RabbitMQ only: the relay published a batch with confirms and died before deleting
 /// the outbox rows. The rows are published again; the duplicate deliveries are skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(callops_no_postgres, callops_no_rabbitmq),
+    ignore = "CALLOPS_TEST_POSTGRES_URL or CALLOPS_TEST_AMQP_URL not set"
+)]
 async fn postgres_rabbitmq_killed_between_relay_publish_and_outbox_delete() {
     let Some(b) = postgres_rabbitmq().await else {
         return;
@@ -488,6 +496,10 @@ async fn sqlite_provider_call_longer_than_the_lease_runs_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(callops_no_postgres, callops_no_rabbitmq),
+    ignore = "CALLOPS_TEST_POSTGRES_URL or CALLOPS_TEST_AMQP_URL not set"
+)]
 async fn postgres_rabbitmq_provider_call_longer_than_the_lease_runs_once() {
     let Some(b) = postgres_rabbitmq().await else {
         return;
@@ -500,6 +512,10 @@ async fn postgres_rabbitmq_provider_call_longer_than_the_lease_runs_once() {
 /// is terminated twice (`pg_terminate_backend`). The worker recovers by itself; nothing is
 /// lost, nothing runs twice, no duplicate customer, no dead row for a live call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(callops_no_postgres, callops_no_rabbitmq),
+    ignore = "CALLOPS_TEST_POSTGRES_URL or CALLOPS_TEST_AMQP_URL not set"
+)]
 async fn postgres_rabbitmq_broker_cut_and_database_connections_terminated_mid_run() {
     let Some(b) = postgres_rabbitmq().await else {
         return;

@@ -84,6 +84,7 @@ macro_rules! ops_suite {
         }
         mod postgres {
             $(
+                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(f) = super::postgres().await else { return };
@@ -455,6 +456,7 @@ async fn merge_moves_calls_and_leads_of_a_temporary_customer(f: &Fx) {
 
 /// On Postgres the boundary is real: a viewer's own connection cannot change calls or jobs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
 async fn postgres_viewer_is_refused_by_the_database_itself() {
     let Some(url) = common::postgres_url() else {
         return;

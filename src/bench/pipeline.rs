@@ -57,7 +57,7 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     } else {
         config.database.url.clone()
     };
-    let store = Store::open_migrated(&url, config.database.max_connections.max(16)).await?;
+    let store = Store::connect_and_migrate(&url, config.database.max_connections.max(16)).await?;
     let mut settings = config.broker_settings();
     settings.prefix = format!("callops_bench_{}", std::process::id());
     settings.poll_interval = Duration::from_millis(10);

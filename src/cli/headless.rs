@@ -489,7 +489,11 @@ async fn view_data(
     config: &Config,
     route: crate::views::Route,
 ) -> anyhow::Result<crate::console::refresher::Snapshot> {
-    let store = crate::store::Store::open_migrated(&config.database.url, 4).await?;
+    let store = if config.console.readonly {
+        crate::store::Store::open_readonly(&config.database.url, 4).await?
+    } else {
+        crate::store::Store::open_migrated(&config.database.url, 4).await?
+    };
     let broker =
         crate::queue::connect(&config.broker.kind, config.broker_settings(), store.clone()).await?;
     let settings = crate::console::settings::ConsoleSettings::from_config(&config.console);

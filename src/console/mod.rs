@@ -31,7 +31,12 @@ use tokio::sync::{mpsc, watch, Notify};
 
 /// Open the console on the configured database and broker.
 pub async fn run_console(config: Config, readonly: bool) -> anyhow::Result<()> {
-    let store = Store::open_migrated(&config.database.url, 4).await?;
+    // --readonly: sessions that cannot write at all (and no background writer runs).
+    let store = if readonly || config.console.readonly {
+        Store::open_readonly(&config.database.url, 4).await?
+    } else {
+        Store::open_migrated(&config.database.url, 4).await?
+    };
     let broker =
         crate::queue::connect(&config.broker.kind, config.broker_settings(), store.clone()).await?;
     let r = run_console_with(

@@ -209,28 +209,18 @@ pub async fn detect_actor(store: &Store, configured_role: Role) -> Result<Actor>
             role: configured_role,
         }),
         Dialect::Postgres => {
-            let row: (String, bool, bool, bool) = sqlx::query_as(
-                "SELECT current_user::text, \
-                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-                   OR pg_has_role(current_user, 'callops_admin', 'MEMBER'), \
-                 pg_has_role(current_user, 'callops_support', 'MEMBER'), \
-                 pg_has_role(current_user, 'callops_viewer', 'MEMBER')",
-            )
-            .fetch_one(store.pool())
-            .await
-            .map_err(|e| {
+            // The database's answer (store::roles): superuser and table owner are admin.
+            let r = store.connection_role().await.map_err(|e| {
                 OpsError::Invalid(format!(
                     "could not read this connection's database role: {e}"
                 ))
             })?;
-            let role = if row.1 {
-                Role::Admin
-            } else if row.2 {
-                Role::Support
-            } else {
-                Role::Viewer
+            let role = match r.role {
+                Some(crate::store::roles::DbRole::Admin) => Role::Admin,
+                Some(crate::store::roles::DbRole::Support) => Role::Support,
+                _ => Role::Viewer,
             };
-            Ok(Actor { name: row.0, role })
+            Ok(Actor { name: r.user, role })
         }
     }
 }

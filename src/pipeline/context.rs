@@ -14,6 +14,9 @@ pub struct Providers {
     pub stt: HashMap<String, Arc<dyn SttProvider>>,
     pub llm: HashMap<String, Arc<dyn LlmProvider>>,
     pub crm: HashMap<String, Arc<dyn CrmAdapter>>,
+    /// Clients per business from its own settings (issue 11); when set, stages use it
+    /// (`Providers::stt_for` …) instead of the by-kind maps above.
+    pub registry: Option<Arc<crate::pipeline::providers::registry::ProviderRegistry>>,
 }
 
 #[derive(Debug, Clone)]

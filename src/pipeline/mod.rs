@@ -74,6 +74,7 @@ pub fn build_providers(config: &Config) -> anyhow::Result<Providers> {
         timeout: Duration::from_secs(pc.timeout_s.max(1)),
         poll_interval: Duration::from_millis(pc.poll_interval_ms),
         max_polls: pc.max_polls,
+        audio: providers::audio::AudioPolicy::from_config(&config.audio),
         ..Default::default()
     };
     let stt_cfg = ProviderSettings {
@@ -105,7 +106,34 @@ pub fn build_providers(config: &Config) -> anyhow::Result<Providers> {
             key.to_ascii_uppercase()
         )
     };
-    let mut p = Providers::default();
+    let mut p = Providers {
+        // Per-business clients from each business's own settings (over `[providers]`).
+        registry: Some(std::sync::Arc::new(
+            providers::registry::ProviderRegistry::new(providers::registry::RegistryDefaults {
+                stt: ProviderSettings {
+                    base_url: None,
+                    api_key: None,
+                    model: None,
+                    path: None,
+                    ..stt_cfg.clone()
+                },
+                llm: ProviderSettings {
+                    base_url: None,
+                    api_key: None,
+                    model: None,
+                    ..llm_cfg.clone()
+                },
+                crm: ProviderSettings {
+                    base_url: None,
+                    api_key: None,
+                    api_secret: None,
+                    ..crm_cfg.clone()
+                },
+                global: Some(pc.clone()),
+            }),
+        )),
+        ..Default::default()
+    };
     for kind in ["simulated", pc.stt.trim()] {
         if !p.stt.contains_key(kind) {
             let built = build_stt(kind, &stt_cfg).map_err(|e| fix("stt", kind, e))?;

@@ -181,7 +181,7 @@ async fn run_stage(
     stats: Arc<WorkerStats>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut businesses = ctx.store.active_business_ids().await?;
+    let mut businesses = ctx.store.runnable_business_ids().await?;
     let mut consumer = ctx
         .broker
         .consume(ConsumeSpec {
@@ -218,7 +218,7 @@ async fn run_stage(
             }
             _ = refresh.tick() => {
                 drop(permit);
-                match ctx.store.active_business_ids().await {
+                match ctx.store.runnable_business_ids().await {
                     Ok(now) if now != businesses => {
                         tracing::info!(stage = %stage, before = businesses.len(), after = now.len(), "business set changed");
                         if consumer.set_businesses(&now).await.is_ok() {

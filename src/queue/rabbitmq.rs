@@ -1317,6 +1317,10 @@ impl Inner {
     /// Archive every message of every `{p}.dlq.{stage}` into `dead_jobs`, acking each only
     /// after its row is committed.
     async fn drain_dead_letters(&self) -> Result<u64> {
+        if self.store.is_readonly() {
+            // --readonly: taking messages off the DLX queues would be a write.
+            return Ok(0);
+        }
         let _one_at_a_time = self.drain_lock.lock().await;
         let conn = self.live_conn(Instant::now() + RECONNECT_WAIT).await?;
         let ch = conn
@@ -1516,7 +1520,12 @@ impl RabbitBroker {
         *inner.conn.write().unwrap() = Some(c);
         tokio::spawn(supervise(inner.clone()));
         let drainer = inner.clone();
+        // A read-only store (--readonly) means nothing is written: no archiving drainer.
+        let readonly = inner.store.is_readonly();
         tokio::spawn(async move {
+            if readonly {
+                return;
+            }
             loop {
                 tokio::time::sleep(DRAIN_EVERY).await;
                 if drainer.closed.load(Ordering::Relaxed) {
