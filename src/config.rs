@@ -784,7 +784,10 @@ mod tests {
         for pw in ["pw1", "pw2", "pw3", "pw4", "pw5"] {
             assert!(!text.contains(pw), "{pw} printed:\n{text}");
         }
-        assert!(text.contains("env:ACME_DG") && text.contains("REDACTED"), "{text}");
+        assert!(
+            text.contains("env:ACME_DG") && text.contains("REDACTED"),
+            "{text}"
+        );
 
         std::fs::write(&p, "[businesses.\"Acme\"]\nstt_key = \"dg-live-123\"\n").unwrap();
         let e = Config::load(&Overrides {
@@ -794,7 +797,10 @@ mod tests {
         .err()
         .unwrap()
         .to_string();
-        assert!(e.contains("stt_key") && e.contains("env:NAME") && !e.contains("dg-live-123"), "{e}");
+        assert!(
+            e.contains("stt_key") && e.contains("env:NAME") && !e.contains("dg-live-123"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -33,7 +33,10 @@ async fn whisper_server() -> Server {
     .await
 }
 
-fn whisper(base: &str, audio: AudioPolicy) -> Arc<dyn callops::pipeline::providers::stt::SttProvider> {
+fn whisper(
+    base: &str,
+    audio: AudioPolicy,
+) -> Arc<dyn callops::pipeline::providers::stt::SttProvider> {
     build_stt(
         "whisper",
         &ProviderSettings {
@@ -66,7 +69,9 @@ async fn streaming_server(body_len: usize, written: Arc<AtomicU64>) -> String {
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf).await;
                 let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nConnection: close\r\n\r\n")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nConnection: close\r\n\r\n",
+                    )
                     .await;
                 let chunk = vec![b'a'; 8192];
                 let mut sent = 0;
@@ -102,7 +107,10 @@ async fn private_and_metadata_addresses_are_refused_before_connecting() {
         let e = strict.transcribe(&req(&url)).await.unwrap_err();
         assert!(e.is_permanent(), "{url}: {e}");
         let e = e.to_string();
-        assert!(e.contains(why) && e.contains("audio.allow_private"), "{url}: {e}");
+        assert!(
+            e.contains(why) && e.contains("audio.allow_private"),
+            "{url}: {e}"
+        );
     }
     let e = strict
         .transcribe(&req("file:///etc/passwd"))
@@ -117,9 +125,16 @@ async fn private_and_metadata_addresses_are_refused_before_connecting() {
             ..AudioPolicy::allowing_loopback()
         },
     );
-    let e = only.transcribe(&req(&audio.url("/a.wav"))).await.unwrap_err().to_string();
+    let e = only
+        .transcribe(&req(&audio.url("/a.wav")))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not in audio.allowed_hosts"), "{e}");
-    assert!(audio.requests().is_empty(), "nothing may reach the audio host");
+    assert!(
+        audio.requests().is_empty(),
+        "nothing may reach the audio host"
+    );
     assert!(stt.requests().is_empty(), "nothing is sent to STT");
 
     // Allowed in config: the same local recording is downloaded and transcribed.
@@ -153,11 +168,16 @@ async fn oversized_audio_is_cut_at_the_cap() {
     let client = whisper(&stt.base, policy.clone());
 
     // With a Content-Length: refused before reading the body.
-    let big = Server::start(move |_, _| Resp::raw(200, "audio/wav", vec![b'a'; 10 * cap as usize])).await;
-    let e = client.transcribe(&req(&big.url("/big.wav"))).await.unwrap_err();
+    let big =
+        Server::start(move |_, _| Resp::raw(200, "audio/wav", vec![b'a'; 10 * cap as usize])).await;
+    let e = client
+        .transcribe(&req(&big.url("/big.wav")))
+        .await
+        .unwrap_err();
     assert!(e.is_permanent(), "{e}");
     assert!(
-        e.to_string().contains("over audio.max_bytes") && e.to_string().contains("nothing downloaded"),
+        e.to_string().contains("over audio.max_bytes")
+            && e.to_string().contains("nothing downloaded"),
         "{e}"
     );
 
@@ -201,7 +221,10 @@ async fn oversized_audio_is_cut_at_the_cap() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("audio.timeout_s") || e.contains("timed out"), "{e}");
+    assert!(
+        e.contains("audio.timeout_s") || e.contains("timed out"),
+        "{e}"
+    );
 }
 
 /// Through the pipeline: the refusal is the call's trace, and the call is dead at once
@@ -240,7 +263,9 @@ async fn refusals_are_in_the_calls_trace() {
         )
         .await
         .unwrap();
-    callops::pipeline::ensure_default_agents(&store, b.id).await.unwrap();
+    callops::pipeline::ensure_default_agents(&store, b.id)
+        .await
+        .unwrap();
     let lines = [
         format!(r#"{{"business":"Audio GmbH","external_id":"loop","audio_url":"{}"}}"#, audio.url("/a.wav")),
         r#"{"business":"Audio GmbH","external_id":"meta","audio_url":"http://169.254.169.254/latest/meta-data/"}"#.to_string(),
@@ -274,12 +299,11 @@ async fn refusals_are_in_the_calls_trace() {
     ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let rows: Vec<(String, String, Option<String>)> = loop {
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT external_id, state, last_error FROM calls ORDER BY external_id",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT external_id, state, last_error FROM calls ORDER BY external_id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
         if rows.iter().all(|r| r.1 == "dead") || tokio::time::Instant::now() > deadline {
             break rows;
         }
@@ -288,7 +312,10 @@ async fn refusals_are_in_the_calls_trace() {
     tx.send(true).unwrap();
     w.await.unwrap().unwrap();
     assert!(rows.iter().all(|r| r.1 == "dead"), "{rows:?}");
-    for (ext, why) in [("loop", "(loopback)"), ("meta", "(the cloud metadata address)")] {
+    for (ext, why) in [
+        ("loop", "(loopback)"),
+        ("meta", "(the cloud metadata address)"),
+    ] {
         let errors: Vec<String> = sqlx::query_scalar(
             "SELECT e.detail FROM call_events e JOIN calls c ON c.id = e.call_id \
              WHERE c.external_id = $1 AND e.kind = 'dead'",
@@ -297,7 +324,13 @@ async fn refusals_are_in_the_calls_trace() {
         .fetch_all(store.pool())
         .await
         .unwrap_or_default();
-        let last_error = rows.iter().find(|r| r.0 == ext).unwrap().2.clone().unwrap_or_default();
+        let last_error = rows
+            .iter()
+            .find(|r| r.0 == ext)
+            .unwrap()
+            .2
+            .clone()
+            .unwrap_or_default();
         assert!(
             last_error.contains(why) || errors.iter().any(|e| e.contains(why)),
             "{ext}: {last_error} / {errors:?}"

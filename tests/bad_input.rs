@@ -48,7 +48,10 @@ fn expected() -> Vec<(usize, &'static str)> {
         v.push((13 + i, "contains an escape sequence (ESC)"));
     }
     v.extend([
-        (25, "transcript segment 0 speaker contains an escape sequence"),
+        (
+            25,
+            "transcript segment 0 speaker contains an escape sequence",
+        ),
         (26, "transcript segment 0 text contains an escape sequence"),
         (27, "agent contains a bidi override"),
         (28, "campaign contains an escape sequence (CSI)"),
@@ -96,7 +99,9 @@ fn ingest(url: &str, dir: &std::path::Path) -> (BTreeMap<usize, String>, String)
         let Some(rest) = l.strip_prefix(&prefix) else {
             continue;
         };
-        let (n, reason) = rest.split_once(": rejected: ").expect("line: rejected: reason");
+        let (n, reason) = rest
+            .split_once(": rejected: ")
+            .expect("line: rejected: reason");
         let n: usize = n.parse().unwrap();
         assert!(
             by_line.insert(n, reason.to_string()).is_none(),
@@ -113,7 +118,10 @@ async fn nothing_written(store: &Store) {
         ("SELECT count(*) FROM call_events", 0),
         ("SELECT count(*) FROM businesses", 1),
     ] {
-        let n: i64 = sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
         assert_eq!(n, want, "{sql}");
     }
 }
@@ -128,8 +136,15 @@ fn check(report: &BTreeMap<usize, String>, stderr: &str) {
     for (line, words) in want {
         let got = &report[&line];
         assert!(got.contains(words), "line {line}: {got:?} lacks {words:?}");
-        assert!(got.len() < 400, "line {line}: error too long ({} chars)", got.len());
-        assert!(!got.contains("pwned"), "line {line} echoes the payload: {got}");
+        assert!(
+            got.len() < 400,
+            "line {line}: error too long ({} chars)",
+            got.len()
+        );
+        assert!(
+            !got.contains("pwned"),
+            "line {line} echoes the payload: {got}"
+        );
     }
 }
 
@@ -182,8 +197,15 @@ async fn unknown_business_needs_create_businesses() {
     };
     let out = run(&[]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("--create-businesses"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("--create-businesses"),
+        "{err}"
+    );
     let out = run(&["--create-businesses"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("new businesses [\"New Co\"]"));
 }

@@ -94,7 +94,11 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
     // The owner sets the database up: migrate, then one grant per person.
     let out = bin.ok(&db.url, &["migrate"]);
     assert!(out.contains("applied migrations"), "{out}");
-    for (login, role) in [(&viewer, "viewer"), (&support, "support"), (&admin, "admin")] {
+    for (login, role) in [
+        (&viewer, "viewer"),
+        (&support, "support"),
+        (&admin, "admin"),
+    ] {
         let out = bin.ok(&db.url, &["roles", "grant", login, role]);
         assert!(out.contains(&format!("callops_{role}")), "{out}");
     }
@@ -109,7 +113,11 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
     callops::console::demo_data::seed_demo_data(&db.store)
         .await
         .unwrap();
-    let review_call = scalar(&db.store, "SELECT min(id) FROM calls WHERE state = 'review'").await;
+    let review_call = scalar(
+        &db.store,
+        "SELECT min(id) FROM calls WHERE state = 'review'",
+    )
+    .await;
     let customer = scalar(
         &db.store,
         &format!(
@@ -118,7 +126,11 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
         ),
     )
     .await;
-    let dead = scalar(&db.store, "SELECT min(id) FROM dead_jobs WHERE status = 'dead'").await;
+    let dead = scalar(
+        &db.store,
+        "SELECT min(id) FROM dead_jobs WHERE status = 'dead'",
+    )
+    .await;
 
     // Viewer: every headless mirror reads.
     let rows: Vec<Value> = serde_json::from_str(&bin.ok(&v_url, &["overview", "--json"])).unwrap();
@@ -127,13 +139,21 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
     bin.ok(&v_url, &["dlq", "list", "--json"]);
     bin.ok(&v_url, &["review", "list", "--json"]);
     bin.ok(&v_url, &["audit", "--json"]);
-    bin.ok(&v_url, &["call", "show", &review_call.to_string(), "--json"]);
+    bin.ok(
+        &v_url,
+        &["call", "show", &review_call.to_string(), "--json"],
+    );
     // …and is refused every action (the app knows the role from the database)…
     let e = bin.refused(&v_url, &["dlq", "retry", &dead.to_string()]);
     assert!(e.contains("needs the admin role"), "{e}");
     let e = bin.refused(
         &v_url,
-        &["review", "link", &review_call.to_string(), &customer.to_string()],
+        &[
+            "review",
+            "link",
+            &review_call.to_string(),
+            &customer.to_string(),
+        ],
     );
     assert!(e.contains("needs the support role"), "{e}");
     // …and by Postgres itself where the app does not check (ingest writes directly).
@@ -151,14 +171,23 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
         "DELETE FROM dead_jobs",
         "INSERT INTO audit_log (at, actor, role, action, target) VALUES (0, 'x', 'x', 'x', 'x')",
     ] {
-        let e = sqlx::query(sql).execute(as_viewer.pool()).await.unwrap_err();
+        let e = sqlx::query(sql)
+            .execute(as_viewer.pool())
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("permission denied"), "{sql}: {e}");
     }
 
     // Support links the review item (and cannot touch the DLQ).
     let out = bin.ok(
         &s_url,
-        &["review", "link", &review_call.to_string(), &customer.to_string(), "--json"],
+        &[
+            "review",
+            "link",
+            &review_call.to_string(),
+            &customer.to_string(),
+            "--json",
+        ],
     );
     assert!(out.contains(&customer.to_string()), "{out}");
     let linked = scalar(
@@ -169,9 +198,7 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
     assert_eq!(linked, customer);
     let audited = scalar(
         &db.store,
-        &format!(
-            "SELECT count(*) FROM audit_log WHERE actor = '{support}' AND role = 'support'"
-        ),
+        &format!("SELECT count(*) FROM audit_log WHERE actor = '{support}' AND role = 'support'"),
     )
     .await;
     assert_eq!(audited, 1, "the audit row names the support login");
@@ -215,7 +242,13 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
     // --readonly: even the admin's sessions cannot write.
     let e = bin.refused(
         &a_url,
-        &["--set", "console.readonly=true", "dlq", "retry", &dead.to_string()],
+        &[
+            "--set",
+            "console.readonly=true",
+            "dlq",
+            "retry",
+            &dead.to_string(),
+        ],
     );
     assert!(e.contains("read-only"), "{e}");
     let ro = Store::open_readonly(&a_url, 1).await.unwrap();
@@ -243,7 +276,11 @@ async fn a_database_behind_is_refused_not_migrated() {
         .execute(db.store.pool())
         .await
         .unwrap();
-    let e = Store::open_migrated(&db.url, 1).await.err().unwrap().to_string();
+    let e = Store::open_migrated(&db.url, 1)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         e.contains("run `callops migrate` as the database owner") && e.contains("postgres"),
         "{e}"

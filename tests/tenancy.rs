@@ -29,7 +29,10 @@ fn key(k: &str) -> Key {
 }
 
 fn unauthorized() -> Resp {
-    Resp::json(401, json!({"error": {"message": "invalid key", "code": "invalid_api_key"}}))
+    Resp::json(
+        401,
+        json!({"error": {"message": "invalid key", "code": "invalid_api_key"}}),
+    )
 }
 
 /// Both agents' fields in one object: the analyze stage takes the fields it asked for.
@@ -64,9 +67,15 @@ fn whisper(k: Key) -> impl Fn(&Req, &str) -> Resp + Send + Sync {
 fn deepgram(k: Key) -> impl Fn(&Req, &str) -> Resp + Send + Sync {
     move |req, _| {
         if req.header("authorization") != Some(&format!("Token {}", k.lock().unwrap())) {
-            return Resp::json(401, json!({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials."}));
+            return Resp::json(
+                401,
+                json!({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials."}),
+            );
         }
-        let url = req.json().and_then(|v| v["url"].as_str().map(str::to_string)).unwrap_or_default();
+        let url = req
+            .json()
+            .and_then(|v| v["url"].as_str().map(str::to_string))
+            .unwrap_or_default();
         let file = url.rsplit('/').next().unwrap_or("").to_string();
         Resp::json(
             200,
@@ -177,7 +186,8 @@ fn keys_seen(server: &Server, header: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_business_reaches_its_own_providers_with_its_own_keys() {
     let (store, dir) = common::sqlite_store().await;
-    let audio = Server::start(|_, _| Resp::raw(200, "audio/wav", b"RIFF fake audio".to_vec())).await;
+    let audio =
+        Server::start(|_, _| Resp::raw(200, "audio/wav", b"RIFF fake audio".to_vec())).await;
     let (a_stt_key, a_llm_key, a_crm_key) = (key("sk-a-stt"), key("sk-a-llm"), key("a-access"));
     let (b_stt_key, b_crm_key) = (key("dg-b"), key("b-access"));
     let a_stt = Server::start(whisper(a_stt_key.clone())).await;
@@ -228,7 +238,9 @@ async fn each_business_reaches_its_own_providers_with_its_own_keys() {
         .await
         .unwrap();
     for id in [a.id, b.id] {
-        callops::pipeline::ensure_default_agents(&store, id).await.unwrap();
+        callops::pipeline::ensure_default_agents(&store, id)
+            .await
+            .unwrap();
     }
     // Nothing secret is stored: only references.
     let stored: String = sqlx::query_scalar("SELECT stt_key_ref FROM businesses WHERE id = $1")
@@ -297,8 +309,15 @@ async fn each_business_reaches_its_own_providers_with_its_own_keys() {
         rx,
     ));
 
-    let text = format!("{}\n{}", records("Acme", "a1", 3, &audio), records("Praxis Weber", "b1", 3, &audio));
-    let report = Ingestor::new(&store, &*broker).ingest_jsonl(&text).await.unwrap();
+    let text = format!(
+        "{}\n{}",
+        records("Acme", "a1", 3, &audio),
+        records("Praxis Weber", "b1", 3, &audio)
+    );
+    let report = Ingestor::new(&store, &*broker)
+        .ingest_jsonl(&text)
+        .await
+        .unwrap();
     assert_eq!(report.ingested, 6, "{report:?}");
     wait_finished(&store, "a1", 3).await;
     wait_finished(&store, "b1", 3).await;
@@ -306,15 +325,27 @@ async fn each_business_reaches_its_own_providers_with_its_own_keys() {
     // Every call reached its own business's servers, with that business's keys.
     assert_eq!(a_stt.requests().len(), 3);
     assert_eq!(b_stt.requests().len(), 3);
-    assert!(keys_seen(&a_stt, "authorization").iter().all(|k| k == "Bearer sk-a-stt"));
-    assert!(keys_seen(&b_stt, "authorization").iter().all(|k| k == "Token dg-b"));
+    assert!(keys_seen(&a_stt, "authorization")
+        .iter()
+        .all(|k| k == "Bearer sk-a-stt"));
+    assert!(keys_seen(&b_stt, "authorization")
+        .iter()
+        .all(|k| k == "Token dg-b"));
     assert_eq!(a_llm.requests().len(), 6, "two agents per call");
     assert_eq!(b_llm.requests().len(), 6, "two agents per call");
-    assert!(keys_seen(&a_llm, "authorization").iter().all(|k| k == "Bearer sk-a-llm"));
+    assert!(keys_seen(&a_llm, "authorization")
+        .iter()
+        .all(|k| k == "Bearer sk-a-llm"));
     let a_leads = keys_seen(&a_crm, "x-lsq-accesskey");
     let b_leads = keys_seen(&b_crm, "x-lsq-accesskey");
-    assert!(!a_leads.is_empty() && a_leads.iter().all(|k| k == "a-access"), "{a_leads:?}");
-    assert!(!b_leads.is_empty() && b_leads.iter().all(|k| k == "b-access"), "{b_leads:?}");
+    assert!(
+        !a_leads.is_empty() && a_leads.iter().all(|k| k == "a-access"),
+        "{a_leads:?}"
+    );
+    assert!(
+        !b_leads.is_empty() && b_leads.iter().all(|k| k == "b-access"),
+        "{b_leads:?}"
+    );
     assert_eq!(registry.builds(), 2, "one build per business, then cached");
 
     // A's STT key changes (the provider rotates it): one `business set`, no restart.
@@ -331,13 +362,23 @@ async fn each_business_reaches_its_own_providers_with_its_own_keys() {
         .await
         .unwrap();
     assert!(a2.settings_version > v_before);
-    let text = format!("{}\n{}", records("Acme", "a2", 2, &audio), records("Praxis Weber", "b2", 2, &audio));
-    Ingestor::new(&store, &*broker).ingest_jsonl(&text).await.unwrap();
+    let text = format!(
+        "{}\n{}",
+        records("Acme", "a2", 2, &audio),
+        records("Praxis Weber", "b2", 2, &audio)
+    );
+    Ingestor::new(&store, &*broker)
+        .ingest_jsonl(&text)
+        .await
+        .unwrap();
     wait_finished(&store, "a2", 2).await;
     wait_finished(&store, "b2", 2).await;
     let a_keys = keys_seen(&a_stt, "authorization");
     assert_eq!(a_keys.len(), 5, "{a_keys:?}");
-    assert!(a_keys[3..].iter().all(|k| k == "Bearer sk-a-stt-2"), "{a_keys:?}");
+    assert!(
+        a_keys[3..].iter().all(|k| k == "Bearer sk-a-stt-2"),
+        "{a_keys:?}"
+    );
     assert_eq!(registry.builds(), 3, "only Acme's clients were rebuilt");
 
     // A business whose key reference does not resolve: misconfigured, its calls wait.
@@ -353,7 +394,9 @@ async fn each_business_reaches_its_own_providers_with_its_own_keys() {
         )
         .await
         .unwrap();
-    callops::pipeline::ensure_default_agents(&store, c.id).await.unwrap();
+    callops::pipeline::ensure_default_agents(&store, c.id)
+        .await
+        .unwrap();
     Ingestor::new(&store, &*broker)
         .ingest_jsonl(&records("Broken Ltd", "c1", 3, &audio))
         .await
@@ -392,9 +435,14 @@ async fn each_business_reaches_its_own_providers_with_its_own_keys() {
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert!(most_retries <= 1, "paused calls kept failing: {most_retries} attempts");
+    assert!(
+        most_retries <= 1,
+        "paused calls kept failing: {most_retries} attempts"
+    );
     let shown = store.business(c.id).await.unwrap().settings_view();
-    assert!(shown.iter().any(|(k, v)| *k == "status" && v.starts_with("MISCONFIGURED")));
+    assert!(shown
+        .iter()
+        .any(|(k, v)| *k == "status" && v.starts_with("MISCONFIGURED")));
 
     // Fixed: the calls continue without a restart.
     store

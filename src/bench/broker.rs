@@ -14,7 +14,8 @@ const ACKERS: usize = 512;
 
 pub async fn run(config: &Config, backend: &str, messages: u64, raw: bool) -> anyhow::Result<()> {
     let store =
-        Store::connect_and_migrate(&config.database.url, config.database.max_connections.max(8)).await?;
+        Store::connect_and_migrate(&config.database.url, config.database.max_connections.max(8))
+            .await?;
     let mut settings = config.broker_settings();
     settings.prefix = format!("callops_bench_{}", std::process::id());
     settings.poll_interval = Duration::from_millis(20);

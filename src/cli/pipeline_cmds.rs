@@ -45,7 +45,10 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
     // [businesses."NAME"] sections in config → the database (issue 11).
     let applied = crate::cli::business::apply_config(&rt.ctx.store, config).await?;
     if !applied.is_empty() {
-        eprintln!("worker: business settings from config applied: {}", applied.join(", "));
+        eprintln!(
+            "worker: business settings from config applied: {}",
+            applied.join(", ")
+        );
     }
     let stats = Arc::new(WorkerStats::default());
     let opts = WorkerOptions {
@@ -76,15 +79,16 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
 pub async fn ingest(config: &Config, file: &str, create_businesses: bool) -> anyhow::Result<()> {
     let text = read_input(file)?;
     let rt = Runtime::open(config).await?;
-    let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker).with_provider_kinds(
-        crate::store::businesses::ProviderKinds {
+    let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker)
+        .with_provider_kinds(crate::store::businesses::ProviderKinds {
             stt: config.providers.stt.trim().into(),
             llm: config.providers.llm.trim().into(),
             crm: config.providers.crm.trim().into(),
-        },
-    )
-    .create_businesses(create_businesses)
-    .with_limits(crate::pipeline::ingest::validate::Limits::from_config(&config.ingest));
+        })
+        .create_businesses(create_businesses)
+        .with_limits(crate::pipeline::ingest::validate::Limits::from_config(
+            &config.ingest,
+        ));
     let report = ing.ingest_jsonl(&text).await?;
     for r in &report.rejected {
         eprintln!(

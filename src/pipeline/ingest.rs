@@ -307,7 +307,11 @@ impl<'a> Ingestor<'a> {
             match parse_record_with(line, &self.limits) {
                 Ok(None) => {}
                 Ok(Some(r)) => {
-                    if self.business_id(r.business.trim(), &mut report).await?.is_none() {
+                    if self
+                        .business_id(r.business.trim(), &mut report)
+                        .await?
+                        .is_none()
+                    {
                         report.rejected.push(Rejected {
                             line: i + 1,
                             reason: Self::unknown_business(r.business.trim()),

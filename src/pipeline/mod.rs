@@ -100,8 +100,8 @@ pub fn build_providers(config: &Config) -> anyhow::Result<Providers> {
     };
     let mut p = Providers {
         // Per-business clients from each business's own settings (over `[providers]`).
-        registry: Some(std::sync::Arc::new(providers::registry::ProviderRegistry::new(
-            providers::registry::RegistryDefaults {
+        registry: Some(std::sync::Arc::new(
+            providers::registry::ProviderRegistry::new(providers::registry::RegistryDefaults {
                 stt: ProviderSettings {
                     base_url: None,
                     api_key: None,
@@ -122,8 +122,8 @@ pub fn build_providers(config: &Config) -> anyhow::Result<Providers> {
                     ..crm_cfg.clone()
                 },
                 global: Some(pc.clone()),
-            },
-        ))),
+            }),
+        )),
         ..Default::default()
     };
     for kind in ["simulated", pc.stt.trim()] {

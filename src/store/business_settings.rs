@@ -70,7 +70,8 @@ impl BusinessPatch {
                     )));
                 }
                 if let Some(var) = v.strip_prefix("env:") {
-                    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
                         return Err(StoreError::Conflict(format!(
                             "{name}: env:NAME needs a variable name of letters, digits and _"
                         )));

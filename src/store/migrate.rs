@@ -189,20 +189,19 @@ impl Store {
     /// Versions this build knows that the database has not applied (none = current).
     /// Reads only: any login with a callops role can run it.
     pub async fn missing_migrations(&self) -> Result<Vec<i64>> {
-        let applied: Vec<i64> = match sqlx::query("SELECT version FROM callops_migrations")
-            .fetch_all(&self.pool)
-            .await
-        {
-            Ok(rows) => rows.iter().map(|r| r.get::<i64, _>(0)).collect(),
-            Err(e) if is_undefined_table(&e) => Vec::new(),
-            Err(e) => {
-                return Err(e).ctx(|| {
+        let applied: Vec<i64> =
+            match sqlx::query("SELECT version FROM callops_migrations")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(rows) => rows.iter().map(|r| r.get::<i64, _>(0)).collect(),
+                Err(e) if is_undefined_table(&e) => Vec::new(),
+                Err(e) => return Err(e).ctx(|| {
                     "reading the schema version (table callops_migrations); a login needs one of \
                      the callops roles: `callops roles grant LOGIN viewer|support|admin`"
                         .into()
-                })
-            }
-        };
+                }),
+            };
         Ok(MIGRATIONS
             .iter()
             .map(|m| m.version)

@@ -78,11 +78,17 @@ impl Store {
         let (role, why) = if superuser {
             (Some(DbRole::Admin), "superuser".to_string())
         } else if owner {
-            (Some(DbRole::Admin), "owner of the callops tables".to_string())
+            (
+                Some(DbRole::Admin),
+                "owner of the callops tables".to_string(),
+            )
         } else if admin {
             (Some(DbRole::Admin), "member of callops_admin".to_string())
         } else if support {
-            (Some(DbRole::Support), "member of callops_support".to_string())
+            (
+                Some(DbRole::Support),
+                "member of callops_support".to_string(),
+            )
         } else if viewer {
             (Some(DbRole::Viewer), "member of callops_viewer".to_string())
         } else {

@@ -29,7 +29,10 @@ pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
 /// service URL is missing fails there instead of passing without running.
 pub fn in_ci() -> bool {
     matches!(
-        std::env::var("CI").as_deref().map(str::to_ascii_lowercase).as_deref(),
+        std::env::var("CI")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Ok("true") | Ok("1") | Ok("yes")
     )
 }
@@ -39,9 +42,9 @@ pub fn in_ci() -> bool {
 pub fn service_url(var: &str, suite: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(u) if !u.is_empty() => Some(u),
-        _ if in_ci() => panic!(
-            "CI=true but {var} is not set: the {suite} suite must run in CI, not be skipped"
-        ),
+        _ if in_ci() => {
+            panic!("CI=true but {var} is not set: the {suite} suite must run in CI, not be skipped")
+        }
         _ => {
             eprintln!("skipped: {var} not set ({suite} suite not run)");
             None
@@ -95,7 +98,9 @@ impl PgDb {
             .expect("create test database");
         admin.close().await;
         let url = with_db(admin_url, &name);
-        let store = Store::connect(&url, 4).await.expect("connect test database");
+        let store = Store::connect(&url, 4)
+            .await
+            .expect("connect test database");
         PgDb {
             store,
             url,

@@ -108,7 +108,8 @@ pub fn check_text(field: &str, value: &str, max: usize, newlines: bool) -> Resul
 fn check_id(field: &str, value: &str, max: usize) -> Result<(), String> {
     check_text(field, value, max, false)?;
     if let Some((i, c)) = value.chars().enumerate().find(|(_, c)| {
-        !(c.is_alphanumeric() || matches!(c, '.' | '_' | ':' | '-' | '/' | '@' | '#' | '+' | '=' | '~'))
+        !(c.is_alphanumeric()
+            || matches!(c, '.' | '_' | ':' | '-' | '/' | '@' | '#' | '+' | '=' | '~'))
     }) {
         return Err(format!(
             "{field} {:?} may contain only letters, digits and . _ : - / @ # + = ~ (found {:?} at character {})",
@@ -157,7 +158,12 @@ pub fn check_record(r: &CallRecord, l: &Limits) -> Result<(), String> {
         }
         let mut total = 0usize;
         for (i, s) in t.segments.iter().enumerate() {
-            check_text(&format!("transcript segment {i} speaker"), &s.speaker, f, false)?;
+            check_text(
+                &format!("transcript segment {i} speaker"),
+                &s.speaker,
+                f,
+                false,
+            )?;
             check_text(
                 &format!("transcript segment {i} text"),
                 &s.text,
@@ -190,7 +196,10 @@ mod tests {
         assert!(check_text("t", "line\nline\ttab", 100, true).is_ok());
         assert!(check_text("from", "a\nb", 100, false).is_err());
         let e = check_text("agent", &"x".repeat(101), 100, false).unwrap_err();
-        assert!(e.contains("101 characters") && e.contains("max_field_chars"), "{e}");
+        assert!(
+            e.contains("101 characters") && e.contains("max_field_chars"),
+            "{e}"
+        );
     }
 
     #[test]

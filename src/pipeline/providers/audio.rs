@@ -60,10 +60,13 @@ impl AudioPolicy {
 
     fn host_allowed(&self, host: &str) -> bool {
         self.allowed_hosts.is_empty()
-            || self.allowed_hosts.iter().any(|h| match h.strip_prefix("*.") {
-                Some(suffix) => host.ends_with(&format!(".{suffix}")),
-                None => h == host,
-            })
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|h| match h.strip_prefix("*.") {
+                    Some(suffix) => host.ends_with(&format!(".{suffix}")),
+                    None => h == host,
+                })
     }
 
     fn private_allowed(&self, host: &str, ip: &IpAddr) -> bool {
@@ -97,12 +100,8 @@ pub fn non_public(ip: &IpAddr) -> Option<&'static str> {
                 Some("documentation")
             } else if s[0] == 0x0064 && s[1] == 0xff9b {
                 // NAT64: the embedded IPv4 address decides.
-                let v4 = Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                );
+                let v4 =
+                    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
                 non_public_v4(&v4)
             } else {
                 None
@@ -191,9 +190,7 @@ async fn check_target(
         .collect(),
     };
     if addrs.is_empty() {
-        return Err(http.transient(format!(
-            "audio_url {shown}: {host} resolves to no address"
-        )));
+        return Err(http.transient(format!("audio_url {shown}: {host} resolves to no address")));
     }
     // Every address must pass: a name with one public and one private address could be
     // connected to either.
@@ -230,11 +227,7 @@ pub(crate) async fn fetch(
     }
 }
 
-async fn fetch_hops(
-    http: &Http,
-    policy: &AudioPolicy,
-    url: &str,
-) -> Result<Reply, ProviderError> {
+async fn fetch_hops(http: &Http, policy: &AudioPolicy, url: &str) -> Result<Reply, ProviderError> {
     let mut current = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
         let t = check_target(http, policy, &current).await?;

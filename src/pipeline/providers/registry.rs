@@ -74,7 +74,9 @@ pub fn resolve_secret(reference: &str, what: &str) -> Result<String, String> {
     if let Some(var) = r.strip_prefix("env:") {
         match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-            Ok(_) => Err(format!("{what} = env:{var}: the variable is empty in this worker")),
+            Ok(_) => Err(format!(
+                "{what} = env:{var}: the variable is empty in this worker"
+            )),
             Err(_) => Err(format!(
                 "{what} = env:{var}: the variable is not set in this worker's environment"
             )),
@@ -158,7 +160,11 @@ impl ProviderRegistry {
             let cfg = ProviderSettings {
                 base_url: inherit(&s.stt_base_url, same, g.map(|g| &g.stt_base_url)),
                 model: inherit(&s.stt_model, same, g.map(|g| &g.stt_model)),
-                path: if same { g.and_then(|g| opt(&g.stt_path)) } else { None },
+                path: if same {
+                    g.and_then(|g| opt(&g.stt_path))
+                } else {
+                    None
+                },
                 api_key: key(&s.stt_key_ref, same, g.map(|g| &g.stt_api_key), "stt_key")?,
                 ..self.defaults.stt.clone()
             };
@@ -301,12 +307,17 @@ impl Providers {
                 Some(r) => r.clone().map(Some).map_err(Misconfigured),
                 None => Ok(None),
             },
-            None => self.crm.get(&b.crm_provider).cloned().map(Some).ok_or_else(|| {
-                Misconfigured(format!(
-                    "CRM '{}' of business '{}' is not configured in this worker",
-                    b.crm_provider, b.name
-                ))
-            }),
+            None => self
+                .crm
+                .get(&b.crm_provider)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| {
+                    Misconfigured(format!(
+                        "CRM '{}' of business '{}' is not configured in this worker",
+                        b.crm_provider, b.name
+                    ))
+                }),
         }
     }
 }

@@ -150,15 +150,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
                 Decision::Run(reason) => event(ctx, call, "qc", reason, None).await?,
             }
         }
-        let result = run_agent(
-            ctx,
-            call,
-            &business,
-            agent,
-            &segments,
-            &transcript.text,
-        )
-        .await?;
+        let result = run_agent(ctx, call, &business, agent, &segments, &transcript.text).await?;
         if let Some(obj) = result.as_object() {
             for (k, v) in obj {
                 merged.insert(k.clone(), v.clone());
