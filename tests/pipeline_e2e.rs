@@ -288,7 +288,7 @@ async fn sqlite_with_database_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     any(callops_no_postgres, callops_no_rabbitmq),
-    ignore = "CALLOPS_TEST_POSTGRES_URL or CALLOPS_TEST_AMQP_URL not set"
+    ignore = "CALLOPS_TEST_POSTGRES_URL and CALLOPS_TEST_AMQP_URL not both set"
 )]
 async fn postgres_with_rabbitmq() {
     let (Some(pg), Some(amqp)) = (common::postgres_url(), common::amqp_url()) else {

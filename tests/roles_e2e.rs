@@ -239,6 +239,26 @@ async fn each_role_works_with_its_own_login_through_the_binary() {
         .await
         .unwrap();
 
+    // The owner of the tables (not a superuser, no callops role) is admin.
+    let owner = common::unique("co_owner");
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE {owner} LOGIN; ALTER TABLE calls OWNER TO {owner}"
+    ))
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    let who = bin.ok(&db.url_as(&owner), &["roles", "whoami"]);
+    assert!(
+        who.contains("callops_admin") && who.contains("owner"),
+        "{who}"
+    );
+    sqlx::raw_sql(&format!(
+        "ALTER TABLE calls OWNER TO postgres; DROP ROLE {owner}"
+    ))
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+
     // --readonly: even the admin's sessions cannot write.
     let e = bin.refused(
         &a_url,

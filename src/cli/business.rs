@@ -14,13 +14,13 @@ pub enum BusinessCmd {
     Add {
         name: String,
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: Box<SettingsArgs>,
     },
     /// Change some settings of a business (running workers pick the change up)
     Set {
         name: String,
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: Box<SettingsArgs>,
     },
     /// A business's settings, credentials shown as their references
     Show {

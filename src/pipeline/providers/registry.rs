@@ -110,22 +110,25 @@ impl ProviderRegistry {
     /// The clients of `b` at its current settings version (built now if the cache has an
     /// older version or none).
     pub fn clients(&self, b: &Business) -> Arc<BusinessClients> {
-        if let Some(c) = self.cache.lock().unwrap().get(&b.id) {
+        // Built under the lock: builds are rare (once per business and settings version)
+        // and short (no network), and concurrent deliveries of a new version must not
+        // each build their own clients.
+        let mut cache = self.cache.lock().unwrap();
+        if let Some(c) = cache.get(&b.id) {
             // A failed build is tried again after a while: an `env:` variable cannot
             // appear in a running process, but a `file:` can.
             let stale_failure = c.problem().is_some()
                 && c.built_at.elapsed().as_millis() as i64
                     > crate::store::business_settings::MISCONFIGURED_RECHECK_MS;
-            if c.version == b.settings_version && !stale_failure {
+            // Newer than this snapshot of the business: newer settings, keep them.
+            if c.version >= b.settings_version && !stale_failure {
                 return c.clone();
             }
         }
-        // Built outside the lock: building reads files and may take a moment; two
-        // concurrent builds of one version are harmless (the later insert wins).
         let built = Arc::new(self.build(b));
         self.builds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.cache.lock().unwrap().insert(b.id, built.clone());
+        cache.insert(b.id, built.clone());
         built
     }
 
