@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0004_console_at_scale.sql"),
         sqlite: include_str!("../../migrations/sqlite/0004_console_at_scale.sql"),
     },
+    Migration {
+        version: 8,
+        name: "customer_identity",
+        postgres: include_str!("../../migrations/postgres/0008_customer_identity.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0008_customer_identity.sql"),
+    },
 ];
 
 /// Arbitrary constant: serializes concurrent `migrate` runs on one Postgres database.
