@@ -110,6 +110,9 @@ const HINDI_SPEAK_VERBS: &[&str] = &["bol", "baat", "बोल", "बात"];
 /// `true` = romanized/uncased speech where lowercase names are accepted.
 const TAIL_CUES: &[(&[&str], f64, bool)] = &[
     (&["am", "apparat"], 0.85, false),
+    (&["mein", "name"], 0.85, false),
+    (&["ist", "mein", "name"], 0.85, false),
+    (&["is", "my", "name"], 0.85, false),
     (&["speaking"], 0.8, false),
     (&["here"], 0.8, false),
     (&["hier"], 0.8, false),
@@ -134,6 +137,8 @@ const TAIL_CUES: &[(&[&str], f64, bool)] = &[
 /// A surname alone as the first words of the call (German habit): weak evidence.
 pub const SURNAME_ALONE_CONFIDENCE: f64 = 0.5;
 const SURNAME_ALONE_WITH_TITLE_CONFIDENCE: f64 = 0.6;
+/// A first and last name as the caller's first words ("Ja, Anna Schmidt, ich hätte …").
+pub const FULL_NAME_FIRST_CONFIDENCE: f64 = 0.75;
 /// A bare name right after the agent asked for it ("Your name?" – "Peter Brandt.").
 pub const ANSWER_CONFIDENCE: f64 = 0.8;
 /// At most this many name tokens are read after a cue.
@@ -460,9 +465,30 @@ pub(crate) fn cue_candidates(toks: &[Tok]) -> Vec<Read> {
                 }
             }
             let allow_lower = matches!(c.kind, CueKind::Explicit | CueKind::NeedsVerb);
-            let Some(found) = read_name_forward(toks, k, allow_lower) else {
+            let Some(mut found) = read_name_forward(toks, k, allow_lower) else {
                 continue;
             };
+            // "my name's Gareth, Gareth Pryce", "mein Name ist Becker, Andreas Becker":
+            // the name said again in full right after a pause.
+            if found.name.len() == 1 && toks[found.end - 1].punct_after && !found.possessive {
+                if let Some(again) = read_name_forward(toks, found.end, allow_lower) {
+                    let w = super::fold::fold_key(&found.name[0]);
+                    if again.name.len() == 2
+                        && again.name.iter().any(|n| super::fold::fold_key(n) == w)
+                        && !again.possessive
+                    {
+                        let titles = std::mem::take(&mut found.titles);
+                        found = Found {
+                            titles: if again.titles.is_empty() {
+                                titles
+                            } else {
+                                again.titles
+                            },
+                            ..again
+                        };
+                    }
+                }
+            }
             let next = toks.get(found.end);
             let accepted = match c.kind {
                 CueKind::Explicit | CueKind::Intro => true,
@@ -538,7 +564,30 @@ fn is_filler_tok(t: &Tok) -> bool {
 /// guten Tag"), or the answer to "what is your name?" (`answer`: then two or three
 /// lowercase words from romanized STT are accepted too).
 pub(crate) fn bare_name(toks: &[Tok], answer: bool) -> Option<Read> {
+    let mut ranges = Vec::new();
     for range in sentences(toks) {
+        let question = toks[range.end - 1].question();
+        ranges.push(range.clone());
+        let Some(s) = (range.start..range.end).find(|&i| !is_filler_tok(&toks[i])) else {
+            continue; // all greeting: the next sentence may hold the name
+        };
+        // "Ja, Anna Schmidt, ich hätte gern einen Termin.": the first clause after the
+        // greeting, when the sentence goes on (never in a question: "Anna Schmidt, bitte?"
+        // asks for someone).
+        // Not after a pronoun or cue word ("Ani Amir Dahan, …" keeps its weak cue).
+        let plain_start = toks[range.start..s]
+            .iter()
+            .all(|t| !PRONOUNS.contains(&t.lower.as_str()));
+        if !question && plain_start {
+            if let Some(e) = (s..range.end).find(|&i| toks[i].punct_after) {
+                if e + 1 < range.end && e + 1 - s <= 3 {
+                    ranges.push(s..e + 1);
+                }
+            }
+        }
+        break;
+    }
+    for range in ranges {
         let words = &toks[range.clone()];
         let Some(core_start) = words.iter().position(|t| !is_filler_tok(t)) else {
             continue; // all greeting: try the next sentence
@@ -571,18 +620,18 @@ pub(crate) fn bare_name(toks: &[Tok], answer: bool) -> Option<Read> {
         let lower_ok =
             answer && name_toks.len() >= 2 && name_toks.iter().all(|t| is_name_token(t, true));
         if !(1..=max).contains(&name_toks.len()) || !(capitalized || lower_ok) {
-            return None;
+            continue;
         }
         // A possessive is someone else's name.
         if name_toks.iter().any(|t| possessive_stem(t).is_some()) {
-            return None;
+            continue;
         }
         // Uncased scripts with no cue at all: only as an answer to a name question.
         let uncased = name_toks
             .iter()
             .all(|t| !t.word.chars().next().is_some_and(is_cased));
         if uncased && !answer {
-            return None;
+            continue;
         }
         let name = name_toks
             .iter()
@@ -595,8 +644,11 @@ pub(crate) fn bare_name(toks: &[Tok], answer: bool) -> Option<Read> {
             })
             .collect::<Vec<_>>()
             .join(" ");
+        let full = name_toks.len() == 2 && is_known_first_name(&name_toks[0].word);
         let (cue, confidence) = if answer {
             ("answer to a name question", ANSWER_CONFIDENCE)
+        } else if full && titles.is_empty() {
+            ("full name said first", FULL_NAME_FIRST_CONFIDENCE)
         } else if titles.is_empty() {
             ("surname alone", SURNAME_ALONE_CONFIDENCE)
         } else {

@@ -123,7 +123,7 @@ pub(crate) const PRONOUNS: &[&str] = &[
     "hum", "tum", "woh", "मैं", "मेरा", "मेरी", "मेरे", "मुझे", "आप", "आपका", "आपकी", "हम", "तुम",
     "אני", "אתה", "את", "הוא", "היא", "אנחנו", "הם", "הן", "שלי", "שלך", "שלו", "שלה", "mein",
     "meine", "meinen", "meiner", "meinem", "sein", "seine", "seiner", "seinem", "seinen",
-    "ihre", "ihrer", "ihrem", "ihren", "unser", "unsere",
+    "ihre", "ihrer", "ihrem", "ihren", "unser", "unsere", "ani", "ana",
 ];
 
 /// Kinship and role words: a name next to one of these is (usually) someone else's.
@@ -172,7 +172,8 @@ pub(crate) const KINSHIP: &[&str] = &[
     "הסבתא", "נכד", "הנכד", "נכדה", "הנכדה", "שכן", "השכן", "שכנה", "השכנה", "מטפלת",
     "המטפלת", "מטפל", "המטפל", "חבר", "החבר", "חברה", "החברה", "עוזר", "העוזר", "עוזרת",
     "העוזרת", "מזכירה", "המזכירה", "בשם", "בשביל", "עבור", "מטעם", "גיס", "גיסה", "חותן",
-    "חמות", "כלה", "חתן", "אפוטרופוס", "קרוב", "קרובה",
+    "חמות", "כלה", "חתן", "אפוטרופוס", "קרוב", "קרובה", "בעלי", "אשתי", "בתי", "אחי",
+    "אחותי", "סבתי", "סבי", "נכדי", "נכדתי", "אמי", "הורי", "ילדי", "הבעל", "השכן",
     // Hebrew transliterated
     "isha", "ishto", "baal", "baala", "ima", "imma", "aba", "abba", "ach", "achot",
     "saba", "savta", "neched", "nechda", "shachen", "shchena", "metapelet", "chaver", "chavera",
