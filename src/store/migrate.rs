@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0006_business_settings.sql"),
         sqlite: include_str!("../../migrations/sqlite/0006_business_settings.sql"),
     },
+    Migration {
+        version: 8,
+        name: "customer_identity",
+        postgres: include_str!("../../migrations/postgres/0008_customer_identity.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0008_customer_identity.sql"),
+    },
 ];
 
 /// The database roles the console's roles map to (see `store::roles`).
