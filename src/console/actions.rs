@@ -42,6 +42,11 @@ pub enum OpRequest {
         call_id: i64,
         reason: String,
     },
+    /// Undo a link: the call goes back to review.
+    Unlink {
+        call_id: i64,
+        reason: String,
+    },
     CallRetry(i64),
     CallQc(i64),
     CallLead(i64),
@@ -59,6 +64,7 @@ impl OpRequest {
             OpRequest::Merge { .. } => Action::ReviewMerge,
             OpRequest::SearchCustomers { .. } => Action::ReviewLink,
             OpRequest::Defer { .. } => Action::ReviewDefer,
+            OpRequest::Unlink { .. } => Action::ReviewUnlink,
             OpRequest::CallRetry(_) => Action::CallRetry,
             OpRequest::CallQc(_) => Action::CallQc,
             OpRequest::CallLead(_) => Action::CallLead,
@@ -80,6 +86,7 @@ impl OpRequest {
                 format!("creating a customer from call {call_id}")
             }
             OpRequest::Defer { call_id, .. } => format!("deferring call {call_id}"),
+            OpRequest::Unlink { call_id, .. } => format!("unlinking call {call_id}"),
             OpRequest::SearchCustomers { text, .. } => format!("searching customers for {text:?}"),
             OpRequest::Merge { temporary, into } => {
                 format!("merging temporary customer #{temporary} into #{into}")
@@ -184,6 +191,9 @@ async fn run(ops: &Ops, req: OpRequest) -> Result<OpReply, crate::ops::OpsError>
         }
         OpRequest::Defer { call_id, reason } => {
             ops.review_defer(call_id, &reason, 60, false).await?.did
+        }
+        OpRequest::Unlink { call_id, reason } => {
+            ops.review_unlink(call_id, &reason, false).await?.did
         }
         OpRequest::CallRetry(id) => ops.call_retry(id, false).await?.did,
         OpRequest::CallQc(id) => ops.call_qc(id, false).await?.did,

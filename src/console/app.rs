@@ -4,7 +4,7 @@
 
 use super::actions::{allowed, describe_filter, dlq_filter, OpReply, OpRequest};
 use super::keymap::{Cmd, KeyMap};
-use super::refresher::{Answer, Control, Snapshot};
+use super::refresher::{Answer, Control, Queries, Snapshot};
 use super::settings::ConsoleSettings;
 use crate::ops::dlq::Selection;
 use crate::ops::Action;
@@ -29,7 +29,16 @@ pub struct App {
     pub requests: Vec<OpRequest>,
     /// What the open dialog's options mean.
     pending: Option<Pending>,
+    /// The lists' searches as the refresher runs them: set only from a search that parsed,
+    /// so the title, the rows and the bulk scopes always agree.
+    queries: Queries,
+    /// The status message on screen and since when (messages expire).
+    message_seen: Option<((String, bool), i64)>,
 }
+
+/// How long a status message stays (errors a little longer).
+const MESSAGE_MS: i64 = 8_000;
+const ERROR_MESSAGE_MS: i64 = 15_000;
 
 /// What picking option i (1-based) of the open dialog does.
 #[derive(Debug, Clone)]
@@ -41,8 +50,14 @@ enum Pending {
     },
     /// Option 1 runs this.
     Confirm(OpRequest),
-    /// Option i links the call to customer i-1.
-    Link { call_id: i64, customers: Vec<i64> },
+    /// Option i links the call to customer i-1; links below the business's auto-link
+    /// threshold ask again, naming both people.
+    Link {
+        call_id: i64,
+        customers: Vec<i64>,
+        /// (question, explanation) per option when it is below the threshold.
+        confirm: Vec<Option<(String, String)>>,
+    },
     /// The typed text is the reason.
     Defer { call_id: i64 },
 }
@@ -65,6 +80,8 @@ impl App {
             last_click: None,
             requests: vec![],
             pending: None,
+            queries: Queries::default(),
+            message_seen: None,
         };
         app.route_changed();
         app
@@ -115,6 +132,11 @@ impl App {
                 d.counters = Some(c);
             }
         }
+        if let Some(c) = p.stuck_count {
+            if !frozen || d.stuck_count.is_none() {
+                d.stuck_count = Some(c);
+            }
+        }
         if let Some(names) = p.names {
             if !frozen || d.names.is_empty() {
                 d.names = names;
@@ -148,12 +170,16 @@ impl App {
             }
         }
         if let Some(x) = p.dlq {
-            if !frozen || d.dlq.is_none() {
+            // A page for another search than the one shown replaces it even when frozen:
+            // frozen means "hold these rows", never "show rows under the wrong title".
+            if !frozen || d.dlq.is_none() || d.dlq_query != p.dlq_query {
                 d.dlq = Some(Part { at, data: x });
+                d.dlq_query = p.dlq_query;
             }
         }
         if let Some(x) = p.review {
-            if !frozen || d.review.is_none() {
+            let other = d.review.as_ref().is_none_or(|r| r.data.query != x.query);
+            if !frozen || other {
                 d.review = Some(Part { at, data: x });
             }
         }
@@ -162,6 +188,62 @@ impl App {
                 d.audit = Some(Part { at, data: x });
             }
         }
+        self.reselect();
+    }
+
+    /// Keep the selection on the same item after the rows changed (refresh, sort, filter,
+    /// page). If the item left, the nearest of its former neighbours still present is
+    /// selected (else the row at the same position) and the status line says so.
+    fn reselect(&mut self) {
+        let Some(id) = self.state.route().list() else {
+            return;
+        };
+        if !views::list_loaded(&self.state, id) {
+            return;
+        }
+        let keys = views::visible_keys(&self.state, id);
+        let noun = item_noun(id);
+        let l = self.state.list_mut(id);
+        let pos = |k: Option<i64>| k.and_then(|k| keys.iter().position(|x| *x == k));
+        let mut left = None;
+        match pos(l.key) {
+            Some(i) => l.selected = i,
+            None => {
+                left = l.key;
+                l.selected = pos(l.around[1])
+                    .or(pos(l.around[0]))
+                    .unwrap_or(l.selected)
+                    .min(keys.len().saturating_sub(1));
+            }
+        }
+        Self::place(l, &keys);
+        if let Some(old) = left {
+            let now = match l.key {
+                Some(k) => format!("; selected {noun} {k} instead"),
+                None => String::new(),
+            };
+            self.state.message = Some((
+                format!("{noun} {old} left the list (handled, changed or filtered out){now}"),
+                false,
+            ));
+        }
+    }
+
+    /// Record the item at `l.selected` (and its neighbours) as the selection.
+    fn place(l: &mut views::ListState, keys: &[i64]) {
+        l.key = keys.get(l.selected).copied();
+        l.around = [
+            l.selected.checked_sub(1).and_then(|i| keys.get(i).copied()),
+            keys.get(l.selected + 1).copied(),
+        ];
+    }
+
+    /// Select row `i` of list `id` (clamped) by identity.
+    fn select_row(&mut self, id: ListId, i: usize) {
+        let keys = views::visible_keys(&self.state, id);
+        let l = self.state.list_mut(id);
+        l.selected = i.min(keys.len().saturating_sub(1));
+        Self::place(l, &keys);
     }
 
     /// When the data on screen was fetched.
@@ -192,6 +274,7 @@ impl App {
         self.area = area;
         self.state.now_ms = now;
         self.state.health.data_at = self.data_at();
+        self.expire_message(now);
         if let Some((id, rows)) = views::list_rows_area(&self.state, area) {
             let len = views::visible_keys(&self.state, id).len();
             let h = (rows.height as usize).max(1);
@@ -217,6 +300,21 @@ impl App {
         }
     }
 
+    /// A status message goes away after a while, so it does not hide the counters line.
+    fn expire_message(&mut self, now: i64) {
+        match (&self.state.message, &self.message_seen) {
+            (None, _) => self.message_seen = None,
+            (Some(m), Some((seen, since))) if m == seen => {
+                let ttl = if m.1 { ERROR_MESSAGE_MS } else { MESSAGE_MS };
+                if now - since > ttl {
+                    self.state.message = None;
+                    self.message_seen = None;
+                }
+            }
+            (Some(m), _) => self.message_seen = Some((m.clone(), now)),
+        }
+    }
+
     fn page(&self) -> i64 {
         views::list_rows_area(&self.state, self.area)
             .map(|(_, r)| r.height.max(1) as i64)
@@ -229,7 +327,7 @@ impl App {
         self.state.help = self.keymap.help_for(route);
         let actions = !self.state.readonly && self.state.role != "viewer";
         self.state.hints = self.keymap.hints_for(route, actions);
-        self.sync_dlq_filter();
+        self.sync_queries();
         if let Some(c) = &self.control {
             c.route.send_replace(route);
             c.now.notify_one();
@@ -266,9 +364,16 @@ impl App {
         }
     }
 
+    /// The selected item of a list, if it is on screen now.
     fn selected_key(&self, id: ListId) -> Option<i64> {
+        if !views::list_loaded(&self.state, id) {
+            return None;
+        }
+        let l = self.state.list(id);
         let keys = views::visible_keys(&self.state, id);
-        keys.get(self.state.list(id).selected).copied()
+        l.key
+            .filter(|k| keys.contains(k))
+            .or_else(|| keys.get(l.selected).copied())
     }
 
     fn move_by(&mut self, d: i64) {
@@ -287,9 +392,40 @@ impl App {
         }
         if let Some(id) = route.list() {
             let n = views::visible_keys(&self.state, id).len() as i64;
-            let l = self.state.list_mut(id);
-            l.selected = (l.selected as i64 + d).clamp(0, (n - 1).max(0)) as usize;
+            let at = self.state.list(id).selected as i64;
+            if id == ListId::Review && self.review_turn_page(at + d, n) {
+                return;
+            }
+            self.select_row(id, (at + d).clamp(0, (n - 1).max(0)) as usize);
         }
+    }
+
+    /// Moving past the last (first) row of a review page fetches the next (previous) page:
+    /// the database pages the queue, nothing is capped. True when a page was turned.
+    fn review_turn_page(&mut self, to: i64, n: i64) -> bool {
+        let Some(p) = views::review::page(&self.state) else {
+            return false;
+        };
+        let limit = self.settings.list_limit.max(1) as i64;
+        let offset = p.query.offset;
+        let next = if to >= n && offset + n < p.total {
+            offset + limit
+        } else if to < 0 && offset > 0 {
+            (offset - limit).max(0)
+        } else {
+            return false;
+        };
+        self.state.review_offset = next;
+        let l = self.state.list_mut(ListId::Review);
+        l.selected = if next > offset { 0 } else { limit as usize - 1 };
+        l.key = None;
+        l.around = [None, None];
+        self.state.message = Some((
+            format!("review items {}–{}…", next + 1, next + limit),
+            false,
+        ));
+        self.sync_queries();
+        true
     }
 
     /// Returns true when the console should quit.
@@ -366,28 +502,22 @@ impl App {
                 match e.code {
                     _ if ctrl_c => self.state.input = Input::None,
                     KeyCode::Esc => {
-                        self.state.list_mut(id).filter.clear();
                         self.state.input = Input::None;
-                        if id == ListId::Dlq {
-                            self.sync_dlq_filter();
-                        }
+                        self.set_filter(id, String::new());
                     }
                     KeyCode::Enter => {
-                        self.state.list_mut(id).filter = text;
                         self.state.input = Input::None;
-                        if id == ListId::Dlq {
-                            self.sync_dlq_filter();
-                        }
+                        self.set_filter(id, text);
                     }
                     KeyCode::Backspace => {
                         text.pop();
-                        self.state.list_mut(id).selected = 0;
                         self.state.input = Input::Filter(text);
+                        self.reselect();
                     }
                     KeyCode::Char(c) => {
                         text.push(c);
-                        self.state.list_mut(id).selected = 0;
                         self.state.input = Input::Filter(text);
+                        self.reselect();
                     }
                     KeyCode::Down => self.move_by(1),
                     KeyCode::Up => self.move_by(-1),
@@ -445,12 +575,14 @@ impl App {
                     let l = self.state.list_mut(id);
                     l.sort = (l.sort + 1) % n;
                     l.reverse = false;
+                    self.list_query_changed(id);
                 }
             }
             Cmd::SortReverse => {
                 if let Some(id) = route.list() {
                     let l = self.state.list_mut(id);
                     l.reverse = !l.reverse;
+                    self.list_query_changed(id);
                 }
             }
             Cmd::Mark => {
@@ -488,9 +620,21 @@ impl App {
             Cmd::Dlq => self.goto(Route::Dlq),
             Cmd::Review => self.goto(Route::Review),
             Cmd::Audit => self.goto(Route::Audit),
+            Cmd::History if route == Route::Review => {
+                self.state.review_deferred = !self.state.review_deferred;
+                self.list_query_changed(ListId::Review);
+                self.state.message = Some((
+                    if self.state.review_deferred {
+                        "showing deferred items not yet due, with their reason (H shows the due ones)".into()
+                    } else {
+                        "showing review items that are due (deferred ones are left out until due)".into()
+                    },
+                    false,
+                ));
+            }
             Cmd::History if route == Route::Dlq => {
                 self.state.dlq_history = !self.state.dlq_history;
-                self.sync_dlq_filter();
+                self.sync_queries();
                 self.state.message = Some((
                     if self.state.dlq_history {
                         "showing retried and discarded dead jobs too (H hides them)".into()
@@ -502,37 +646,9 @@ impl App {
             }
             Cmd::Retry if route == Route::Dlq => self.dlq_action(true),
             Cmd::Discard if route == Route::Dlq => self.dlq_action(false),
-            Cmd::Retry => {
+            Cmd::Retry | Cmd::Qc | Cmd::Lead | Cmd::Unlink => {
                 if let Route::Call(id) = route {
-                    self.confirm(
-                        Action::CallRetry,
-                        format!("Retry call {id}'s failed stage?"),
-                        vec!["Its job is published again from the stage it failed at; the trace records who did it.".into()],
-                        "Retry the stage".into(),
-                        OpRequest::CallRetry(id),
-                    );
-                }
-            }
-            Cmd::Qc => {
-                if let Route::Call(id) = route {
-                    self.confirm(
-                        Action::CallQc,
-                        format!("Run QC on call {id}?"),
-                        vec!["Queues analysis with the business's QC agents; the result and its reason appear in the trace.".into()],
-                        "Run QC".into(),
-                        OpRequest::CallQc(id),
-                    );
-                }
-            }
-            Cmd::Lead => {
-                if let Route::Call(id) = route {
-                    self.confirm(
-                        Action::CallLead,
-                        format!("Create or update the lead of call {id}?"),
-                        vec!["The notify rules apply: a lead with the same number is updated, not duplicated.".into()],
-                        "Create lead".into(),
-                        OpRequest::CallLead(id),
-                    );
+                    self.call_action(cmd, id);
                 }
             }
             Cmd::Link if route == Route::Review => self.review_link(),
@@ -579,6 +695,104 @@ impl App {
         false
     }
 
+    /// An action on the call on screen: only once that call's detail is loaded (never on
+    /// another call's data), with its preconditions checked before the confirmation.
+    fn call_action(&mut self, cmd: Cmd, id: i64) {
+        let action = match cmd {
+            Cmd::Retry => Action::CallRetry,
+            Cmd::Qc => Action::CallQc,
+            Cmd::Lead => Action::CallLead,
+            _ => Action::ReviewUnlink,
+        };
+        if self.refuse_unless(action) {
+            return;
+        }
+        let call = match views::call::detail_of(&self.state) {
+            Some(Some(d)) => d.call.clone(),
+            Some(None) => {
+                self.state.message = Some((format!("there is no call {id}: nothing to act on"), true));
+                return;
+            }
+            None => {
+                self.state.message = Some((
+                    format!("call {id} is not loaded yet (see the header): actions wait for its data"),
+                    true,
+                ));
+                return;
+            }
+        };
+        use crate::domain::stage::{CallState, Stage};
+        let refuse = |m: String| Some((m, true));
+        let pos = call.position();
+        let precondition = match cmd {
+            Cmd::Retry
+                if !matches!(
+                    call.state,
+                    CallState::Dead | CallState::Pending | CallState::Retrying
+                ) =>
+            {
+                refuse(format!(
+                    "call {id} is at {pos}: only dead, pending or retrying calls can be retried"
+                ))
+            }
+            Cmd::Qc | Cmd::Lead if call.state != CallState::Done => refuse(format!(
+                "call {id} is at {pos}: {} runs on finished calls; wait until the pipeline is done with it",
+                if cmd == Cmd::Qc { "QC" } else { "creating the lead" }
+            )),
+            Cmd::Unlink if call.customer_id.is_none() => refuse(format!(
+                "call {id} is not linked to a customer (it is at {pos}): nothing to unlink"
+            )),
+            Cmd::Unlink if call.stage != Stage::Notify || call.state == CallState::Running => {
+                refuse(format!(
+                    "call {id} is at {pos}: only a linked call waiting for, failed at or done with notify can be unlinked"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(m) = precondition {
+            self.state.message = Some(m);
+            return;
+        }
+        let (title, line, yes, req) = match cmd {
+            Cmd::Retry => (
+                format!("Retry call {id}'s failed stage ({pos})?"),
+                "Its job is published again from the stage it failed at; the trace records who did it.".to_string(),
+                "Retry the stage",
+                OpRequest::CallRetry(id),
+            ),
+            Cmd::Qc => (
+                format!("Run QC on call {id}?"),
+                "Queues analysis with the business's QC agents; the result and its reason appear in the trace.".into(),
+                "Run QC",
+                OpRequest::CallQc(id),
+            ),
+            Cmd::Lead => (
+                format!("Create or update the lead of call {id}?"),
+                "The notify rules apply: a lead with the same number is updated, not duplicated.".into(),
+                "Create lead",
+                OpRequest::CallLead(id),
+            ),
+            _ => {
+                let customer = call.customer_id.unwrap_or(0);
+                let name = views::call::detail_of(&self.state)
+                    .flatten()
+                    .and_then(|d| d.customer.as_ref())
+                    .and_then(|c| c.name.clone())
+                    .unwrap_or_else(|| "unnamed".into());
+                (
+                    format!("Unlink call {id} from customer #{customer} {}?", views::sanitize(&name)),
+                    "The call leaves the customer (its lead too, if it points there) and goes back to the review queue with its candidates; audited.".into(),
+                    "Unlink",
+                    OpRequest::Unlink {
+                        call_id: id,
+                        reason: "wrong link (console)".into(),
+                    },
+                )
+            }
+        };
+        self.confirm(action, title, vec![line], yes.into(), req);
+    }
+
     fn refuse_unless(&mut self, action: Action) -> bool {
         match allowed(&self.state.role, self.state.readonly, action) {
             Ok(()) => false,
@@ -611,20 +825,66 @@ impl App {
         self.pending = Some(Pending::Confirm(req));
     }
 
-    /// The DLQ filter as the refresher's query (and the scope "everything matching").
-    fn sync_dlq_filter(&mut self) {
-        let text = self.state.list(ListId::Dlq).filter;
-        match dlq_filter(&text, &self.state.data.names, self.state.dlq_history) {
-            Ok(f) => {
-                if let Some(c) = &self.control {
-                    if let Ok(mut g) = c.dlq.lock() {
-                        *g = f;
-                    }
-                    c.now.notify_one();
-                }
+    /// A list's search, committed (Enter) or cleared (Esc). The DLQ's must parse: a search
+    /// that does not is refused and the one before stays, in the title and in the rows.
+    fn set_filter(&mut self, id: ListId, text: String) {
+        let text = text.trim().to_string();
+        if id == ListId::Dlq {
+            if let Err(m) = dlq_filter(&text, &self.state.data.names, self.state.dlq_history) {
+                self.state.message = Some((
+                    format!("{m} — the search stays {}", describe_filter(&self.queries.dlq_text)),
+                    true,
+                ));
+                self.state.list_mut(id).filter = self.queries.dlq_text.clone();
+                return;
             }
-            Err(m) => self.state.message = Some((m, true)),
         }
+        self.state.list_mut(id).filter = text;
+        self.list_query_changed(id);
+    }
+
+    /// Search, sort or page changed: the database lists answer a new query (first page).
+    fn list_query_changed(&mut self, id: ListId) {
+        if id == ListId::Review {
+            self.state.review_offset = 0;
+        }
+        if matches!(id, ListId::Review | ListId::Dlq) {
+            self.sync_queries();
+        }
+        self.reselect();
+    }
+
+    /// The lists' searches as the refresher's queries (the DLQ's is also the scope
+    /// "everything matching"). Only searches that parse get here (see `set_filter`).
+    fn sync_queries(&mut self) {
+        let text = self.state.list(ListId::Dlq).filter.trim().to_string();
+        let history = self.state.dlq_history;
+        match dlq_filter(&text, &self.state.data.names, history) {
+            Ok(f) => {
+                self.queries.dlq = f;
+                self.queries.dlq_text = text;
+                self.queries.dlq_history = history;
+            }
+            // Names not loaded yet (biz:…) or a search that stopped parsing: keep the last,
+            // on screen too.
+            Err(m) => {
+                self.state.message = Some((m, true));
+                self.state.list_mut(ListId::Dlq).filter = self.queries.dlq_text.clone();
+                self.state.dlq_history = self.queries.dlq_history;
+            }
+        }
+        self.queries.review = views::review::query(&self.state);
+        if let Some(c) = &self.control {
+            if let Ok(mut g) = c.queries.lock() {
+                *g = self.queries.clone();
+            }
+            c.now.notify_one();
+        }
+    }
+
+    /// The searches the refresher runs (tests fetch with them as the live console does).
+    pub fn queries(&self) -> Queries {
+        self.queries.clone()
     }
 
     fn dlq_action(&mut self, retry: bool) {
@@ -635,7 +895,16 @@ impl App {
         }) {
             return;
         }
-        let text = self.state.list(ListId::Dlq).filter;
+        if views::lists::dlq_page(&self.state).is_none() {
+            self.state.message = Some((
+                "the dead jobs for this search are still loading: nothing to act on yet".into(),
+                true,
+            ));
+            return;
+        }
+        // The search the rows on screen answer (see `set_filter`), without history: only
+        // rows still dead can be retried or discarded.
+        let text = self.queries.dlq_text.clone();
         let filter = match dlq_filter(&text, &self.state.data.names, false) {
             Ok(f) => f,
             Err(m) => {
@@ -644,8 +913,10 @@ impl App {
             }
         };
         let mut scopes: Vec<(String, Selection)> = vec![];
+        let key = self.selected_key(ListId::Dlq);
         let selected = views::lists::dlq_visible(&self.state)
-            .get(self.state.list(ListId::Dlq).selected)
+            .into_iter()
+            .find(|d| Some(d.id) == key)
             .map(|d| (d.id, d.error_signature.clone(), d.status));
         if let Some((id, _, crate::store::DeadJobStatus::Dead)) = &selected {
             scopes.push((format!("this dead job #{id}"), Selection::Ids(vec![*id])));
@@ -678,13 +949,30 @@ impl App {
         self.run(OpRequest::DlqPreview { retry, scopes });
     }
 
-    fn selected_review_call(&self) -> Option<crate::store::Call> {
-        views::lists::review_visible(&self.state)
-            .get(self.state.list(ListId::Review).selected)
-            .map(|c| (*c).clone())
+    /// The selected review item, if loaded and readable (a corrupt row is shown, not acted on).
+    fn selected_review_call(&mut self) -> Option<crate::store::Call> {
+        let key = self.selected_key(ListId::Review)?;
+        let item = views::review::visible(&self.state)
+            .into_iter()
+            .find(|c| c.call.id == key)?
+            .clone();
+        if let Some(e) = &item.corrupt {
+            self.state.message = Some((
+                format!(
+                    "call {key}'s row cannot be read ({}): fix it before acting on it",
+                    views::sanitize(e)
+                ),
+                true,
+            ));
+            return None;
+        }
+        Some(item.call)
     }
 
-    /// One key from the review list: pick among the ranked candidates, the best preselected.
+    /// One key from the review list: pick among the ranked candidates, the best preselected
+    /// (Enter). A candidate below the business's auto-link threshold — every candidate of an
+    /// item in review, usually — asks once more, naming the caller and the customer (`y`):
+    /// three keys for the top candidate, and never a weak match on one.
     fn review_link(&mut self) {
         if self.refuse_unless(Action::ReviewLink) {
             return;
@@ -692,35 +980,61 @@ impl App {
         let Some(c) = self.selected_review_call() else {
             return;
         };
-        let cands = views::lists::candidates(&c);
+        let cands = views::review::candidates(&c);
         if cands.is_empty() {
             self.state.message = Some((
                 format!(
-                    "call {} has no candidates: create a customer (c) or defer it (d)",
+                    "call {} has no candidates: create a customer (c), search one (:customers <text>) or defer it (d)",
                     c.id
                 ),
                 true,
             ));
             return;
         }
+        let page = views::review::page(&self.state);
+        let threshold = page.and_then(|p| p.link_thresholds.get(&c.business_id).copied());
+        let heard = views::sanitize(c.extracted_name.as_deref().unwrap_or("(no name)"));
+        let number = views::sanitize(
+            c.from_number
+                .as_deref()
+                .or(c.number_status.as_deref())
+                .unwrap_or("withheld"),
+        );
+        let mut options = vec![];
+        let mut confirm = vec![];
+        for (id, name, conf) in &cands {
+            let d = page.and_then(|p| p.customers.get(id));
+            let tells = views::review::distinguishing(d);
+            options.push(format!("#{id} {name}  {conf:.2}  {tells}"));
+            // An unknown threshold asks too: safe by default.
+            confirm.push(threshold.is_none_or(|t| *conf < t).then(|| {
+                (
+                    format!(
+                        "Link call {} to customer #{id} {name}? {conf:.2} is below the auto-link threshold{}",
+                        c.id,
+                        threshold.map(|t| format!(" {t:.2}")).unwrap_or_default()
+                    ),
+                    format!(
+                        "caller: heard \"{heard}\", number {number}  ·  customer: #{id} {name} — {tells}  ·  {}",
+                        views::review::scores(&c, name, d)
+                    ),
+                )
+            }));
+        }
         self.state.dialog = Some(Dialog {
             title: format!("Link call {} to a customer", c.id),
             lines: vec![format!(
-                "heard {}  number {}: the call, its customer and its lead are updated together and notify runs again",
-                views::sanitize(c.extracted_name.as_deref().unwrap_or("(no name)")),
-                views::sanitize(c.number_status.as_deref().unwrap_or("?"))
+                "heard \"{heard}\"  number {number}: the call, its customer and its lead are updated together and notify runs again"
             )],
-            options: cands
-                .iter()
-                .map(|(id, name, conf)| format!("#{id} {name}  {conf:.2}"))
-                .collect(),
-            // Linking one call is not a bulk action: Enter takes the best candidate.
+            options,
+            // Picking is not yet linking: Enter takes the best, a weak one is confirmed next.
             choice: 1,
             text: None,
         });
         self.pending = Some(Pending::Link {
             call_id: c.id,
             customers: cands.iter().map(|c| c.0).collect(),
+            confirm,
         });
     }
 
@@ -776,12 +1090,32 @@ impl App {
                 self.state.dialog = None;
                 match self.pending.take() {
                     Some(Pending::Confirm(req)) => self.run(req),
-                    Some(Pending::Link { call_id, customers }) => {
+                    Some(Pending::Link {
+                        call_id,
+                        customers,
+                        confirm,
+                    }) => {
                         if let Some(customer_id) = customers.get(i - 1) {
-                            self.run(OpRequest::Link {
+                            let req = OpRequest::Link {
                                 call_id,
                                 customer_id: *customer_id,
-                            });
+                            };
+                            match confirm.get(i - 1).cloned().flatten() {
+                                Some((title, line)) => {
+                                    self.state.dialog = Some(Dialog {
+                                        title,
+                                        lines: vec![
+                                            line,
+                                            "Are they the same person? A wrong link can be undone with u in the call view.".into(),
+                                        ],
+                                        options: vec!["Link them".into()],
+                                        choice: 0,
+                                        text: None,
+                                    });
+                                    self.pending = Some(Pending::Confirm(req));
+                                }
+                                None => self.run(req),
+                            }
                         }
                     }
                     Some(Pending::Defer { call_id }) => self.run(OpRequest::Defer {
@@ -869,6 +1203,8 @@ impl App {
                     self.pending = Some(Pending::Link {
                         call_id,
                         customers: found.iter().map(|(id, _)| *id).collect(),
+                        // The operator searched for this customer by name, phone or email.
+                        confirm: vec![],
                     });
                 }
             }
@@ -889,7 +1225,7 @@ impl App {
         let route = self.state.route();
         if let Some(id) = route.list() {
             if !self.state.list(id).filter.is_empty() {
-                self.state.list_mut(id).filter.clear();
+                self.set_filter(id, String::new());
                 return;
             }
         }
@@ -917,7 +1253,8 @@ impl App {
                 if let Some(g) = groups.get(self.state.stuck_group_sel) {
                     self.state.stuck_group = Some(g.signature.clone());
                     self.state.stuck_focus_groups = false;
-                    self.state.list_mut(ListId::Stuck).selected = 0;
+                    self.state.list_mut(ListId::Stuck).key = None;
+                    self.select_row(ListId::Stuck, 0);
                 }
             }
             Route::Stuck | Route::Review => {
@@ -927,8 +1264,10 @@ impl App {
                 }
             }
             Route::Dlq => {
+                let key = self.selected_key(ListId::Dlq);
                 let call = views::lists::dlq_visible(&self.state)
-                    .get(self.state.list(ListId::Dlq).selected)
+                    .into_iter()
+                    .find(|d| Some(d.id) == key)
                     .map(|d| (d.id, d.call_id));
                 match call {
                     Some((_, Some(c))) => self.push(Route::Call(c)),
@@ -942,8 +1281,10 @@ impl App {
                 }
             }
             Route::Audit => {
+                let key = self.selected_key(ListId::Audit);
                 let target = views::lists::audit_visible(&self.state)
-                    .get(self.state.list(ListId::Audit).selected)
+                    .into_iter()
+                    .find(|a| Some(a.id) == key)
                     .map(|a| a.target.clone());
                 match target.as_deref().and_then(call_in_target) {
                     Some(id) => self.push(Route::Call(id)),
@@ -1139,7 +1480,7 @@ impl App {
                 }
                 let again =
                     self.last_click == Some((route, idx)) && self.state.list(id).selected == idx;
-                self.state.list_mut(id).selected = idx;
+                self.select_row(id, idx);
                 self.last_click = Some((route, idx));
                 if again {
                     self.last_click = None;
@@ -1148,6 +1489,16 @@ impl App {
             }
             _ => {}
         }
+    }
+}
+
+/// What a list's rows are, for the status line.
+fn item_noun(id: ListId) -> &'static str {
+    match id {
+        ListId::Overview => "business",
+        ListId::Stuck | ListId::Review => "call",
+        ListId::Dlq => "dead job",
+        ListId::Audit => "audit entry",
     }
 }
 

@@ -40,6 +40,7 @@ pub enum Cmd {
     Defer,
     Qc,
     Lead,
+    Unlink,
 }
 
 /// Which views a command means something in.
@@ -55,6 +56,7 @@ enum Scope {
     Review,
     Call,
     DlqOrCall,
+    DlqOrReview,
 }
 
 struct Spec {
@@ -245,8 +247,8 @@ const SPECS: &[Spec] = &[
         cmd: Cmd::History,
         name: "history",
         keys: &["H"],
-        what: "show retried and discarded dead jobs too",
-        scope: Scope::Dlq,
+        what: "history: retried and discarded dead jobs too (DLQ) / the deferred items (review)",
+        scope: Scope::DlqOrReview,
     },
     Spec {
         cmd: Cmd::Link,
@@ -281,6 +283,13 @@ const SPECS: &[Spec] = &[
         name: "lead",
         keys: &["L"],
         what: "create or update the call's lead (the notify rules)",
+        scope: Scope::Call,
+    },
+    Spec {
+        cmd: Cmd::Unlink,
+        name: "unlink",
+        keys: &["u"],
+        what: "unlink the call from its customer (audited); it goes back to review",
         scope: Scope::Call,
     },
     Spec {
@@ -500,6 +509,7 @@ impl KeyMap {
                 Scope::Review => route == Route::Review,
                 Scope::Call => matches!(route, Route::Call(_)),
                 Scope::DlqOrCall => matches!(route, Route::Dlq | Route::Call(_)),
+                Scope::DlqOrReview => matches!(route, Route::Dlq | Route::Review),
             };
             if !applies {
                 continue;
@@ -567,16 +577,18 @@ impl KeyMap {
                 first(Cmd::History)
             )),
             Route::Review => parts.push(format!(
-                "{} link  {} new customer  {} defer",
+                "{} link  {} new customer  {} defer  {} deferred",
                 first(Cmd::Link),
                 first(Cmd::NewCustomer),
-                first(Cmd::Defer)
+                first(Cmd::Defer),
+                first(Cmd::History)
             )),
             Route::Call(_) => parts.push(format!(
-                "{} retry  {} QC  {} lead",
+                "{} retry  {} QC  {} lead  {} unlink",
                 first(Cmd::Retry),
                 first(Cmd::Qc),
-                first(Cmd::Lead)
+                first(Cmd::Lead),
+                first(Cmd::Unlink)
             )),
             _ => {}
         }

@@ -74,10 +74,7 @@ pub async fn run_console_with(
         route: watch::channel(crate::views::Route::Overview).0,
         now: Notify::new(),
         stop: AtomicBool::new(false),
-        dlq: std::sync::Mutex::new(crate::store::DeadJobFilter {
-            status: Some(crate::store::DeadJobStatus::Dead),
-            ..Default::default()
-        }),
+        queries: std::sync::Mutex::new(refresher::Queries::default()),
     });
     let mut app = App::new(settings.clone(), keymap, &role, Some(control.clone()));
     let (tx, mut rx) = mpsc::channel::<Msg>(4);

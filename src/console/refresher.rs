@@ -9,7 +9,8 @@ use crate::store::audit::AuditEntry;
 use crate::store::read::{
     merge_queue_stats, BizRow, BusinessDetail, CallDetail, DlqData, StuckData,
 };
-use crate::store::{Call, DeadJobFilter, Store};
+use crate::store::read::review::{ReviewPage, ReviewQuery};
+use crate::store::{DeadJobFilter, Store};
 use crate::views::Route;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,10 +29,39 @@ pub struct Parts {
     /// (call id, detail or None when there is no such call)
     pub call: Option<(i64, Option<CallDetail>)>,
     pub dlq: Option<DlqData>,
-    pub review: Option<Vec<Call>>,
+    /// The DLQ search text and history flag `dlq` answers.
+    pub dlq_query: Option<(String, bool)>,
+    pub review: Option<ReviewPage>,
     pub audit: Option<Vec<AuditEntry>>,
     /// (dead jobs still dead, calls in review), fetched on every refresh.
     pub counters: Option<(i64, i64)>,
+    /// Calls past their SLA, fetched on every refresh.
+    pub stuck_count: Option<i64>,
+}
+
+/// The operator's searches as queries over whole tables (not over a fetched page): what
+/// the list titles say is what the rows and the bulk-action scopes use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queries {
+    /// The DLQ search as typed, whether history is shown, and the parsed query.
+    pub dlq_text: String,
+    pub dlq_history: bool,
+    pub dlq: DeadJobFilter,
+    pub review: ReviewQuery,
+}
+
+impl Default for Queries {
+    fn default() -> Self {
+        Queries {
+            dlq_text: String::new(),
+            dlq_history: false,
+            dlq: DeadJobFilter {
+                status: Some(crate::store::DeadJobStatus::Dead),
+                ..Default::default()
+            },
+            review: ReviewQuery::default(),
+        }
+    }
 }
 
 /// How one side answered.
@@ -92,21 +122,18 @@ pub async fn fetch(
     settings: &ConsoleSettings,
     now: i64,
 ) -> Snapshot {
-    let dlq = DeadJobFilter {
-        status: Some(crate::store::DeadJobStatus::Dead),
-        ..Default::default()
-    };
-    fetch_filtered(store, queues, route, settings, now, &dlq).await
+    fetch_filtered(store, queues, route, settings, now, &Queries::default()).await
 }
 
-/// `fetch`, with the DLQ narrowed by the operator's filter (a query, not a page filter).
+/// `fetch`, with the DLQ and review lists narrowed by the operator's searches (queries, not
+/// page filters).
 pub async fn fetch_filtered(
     store: &Store,
     queues: Queues<'_>,
     route: Route,
     settings: &ConsoleSettings,
     now: i64,
-    dlq: &DeadJobFilter,
+    q: &Queries,
 ) -> Snapshot {
     let started_at = crate::now_ms();
     let limit = Duration::from_millis(settings.timeout_ms.max(100));
@@ -117,7 +144,7 @@ pub async fn fetch_filtered(
     let db = timed(
         "the database",
         limit,
-        fetch_db(store, route, settings, now, dlq),
+        fetch_db(store, route, settings, now, q),
     );
     let brk = timed("the broker", limit, fetch_broker(store, queues, route));
     let ((db, db_ms), (brk, brk_ms)) = tokio::join!(db, brk);
@@ -170,11 +197,16 @@ async fn fetch_db(
     route: Route,
     settings: &ConsoleSettings,
     now: i64,
-    dlq: &DeadJobFilter,
+    q: &Queries,
 ) -> crate::store::Result<Parts> {
     let mut p = Parts::default();
     let limit = settings.list_limit;
-    p.counters = Some(store.header_counters().await?);
+    let (counters, stuck) = tokio::try_join!(
+        store.header_counters(),
+        store.stuck_count_at(&settings.slas_ms, now)
+    )?;
+    p.counters = Some(counters);
+    p.stuck_count = Some(stuck);
     match route {
         Route::Overview | Route::Help => {
             let (names, rows) =
@@ -199,12 +231,16 @@ async fn fetch_db(
         Route::Call(id) => p.call = Some((id, store.call_detail(id).await?)),
         Route::Dlq => {
             let (names, d) =
-                tokio::try_join!(store.business_names(), store.dlq_page_filtered(dlq, limit))?;
+                tokio::try_join!(store.business_names(), store.dlq_page_filtered(&q.dlq, limit))?;
             p.names = Some(names);
             p.dlq = Some(d);
+            p.dlq_query = Some((q.dlq_text.clone(), q.dlq_history));
         }
         Route::Review => {
-            let (names, d) = tokio::try_join!(store.business_names(), store.review_queue(limit))?;
+            let (names, d) = tokio::try_join!(
+                store.business_names(),
+                store.review_page_at(&q.review, limit, now)
+            )?;
             p.names = Some(names);
             p.review = Some(d);
         }
@@ -263,8 +299,8 @@ pub struct Control {
     /// Wake the refresher now (view change, `r`).
     pub now: Notify,
     pub stop: AtomicBool,
-    /// The DLQ view's filter as a query (the operator's words, parsed by the app).
-    pub dlq: std::sync::Mutex<DeadJobFilter>,
+    /// The lists' searches as queries (the operator's words, parsed by the app).
+    pub queries: std::sync::Mutex<Queries>,
 }
 
 /// What the refresher tells the UI.
@@ -297,14 +333,18 @@ pub async fn run(
         let started = tokio::time::Instant::now();
         let route = *route_rx.borrow_and_update();
         let _ = tx.try_send(Msg::Started(crate::now_ms()));
-        let dlq = control.dlq.lock().map(|f| f.clone()).unwrap_or_default();
+        let queries = control
+            .queries
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default();
         let snap = fetch_filtered(
             &store,
             Queues::Broker(&*broker),
             route,
             &settings,
             crate::now_ms(),
-            &dlq,
+            &queries,
         )
         .await;
         wait = if snap.ok() {

@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0004_console_at_scale.sql"),
         sqlite: include_str!("../../migrations/sqlite/0004_console_at_scale.sql"),
     },
+    Migration {
+        version: 7,
+        name: "review_deferral",
+        postgres: include_str!("../../migrations/postgres/0007_review_deferral.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0007_review_deferral.sql"),
+    },
 ];
 
 /// Arbitrary constant: serializes concurrent `migrate` runs on one Postgres database.

@@ -3,10 +3,10 @@
 //! actions on them (retry, discard, link …) come with their own dialogs.
 
 use super::state::{matches, ConsoleState, ListId};
-use super::widgets::{col, cut, table_rows_area, thousands, ListTable, ALERT, DIM, WARN};
+use super::widgets::{col, cut, table_rows_area, thousands, ListTable, ALERT, DIM};
 use super::{age, clock, sanitize};
 use crate::store::audit::AuditEntry;
-use crate::store::{Call, DeadJob};
+use crate::store::DeadJob;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -14,12 +14,12 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Wrap};
 use ratatui::Frame;
 
 pub const DLQ_SORTS: &[&str] = &["newest", "business", "stage", "attempts", "error"];
-pub const REVIEW_SORTS: &[&str] = &["priority", "waiting", "business"];
+pub use super::review::{candidates, visible as review_visible, REVIEW_SORTS};
 pub const AUDIT_SORTS: &[&str] = &["newest", "who", "action"];
 
 const DETAIL_H: u16 = 6;
 
-fn split(body: Rect) -> [Rect; 2] {
+pub(crate) fn split(body: Rect) -> [Rect; 2] {
     let detail = if body.height >= 16 { DETAIL_H } else { 0 };
     Layout::vertical([Constraint::Min(4), Constraint::Length(detail)]).areas(body)
 }
@@ -38,7 +38,7 @@ fn title(name: &str, shown: usize, total: String, extra: String) -> Line<'static
     ])
 }
 
-fn detail(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) {
+pub(crate) fn detail(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) {
     if area.height == 0 {
         return;
     }
@@ -62,14 +62,16 @@ fn k(t: &str) -> Span<'static> {
 /// whole table (so retrying "everything matching" means what the list shows), not a
 /// filter over this page.
 pub fn dlq_visible(s: &ConsoleState) -> Vec<&DeadJob> {
-    let Some(p) = &s.data.dlq else { return vec![] };
+    let Some(p) = dlq_page(s) else {
+        return vec![];
+    };
     let l = s.list(ListId::Dlq);
     let biz = |d: &DeadJob| {
         d.business_id
             .map(|b| s.business_name(b))
             .unwrap_or_default()
     };
-    let mut rows: Vec<&DeadJob> = p.data.rows.iter().collect();
+    let mut rows: Vec<&DeadJob> = p.rows.iter().collect();
     rows.sort_by(|a, b| {
         let o = match l.sort % DLQ_SORTS.len() {
             0 => b.dead_at.cmp(&a.dead_at),
@@ -84,13 +86,29 @@ pub fn dlq_visible(s: &ConsoleState) -> Vec<&DeadJob> {
     rows
 }
 
+/// The fetched dead jobs, if they answer the search and history flag on screen: rows
+/// fetched for another search are never shown under this one's title.
+pub fn dlq_page(s: &ConsoleState) -> Option<&crate::store::read::DlqData> {
+    let l = s.list(ListId::Dlq);
+    s.data
+        .dlq
+        .as_ref()
+        .filter(|_| {
+            s.data
+                .dlq_query
+                .as_ref()
+                .is_some_and(|(t, h)| t.trim() == l.filter.trim() && *h == s.dlq_history)
+        })
+        .map(|p| &p.data)
+}
+
 pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let [list, bottom] = split(area);
     let rows = dlq_visible(s);
     let keys: Vec<i64> = rows.iter().map(|d| d.id).collect();
     let l = s.list(ListId::Dlq);
     let now = s.now_ms;
-    let total = s.data.dlq.as_ref().map(|p| p.data.total).unwrap_or(0);
+    let total = dlq_page(s).map(|p| p.total).unwrap_or(0);
     let cols = vec![
         col("dead", Constraint::Length(7)),
         col("business", Constraint::Length(18)),
@@ -146,7 +164,7 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 } else {
                     ""
                 },
-                s.data.dlq.as_ref().map(|p| p.data.rows.len()).unwrap_or(0),
+                dlq_page(s).map(|p| p.rows.len()).unwrap_or(0),
                 DLQ_SORTS[sort]
             ),
         ),
@@ -154,7 +172,7 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
         sorted: Some((sorted, l.reverse)),
         header_h: 1,
         footer: None,
-        empty: if s.data.dlq.is_none() {
+        empty: if dlq_page(s).is_none() {
             "loading…"
         } else {
             "no dead jobs"
@@ -194,181 +212,6 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
         _ => vec![],
     };
     detail(f, bottom, "selected dead job", lines);
-}
-
-// ---- review ----
-
-pub fn review_visible(s: &ConsoleState) -> Vec<&Call> {
-    let Some(p) = &s.data.review else {
-        return vec![];
-    };
-    let filter = s.filter_of(ListId::Review);
-    let l = s.list(ListId::Review);
-    let mut rows: Vec<&Call> = p
-        .data
-        .iter()
-        .filter(|c| {
-            matches(
-                &filter,
-                &format!(
-                    "{} {} {} {} {}",
-                    c.id,
-                    s.business_name(c.business_id),
-                    c.extracted_name.as_deref().unwrap_or(""),
-                    c.number_status.as_deref().unwrap_or(""),
-                    c.review_reason.as_deref().unwrap_or("")
-                ),
-            )
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        let o = match l.sort % REVIEW_SORTS.len() {
-            0 => b
-                .review_priority
-                .unwrap_or(0)
-                .cmp(&a.review_priority.unwrap_or(0))
-                .then(a.state_since.cmp(&b.state_since)),
-            1 => a.state_since.cmp(&b.state_since),
-            _ => s
-                .business_name(a.business_id)
-                .to_lowercase()
-                .cmp(&s.business_name(b.business_id).to_lowercase()),
-        };
-        let o = if l.reverse { o.reverse() } else { o };
-        o.then(a.id.cmp(&b.id))
-    });
-    rows
-}
-
-pub fn candidates(c: &Call) -> Vec<(i64, String, f64)> {
-    c.review_candidates
-        .as_deref()
-        .and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(j).ok())
-        .unwrap_or_default()
-        .iter()
-        .map(|v| {
-            (
-                v["customer_id"].as_i64().unwrap_or(0),
-                sanitize(v["name"].as_str().unwrap_or("?")),
-                v["confidence"].as_f64().unwrap_or(0.0),
-            )
-        })
-        .collect()
-}
-
-pub fn draw_review(f: &mut Frame, area: Rect, s: &ConsoleState) {
-    let [list, bottom] = split(area);
-    let rows = review_visible(s);
-    let keys: Vec<i64> = rows.iter().map(|c| c.id).collect();
-    let l = s.list(ListId::Review);
-    let now = s.now_ms;
-    let cols = vec![
-        col("call", Constraint::Length(7)),
-        col("business", Constraint::Length(18)),
-        col("prio", Constraint::Length(4)),
-        col("waiting", Constraint::Length(7)),
-        col("number", Constraint::Length(10)),
-        col("name heard", Constraint::Length(18)),
-        col("best candidate", Constraint::Length(24)),
-        col("why in review", Constraint::Min(20)),
-    ];
-    let build = |i: usize| -> Vec<Cell<'static>> {
-        let c = rows[i];
-        let prio = c.review_priority.unwrap_or(0);
-        let best = candidates(c)
-            .first()
-            .map(|(id, n, conf)| format!("#{id} {} {conf:.2}", cut(n, 12)))
-            .unwrap_or_else(|| "—".into());
-        vec![
-            Cell::from(format!("{:>7}", c.id)),
-            Cell::from(cut(&sanitize(&s.business_name(c.business_id)), 18)),
-            Cell::from(format!("{prio:>4}")).style(if prio > 0 {
-                WARN.add_modifier(Modifier::BOLD)
-            } else {
-                Style::new()
-            }),
-            Cell::from(format!("{:>7}", age(now - c.state_since))),
-            Cell::from(sanitize(c.number_status.as_deref().unwrap_or("?"))),
-            Cell::from(cut(
-                &sanitize(c.extracted_name.as_deref().unwrap_or("—")),
-                18,
-            )),
-            Cell::from(best),
-            Cell::from(sanitize(c.review_reason.as_deref().unwrap_or(""))),
-        ]
-    };
-    let sort = l.sort % REVIEW_SORTS.len();
-    let count = rows.len();
-    ListTable {
-        title: title(
-            "review queue",
-            count,
-            thousands(
-                s.data
-                    .review
-                    .as_ref()
-                    .map(|p| p.data.len() as i64)
-                    .unwrap_or(0),
-            ),
-            format!(
-                "· sort {} (s/S) · Enter opens the call ",
-                REVIEW_SORTS[sort]
-            ),
-        ),
-        cols,
-        sorted: Some(([2, 3, 1][sort], l.reverse)),
-        header_h: 1,
-        footer: None,
-        empty: if s.data.review.is_none() {
-            "loading…"
-        } else {
-            "the review queue is empty"
-        },
-    }
-    .draw(f, list, &l, count, &keys, build);
-    let lines = match rows.get(l.selected.min(count.saturating_sub(1))) {
-        Some(c) if count > 0 => {
-            let mut v = vec![Line::from(vec![
-                k("from"),
-                Span::raw(format!(
-                    "{} ({})  ",
-                    sanitize(c.from_number.as_deref().unwrap_or("-")),
-                    sanitize(c.number_status.as_deref().unwrap_or("?"))
-                )),
-                k("agent"),
-                Span::raw(format!(
-                    "{}  ",
-                    sanitize(c.agent_name.as_deref().unwrap_or("-"))
-                )),
-                k("reason"),
-                Span::raw(sanitize(c.review_reason.as_deref().unwrap_or("-"))),
-            ])];
-            let cands = candidates(c);
-            if cands.is_empty() {
-                v.push(Line::from(Span::styled(
-                    "no candidates above the review floor: create a customer or merge later",
-                    DIM,
-                )));
-            }
-            for (id, n, conf) in cands.iter().take(3) {
-                v.push(Line::from(vec![
-                    Span::styled(format!("  customer #{id} "), Style::new().fg(Color::Cyan)),
-                    Span::raw(format!("{n}  ")),
-                    Span::styled(
-                        format!("{conf:.2}"),
-                        if *conf >= 0.85 {
-                            Style::new().fg(Color::Green)
-                        } else {
-                            WARN
-                        },
-                    ),
-                ]));
-            }
-            v
-        }
-        _ => vec![],
-    };
-    detail(f, bottom, "selected call: candidates", lines);
 }
 
 // ---- audit ----

@@ -8,6 +8,7 @@ pub mod call;
 pub mod help;
 pub mod lists;
 pub mod overview;
+pub mod review;
 pub mod state;
 pub mod stuck;
 pub mod widgets;
@@ -69,6 +70,25 @@ pub fn clock(ms: i64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The date of an epoch-ms instant.
+pub fn date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Whether a list's rows answer what its title says (false while a new search, sort or
+/// page is being fetched): the selection is not moved while a list is loading.
+pub fn list_loaded(s: &ConsoleState, id: ListId) -> bool {
+    match id {
+        ListId::Overview => s.data.overview.is_some(),
+        ListId::Stuck => s.data.stuck.is_some(),
+        ListId::Dlq => lists::dlq_page(s).is_some(),
+        ListId::Review => review::page(s).is_some(),
+        ListId::Audit => s.data.audit.is_some(),
+    }
+}
+
 /// Date and time (UTC) of an epoch-ms instant.
 pub fn datetime(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -106,7 +126,7 @@ pub fn visible_keys(s: &ConsoleState, id: ListId) -> Vec<i64> {
         ListId::Overview => overview::visible(s).iter().map(|b| b.id).collect(),
         ListId::Stuck => stuck::visible(s).iter().map(|c| c.id).collect(),
         ListId::Dlq => lists::dlq_visible(s).iter().map(|d| d.id).collect(),
-        ListId::Review => lists::review_visible(s).iter().map(|c| c.id).collect(),
+        ListId::Review => review::visible(s).iter().map(|c| c.call.id).collect(),
         ListId::Audit => lists::audit_visible(s).iter().map(|a| a.id).collect(),
     }
 }
@@ -121,7 +141,7 @@ pub fn draw(f: &mut Frame, s: &ConsoleState) {
         Route::Stuck => stuck::draw(f, body, s),
         Route::Call(_) => call::draw(f, body, s),
         Route::Dlq => lists::draw_dlq(f, body, s),
-        Route::Review => lists::draw_review(f, body, s),
+        Route::Review => review::draw(f, body, s),
         Route::Audit => lists::draw_audit(f, body, s),
         Route::Help => help::draw(f, body, s),
     }

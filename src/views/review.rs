@@ -1,0 +1,332 @@
+//! The review queue: one page searched, sorted and counted by the database (the title's
+//! total is the true total), deferred items apart (`H`), and under the list the selected
+//! call's evidence: the caller's own lines the name came from and every candidate with what
+//! tells them apart (phone, email, reference, last call) and the separate scores.
+
+use super::state::{ConsoleState, ListId};
+use super::widgets::{col, cut, thousands, ListTable, DIM, WARN};
+use super::{age, datetime, sanitize};
+use crate::domain::names::name_similarity;
+use crate::store::read::review::{CandidateDetail, ReviewItem, ReviewPage, ReviewQuery};
+use crate::store::Call;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Cell;
+use ratatui::Frame;
+
+pub use crate::store::read::review::REVIEW_SORTS;
+
+/// The query the review list on screen stands for: the committed search (not the one being
+/// typed), deferred or due, the sort and the page.
+pub fn query(s: &ConsoleState) -> ReviewQuery {
+    let l = s.list(ListId::Review);
+    ReviewQuery {
+        text: l.filter.trim().to_string(),
+        deferred: s.review_deferred,
+        sort: l.sort % REVIEW_SORTS.len(),
+        reverse: l.reverse,
+        offset: s.review_offset,
+    }
+}
+
+/// The fetched page, if it answers the query on screen (a page fetched for another search
+/// or sort is never shown under this one's title).
+pub fn page(s: &ConsoleState) -> Option<&ReviewPage> {
+    s.data
+        .review
+        .as_ref()
+        .map(|p| &p.data)
+        .filter(|p| p.query == query(s))
+}
+
+/// Rows in the order the database sorted them.
+pub fn visible(s: &ConsoleState) -> Vec<&ReviewItem> {
+    page(s).map(|p| p.rows.iter().collect()).unwrap_or_default()
+}
+
+/// (customer id, name, confidence) of the ranked candidates stored with the call.
+pub fn candidates(c: &Call) -> Vec<(i64, String, f64)> {
+    c.review_candidates
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(j).ok())
+        .unwrap_or_default()
+        .iter()
+        .map(|v| {
+            (
+                v["customer_id"].as_i64().unwrap_or(0),
+                sanitize(v["name"].as_str().unwrap_or("?")),
+                v["confidence"].as_f64().unwrap_or(0.0),
+            )
+        })
+        .collect()
+}
+
+/// What tells a candidate apart from another of the same name, on one line.
+pub fn distinguishing(d: Option<&CandidateDetail>) -> String {
+    let Some(d) = d else {
+        return "details not loaded".into();
+    };
+    let mut parts = vec![
+        d.phone.clone().unwrap_or_else(|| "no phone".into()),
+        d.email.clone().unwrap_or_else(|| "no email".into()),
+    ];
+    if let Some(r) = &d.reference {
+        parts.push(format!("ref {r}"));
+    }
+    parts.push(match d.last_call_at {
+        Some(t) => format!("{} calls, last {}", d.calls, super::date(t)),
+        None => "no calls yet".into(),
+    });
+    if d.is_temporary {
+        parts.push("temporary".into());
+    }
+    sanitize(&parts.join(" · "))
+}
+
+/// The separate scores of heard name vs candidate: whole name (Jaro-Winkler), surname
+/// phonetics, first name, and the phone number.
+pub fn scores(c: &Call, cand_name: &str, d: Option<&CandidateDetail>) -> String {
+    let heard = c.extracted_name.as_deref().unwrap_or("");
+    let whole = name_similarity(heard, cand_name);
+    let first = match (
+        heard.split_whitespace().next(),
+        cand_name.split_whitespace().next(),
+    ) {
+        (Some(a), Some(b)) if heard.split_whitespace().count() > 1 => {
+            format!("{:.2}", name_similarity(a, b).jaro_winkler)
+        }
+        _ => "—".into(),
+    };
+    let phone = match (c.from_e164.as_deref(), d.and_then(|d| d.phone.as_deref())) {
+        (None, _) => "withheld",
+        (Some(_), None) => "none on file",
+        (Some(a), Some(b)) if a == b => "same",
+        _ => "differs",
+    };
+    format!(
+        "name {:.2} · phonetic {} · first {} · phone {}",
+        whole.jaro_winkler,
+        if whole.phonetic_match { "yes" } else { "no" },
+        first,
+        phone
+    )
+}
+
+pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let [list, bottom] = super::lists::split(area);
+    let rows = visible(s);
+    let keys: Vec<i64> = rows.iter().map(|c| c.call.id).collect();
+    let l = s.list(ListId::Review);
+    let now = s.now_ms;
+    let narrow = list.width < 100;
+    let mut cols = vec![
+        col("call", Constraint::Length(7)),
+        col("business", Constraint::Length(if narrow { 10 } else { 18 })),
+        col("prio", Constraint::Length(4)),
+        col(
+            if s.review_deferred { "due in" } else { "waiting" },
+            Constraint::Length(7),
+        ),
+    ];
+    if !narrow {
+        cols.push(col("number", Constraint::Length(10)));
+    }
+    cols.push(col("name heard", Constraint::Length(if narrow { 12 } else { 18 })));
+    cols.push(col("best candidate", Constraint::Length(if narrow { 18 } else { 24 })));
+    cols.push(col(
+        if s.review_deferred {
+            "deferred because"
+        } else {
+            "why in review"
+        },
+        Constraint::Min(10),
+    ));
+    let reason_w = (list.width as usize).saturating_sub(if narrow { 66 } else { 100 }).max(10);
+    let build = |i: usize| -> Vec<Cell<'static>> {
+        let item = rows[i];
+        let c = &item.call;
+        let prio = c.review_priority.unwrap_or(0);
+        let best = candidates(c)
+            .first()
+            .map(|(id, n, conf)| format!("#{id} {} {conf:.2}", cut(n, if narrow { 6 } else { 12 })))
+            .unwrap_or_else(|| "—".into());
+        let waiting = match (s.review_deferred, item.deferred_until) {
+            (true, Some(t)) => age(t - now),
+            _ => age(now - c.state_since),
+        };
+        let why = match (&item.corrupt, s.review_deferred) {
+            (Some(e), _) => format!("CORRUPT ROW: {e}"),
+            (None, true) => item.deferred_reason.clone().unwrap_or_else(|| "(no reason kept)".into()),
+            (None, false) => c.review_reason.clone().unwrap_or_default(),
+        };
+        let mut v = vec![
+            Cell::from(format!("{:>7}", c.id)),
+            Cell::from(cut(
+                &sanitize(&s.business_name(c.business_id)),
+                if narrow { 10 } else { 18 },
+            )),
+            Cell::from(format!("{prio:>4}")).style(if prio > 0 {
+                WARN.add_modifier(Modifier::BOLD)
+            } else {
+                Style::new()
+            }),
+            Cell::from(format!("{waiting:>7}")),
+        ];
+        if !narrow {
+            v.push(Cell::from(sanitize(c.number_status.as_deref().unwrap_or("?"))));
+        }
+        v.push(Cell::from(cut(
+            &sanitize(c.extracted_name.as_deref().unwrap_or("—")),
+            if narrow { 12 } else { 18 },
+        )));
+        v.push(Cell::from(best));
+        let why = Cell::from(cut(&sanitize(&why), reason_w));
+        v.push(if item.corrupt.is_some() {
+            why.style(super::widgets::ALERT)
+        } else {
+            why
+        });
+        v
+    };
+    let sort = l.sort % REVIEW_SORTS.len();
+    let count = rows.len();
+    let p = page(s);
+    let (from, total, deferred) = p
+        .map(|p| (p.query.offset, p.total, p.deferred_total))
+        .unwrap_or((s.review_offset, 0, 0));
+    let shown = if count == 0 {
+        "0".to_string()
+    } else {
+        format!("{}–{}", thousands(from + 1), thousands(from + count as i64))
+    };
+    let mut extra = String::new();
+    if !l.filter.is_empty() {
+        extra.push_str(&format!("· matching {:?} ", sanitize(&l.filter)));
+    }
+    if s.review_deferred {
+        extra.push_str("· deferred, not yet due (H shows the due ones) ");
+    } else if deferred > 0 {
+        extra.push_str(&format!("· {deferred} deferred not shown (H) "));
+    }
+    if total > from + count as i64 || from > 0 {
+        extra.push_str("· PgDn/PgUp past the edge pages ");
+    }
+    extra.push_str(&format!("· sort {} (s/S) ", REVIEW_SORTS[sort]));
+    ListTable {
+        title: Line::from(vec![
+            Span::styled(
+                format!(
+                    " {} {shown} of {} ",
+                    if s.review_deferred {
+                        "deferred review items"
+                    } else {
+                        "review queue"
+                    },
+                    thousands(total)
+                ),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(extra, DIM),
+        ]),
+        cols,
+        sorted: Some(([2, 3, 1][sort], l.reverse)),
+        header_h: 1,
+        footer: None,
+        empty: if p.is_none() {
+            "loading…"
+        } else if s.review_deferred {
+            "nothing is deferred"
+        } else if !l.filter.is_empty() {
+            "no review item matches the search"
+        } else {
+            "the review queue is empty"
+        },
+    }
+    .draw(f, list, &l, count, &keys, build);
+    let lines = match rows.get(l.selected.min(count.saturating_sub(1))) {
+        Some(item) if count > 0 => detail_lines(s, p, item),
+        _ => vec![],
+    };
+    super::lists::detail(f, bottom, "selected call: evidence and candidates", lines);
+}
+
+fn k(t: &str) -> Span<'static> {
+    Span::styled(format!("{t} "), Style::new().fg(Color::Cyan))
+}
+
+fn detail_lines(s: &ConsoleState, p: Option<&ReviewPage>, item: &ReviewItem) -> Vec<Line<'static>> {
+    let c = &item.call;
+    let mut v = vec![];
+    if let Some(e) = &item.corrupt {
+        v.push(Line::from(Span::styled(
+            format!(
+                " call {} cannot be read in full: {} — open it with :call {} or fix the row",
+                c.id,
+                sanitize(e),
+                c.id
+            ),
+            super::widgets::ALERT,
+        )));
+    }
+    v.push(Line::from(vec![
+        k("from"),
+        Span::raw(format!(
+            "{} ({})  ",
+            sanitize(c.from_number.as_deref().unwrap_or("-")),
+            sanitize(c.number_status.as_deref().unwrap_or("?"))
+        )),
+        k("heard"),
+        Span::raw(format!(
+            "{}  ",
+            sanitize(c.extracted_name.as_deref().unwrap_or("(no name)"))
+        )),
+        k("reason"),
+        Span::raw(sanitize(c.review_reason.as_deref().unwrap_or("-"))),
+    ]));
+    if let (Some(until), Some(r)) = (item.deferred_until, &item.deferred_reason) {
+        v.push(Line::from(vec![
+            k("deferred"),
+            Span::raw(format!(
+                "until {} ({}): {}",
+                datetime(until),
+                if until > s.now_ms {
+                    format!("due in {}", age(until - s.now_ms))
+                } else {
+                    "due".into()
+                },
+                sanitize(r)
+            )),
+        ]));
+    }
+    let cands = candidates(c);
+    if cands.is_empty() {
+        v.push(Line::from(Span::styled(
+            "no candidates above the review floor: create a customer (c), :customers <text>, or defer (d)",
+            DIM,
+        )));
+    }
+    let threshold = p.and_then(|p| p.link_thresholds.get(&c.business_id).copied());
+    for (id, n, conf) in cands.iter() {
+        let d = p.and_then(|p| p.customers.get(id));
+        let below = threshold.is_some_and(|t| *conf < t);
+        v.push(Line::from(vec![
+            Span::styled(format!("  #{id} "), Style::new().fg(Color::Cyan)),
+            Span::raw(format!("{n}  ")),
+            Span::styled(
+                format!(
+                    "{conf:.2}{} ",
+                    if below { " (below auto-link)" } else { "" }
+                ),
+                if below {
+                    WARN
+                } else {
+                    Style::new().fg(Color::Green)
+                },
+            ),
+            Span::styled(format!("{}  ", scores(c, n, d)), DIM),
+            Span::raw(distinguishing(d)),
+        ]));
+    }
+    v
+}
