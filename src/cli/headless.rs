@@ -97,10 +97,34 @@ impl FilterArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ReviewCmd {
-    /// The queue by priority, then age
+    /// The queue by priority, then age: one page, with the true total. Deferred items are
+    /// left out until due (--deferred lists them, with reason and due time)
     List {
+        /// Rows per page (the total matching is always printed; see --offset)
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Skip this many rows (the next page: --offset 50 with the default --limit)
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        /// Only items whose call id, heard name, number, reason or business name match
+        /// every word
+        #[arg(long)]
+        search: Option<String>,
+        /// List the deferred items not yet due instead of the due ones
+        #[arg(long)]
+        deferred: bool,
+        /// JSON: {total, deferred_total, offset, limit, rows: [...]} with candidates as objects
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a link: the call leaves its customer and goes back to review (audited)
+    Unlink {
+        call: i64,
+        /// Why (goes into the trace and the audit log)
+        #[arg(long, default_value = "wrong link")]
+        reason: String,
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -202,15 +226,105 @@ fn print<T: serde::Serialize + std::fmt::Debug>(
     v: &T,
     text: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<()> {
-    if json {
-        println!(
-            "{}",
-            crate::cli::sanitize_for_terminal(&serde_json::to_string_pretty(v)?)
-        );
+    let out = if json {
+        crate::cli::sanitize_for_terminal(&serde_json::to_string_pretty(v)?)
     } else {
-        println!("{}", crate::cli::sanitize_for_terminal(&text(v)));
+        crate::cli::sanitize_for_terminal(&text(v))
+    };
+    write_out(&out)
+}
+
+/// Print a line to stdout. A reader that went away (`| head`) ends the command quietly:
+/// a broken pipe is not an error of ours, and Rust would otherwise panic in `println!`.
+pub fn write_out(s: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{s}").and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(anyhow::anyhow!("writing to stdout: {e}")),
     }
-    Ok(())
+}
+
+/// The review page as JSON objects: candidates parsed (not JSON in a string), times in
+/// epoch milliseconds and as UTC text.
+fn review_json(p: &crate::store::read::review::ReviewPage, limit: u32) -> serde_json::Value {
+    use serde_json::json;
+    let utc = |t: Option<i64>| t.map(crate::views::datetime);
+    let rows: Vec<serde_json::Value> = p
+        .rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r.call).unwrap_or_default();
+            let cands: serde_json::Value = r
+                .call
+                .review_candidates
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or(json!([]));
+            v["review_candidates"] = cands;
+            v["deferred_until"] = json!(r.deferred_until);
+            v["deferred_until_utc"] = json!(utc(r.deferred_until));
+            v["deferred_reason"] = json!(r.deferred_reason);
+            v["corrupt"] = json!(r.corrupt);
+            v
+        })
+        .collect();
+    json!({
+        "total": p.total,
+        "deferred_total": p.deferred_total,
+        "offset": p.query.offset,
+        "limit": limit,
+        "search": p.query.text,
+        "deferred": p.query.deferred,
+        "rows": rows,
+    })
+}
+
+/// The review page as aligned text, the true total first.
+fn review_text(p: &crate::store::read::review::ReviewPage) -> String {
+    let mut out = format!(
+        "{} {}–{} of {}{}\n",
+        if p.query.deferred {
+            "deferred review items"
+        } else {
+            "review queue"
+        },
+        if p.rows.is_empty() { 0 } else { p.query.offset + 1 },
+        p.query.offset + p.rows.len() as i64,
+        p.total,
+        if !p.query.deferred && p.deferred_total > 0 {
+            format!(" ({} deferred not listed: --deferred)", p.deferred_total)
+        } else {
+            String::new()
+        }
+    );
+    for r in &p.rows {
+        let c = &r.call;
+        let why = match (&r.corrupt, p.query.deferred) {
+            (Some(e), _) => format!("CORRUPT ROW: {e}"),
+            (None, true) => format!(
+                "deferred until {}: {}",
+                r.deferred_until
+                    .map(crate::views::datetime)
+                    .unwrap_or_else(|| "?".into()),
+                r.deferred_reason.as_deref().unwrap_or("")
+            ),
+            (None, false) => c.review_reason.clone().unwrap_or_default(),
+        };
+        let name = crate::views::sanitize(c.extracted_name.as_deref().unwrap_or("-"));
+        out.push_str(&format!(
+            "call {:<8} biz {:<4} prio {:<3} {:>7} ago  number {:<9} name {}  {}\n",
+            c.id,
+            c.business_id,
+            c.review_priority.unwrap_or(0),
+            ago(c.state_since),
+            crate::views::sanitize(c.number_status.as_deref().unwrap_or("?")),
+            crate::views::widgets::pad(&name, 20),
+            crate::views::sanitize(&why)
+        ));
+    }
+    out.trim_end().to_string()
 }
 
 fn ago(ms: i64) -> String {
@@ -318,24 +432,34 @@ fn selection(ids: Vec<i64>, filter: &FilterArgs, all: bool) -> anyhow::Result<Se
 pub async fn review(config: &Config, cmd: ReviewCmd) -> anyhow::Result<()> {
     let ops = ops(config).await?;
     match cmd {
-        ReviewCmd::List { limit, json } => {
-            let rows = ops.store.review_queue(limit).await?;
-            print(json, &rows, |rows| {
-                rows.iter()
-                    .map(|c| {
-                        format!(
-                            "call {:<8} biz {:<4} prio {:<3} {:>7} ago  number {:<9} name {:<20} {}",
-                            c.id,
-                            c.business_id,
-                            c.review_priority.unwrap_or(0),
-                            ago(c.state_since),
-                            c.number_status.as_deref().unwrap_or("?"),
-                            c.extracted_name.as_deref().unwrap_or("-"),
-                            c.review_reason.as_deref().unwrap_or("")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+        ReviewCmd::List {
+            limit,
+            offset,
+            search,
+            deferred,
+            json,
+        } => {
+            let q = crate::store::read::review::ReviewQuery {
+                text: search.unwrap_or_default(),
+                deferred,
+                offset,
+                ..Default::default()
+            };
+            let page = ops.store.review_page_at(&q, limit, crate::now_ms()).await?;
+            if json {
+                return print(true, &review_json(&page, limit), |_| String::new());
+            }
+            print(false, &page, review_text)
+        }
+        ReviewCmd::Unlink {
+            call,
+            reason,
+            dry_run,
+            json,
+        } => {
+            let o = ops.review_unlink(call, &reason, dry_run).await?;
+            print(json, &o, |o| {
+                format!("{}{}", if o.dry_run { "would " } else { "" }, o.did)
             })
         }
         ReviewCmd::Link {

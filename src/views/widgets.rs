@@ -173,6 +173,14 @@ pub fn thousands(n: i64) -> String {
     }
 }
 
+/// Cut to `width` characters with an ellipsis, or pad with spaces to it (aligns text
+/// columns after sanitizing, counting characters, not bytes).
+pub fn pad(s: &str, width: usize) -> String {
+    let c = cut(s, width);
+    let n = c.chars().count();
+    format!("{c}{}", " ".repeat(width.saturating_sub(n)))
+}
+
 /// Cut to `max` characters with an ellipsis.
 pub fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

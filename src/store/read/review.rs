@@ -155,8 +155,9 @@ impl Store {
         let wh = wheres.join(" AND ");
         let dir = |asc: bool| if asc != q.reverse { "ASC" } else { "DESC" };
         let order = match q.sort % REVIEW_SORTS.len() {
+            // The order of `calls_review_queue`, so the first page is an index range scan.
             0 => format!(
-                "COALESCE(review_priority, 0) {}, state_since {}, id",
+                "review_priority {}, state_since {}, id",
                 dir(false),
                 dir(true)
             ),
