@@ -4,6 +4,8 @@
 //! text (no OSC/DCS/CSI-query bytes, no bidi overrides, the pane title untouched), the
 //! filter works, and `q` ends the process with status 0 and the terminal restored.
 
+mod common;
+
 use callops::console::demo_data::seed_demo_data;
 use callops::store::Store;
 use std::process::Command;
@@ -127,6 +129,94 @@ async fn console_under_tmux_renders_hostile_text_harmlessly() {
         filtered.contains("Köln Solar") && !filtered.contains("Acme Dental"),
         "{filtered}"
     );
+    keys(&s, &["q"]);
+    let after = wait_for(&s, "callops-exited-", Duration::from_secs(10));
+    assert!(after.contains("callops-exited-0"), "{after}");
+}
+
+/// A TCP port that forwards to Postgres only while `up` is set: the database "goes away"
+/// and "comes back" for the console without touching the real server.
+async fn switchable_proxy(to: std::net::SocketAddr) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let up = std::sync::Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let flag = up.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            if !flag.load(Ordering::Relaxed) {
+                // Down: the connection is closed at once, as by a stopped server.
+                drop(inbound);
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    (port, up)
+}
+
+/// Defect 5: with the database unreachable the console opens at once and says so (instead
+/// of a blank terminal and an exit), stays up, and shows the data when the database comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_opens_during_a_database_outage_and_recovers() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux not installed");
+        return;
+    }
+    let Some(pg) = common::postgres_url() else {
+        return;
+    };
+    let db = common::PgDb::create(&pg).await;
+    seed_demo_data(&db.store).await.unwrap();
+    let (port, up) = switchable_proxy("127.0.0.1:5432".parse().unwrap()).await;
+    let dbname = db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/{dbname}");
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("callops-outage-{}", std::process::id());
+    let cmd = format!(
+        "{} --database-url {url} --data-dir {} console",
+        env!("CARGO_BIN_EXE_callops"),
+        dir.path().display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "-e",
+        "TERM=xterm-256color",
+        "sh",
+        "-c",
+        &format!("{cmd}; echo callops-exited-$?; sleep 30"),
+    ]);
+    let s = Session(name);
+    let started = Instant::now();
+    let pane = wait_for(&s, "callops", Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the console took {:?} to open: {pane}",
+        started.elapsed()
+    );
+    let down = wait_for(&s, "database down since", Duration::from_secs(15));
+    assert!(down.contains("retrying in") && down.contains("db DOWN"), "{down}");
+    std::thread::sleep(Duration::from_secs(3));
+    let still = tmux(&["capture-pane", "-p", "-t", &s.0]);
+    assert!(!still.contains("callops-exited-"), "the console exited: {still}");
+    // The database comes back: the console shows its data without being restarted.
+    up.store(true, std::sync::atomic::Ordering::Relaxed);
+    let back = wait_for(&s, "Acme Dental", Duration::from_secs(45));
+    assert!(!back.contains("database down since"), "{back}");
     keys(&s, &["q"]);
     let after = wait_for(&s, "callops-exited-", Duration::from_secs(10));
     assert!(after.contains("callops-exited-0"), "{after}");

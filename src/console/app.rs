@@ -87,6 +87,12 @@ impl App {
         app
     }
 
+    /// The role the database grants this console (it starts as a viewer until known).
+    pub fn set_role(&mut self, role: &str) {
+        self.state.role = role.to_string();
+        self.route_changed();
+    }
+
     /// The refresher started a refresh (spinner on).
     pub fn refresh_started(&mut self, at: i64) {
         self.state.health.refreshing_since = Some(at);

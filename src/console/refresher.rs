@@ -309,6 +309,8 @@ pub enum Msg {
     Started(i64),
     /// An operator action finished (sent by the action runner, not the refresher).
     Op(super::actions::OpReply),
+    /// Who this console acts as, once the database has said (its role decides the actions).
+    Actor(crate::ops::Actor),
     Done(Box<Snapshot>, Option<i64>),
 }
 

@@ -134,6 +134,45 @@ impl Store {
         })
     }
 
+    /// A store whose pool connects on first use (the console opens during an outage and
+    /// shows it): nothing is attempted here, and each acquire gives up after `acquire`.
+    pub fn connect_lazy(url: &str, max_connections: u32, acquire: Duration) -> Result<Store> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let dialect = Dialect::from_url(url)?;
+        let connect_url = match dialect {
+            Dialect::Sqlite => sqlite_url(url)?,
+            Dialect::Postgres => url.to_string(),
+        };
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire);
+        if dialect == Dialect::Sqlite {
+            opts = opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // As in `connect`: WAL for the reader beside the writer, busy_timeout.
+                    for pragma in [
+                        "PRAGMA journal_mode=WAL",
+                        "PRAGMA busy_timeout=10000",
+                        "PRAGMA synchronous=NORMAL",
+                        "PRAGMA foreign_keys=ON",
+                    ] {
+                        sqlx::Executor::execute(&mut *conn, pragma).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts
+            .connect_lazy(&connect_url)
+            .ctx(|| format!("preparing a connection pool for {}", redact_url(url)))?;
+        Ok(Store {
+            pool,
+            dialect,
+            url: url.to_string(),
+            throughput_cache: Default::default(),
+        })
+    }
+
     /// Connect and apply migrations (the embedded SQLite path migrates itself).
     pub async fn open_migrated(url: &str, max_connections: u32) -> Result<Store> {
         let store = Store::connect(url, max_connections).await?;

@@ -226,7 +226,10 @@ fn badge(text: String, fg: Color, bg: Color) -> Span<'static> {
 
 fn conn_span(name: &str, c: &Conn) -> Span<'static> {
     match c {
-        Conn::Unknown => Span::styled(format!(" {name} … "), Style::new().fg(Color::DarkGray)),
+        Conn::Unknown => Span::styled(
+            format!(" {name} connecting… "),
+            Style::new().fg(Color::DarkGray),
+        ),
         Conn::Up { latency_ms } => Span::styled(
             format!(" {name} ok {latency_ms}ms "),
             Style::new().fg(Color::Green),
@@ -344,8 +347,9 @@ fn status_line(s: &ConsoleState) -> Line<'static> {
     for (name, c) in [("database", &h.db), ("broker", &h.broker)] {
         if let Conn::Down { error, since } = c {
             return Line::from(Span::styled(
+                // What and since when first, the retry next: a narrow terminal cuts the end.
                 format!(
-                    " {name} unreachable since {}: {}{shown}{retry}",
+                    " {name} down since {}{retry}{shown} — {}",
                     clock(*since),
                     sanitize(error)
                 ),
