@@ -250,7 +250,7 @@ pub fn write_out(s: &str) -> anyhow::Result<()> {
 /// epoch milliseconds and as UTC text.
 fn review_json(p: &crate::store::read::review::ReviewPage, limit: u32) -> serde_json::Value {
     use serde_json::json;
-    let utc = |t: Option<i64>| t.map(crate::views::datetime);
+    let utc = |t: Option<i64>| t.map(crate::views::datetime_utc);
     let rows: Vec<serde_json::Value> = p
         .rows
         .iter()
@@ -306,7 +306,7 @@ fn review_text(p: &crate::store::read::review::ReviewPage) -> String {
             (None, true) => format!(
                 "deferred until {}: {}",
                 r.deferred_until
-                    .map(crate::views::datetime)
+                    .map(crate::views::datetime_utc)
                     .unwrap_or_else(|| "?".into()),
                 r.deferred_reason.as_deref().unwrap_or("")
             ),

@@ -297,6 +297,20 @@ impl App {
             let n = views::stuck::groups(&self.state).len();
             self.state.stuck_group_sel = self.state.stuck_group_sel.min(n.saturating_sub(1));
         }
+        if self.state.route() == Route::Help {
+            // Bound the scroll by the wrapped rows of the keys pane.
+            let [_, body, _] = views::split_screen(area);
+            let keys = views::help::keys_area(body);
+            let w = keys.width.saturating_sub(2).max(1) as usize;
+            let rows: usize = self
+                .state
+                .help
+                .iter()
+                .map(|(k, d)| (k.chars().count().min(28) + d.chars().count() + 3).div_ceil(w))
+                .sum();
+            let max = rows.saturating_sub(keys.height.saturating_sub(2) as usize);
+            self.state.help_scroll = self.state.help_scroll.min(max as u16);
+        }
         if matches!(self.state.route(), Route::Call(_)) {
             let counts = views::call::line_counts(&self.state);
             for (i, n) in counts.iter().enumerate() {
@@ -344,6 +358,9 @@ impl App {
         if self.state.route() != r {
             self.state.stack.push(r);
         }
+        if r == Route::Help {
+            self.state.help_scroll = 0;
+        }
         if let Route::Call(_) = r {
             self.state.call_scroll = [0, 0];
             self.state.call_focus = 0;
@@ -384,6 +401,11 @@ impl App {
 
     fn move_by(&mut self, d: i64) {
         let route = self.state.route();
+        if route == Route::Help {
+            self.state.help_scroll =
+                (self.state.help_scroll as i64 + d).clamp(0, u16::MAX as i64) as u16;
+            return;
+        }
         if let Route::Call(_) = route {
             let f = self.state.call_focus;
             self.state.call_scroll[f] =
@@ -1314,7 +1336,14 @@ impl App {
         let text = text.trim();
         let (word, arg) = text.split_once(' ').unwrap_or((text, ""));
         let arg = arg.trim();
-        match word.to_lowercase().as_str() {
+        let word = match views::resolve_command(word) {
+            Ok(w) => w,
+            Err(m) => {
+                self.state.message = Some((m, true));
+                return false;
+            }
+        };
+        match word.as_str() {
             "" => {}
             "overview" | "o" => self.goto(Route::Overview),
             "stuck" => self.goto(Route::Stuck),

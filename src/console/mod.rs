@@ -103,6 +103,9 @@ pub async fn run_console_with(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (settings, keymap) = settings_from(config, readonly)?;
+    crate::views::set_zone(
+        crate::views::Zone::parse(&config.console.timezone).map_err(|e| anyhow::anyhow!(e))?,
+    );
     // The role the database grants wins over the configured one (Postgres); on SQLite the
     // configured role is advisory. Until the database has answered, the console is a viewer
     // (nothing could be changed anyway); the role arrives as a message.
@@ -115,6 +118,7 @@ pub async fn run_console_with(
         queries: std::sync::Mutex::new(refresher::Queries::default()),
     });
     let mut app = App::new(settings.clone(), keymap, &role, Some(control.clone()));
+    app.state.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let (tx, mut rx) = mpsc::channel::<Msg>(4);
     let mut ops = crate::ops::Ops {
         store: store.clone(),

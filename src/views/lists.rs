@@ -3,7 +3,7 @@
 //! actions on them (retry, discard, link …) come with their own dialogs.
 
 use super::state::{matches, ConsoleState, ListId};
-use super::widgets::{col, cut, table_rows_area, thousands, ListTable, ALERT, DIM};
+use super::widgets::{col, col_p, cut, fit_columns, table_rows_area, thousands, ListTable, ALERT, DIM};
 use super::{age, clock, sanitize};
 use crate::store::audit::AuditEntry;
 use crate::store::DeadJob;
@@ -111,14 +111,15 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let total = dlq_page(s).map(|p| p.total).unwrap_or(0);
     let cols = vec![
         col("dead", Constraint::Length(7)),
-        col("business", Constraint::Length(18)),
-        col("stage", Constraint::Length(10)),
+        col_p("business", Constraint::Length(18), 2),
+        col_p("stage", Constraint::Length(10), 1),
         col("call", Constraint::Length(7)),
-        col("try", Constraint::Length(3)),
+        col_p("try", Constraint::Length(3), 3),
         col("died", Constraint::Length(7)),
-        col("source", Constraint::Length(6)),
-        col("last error", Constraint::Min(20)),
+        col_p("source", Constraint::Length(6), 4),
+        col("last error", Constraint::Min(12)),
     ];
+    let (_, free) = fit_columns(&cols, table_rows_area(list, 1, 0).width);
     let build = |i: usize| -> Vec<Cell<'static>> {
         let d = rows[i];
         vec![
@@ -141,7 +142,8 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Cell::from(format!("{:>3}", d.attempts)),
             Cell::from(format!("{:>7}", age(now - d.dead_at))),
             Cell::from(sanitize(&d.source)),
-            Cell::from(sanitize(&d.last_error)).style(Style::new().fg(Color::LightRed)),
+            Cell::from(cut(&sanitize(&d.last_error), free as usize))
+                .style(Style::new().fg(Color::LightRed)),
         ]
     };
     let sort = l.sort % DLQ_SORTS.len();
@@ -258,14 +260,15 @@ pub fn draw_audit(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let l = s.list(ListId::Audit);
     let now = s.now_ms;
     let cols = vec![
-        col("when", Constraint::Length(8)),
+        col_p("when", Constraint::Length(8), 3),
         col("ago", Constraint::Length(7)),
         col("who", Constraint::Length(12)),
-        col("role", Constraint::Length(7)),
+        col_p("role", Constraint::Length(7), 4),
         col("action", Constraint::Length(22)),
-        col("target", Constraint::Length(20)),
-        col("change", Constraint::Min(20)),
+        col_p("target", Constraint::Length(20), 2),
+        col("change", Constraint::Min(12)),
     ];
+    let (_, free) = fit_columns(&cols, table_rows_area(list, 1, 0).width);
     let build = |i: usize| -> Vec<Cell<'static>> {
         let a = rows[i];
         let role_style = match a.role.as_str() {
@@ -280,10 +283,13 @@ pub fn draw_audit(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Cell::from(sanitize(&a.role)).style(role_style),
             Cell::from(sanitize(&a.action)),
             Cell::from(cut(&sanitize(&a.target), 20)),
-            Cell::from(format!(
-                "{} → {}",
-                sanitize(a.before.as_deref().unwrap_or("-")),
-                sanitize(a.after.as_deref().unwrap_or("-"))
+            Cell::from(cut(
+                &format!(
+                    "{} → {}",
+                    sanitize(a.before.as_deref().unwrap_or("-")),
+                    sanitize(a.after.as_deref().unwrap_or("-"))
+                ),
+                free as usize,
             )),
         ]
     };

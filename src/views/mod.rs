@@ -63,18 +63,88 @@ pub fn age(ms: i64) -> String {
     }
 }
 
-/// Wall-clock time (UTC) of an epoch-ms instant.
-pub fn clock(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%H:%M:%S").to_string())
-        .unwrap_or_else(|| "?".into())
+/// The zone the console shows times in. UTC unless the console sets it at startup
+/// (`console.timezone`), so screenshots and snapshot tests render the same everywhere.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Utc,
+    Local,
+    Fixed(chrono::FixedOffset),
 }
 
-/// The date of an epoch-ms instant.
+static ZONE: std::sync::OnceLock<Zone> = std::sync::OnceLock::new();
+
+impl Zone {
+    /// "local", "UTC" or "+02:00"; an IANA name is refused with what to do instead.
+    pub fn parse(s: &str) -> Result<Zone, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "local" | "system" => Ok(Zone::Local),
+            "utc" | "z" => Ok(Zone::Utc),
+            t => {
+                let (sign, rest) = match t.as_bytes().first() {
+                    Some(b'+') => (1, &t[1..]),
+                    Some(b'-') => (-1, &t[1..]),
+                    _ => return Err(format!(
+                        "console.timezone {s:?}: expected \"local\", \"UTC\" or an offset like \"+02:00\" \
+                         (for a named zone run with TZ={s} and timezone = \"local\")"
+                    )),
+                };
+                let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+                let (h, m): (i32, i32) = (
+                    h.parse().map_err(|_| format!("console.timezone {s:?}: bad hours"))?,
+                    m.parse().map_err(|_| format!("console.timezone {s:?}: bad minutes"))?,
+                );
+                chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+                    .map(Zone::Fixed)
+                    .ok_or_else(|| format!("console.timezone {s:?}: offset out of range"))
+            }
+        }
+    }
+}
+
+/// Set the console's zone (once, at startup).
+pub fn set_zone(z: Zone) {
+    let _ = ZONE.set(z);
+}
+
+fn zone() -> Zone {
+    *ZONE.get().unwrap_or(&Zone::Utc)
+}
+
+fn fmt_at(ms: i64, f: &str) -> String {
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return "?".into();
+    };
+    match zone() {
+        Zone::Utc => t.format(f).to_string(),
+        Zone::Local => t.with_timezone(&chrono::Local).format(f).to_string(),
+        Zone::Fixed(o) => t.with_timezone(&o).format(f).to_string(),
+    }
+}
+
+/// The zone's name as the header shows it: "UTC" or "UTC+02:00".
+pub fn zone_label(at: i64) -> String {
+    match zone() {
+        Zone::Utc => "UTC".into(),
+        _ => {
+            let off = fmt_at(at, "%:z");
+            if off == "+00:00" {
+                "UTC".into()
+            } else {
+                format!("UTC{off}")
+            }
+        }
+    }
+}
+
+/// Wall-clock time of an epoch-ms instant, in the console's zone.
+pub fn clock(ms: i64) -> String {
+    fmt_at(ms, "%H:%M:%S")
+}
+
+/// The date of an epoch-ms instant, in the console's zone.
 pub fn date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "?".into())
+    fmt_at(ms, "%Y-%m-%d")
 }
 
 /// Whether a list's rows answer what its title says (false while a new search, sort or
@@ -89,8 +159,13 @@ pub fn list_loaded(s: &ConsoleState, id: ListId) -> bool {
     }
 }
 
-/// Date and time (UTC) of an epoch-ms instant.
+/// Date and time of an epoch-ms instant with its zone, in the console's zone.
 pub fn datetime(ms: i64) -> String {
+    format!("{} {}", fmt_at(ms, "%Y-%m-%d %H:%M:%S"), zone_label(ms))
+}
+
+/// Date and time in UTC, whatever the console's zone (JSON and logs).
+pub fn datetime_utc(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "?".into())
@@ -152,6 +227,22 @@ pub fn draw(f: &mut Frame, s: &ConsoleState) {
     if let Some(d) = &s.dialog {
         draw_dialog(f, body, d);
     }
+    if s.no_color {
+        monochrome(f.buffer_mut());
+    }
+}
+
+/// NO_COLOR (https://no-color.org): no colours at all; what a background colour marked
+/// (the selected row, badges, alerts, the dialog's default) is shown reversed instead.
+pub fn monochrome(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        let had_bg = !matches!(cell.bg, Color::Reset);
+        cell.fg = Color::Reset;
+        cell.bg = Color::Reset;
+        if had_bg {
+            cell.modifier.insert(Modifier::REVERSED);
+        }
+    }
 }
 
 /// A centered modal: title, explanation, numbered options with Cancel first (the default).
@@ -167,6 +258,8 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &state::Dialog) {
         ]));
     } else {
         let opt = |i: usize, label: String| {
+            // The highlighted option is marked in text too, not by colour alone.
+            let mark = if d.choice == i { "▶" } else { " " };
             let style = if d.choice == i {
                 Style::new()
                     .fg(Color::Black)
@@ -175,7 +268,7 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &state::Dialog) {
             } else {
                 Style::new()
             };
-            Line::from(Span::styled(format!(" {i}  {label} "), style))
+            Line::from(Span::styled(format!("{mark}{i}  {label} "), style))
         };
         lines.push(opt(0, "Cancel".into()));
         for (i, o) in d.options.iter().enumerate() {
@@ -224,8 +317,9 @@ fn badge(text: String, fg: Color, bg: Color) -> Span<'static> {
     )
 }
 
-fn conn_span(name: &str, c: &Conn) -> Span<'static> {
+fn conn_span(name: &str, c: &Conn, short: bool) -> Span<'static> {
     match c {
+        Conn::Up { .. } if short => Span::styled(format!(" {name} ok "), Style::new().fg(Color::Green)),
         Conn::Unknown => Span::styled(
             format!(" {name} connecting… "),
             Style::new().fg(Color::DarkGray),
@@ -263,14 +357,25 @@ fn breadcrumb(s: &ConsoleState) -> String {
         .join(" › ")
 }
 
-fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
+/// The first header line; `compact` 1 and 2 shorten it for narrow terminals, keeping the
+/// connection states (the broker's too) and dropping the trail and the latencies first.
+fn header_spans(s: &ConsoleState, compact: u8) -> Vec<Span<'static>> {
     let h = &s.health;
+    let crumb = if compact == 0 {
+        breadcrumb(s)
+    } else {
+        match s.route() {
+            Route::Business(id) => format!("business {}", sanitize(&s.business_name(id))),
+            r => r.title(),
+        }
+    };
     let mut spans = vec![
-        badge(" callops ".into(), Color::Black, Color::Cyan),
-        Span::styled(
-            format!(" {} ", breadcrumb(s)),
-            Style::new().add_modifier(Modifier::BOLD),
+        badge(
+            if compact < 2 { " callops " } else { " co " }.into(),
+            Color::Black,
+            Color::Cyan,
         ),
+        Span::styled(format!(" {crumb} "), Style::new().add_modifier(Modifier::BOLD)),
     ];
     // Freshness of what is on screen, not of the last attempt.
     match h.data_at {
@@ -284,7 +389,11 @@ fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 Style::new().fg(Color::Green)
             };
             spans.push(Span::styled(
-                format!(" data {} old @{} ", age(old), clock(at)),
+                if compact == 0 {
+                    format!(" data {} old @{} {} ", age(old), clock(at), zone_label(at))
+                } else {
+                    format!(" {} @{} {} ", age(old), clock(at), zone_label(at))
+                },
                 style,
             ));
         }
@@ -293,13 +402,15 @@ fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Style::new().fg(Color::Yellow),
         )),
     }
-    spans.push(conn_span("db", &h.db));
-    let kind = if h.broker_kind.is_empty() {
+    spans.push(conn_span("db", &h.db, compact > 0));
+    let kind = if h.broker_kind.is_empty() || compact > 1 {
         "broker".to_string()
+    } else if compact == 1 {
+        h.broker_kind.clone()
     } else {
         format!("broker:{}", h.broker_kind)
     };
-    spans.push(conn_span(&kind, &h.broker));
+    spans.push(conn_span(&kind, &h.broker, compact > 0));
     if let Some(since) = h.refreshing_since {
         let running = s.now_ms - since;
         let text = if running > 3000 {
@@ -323,12 +434,22 @@ fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
     if s.readonly {
         spans.push(badge(" READ-ONLY ".into(), Color::Black, Color::Magenta));
     }
-    spans.push(Span::styled(
-        format!(" role {} ", sanitize(&s.role)),
-        Style::new().fg(Color::DarkGray),
-    ));
+    if compact < 2 {
+        spans.push(Span::styled(
+            format!(" role {} ", sanitize(&s.role)),
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
+    spans
+}
+
+fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let first = (0..=2)
+        .map(|c| Line::from(header_spans(s, c)))
+        .find(|l| l.width() <= area.width as usize)
+        .unwrap_or_else(|| Line::from(header_spans(s, 2)));
     let second = status_line(s);
-    f.render_widget(Paragraph::new(vec![Line::from(spans), second]), area);
+    f.render_widget(Paragraph::new(vec![first, second]), area);
 }
 
 /// Second header line: a dead connection first (with what is shown instead), then the
@@ -403,9 +524,12 @@ fn status_line(s: &ConsoleState) -> Line<'static> {
             .or(ov.map(|o| o.iter().map(|b| b.review).sum())),
         Color::Yellow,
     );
+    // Counted on every refresh, whatever the view (not only on the stuck view).
     counter(
         "stuck",
-        s.data.stuck.as_ref().map(|p| p.data.total()),
+        s.data
+            .stuck_count
+            .or(s.data.stuck.as_ref().map(|p| p.data.total())),
         Color::Red,
     );
     counter(
@@ -448,29 +572,76 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &ConsoleState) {
             ),
         ]),
         _ => {
-            let mut spans = vec![Span::styled(
-                format!(" {}", s.hints),
-                Style::new().fg(Color::DarkGray),
-            )];
+            let mut badges = vec![];
             if let Some(id) = s.route().list() {
                 let l = s.list(id);
                 if !l.filter.is_empty() {
-                    spans.push(Span::styled(
-                        format!("  filter /{} ", sanitize(&l.filter)),
+                    badges.push(Span::styled(
+                        format!("  filter /{} ", cut_w(&sanitize(&l.filter), 20)),
                         Style::new().fg(Color::Black).bg(Color::Cyan),
                     ));
                 }
                 if !l.marked.is_empty() {
-                    spans.push(Span::styled(
+                    badges.push(Span::styled(
                         format!("  {} marked ", l.marked.len()),
                         Style::new().fg(Color::Black).bg(Color::Magenta),
                     ));
                 }
             }
+            let room = (area.width as usize)
+                .saturating_sub(badges.iter().map(|b| b.width()).sum::<usize>() + 1);
+            let mut spans = vec![Span::styled(
+                format!(" {}", fold_hints(&s.hints, room)),
+                Style::new().fg(Color::DarkGray),
+            )];
+            spans.extend(badges);
             Line::from(spans)
         }
     };
     f.render_widget(Paragraph::new(line), area);
+}
+
+fn cut_w(s: &str, n: usize) -> String {
+    widgets::cut(s, n)
+}
+
+/// The footer's key hints, folded to `width`: whole hints only (never cut mid-word), the
+/// actions of the view and help/quit kept first, in their usual order.
+pub fn fold_hints(hints: &str, width: usize) -> String {
+    let parts: Vec<&str> = hints.split("  ").filter(|p| !p.is_empty()).collect();
+    let rank = |p: &str| -> u8 {
+        let last = parts.last().copied() == Some(p);
+        if parts.first().copied() == Some(p) || last {
+            0
+        } else if ["sort", "mark", "freeze", "window", "command"]
+            .iter()
+            .any(|w| p.ends_with(w))
+        {
+            3
+        } else if ["filter", "open", "back", "pane"].iter().any(|w| p.ends_with(w)) {
+            2
+        } else {
+            1
+        }
+    };
+    let mut keep = vec![false; parts.len()];
+    let mut used = 0;
+    for r in 0..=3 {
+        for (i, p) in parts.iter().enumerate() {
+            let w = p.chars().count() + 2;
+            if rank(p) == r && used + w <= width {
+                keep[i] = true;
+                used += w;
+            }
+        }
+    }
+    parts
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(p, _)| *p)
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 /// Palette commands; `<…>` marks an argument.
@@ -488,6 +659,70 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("help", "keys of this view"),
     ("quit", "leave the console"),
 ];
+
+/// Other words for palette commands (k9s-like): typed in full, or as a unique prefix.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("dead", "dlq"),
+    ("deadletters", "dlq"),
+    ("jobs", "dlq"),
+    ("home", "overview"),
+    ("o", "overview"),
+    ("business", "biz"),
+    ("find", "customers"),
+    ("q", "quit"),
+    ("q!", "quit"),
+    ("exit", "quit"),
+    ("?", "help"),
+];
+
+/// The command a typed word means: a command or alias named exactly, else the one command
+/// that the word is a prefix of (`:rev` → review, `:dead` → dlq). Several are an error that
+/// names them; nothing is an error that lists the commands.
+pub fn resolve_command(word: &str) -> Result<String, String> {
+    let w = word.trim().to_lowercase();
+    if w.is_empty() {
+        return Ok(w);
+    }
+    if let Some((c, _)) = COMMANDS.iter().find(|(c, _)| *c == w) {
+        return Ok(c.to_string());
+    }
+    if let Some((_, c)) = ALIASES.iter().find(|(a, _)| *a == w) {
+        return Ok(c.to_string());
+    }
+    let mut hits: Vec<&str> = COMMANDS
+        .iter()
+        .map(|(c, _)| *c)
+        .filter(|c| c.starts_with(&w))
+        .chain(
+            ALIASES
+                .iter()
+                .filter(|(a, _)| a.starts_with(&w))
+                .map(|(_, c)| *c),
+        )
+        .collect();
+    hits.sort();
+    hits.dedup();
+    match hits.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(format!(
+            "unknown command :{} — commands: {}",
+            sanitize(word),
+            COMMANDS
+                .iter()
+                .map(|(c, _)| format!(":{c}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
+        many => Err(format!(
+            ":{} could be {} — type more letters",
+            sanitize(word),
+            many.iter()
+                .map(|c| format!(":{c}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+    }
+}
 
 /// Completions for the palette text: command names, then business names after `biz `.
 pub fn completions(text: &str, names: &[String]) -> Vec<String> {
@@ -510,9 +745,15 @@ pub fn completions(text: &str, names: &[String]) -> Vec<String> {
     if t.contains(' ') {
         return vec![];
     }
+    let lower = t.to_lowercase();
     COMMANDS
         .iter()
-        .filter(|(c, _)| c.starts_with(&t.to_lowercase()))
+        .filter(|(c, _)| {
+            c.starts_with(&lower)
+                || ALIASES
+                    .iter()
+                    .any(|(a, to)| to == c && a.starts_with(&lower) && !lower.is_empty())
+        })
         .map(|(c, d)| {
             if d.starts_with('<') {
                 format!("{c} ")

@@ -220,10 +220,13 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
             ));
         }
         let lag = b.oldest_job_age_ms.unwrap_or(0);
+        // Alerts carry a "!" too, so they read without colour (NO_COLOR, colour blindness).
+        let bang = |alert: bool| if alert { "!" } else { " " };
         cells.push(
             Cell::from(format!(
-                "{:>7}",
-                b.oldest_job_age_ms.map(age).unwrap_or_else(|| "-".into())
+                "{:>6}{}",
+                b.oldest_job_age_ms.map(age).unwrap_or_else(|| "-".into()),
+                bang(lag > s.alerts.lag_ms)
             ))
             .style(if lag > s.alerts.lag_ms {
                 ALERT
@@ -233,7 +236,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 Style::new()
             }),
         );
-        cells.push(Cell::from(format!("{:>5}", pct(b.error_rate))).style(
+        cells.push(Cell::from(format!(
+            "{:>4}{}",
+            pct(b.error_rate),
+            bang(b.error_rate > s.alerts.error_rate)
+        )).style(
             if b.error_rate > s.alerts.error_rate {
                 ALERT
             } else if b.error_rate > s.alerts.error_rate / 2.0 {

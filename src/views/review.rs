@@ -4,7 +4,7 @@
 //! tells them apart (phone, email, reference, last call) and the separate scores.
 
 use super::state::{ConsoleState, ListId};
-use super::widgets::{col, cut, thousands, ListTable, DIM, WARN};
+use super::widgets::{col, col_p, cut, fit_columns, table_rows_area, thousands, ListTable, DIM, WARN};
 use super::{age, datetime, sanitize};
 use crate::domain::names::name_similarity;
 use crate::store::read::review::{CandidateDetail, ReviewItem, ReviewPage, ReviewQuery};
@@ -119,37 +119,35 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let keys: Vec<i64> = rows.iter().map(|c| c.call.id).collect();
     let l = s.list(ListId::Review);
     let now = s.now_ms;
-    let narrow = list.width < 100;
-    let mut cols = vec![
+    let cols = vec![
         col("call", Constraint::Length(7)),
-        col("business", Constraint::Length(if narrow { 10 } else { 18 })),
-        col("prio", Constraint::Length(4)),
+        col_p("business", Constraint::Length(14), 4),
+        col_p("prio", Constraint::Length(4), 2),
         col(
             if s.review_deferred { "due in" } else { "waiting" },
             Constraint::Length(7),
         ),
+        col_p("number", Constraint::Length(10), 5),
+        col_p("name heard", Constraint::Length(16), 1),
+        col_p("best candidate", Constraint::Length(20), 3),
+        col(
+            if s.review_deferred {
+                "deferred because"
+            } else {
+                "why in review"
+            },
+            Constraint::Min(12),
+        ),
     ];
-    if !narrow {
-        cols.push(col("number", Constraint::Length(10)));
-    }
-    cols.push(col("name heard", Constraint::Length(if narrow { 12 } else { 18 })));
-    cols.push(col("best candidate", Constraint::Length(if narrow { 18 } else { 24 })));
-    cols.push(col(
-        if s.review_deferred {
-            "deferred because"
-        } else {
-            "why in review"
-        },
-        Constraint::Min(10),
-    ));
-    let reason_w = (list.width as usize).saturating_sub(if narrow { 66 } else { 100 }).max(10);
+    let (_, free) = fit_columns(&cols, table_rows_area(list, 1, 0).width);
+    let reason_w = free as usize;
     let build = |i: usize| -> Vec<Cell<'static>> {
         let item = rows[i];
         let c = &item.call;
         let prio = c.review_priority.unwrap_or(0);
         let best = candidates(c)
             .first()
-            .map(|(id, n, conf)| format!("#{id} {} {conf:.2}", cut(n, if narrow { 6 } else { 12 })))
+            .map(|(id, n, conf)| format!("#{id} {} {conf:.2}", cut(n, 9)))
             .unwrap_or_else(|| "—".into());
         let waiting = match (s.review_deferred, item.deferred_until) {
             (true, Some(t)) => age(t - now),
@@ -162,10 +160,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         };
         let mut v = vec![
             Cell::from(format!("{:>7}", c.id)),
-            Cell::from(cut(
-                &sanitize(&s.business_name(c.business_id)),
-                if narrow { 10 } else { 18 },
-            )),
+            Cell::from(cut(&sanitize(&s.business_name(c.business_id)), 14)),
             Cell::from(format!("{prio:>4}")).style(if prio > 0 {
                 WARN.add_modifier(Modifier::BOLD)
             } else {
@@ -173,12 +168,13 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
             }),
             Cell::from(format!("{waiting:>7}")),
         ];
-        if !narrow {
-            v.push(Cell::from(sanitize(c.number_status.as_deref().unwrap_or("?"))));
-        }
+        v.push(Cell::from(cut(
+            &sanitize(c.number_status.as_deref().unwrap_or("?")),
+            10,
+        )));
         v.push(Cell::from(cut(
             &sanitize(c.extracted_name.as_deref().unwrap_or("—")),
-            if narrow { 12 } else { 18 },
+            16,
         )));
         v.push(Cell::from(best));
         let why = Cell::from(cut(&sanitize(&why), reason_w));

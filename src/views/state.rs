@@ -259,6 +259,8 @@ pub struct ConsoleState {
     pub review_offset: i64,
     /// Help: first line shown.
     pub help_scroll: u16,
+    /// NO_COLOR is set: draw without colours.
+    pub no_color: bool,
     /// An action running in the background, and since when.
     pub busy: Option<(String, i64)>,
 }
@@ -291,6 +293,7 @@ impl ConsoleState {
             review_deferred: false,
             review_offset: 0,
             help_scroll: 0,
+            no_color: false,
             busy: None,
         }
     }
