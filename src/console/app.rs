@@ -183,6 +183,9 @@ impl App {
                 d.dlq_query = p.dlq_query;
             }
         }
+        if let Some(e) = p.review_evidence {
+            d.review_evidence = Some(e);
+        }
         if let Some(x) = p.review {
             let other = d.review.as_ref().is_none_or(|r| r.data.query != x.query);
             if !frozen || other {
@@ -281,6 +284,7 @@ impl App {
         self.state.now_ms = now;
         self.state.health.data_at = self.data_at();
         self.expire_message(now);
+        self.focus_review_item();
         if let Some((id, rows)) = views::list_rows_area(&self.state, area) {
             let len = views::visible_keys(&self.state, id).len();
             let h = (rows.height as usize).max(1);
@@ -316,6 +320,24 @@ impl App {
             for (i, n) in counts.iter().enumerate() {
                 self.state.call_scroll[i] =
                     self.state.call_scroll[i].min(n.saturating_sub(1) as u16);
+            }
+        }
+    }
+
+    /// The selected review item's transcript lines are fetched for it: when the selection
+    /// moves, the refresher is told (and woken, so the evidence follows the cursor).
+    fn focus_review_item(&mut self) {
+        if self.state.route() != Route::Review {
+            return;
+        }
+        let key = self.selected_key(ListId::Review);
+        if key != self.queries.review_focus {
+            self.queries.review_focus = key;
+            if let Some(c) = &self.control {
+                if let Ok(mut g) = c.queries.lock() {
+                    g.review_focus = key;
+                }
+                c.now.notify_one();
             }
         }
     }

@@ -32,6 +32,8 @@ pub struct Parts {
     /// The DLQ search text and history flag `dlq` answers.
     pub dlq_query: Option<(String, bool)>,
     pub review: Option<ReviewPage>,
+    /// The selected review item's own words: (call id, caller lines).
+    pub review_evidence: Option<(i64, Vec<String>)>,
     pub audit: Option<Vec<AuditEntry>>,
     /// (dead jobs still dead, calls in review), fetched on every refresh.
     pub counters: Option<(i64, i64)>,
@@ -48,6 +50,8 @@ pub struct Queries {
     pub dlq_history: bool,
     pub dlq: DeadJobFilter,
     pub review: ReviewQuery,
+    /// The selected review item, whose caller lines to fetch.
+    pub review_focus: Option<i64>,
 }
 
 impl Default for Queries {
@@ -60,6 +64,7 @@ impl Default for Queries {
                 ..Default::default()
             },
             review: ReviewQuery::default(),
+            review_focus: None,
         }
     }
 }
@@ -242,6 +247,18 @@ async fn fetch_db(
                 store.review_page_at(&q.review, limit, now)
             )?;
             p.names = Some(names);
+            if let Some(item) = q
+                .review_focus
+                .and_then(|id| d.rows.iter().find(|r| r.call.id == id))
+            {
+                let c = &item.call;
+                p.review_evidence = Some((
+                    c.id,
+                    store
+                        .caller_lines(c.id, c.extracted_name.as_deref(), 2)
+                        .await?,
+                ));
+            }
             p.review = Some(d);
         }
         Route::Audit => p.audit = Some(store.audit_page(limit).await?),

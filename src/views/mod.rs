@@ -189,7 +189,7 @@ pub fn list_rows_area(s: &ConsoleState, full: Rect) -> Option<(ListId, Rect)> {
         Route::Overview => Some((ListId::Overview, overview::rows_area(body))),
         Route::Stuck => Some((ListId::Stuck, stuck::rows_area(s, body))),
         Route::Dlq => Some((ListId::Dlq, lists::rows_area(body))),
-        Route::Review => Some((ListId::Review, lists::rows_area(body))),
+        Route::Review => Some((ListId::Review, review::rows_area(body))),
         Route::Audit => Some((ListId::Audit, lists::rows_area(body))),
         _ => None,
     }

@@ -78,6 +78,8 @@ pub fn visible(s: &ConsoleState) -> Vec<&BizRow> {
 }
 
 fn fmt_rate(r: f64) -> String {
+    // A sum over nothing is -0.0 in Rust; nobody wants to read "-0.0".
+    let r = if r == 0.0 { 0.0 } else { r };
     if r >= 999.5 {
         format!("{r:.0}")
     } else if r > 0.0 && r < 0.05 {
@@ -356,6 +358,8 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         footer: Some(Row::new(tot)),
         empty: if s.data.overview.is_none() {
             "loading…"
+        } else if s.data.overview.as_ref().is_some_and(|p| p.data.is_empty()) {
+            "no businesses yet: `callops demo` runs a simulated system; `callops ingest FILE`, `callops sync source` or `callops serve` bring real calls in"
         } else {
             "no business matches the filter"
         },

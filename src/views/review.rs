@@ -113,8 +113,23 @@ pub fn scores(c: &Call, cand_name: &str, d: Option<&CandidateDetail>) -> String 
     )
 }
 
+/// List above, evidence below: the evidence pane gets more room on a tall terminal.
+fn split(body: Rect) -> [Rect; 2] {
+    let detail = match body.height {
+        h if h >= 30 => 10,
+        h if h >= 16 => 7,
+        _ => 0,
+    };
+    ratatui::layout::Layout::vertical([Constraint::Min(4), Constraint::Length(detail)]).areas(body)
+}
+
+/// Where the rows are drawn (paging, mouse).
+pub fn rows_area(body: Rect) -> Rect {
+    table_rows_area(split(body)[0], 1, 0)
+}
+
 pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
-    let [list, bottom] = super::lists::split(area);
+    let [list, bottom] = split(area);
     let rows = visible(s);
     let keys: Vec<i64> = rows.iter().map(|c| c.call.id).collect();
     let l = s.list(ListId::Review);
@@ -241,17 +256,33 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
     }
     .draw(f, list, &l, count, &keys, build);
     let lines = match rows.get(l.selected.min(count.saturating_sub(1))) {
-        Some(item) if count > 0 => detail_lines(s, p, item),
+        Some(item) if count > 0 => detail_lines(s, p, item, bottom.height.saturating_sub(2) as usize),
         _ => vec![],
     };
-    super::lists::detail(f, bottom, "selected call: evidence and candidates", lines);
+    if bottom.height > 0 {
+        f.render_widget(
+            ratatui::widgets::Paragraph::new(lines).block(
+                ratatui::widgets::Block::default()
+                    .borders(ratatui::widgets::Borders::ALL)
+                    .title(" selected call: what the caller said, every candidate "),
+            ),
+            bottom,
+        );
+    }
 }
 
 fn k(t: &str) -> Span<'static> {
     Span::styled(format!("{t} "), Style::new().fg(Color::Cyan))
 }
 
-fn detail_lines(s: &ConsoleState, p: Option<&ReviewPage>, item: &ReviewItem) -> Vec<Line<'static>> {
+/// The evidence, in at most `rows` lines (one per candidate; "+N more" when they do not all
+/// fit, never a silent cut).
+fn detail_lines(
+    s: &ConsoleState,
+    p: Option<&ReviewPage>,
+    item: &ReviewItem,
+    rows: usize,
+) -> Vec<Line<'static>> {
     let c = &item.call;
     let mut v = vec![];
     if let Some(e) = &item.corrupt {
@@ -280,6 +311,21 @@ fn detail_lines(s: &ConsoleState, p: Option<&ReviewPage>, item: &ReviewItem) -> 
         k("reason"),
         Span::raw(sanitize(c.review_reason.as_deref().unwrap_or("-"))),
     ]));
+    match &s.data.review_evidence {
+        Some((id, lines)) if *id == c.id && !lines.is_empty() => {
+            for l in lines {
+                v.push(Line::from(vec![
+                    k("said"),
+                    Span::styled(format!("«{}»", sanitize(l)), Style::new().fg(Color::White)),
+                ]));
+            }
+        }
+        Some((id, _)) if *id == c.id => v.push(Line::from(Span::styled(
+            "no transcript lines of the caller",
+            DIM,
+        ))),
+        _ => {}
+    }
     if let (Some(until), Some(r)) = (item.deferred_until, &item.deferred_reason) {
         v.push(Line::from(vec![
             k("deferred"),
@@ -303,7 +349,13 @@ fn detail_lines(s: &ConsoleState, p: Option<&ReviewPage>, item: &ReviewItem) -> 
         )));
     }
     let threshold = p.and_then(|p| p.link_thresholds.get(&c.business_id).copied());
-    for (id, n, conf) in cands.iter() {
+    let room = rows.saturating_sub(v.len());
+    let shown = if cands.len() > room {
+        room.saturating_sub(1)
+    } else {
+        cands.len()
+    };
+    for (id, n, conf) in cands.iter().take(shown) {
         let d = p.and_then(|p| p.customers.get(id));
         let below = threshold.is_some_and(|t| *conf < t);
         v.push(Line::from(vec![
@@ -320,9 +372,18 @@ fn detail_lines(s: &ConsoleState, p: Option<&ReviewPage>, item: &ReviewItem) -> 
                     Style::new().fg(Color::Green)
                 },
             ),
-            Span::styled(format!("{}  ", scores(c, n, d)), DIM),
-            Span::raw(distinguishing(d)),
+            Span::raw(format!("{}  ", distinguishing(d))),
+            Span::styled(scores(c, n, d), DIM),
         ]));
+    }
+    if shown < cands.len() {
+        v.push(Line::from(Span::styled(
+            format!(
+                "  +{} more candidates (l lists them all with their details)",
+                cands.len() - shown
+            ),
+            WARN,
+        )));
     }
     v
 }

@@ -187,6 +187,8 @@ pub struct Data {
     pub dlq_query: Option<(String, bool)>,
     /// One page of the review queue, with the query it answers.
     pub review: Option<Part<ReviewPage>>,
+    /// The selected review item's own transcript lines: (call id, lines).
+    pub review_evidence: Option<(i64, Vec<String>)>,
     pub audit: Option<Part<Vec<AuditEntry>>>,
     pub names: HashMap<i64, String>,
     /// Whole-system counts fetched with every refresh, whatever the view, so the header

@@ -296,3 +296,59 @@ fn bind_all_scalar<'q, T>(mut q: AnyScalar<'q, T>, binds: &[Bind]) -> AnyScalar<
     }
     q
 }
+
+impl Store {
+    /// The caller's own transcript lines the heard name came from (lines of a speaker that
+    /// is not the agent, those containing a word of `name` first), at most `max`, each as
+    /// "12.3s text". Empty when the call has no transcript.
+    pub async fn caller_lines(&self, call_id: i64, name: Option<&str>, max: usize) -> Result<Vec<String>> {
+        let row = sqlx::query("SELECT text, segments FROM transcripts WHERE call_id = $1")
+            .bind(call_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("reading the transcript of call {call_id}"))?;
+        let Some(r) = row else {
+            return Ok(vec![]);
+        };
+        let segments: String = col(&r, "segments")?;
+        let segs: Vec<serde_json::Value> = serde_json::from_str(&segments).unwrap_or_default();
+        let words: Vec<String> = name
+            .unwrap_or("")
+            .split_whitespace()
+            .map(|w| w.to_lowercase())
+            .filter(|w| w.chars().count() > 1)
+            .collect();
+        let caller: Vec<(f64, String)> = segs
+            .iter()
+            .filter(|s| {
+                let sp = s["speaker"].as_str().unwrap_or("").to_lowercase();
+                !(sp.contains("agent") || sp.contains("assistant") || sp.contains("bot"))
+            })
+            .map(|s| {
+                (
+                    s["start"].as_f64().unwrap_or(0.0),
+                    s["text"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let mut hits: Vec<&(f64, String)> = caller
+            .iter()
+            .filter(|(_, t)| {
+                let t = t.to_lowercase();
+                words.iter().any(|w| t.contains(w))
+            })
+            .collect();
+        if hits.is_empty() {
+            hits = caller.iter().collect();
+        }
+        if caller.is_empty() && segs.is_empty() {
+            let text: String = col(&r, "text")?;
+            return Ok(text.lines().take(max).map(str::to_string).collect());
+        }
+        Ok(hits
+            .into_iter()
+            .take(max)
+            .map(|(at, t)| format!("{at:.1}s {t}"))
+            .collect())
+    }
+}
