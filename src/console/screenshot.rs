@@ -83,6 +83,10 @@ impl DemoDb {
         }
         self.refresh(&mut app, &settings).await;
         app.prepare(area, DEMO_NOW);
+        // What the first frame asked for (the selected review item's own words) arrives
+        // with the next refresh, as it does live.
+        self.refresh(&mut app, &settings).await;
+        app.prepare(area, DEMO_NOW);
         Ok(app)
     }
 
