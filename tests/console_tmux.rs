@@ -87,6 +87,16 @@ async fn console_under_tmux_renders_hostile_text_harmlessly() {
         &format!("{cmd}; echo callops-exited-$?; sleep 30"),
     ]);
     let s = Session(name);
+    // Every byte the program writes to its terminal, before tmux interprets (and would
+    // swallow) any of it.
+    let bytes_file = dir.path().join("pane-bytes.raw");
+    tmux(&[
+        "pipe-pane",
+        "-o",
+        "-t",
+        &s.0,
+        &format!("cat >> {}", bytes_file.display()),
+    ]);
     let title_before = tmux(&["display", "-p", "-t", &s.0, "#{pane_title}"]);
 
     let overview = wait_for(&s, "Acme Dental", Duration::from_secs(30));
@@ -100,6 +110,29 @@ async fn console_under_tmux_renders_hostile_text_harmlessly() {
     );
     let plain = wait_for(&s, "clipboard", Duration::from_secs(10));
     assert!(plain.contains("fdp.exe"), "{plain}");
+    // The bytes the program wrote: the hostile call's words arrived, its escapes did not.
+    std::thread::sleep(Duration::from_millis(500));
+    let raw = std::fs::read(&bytes_file).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("clipboard"), "the pipe saw the call's text");
+    for (what, bad) in [
+        ("OSC (title, clipboard, hyperlink)", &b"\x1b]"[..]),
+        ("DCS", &b"\x1bP"[..]),
+        ("APC", &b"\x1b_"[..]),
+        ("cursor position query", &b"\x1b[6n"[..]),
+        ("8-bit CSI", &b"\xc2\x9b"[..]),
+        ("8-bit OSC", &b"\xc2\x9d"[..]),
+        ("bidi override", "\u{202e}".as_bytes()),
+        ("bidi isolate", "\u{2066}".as_bytes()),
+        ("BEL", &b"\x07"[..]),
+    ] {
+        assert!(
+            !raw.windows(bad.len()).any(|w| w == bad),
+            "{what} written to the terminal ({} bytes captured)",
+            raw.len()
+        );
+    }
+
     // With -e tmux keeps the SGR colours it drew; anything else would be the call's own.
     let raw = tmux(&["capture-pane", "-p", "-e", "-t", &s.0]);
     for (what, bad) in [
@@ -220,4 +253,61 @@ async fn console_opens_during_a_database_outage_and_recovers() {
     keys(&s, &["q"]);
     let after = wait_for(&s, "callops-exited-", Duration::from_secs(10));
     assert!(after.contains("callops-exited-0"), "{after}");
+}
+
+/// Deliverable 10: selection stability and the server-side search, driven by keys through
+/// the real binary: rows inserted above the selected review item (as workers do) leave the
+/// selection on it, and `/ID Enter` finds an item by the database's search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selection_and_search_by_keys_under_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("keys.db").display());
+    let store = Store::open_migrated(&url, 1).await.unwrap();
+    seed_demo_data(&store).await.unwrap();
+    let name = format!("callops-keys-{}", std::process::id());
+    let cmd = format!(
+        "{} --database-url {url} --data-dir {} --set console.refresh_ms=500 console",
+        env!("CARGO_BIN_EXE_callops"),
+        dir.path().display()
+    );
+    tmux(&[
+        "new-session", "-d", "-s", &name, "-x", "160", "-y", "45", "-e",
+        "TERM=xterm-256color", "sh", "-c",
+        &format!("{cmd}; echo callops-exited-$?; sleep 30"),
+    ]);
+    let s = Session(name);
+    wait_for(&s, "Acme Dental", Duration::from_secs(30));
+    keys(&s, &["4"]);
+    wait_for(&s, "review queue 1–4 of 4", Duration::from_secs(10));
+    // The second row: Schreiber (call 15).
+    keys(&s, &["j"]);
+    wait_for(&s, "heard Schreiber", Duration::from_secs(5));
+    sqlx::query(
+        "UPDATE calls SET stage = 'link', state = 'review', review_priority = 1000000 \
+         WHERE id IN (SELECT id FROM calls WHERE state = 'done' ORDER BY id LIMIT 2)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let pane = wait_for(&s, "review queue 1–6 of 6", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1200));
+    let pane2 = tmux(&["capture-pane", "-p", "-t", &s.0]);
+    assert!(
+        pane2.contains("heard Schreiber"),
+        "the selection moved off call 15 when rows came in above it:\n{pane}\n{pane2}"
+    );
+    // The database's search: an id typed, Enter.
+    keys(&s, &["/", "16", "Enter"]);
+    let found = wait_for(&s, "review queue 1–1 of 1", Duration::from_secs(10));
+    assert!(found.contains("Haifa Realty") && found.contains("matching \"16\""), "{found}");
+    keys(&s, &["Escape"]);
+    wait_for(&s, "review queue 1–6 of 6", Duration::from_secs(10));
+    keys(&s, &["q"]);
+    let after = wait_for(&s, "callops-exited-", Duration::from_secs(10));
+    assert!(after.contains("callops-exited-0"), "{after}");
+    store.pool().close().await;
 }
