@@ -476,6 +476,59 @@ async fn unlink_from_the_call_view(store: Store) {
     broker.close().await;
 }
 
+/// Defect 14: the stuck view has actions (this call / the marked / the error group, with
+/// counts, default Cancel); marks do nothing where nothing uses them (and say so); DLQ
+/// history has a status column.
+async fn stuck_view_actions(store: Store) {
+    seed_demo_data(&store).await.unwrap();
+    let (ops, broker) = ops_on(&store).await;
+    let s = settings(500);
+    let mut app = App::new(s.clone(), KeyMap::default(), "admin", None);
+    ch(&mut app, '2');
+    refresh(&mut app, &store, &s).await;
+    let first = selected(&app, ListId::Stuck).expect("stuck calls in the demo");
+    ch(&mut app, ' ');
+    ch(&mut app, ' ');
+    assert_eq!(app.state.list(ListId::Stuck).marked.len(), 2);
+    ch(&mut app, 'R');
+    let d = app.state.dialog.clone().expect("R asks which calls");
+    assert_eq!(d.choice, 0, "Cancel first: {d:?}");
+    assert!(d.options[1].starts_with("the 2 marked: 2"), "{d:?}");
+    assert!(d.options[2].starts_with("the error group"), "{d:?}");
+    // The marked two, confirmed with y.
+    ch(&mut app, '2');
+    let c = app.state.dialog.clone().expect("a confirmation");
+    assert!(c.title.contains("Retry 2 stuck calls"), "{c:?}");
+    assert_eq!(c.choice, 0);
+    ch(&mut app, 'y');
+    let replies = run_requests(&mut app, &ops).await;
+    assert!(
+        matches!(&replies[..], [OpReply::Done(m)] if m.starts_with("retried 2 of 2")),
+        "{replies:?}"
+    );
+    assert!(
+        scalar(
+            &store,
+            &format!("SELECT COUNT(*) FROM audit_log WHERE action = 'call.retry' AND target LIKE '%{first}%'")
+        )
+        .await
+            >= 1
+    );
+    // Marks in the review list: nothing to act on several rows there, and it says so.
+    ch(&mut app, '4');
+    refresh(&mut app, &store, &s).await;
+    ch(&mut app, ' ');
+    assert!(app.state.list(ListId::Review).marked.is_empty());
+    assert!(app.state.message.clone().unwrap().0.contains("marks are for R"));
+    // DLQ history: a status column.
+    ch(&mut app, '3');
+    ch(&mut app, 'H');
+    refresh(&mut app, &store, &s).await;
+    let text = buffer_text(&render_buffer(&app, 160, 45).unwrap());
+    assert!(text.contains("status") && text.contains(" dead "), "{text}");
+    broker.close().await;
+}
+
 macro_rules! both {
     ($name:ident, $sqlite:ident, $pg:ident) => {
         #[tokio::test]
@@ -519,4 +572,9 @@ both!(
     unlink_from_the_call_view,
     sqlite_unlink_from_the_call_view,
     postgres_unlink_from_the_call_view
+);
+both!(
+    stuck_view_actions,
+    sqlite_stuck_view_actions,
+    postgres_stuck_view_actions
 );

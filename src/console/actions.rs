@@ -48,6 +48,11 @@ pub enum OpRequest {
         reason: String,
     },
     CallRetry(i64),
+    /// Retry several stuck calls, one by one (each its own transaction and audit row).
+    CallRetryMany {
+        ids: Vec<i64>,
+        what: String,
+    },
     CallQc(i64),
     CallLead(i64),
 }
@@ -65,7 +70,7 @@ impl OpRequest {
             OpRequest::SearchCustomers { .. } => Action::ReviewLink,
             OpRequest::Defer { .. } => Action::ReviewDefer,
             OpRequest::Unlink { .. } => Action::ReviewUnlink,
-            OpRequest::CallRetry(_) => Action::CallRetry,
+            OpRequest::CallRetry(_) | OpRequest::CallRetryMany { .. } => Action::CallRetry,
             OpRequest::CallQc(_) => Action::CallQc,
             OpRequest::CallLead(_) => Action::CallLead,
         }
@@ -92,6 +97,9 @@ impl OpRequest {
                 format!("merging temporary customer #{temporary} into #{into}")
             }
             OpRequest::CallRetry(id) => format!("retrying call {id}"),
+            OpRequest::CallRetryMany { ids, what } => {
+                format!("retrying {} stuck calls ({what})", ids.len())
+            }
             OpRequest::CallQc(id) => format!("queueing QC for call {id}"),
             OpRequest::CallLead(id) => format!("creating the lead of call {id}"),
         }
@@ -196,6 +204,24 @@ async fn run(ops: &Ops, req: OpRequest) -> Result<OpReply, crate::ops::OpsError>
             ops.review_unlink(call_id, &reason, false).await?.did
         }
         OpRequest::CallRetry(id) => ops.call_retry(id, false).await?.did,
+        OpRequest::CallRetryMany { ids, what } => {
+            let mut failed = vec![];
+            for id in &ids {
+                if let Err(e) = ops.call_retry(*id, false).await {
+                    failed.push(format!("call {id}: {e}"));
+                }
+            }
+            let mut m = format!(
+                "retried {} of {} stuck calls ({what})",
+                ids.len() - failed.len(),
+                ids.len()
+            );
+            if !failed.is_empty() {
+                m.push_str(&format!("; not retried: {}", failed.join("; ")));
+                return Ok(OpReply::Failed(m));
+            }
+            m
+        }
         OpRequest::CallQc(id) => ops.call_qc(id, false).await?.did,
         OpRequest::CallLead(id) => ops.call_lead(id, false).await?.did,
     };

@@ -50,6 +50,8 @@ enum Pending {
     },
     /// Option 1 runs this.
     Confirm(OpRequest),
+    /// Choose which stuck calls to retry, then confirm.
+    StuckScopes { scopes: Vec<(String, Vec<i64>)> },
     /// Option i links the call to customer i-1; links below the business's auto-link
     /// threshold ask again, naming both people.
     Link {
@@ -635,6 +637,12 @@ impl App {
                     self.list_query_changed(id);
                 }
             }
+            Cmd::Mark if !matches!(route, Route::Dlq | Route::Stuck) => {
+                self.state.message = Some((
+                    "marks are for R in the DLQ and stuck views; nothing here acts on several rows".into(),
+                    false,
+                ));
+            }
             Cmd::Mark => {
                 if let Some(id) = route.list() {
                     if let Some(k) = self.selected_key(id) {
@@ -695,6 +703,7 @@ impl App {
                 ));
             }
             Cmd::Retry if route == Route::Dlq => self.dlq_action(true),
+            Cmd::Retry if route == Route::Stuck => self.stuck_retry(),
             Cmd::Discard if route == Route::Dlq => self.dlq_action(false),
             Cmd::Retry | Cmd::Qc | Cmd::Lead | Cmd::Unlink => {
                 if let Route::Call(id) = route {
@@ -999,6 +1008,66 @@ impl App {
         self.run(OpRequest::DlqPreview { retry, scopes });
     }
 
+    /// R in the stuck view: this call, the marked ones, or the selected call's whole error
+    /// group (over the calls fetched), each with its count; then a confirmation.
+    fn stuck_retry(&mut self) {
+        if self.refuse_unless(Action::CallRetry) {
+            return;
+        }
+        let Some(p) = self.state.data.stuck.as_ref() else {
+            self.state.message = Some(("the stuck calls are still loading".into(), true));
+            return;
+        };
+        let calls = &p.data.calls;
+        let key = self.selected_key(ListId::Stuck);
+        let mut scopes: Vec<(String, Vec<i64>)> = vec![];
+        let selected = key.and_then(|k| calls.iter().find(|c| c.id == k));
+        if let Some(c) = selected {
+            scopes.push((format!("this call {}", c.id), vec![c.id]));
+        }
+        let marked: Vec<i64> = self.state.list(ListId::Stuck).marked.into_iter().collect();
+        if !marked.is_empty() {
+            scopes.push((format!("the {} marked", marked.len()), marked));
+        }
+        let group = self
+            .state
+            .stuck_group
+            .clone()
+            .or_else(|| selected.map(crate::store::read::signature_of));
+        if let Some(sig) = group {
+            let ids: Vec<i64> = calls
+                .iter()
+                .filter(|c| crate::store::read::signature_of(c) == sig)
+                .map(|c| c.id)
+                .collect();
+            scopes.push((
+                format!(
+                    "the error group \"{}\"",
+                    views::widgets::cut(&views::sanitize(&sig), 60)
+                ),
+                ids,
+            ));
+        }
+        if scopes.is_empty() {
+            self.state.message = Some(("no stuck call selected".into(), true));
+            return;
+        }
+        self.state.dialog = Some(Dialog {
+            title: "Retry which stuck calls?".into(),
+            lines: vec![format!(
+                "Counts are of the {} stuck calls fetched (oldest first).",
+                calls.len()
+            )],
+            options: scopes
+                .iter()
+                .map(|(l, ids)| format!("{l}: {}", ids.len()))
+                .collect(),
+            choice: 0,
+            text: None,
+        });
+        self.pending = Some(Pending::StuckScopes { scopes });
+    }
+
     /// The selected review item, if loaded and readable (a corrupt row is shown, not acted on).
     fn selected_review_call(&mut self) -> Option<crate::store::Call> {
         let key = self.selected_key(ListId::Review)?;
@@ -1140,6 +1209,24 @@ impl App {
                 self.state.dialog = None;
                 match self.pending.take() {
                     Some(Pending::Confirm(req)) => self.run(req),
+                    Some(Pending::StuckScopes { scopes }) => {
+                        if let Some((label, ids)) = scopes.get(i - 1).cloned() {
+                            self.state.dialog = Some(Dialog {
+                                title: format!("Retry {} stuck calls?", ids.len()),
+                                lines: vec![
+                                    format!("Retry: {label}"),
+                                    "Each call's job is published again at the stage it is stuck in (a dead job is retried from the DLQ); the trace records who did it.".into(),
+                                ],
+                                options: vec![format!("Retry {}", ids.len())],
+                                choice: 0,
+                                text: None,
+                            });
+                            self.pending = Some(Pending::Confirm(OpRequest::CallRetryMany {
+                                ids,
+                                what: label,
+                            }));
+                        }
+                    }
                     Some(Pending::Link {
                         call_id,
                         customers,
@@ -1261,6 +1348,7 @@ impl App {
             OpReply::Done(m) => {
                 self.state.message = Some((views::sanitize(&m), false));
                 self.state.list_mut(ListId::Dlq).marked.clear();
+                self.state.list_mut(ListId::Stuck).marked.clear();
             }
             OpReply::Failed(m) => self.state.message = Some((views::sanitize(&m), true)),
         }

@@ -55,8 +55,11 @@ enum Scope {
     Dlq,
     Review,
     Call,
-    DlqOrCall,
     DlqOrReview,
+    /// The lists whose marks an action uses (DLQ, stuck).
+    Markable,
+    /// R: DLQ, stuck calls, one call.
+    Retryable,
 }
 
 struct Spec {
@@ -163,8 +166,8 @@ const SPECS: &[Spec] = &[
         cmd: Cmd::Mark,
         name: "mark",
         keys: &["space"],
-        what: "mark / unmark the row (for actions on several rows)",
-        scope: Scope::Lists,
+        what: "mark / unmark the row (R acts on the marked rows)",
+        scope: Scope::Markable,
     },
     Spec {
         cmd: Cmd::Window,
@@ -233,8 +236,8 @@ const SPECS: &[Spec] = &[
         cmd: Cmd::Retry,
         name: "retry",
         keys: &["R"],
-        what: "retry: dead jobs (this one / marked / its error group / all matching the filter) or the call's failed stage",
-        scope: Scope::DlqOrCall,
+        what: "retry: dead jobs (this one / marked / its error group / all matching the filter), stuck calls (this one / marked / its error group) or the call's failed stage",
+        scope: Scope::Retryable,
     },
     Spec {
         cmd: Cmd::Discard,
@@ -508,8 +511,9 @@ impl KeyMap {
                 Scope::Dlq => route == Route::Dlq,
                 Scope::Review => route == Route::Review,
                 Scope::Call => matches!(route, Route::Call(_)),
-                Scope::DlqOrCall => matches!(route, Route::Dlq | Route::Call(_)),
                 Scope::DlqOrReview => matches!(route, Route::Dlq | Route::Review),
+                Scope::Markable => matches!(route, Route::Dlq | Route::Stuck),
+                Scope::Retryable => matches!(route, Route::Dlq | Route::Stuck | Route::Call(_)),
             };
             if !applies {
                 continue;
@@ -560,7 +564,9 @@ impl KeyMap {
                 first(Cmd::Sort),
                 first(Cmd::SortReverse)
             ));
-            parts.push(format!("{} mark", first(Cmd::Mark)));
+            if matches!(route, Route::Dlq | Route::Stuck) {
+                parts.push(format!("{} mark", first(Cmd::Mark)));
+            }
         }
         if route == Route::Overview {
             parts.push(format!("{} window", first(Cmd::Window)));
@@ -570,6 +576,7 @@ impl KeyMap {
         }
         match route {
             _ if !actions => {}
+            Route::Stuck => parts.push(format!("{} retry", first(Cmd::Retry))),
             Route::Dlq => parts.push(format!(
                 "{} retry  {} discard  {} history",
                 first(Cmd::Retry),

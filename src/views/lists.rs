@@ -109,7 +109,7 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let l = s.list(ListId::Dlq);
     let now = s.now_ms;
     let total = dlq_page(s).map(|p| p.total).unwrap_or(0);
-    let cols = vec![
+    let mut cols = vec![
         col("dead", Constraint::Length(7)),
         col_p("business", Constraint::Length(18), 2),
         col_p("stage", Constraint::Length(10), 1),
@@ -119,10 +119,19 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
         col_p("source", Constraint::Length(6), 4),
         col("last error", Constraint::Min(12)),
     ];
+    // History (H): what became of each row, in words and colour.
+    if s.dlq_history {
+        cols.insert(1, col("status", Constraint::Length(9)));
+    }
     let (_, free) = fit_columns(&cols, table_rows_area(list, 1, 0).width);
     let build = |i: usize| -> Vec<Cell<'static>> {
         let d = rows[i];
-        vec![
+        let status = Cell::from(d.status.as_str().to_string()).style(match d.status {
+            crate::store::DeadJobStatus::Dead => Style::new().fg(Color::LightRed),
+            crate::store::DeadJobStatus::Retried => Style::new().fg(Color::Green),
+            _ => DIM,
+        });
+        let mut v = vec![
             Cell::from(format!("{:>7}", format!("#{}", d.id))),
             Cell::from(cut(
                 &sanitize(
@@ -144,10 +153,14 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Cell::from(sanitize(&d.source)),
             Cell::from(cut(&sanitize(&d.last_error), free as usize))
                 .style(Style::new().fg(Color::LightRed)),
-        ]
+        ];
+        if s.dlq_history {
+            v.insert(1, status);
+        }
+        v
     };
     let sort = l.sort % DLQ_SORTS.len();
-    let sorted = [5, 1, 2, 4, 7][sort];
+    let sorted = [5, 1, 2, 4, 7][sort] + s.dlq_history as usize;
     let count = rows.len();
     ListTable {
         title: title(
