@@ -221,3 +221,28 @@ async fn palette_prefixes_and_no_color() {
         .any(|c| c.modifier.contains(Modifier::REVERSED)));
     db.close().await;
 }
+
+/// Deliverable 6: Enter on a dead job opens it in full — payload and headers
+/// pretty-printed, every attempt with its time and error — scrollable; Enter opens its call.
+#[tokio::test]
+async fn dead_job_detail_view() {
+    let db = DemoDb::open().await.unwrap();
+    let area = Rect::new(0, 0, 160, 45);
+    let mut app = db.console("dlq", area).await.unwrap();
+    app.handle_key(key(KeyCode::Char('j')));
+    app.handle_key(key(KeyCode::Enter));
+    let callops::views::Route::DeadJob(id) = app.state.route() else {
+        panic!("Enter opens the dead job: {:?}", app.state.route());
+    };
+    app.prepare(area, DEMO_NOW);
+    let text = frame(&app, 160, 45);
+    assert!(text.contains(&format!("dead job #{id}")), "{text}");
+    assert!(text.contains("\"call_id\": "), "payload pretty-printed: {text}");
+    assert!(text.contains("#1 at ") && text.contains("#5 at "), "every attempt: {text}");
+    app.handle_key(key(KeyCode::Char('G')));
+    app.prepare(area, DEMO_NOW);
+    assert!(app.state.detail_scroll > 0);
+    app.handle_key(key(KeyCode::Enter));
+    assert!(matches!(app.state.route(), callops::views::Route::Call(_)));
+    db.close().await;
+}

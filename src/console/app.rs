@@ -276,6 +276,7 @@ impl App {
             Route::Dlq => d.dlq.as_ref().map(|p| p.at),
             Route::Review => d.review.as_ref().map(|p| p.at),
             Route::Audit => d.audit.as_ref().map(|p| p.at),
+            Route::DeadJob(_) => d.dlq.as_ref().map(|p| p.at),
         }
     }
 
@@ -428,6 +429,14 @@ impl App {
         if route == Route::Help {
             self.state.help_scroll =
                 (self.state.help_scroll as i64 + d).clamp(0, u16::MAX as i64) as u16;
+            return;
+        }
+        if let Route::DeadJob(id) = route {
+            let n = views::dead_job::find(&self.state, id)
+                .map(|j| views::dead_job::lines(&self.state, j).len())
+                .unwrap_or(0) as i64;
+            self.state.detail_scroll =
+                (self.state.detail_scroll as i64 + d).clamp(0, (n - 1).max(0)) as u16;
             return;
         }
         if let Route::Call(_) = route {
@@ -703,6 +712,11 @@ impl App {
                 ));
             }
             Cmd::Retry if route == Route::Dlq => self.dlq_action(true),
+            Cmd::Retry | Cmd::Discard if matches!(route, Route::DeadJob(_)) => {
+                if let Route::DeadJob(id) = route {
+                    self.dead_job_action(id, cmd == Cmd::Retry);
+                }
+            }
             Cmd::Retry if route == Route::Stuck => self.stuck_retry(),
             Cmd::Discard if route == Route::Dlq => self.dlq_action(false),
             Cmd::Retry | Cmd::Qc | Cmd::Lead | Cmd::Unlink => {
@@ -1006,6 +1020,42 @@ impl App {
             Selection::Matching(filter),
         ));
         self.run(OpRequest::DlqPreview { retry, scopes });
+    }
+
+    /// R or X on one dead job (its detail view): confirmed, default Cancel.
+    fn dead_job_action(&mut self, id: i64, retry: bool) {
+        let action = if retry {
+            Action::DlqRetry
+        } else {
+            Action::DlqDiscard
+        };
+        let Some(d) = views::dead_job::find(&self.state, id) else {
+            self.state.message = Some((format!("dead job #{id} is not loaded"), true));
+            return;
+        };
+        if d.status != crate::store::DeadJobStatus::Dead {
+            self.state.message = Some((
+                format!("dead job #{id} is {} already", d.status.as_str()),
+                true,
+            ));
+            return;
+        }
+        let verb = if retry { "Retry" } else { "Discard" };
+        self.confirm(
+            action,
+            format!("{verb} dead job #{id}?"),
+            vec![if retry {
+                "Its job is published again (confirmed by the broker) before the row is marked retried.".into()
+            } else {
+                "The row stays as history with its payload (H shows it).".into()
+            }],
+            verb.into(),
+            OpRequest::Dlq {
+                retry,
+                sel: Selection::Ids(vec![id]),
+                what: format!("dead job #{id}"),
+            },
+        );
     }
 
     /// R in the stuck view: this call, the marked ones, or the selected call's whole error
@@ -1402,11 +1452,13 @@ impl App {
                 }
             }
             Route::Dlq => {
-                let key = self.selected_key(ListId::Dlq);
-                let call = views::lists::dlq_visible(&self.state)
-                    .into_iter()
-                    .find(|d| Some(d.id) == key)
-                    .map(|d| (d.id, d.call_id));
+                if let Some(id) = self.selected_key(ListId::Dlq) {
+                    self.state.detail_scroll = 0;
+                    self.push(Route::DeadJob(id));
+                }
+            }
+            Route::DeadJob(id) => {
+                let call = views::dead_job::find(&self.state, id).map(|d| (d.id, d.call_id));
                 match call {
                     Some((_, Some(c))) => self.push(Route::Call(c)),
                     Some((id, None)) => {

@@ -505,15 +505,20 @@ impl KeyMap {
                 Scope::All => true,
                 Scope::Lists => list,
                 Scope::Overview => route == Route::Overview,
-                Scope::Scrolling => list || matches!(route, Route::Call(_)),
+                Scope::Scrolling => {
+                    list || matches!(route, Route::Call(_) | Route::DeadJob(_) | Route::Help)
+                }
                 Scope::Focusable => matches!(route, Route::Stuck | Route::Call(_)),
-                Scope::Open => list,
+                Scope::Open => list || matches!(route, Route::DeadJob(_)),
                 Scope::Dlq => route == Route::Dlq,
                 Scope::Review => route == Route::Review,
                 Scope::Call => matches!(route, Route::Call(_)),
                 Scope::DlqOrReview => matches!(route, Route::Dlq | Route::Review),
                 Scope::Markable => matches!(route, Route::Dlq | Route::Stuck),
-                Scope::Retryable => matches!(route, Route::Dlq | Route::Stuck | Route::Call(_)),
+                Scope::Retryable => matches!(
+                    route,
+                    Route::Dlq | Route::Stuck | Route::Call(_) | Route::DeadJob(_)
+                ),
             };
             if !applies {
                 continue;
@@ -527,7 +532,8 @@ impl KeyMap {
                 (Cmd::Open, Route::Stuck) => {
                     "open the call (in the groups pane: narrow to the group)"
                 }
-                (Cmd::Open, Route::Dlq) => "open the dead job's call",
+                (Cmd::Open, Route::Dlq) => "open the dead job: payload, headers, every attempt",
+                (Cmd::Open, Route::DeadJob(_)) => "open its call",
                 (Cmd::Open, Route::Review) => "open the call",
                 (Cmd::Open, Route::Audit) => "open the target call, if it is one",
                 (Cmd::Up | Cmd::Down, Route::Call(_)) => "scroll the focused pane",

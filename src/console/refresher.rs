@@ -234,7 +234,7 @@ async fn fetch_db(
             p.stuck = Some(d);
         }
         Route::Call(id) => p.call = Some((id, store.call_detail(id).await?)),
-        Route::Dlq => {
+        Route::Dlq | Route::DeadJob(_) => {
             let (names, d) =
                 tokio::try_join!(store.business_names(), store.dlq_page_filtered(&q.dlq, limit))?;
             p.names = Some(names);

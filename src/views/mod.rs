@@ -5,6 +5,7 @@
 
 pub mod business;
 pub mod call;
+pub mod dead_job;
 pub mod help;
 pub mod lists;
 pub mod overview;
@@ -218,6 +219,7 @@ pub fn draw(f: &mut Frame, s: &ConsoleState) {
         Route::Dlq => lists::draw_dlq(f, body, s),
         Route::Review => review::draw(f, body, s),
         Route::Audit => lists::draw_audit(f, body, s),
+        Route::DeadJob(id) => dead_job::draw(f, body, s, id),
         Route::Help => help::draw(f, body, s),
     }
     draw_footer(f, footer, s);

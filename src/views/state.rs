@@ -18,6 +18,8 @@ pub enum Route {
     Review,
     Audit,
     Help,
+    /// One dead job in full (payload, headers, every attempt).
+    DeadJob(i64),
 }
 
 impl Route {
@@ -31,6 +33,7 @@ impl Route {
             Route::Review => "review".into(),
             Route::Audit => "audit".into(),
             Route::Help => "help".into(),
+            Route::DeadJob(id) => format!("dead job #{id}"),
         }
     }
 
@@ -261,6 +264,8 @@ pub struct ConsoleState {
     pub review_offset: i64,
     /// Help: first line shown.
     pub help_scroll: u16,
+    /// Dead-job detail: first line shown.
+    pub detail_scroll: u16,
     /// NO_COLOR is set: draw without colours.
     pub no_color: bool,
     /// An action running in the background, and since when.
@@ -295,6 +300,7 @@ impl ConsoleState {
             review_deferred: false,
             review_offset: 0,
             help_scroll: 0,
+            detail_scroll: 0,
             no_color: false,
             busy: None,
         }
