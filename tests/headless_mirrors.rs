@@ -56,15 +56,17 @@ async fn overview_stuck_and_call_as_json() {
     assert_eq!(names.len(), 6, "{names:?}");
     assert!(names.contains(&"Acme Dental"), "{names:?}");
     assert!(rows.iter().map(|r| r["dlq"].as_i64().unwrap()).sum::<i64>() > 0);
+    // Labelled maps, not bare arrays (deliverable 9).
     assert!(rows
         .iter()
-        .all(|r| r["rates"].as_array().unwrap().len() == 5));
+        .all(|r| r["rates"]["transcribe"]["5m"].is_number() && r["backlog"]["notify"].is_u64()));
 
     let (ok, out, err) = run(&s, &["calls", "stuck", "--json"]);
     assert!(ok, "{err}");
     let stuck: Value = serde_json::from_str(&out).unwrap();
     let calls = stuck["calls"].as_array().unwrap();
     assert!(!calls.is_empty());
+    assert!(stuck["by_stage"]["transcribe"].is_i64(), "{stuck}");
     assert!(calls
         .iter()
         .any(|c| c["id"].as_i64() == Some(s.ids.hostile_call)));
@@ -78,6 +80,20 @@ async fn overview_stuck_and_call_as_json() {
     assert_eq!(detail["call"]["id"].as_i64(), Some(s.ids.traced_call));
     assert!(!detail["events"].as_array().unwrap().is_empty());
     assert!(detail["transcript"].is_object());
+
+    // DLQ rows: payload and headers are objects, not JSON in strings.
+    let (ok, out, err) = run(&s, &["dlq", "list", "--json"]);
+    assert!(ok, "{err}");
+    let dlq: Value = serde_json::from_str(&out).unwrap();
+    assert!(dlq["total"].as_i64().unwrap() > 0);
+    assert!(
+        dlq["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["payload"].is_object() && r["headers"].is_object()),
+        "{dlq}"
+    );
 }
 
 #[tokio::test]

@@ -246,6 +246,57 @@ pub fn write_out(s: &str) -> anyhow::Result<()> {
     }
 }
 
+/// A JSON text stored in a string column, as the JSON it is (a string if it is not JSON).
+fn as_json(raw: &str) -> serde_json::Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()))
+}
+
+/// A dead job with its payload and headers as objects.
+fn dead_job_json(d: &crate::store::DeadJob) -> serde_json::Value {
+    let mut v = serde_json::to_value(d).unwrap_or_default();
+    v["payload"] = as_json(&d.payload);
+    v["headers"] = as_json(&d.headers);
+    v["dead_at_utc"] = serde_json::json!(crate::views::datetime_utc(d.dead_at));
+    v
+}
+
+/// Per-stage arrays as maps keyed by stage name (`Stage::ALL` order), so a script reads
+/// `backlog.transcribe`, not `backlog[1]`.
+fn by_stage<T: serde::Serialize>(values: &[T]) -> serde_json::Value {
+    serde_json::Value::Object(
+        crate::domain::stage::Stage::ALL
+            .iter()
+            .zip(values)
+            .map(|(s, v)| (s.as_str().to_string(), serde_json::json!(v)))
+            .collect(),
+    )
+}
+
+/// An overview row with labelled maps: `rates.<stage>.<window>` per minute, `backlog`,
+/// `calls_60` and `failures_60` per stage.
+fn overview_json(b: &crate::store::read::BizRow) -> serde_json::Value {
+    let mut v = serde_json::to_value(b).unwrap_or_default();
+    let windows = crate::store::read::WINDOWS_MIN;
+    let rates: Vec<serde_json::Value> = b
+        .rates
+        .iter()
+        .map(|r| {
+            serde_json::Value::Object(
+                windows
+                    .iter()
+                    .zip(r)
+                    .map(|(w, x)| (format!("{w}m"), serde_json::json!(x)))
+                    .collect(),
+            )
+        })
+        .collect();
+    v["rates"] = by_stage(&rates);
+    v["backlog"] = by_stage(&b.backlog);
+    v["calls_60"] = by_stage(&b.calls_60);
+    v["failures_60"] = by_stage(&b.failures_60);
+    v
+}
+
 /// The review page as JSON objects: candidates parsed (not JSON in a string), times in
 /// epoch milliseconds and as UTC text.
 fn review_json(p: &crate::store::read::review::ReviewPage, limit: u32) -> serde_json::Value {
@@ -357,6 +408,15 @@ pub async fn dlq(config: &Config, cmd: DlqCmd) -> anyhow::Result<()> {
             } else {
                 let rows = ops.store.list_dead_jobs(&f, None, limit).await?;
                 let total = ops.store.count_dead_jobs(&f).await?;
+                if json {
+                    // Payload and headers as JSON objects, not JSON inside strings.
+                    let v: Vec<serde_json::Value> = rows.iter().map(dead_job_json).collect();
+                    return print(
+                        true,
+                        &serde_json::json!({"total": total, "rows": v}),
+                        |_| String::new(),
+                    );
+                }
                 print(json, &rows, |rows| {
                     let mut out = format!("{total} dead jobs match; newest {}:\n", rows.len());
                     for d in rows {
@@ -638,6 +698,10 @@ async fn view_data(
 pub async fn overview(config: &Config, json: bool) -> anyhow::Result<()> {
     let snap = view_data(config, crate::views::Route::Overview).await?;
     let rows = snap.parts.overview.unwrap_or_default();
+    if json {
+        let v: Vec<serde_json::Value> = rows.iter().map(overview_json).collect();
+        return print(true, &v, |_| String::new());
+    }
     print(json, &rows, |rows| {
         let mut out = format!(
             "{:<24} {:>9} {:>8} {:>8} {:>6} {:>5} {:>6} {:>10}\n",
@@ -667,13 +731,22 @@ pub async fn calls_stuck(config: &Config, json: bool) -> anyhow::Result<()> {
     let snap = view_data(config, crate::views::Route::Stuck).await?;
     let names = snap.parts.names.unwrap_or_default();
     let stuck = snap.parts.stuck.unwrap_or_default();
+    if json {
+        let mut v = serde_json::to_value(&stuck)?;
+        v["by_stage"] = by_stage(&stuck.by_stage);
+        v["slas_ms"] = by_stage(&stuck.slas_ms);
+        return print(true, &v, |_| String::new());
+    }
     print(json, &stuck, |s| {
         let now = crate::now_ms();
-        let mut out = format!(
-            "{} stuck (per stage {:?}); oldest first:\n",
-            s.total(),
-            s.by_stage
-        );
+        let per_stage = crate::domain::stage::Stage::ALL
+            .iter()
+            .zip(s.by_stage)
+            .filter(|(_, n)| *n > 0)
+            .map(|(st, n)| format!("{} {n}", st.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut out = format!("{} stuck ({per_stage}); oldest first:\n", s.total());
         for c in &s.calls {
             out.push_str(&format!(
                 "{:>8} {:<22} {:<10} {:<9} {:>8} try {:<2} {}\n",
