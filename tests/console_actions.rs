@@ -111,7 +111,10 @@ async fn actions_through_the_console(store: Store) {
     app.handle_key(key(KeyCode::Enter));
     let confirm = app.state.dialog.clone().expect("a weak match is confirmed");
     assert_eq!(confirm.choice, 0, "Cancel is the default: {confirm:?}");
-    assert!(confirm.title.contains("below the auto-link threshold"), "{confirm:?}");
+    assert!(
+        confirm.title.contains("below the auto-link threshold"),
+        "{confirm:?}"
+    );
     app.handle_key(key(KeyCode::Char('y')));
     assert!(app.state.dialog.is_none());
     assert_eq!(run_requests(&mut app, &ops(Role::Support)).await, 1);
@@ -165,7 +168,9 @@ async fn actions_through_the_console(store: Store) {
         for _ in 0..row {
             app.handle_key(key(KeyCode::Char('j')));
         }
-        let item = callops::views::lists::review_visible(&app.state)[row].call.clone();
+        let item = callops::views::lists::review_visible(&app.state)[row]
+            .call
+            .clone();
         let (cid, cname) = callops::views::lists::candidates(&item)
             .first()
             .cloned()

@@ -88,15 +88,22 @@ async fn small_terminals_keep_ids_and_whole_words() {
             first.contains("database ok") || first.contains("broker ok"),
             "{w}x{h}: {first}"
         );
-        assert!(text.contains("#6") && text.contains("10m00s"), "{w}x{h}: {text}");
-        assert!(text.contains('…'), "free text is cut with an ellipsis: {text}");
+        assert!(
+            text.contains("#6") && text.contains("10m00s"),
+            "{w}x{h}: {text}"
+        );
+        assert!(
+            text.contains('…'),
+            "free text is cut with an ellipsis: {text}"
+        );
         let hints = text.lines().last().unwrap().trim_end();
         assert!(hints.ends_with("q quit"), "{w}x{h}: {hints:?}");
         let app = db.console("review", area).await.unwrap();
         let text = frame(&app, w, h);
         for id in ["13", "15", "14", "16"] {
             assert!(
-                text.lines().any(|l| l.trim_start_matches('│').trim_start().starts_with(id)),
+                text.lines()
+                    .any(|l| l.trim_start_matches('│').trim_start().starts_with(id)),
                 "{w}x{h}: call {id} missing: {text}"
             );
         }
@@ -110,7 +117,10 @@ async fn small_terminals_keep_ids_and_whole_words() {
 async fn local_time_with_its_zone() {
     callops::views::set_zone(callops::views::Zone::parse("+02:00").unwrap());
     let db = DemoDb::open().await.unwrap();
-    let app = db.console("overview", Rect::new(0, 0, 160, 45)).await.unwrap();
+    let app = db
+        .console("overview", Rect::new(0, 0, 160, 45))
+        .await
+        .unwrap();
     let text = frame(&app, 160, 45);
     // DEMO_NOW is 08:42:30 UTC.
     assert!(text.contains("@10:42:30 UTC+02:00"), "{text}");
@@ -132,7 +142,10 @@ async fn review_pane_tells_candidates_apart() {
         text.contains("#3 Matthias Müller") && text.contains("#4 Mathias Mueller"),
         "{text}"
     );
-    assert!(text.contains("+4989555123") && text.contains("no calls yet"), "{text}");
+    assert!(
+        text.contains("+4989555123") && text.contains("no calls yet"),
+        "{text}"
+    );
     assert!(text.contains("name 1.00 · phonetic yes · first"), "{text}");
     // Five candidates on a short terminal: "+N more", not a silent cut.
     let cands: Vec<serde_json::Value> = (0..5)
@@ -143,7 +156,10 @@ async fn review_pane_tells_candidates_apart() {
         .execute(db.store.pool())
         .await
         .unwrap();
-    let app = db.console("review", Rect::new(0, 0, 160, 24)).await.unwrap();
+    let app = db
+        .console("review", Rect::new(0, 0, 160, 24))
+        .await
+        .unwrap();
     let text = frame(&app, 160, 24);
     assert!(text.contains("more candidates"), "{text}");
     db.close().await;
@@ -158,7 +174,10 @@ async fn a_corrupt_row_shows_as_corrupt() {
         .execute(db.store.pool())
         .await
         .unwrap();
-    let app = db.console("review", Rect::new(0, 0, 160, 45)).await.unwrap();
+    let app = db
+        .console("review", Rect::new(0, 0, 160, 45))
+        .await
+        .unwrap();
     let text = frame(&app, 160, 45);
     assert!(text.contains("CORRUPT ROW"), "{text}");
     assert!(text.contains("review queue 1–4 of 4"), "{text}");
@@ -184,7 +203,10 @@ async fn an_empty_database_says_what_to_do() {
         }
     }
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM businesses").await, 0);
-    let app = db.console("overview", Rect::new(0, 0, 160, 45)).await.unwrap();
+    let app = db
+        .console("overview", Rect::new(0, 0, 160, 45))
+        .await
+        .unwrap();
     let text = frame(&app, 160, 45);
     assert!(text.contains("callops demo"), "{text}");
     assert!(!text.contains("no business matches"), "{text}");
@@ -205,8 +227,13 @@ async fn palette_prefixes_and_no_color() {
     assert_eq!(app.state.route(), callops::views::Route::Dlq);
     app.run_command("c 1");
     let (m, err) = app.state.message.clone().unwrap();
-    assert!(err && m.contains(":call") && m.contains(":customers"), "{m}");
-    assert!(callops::views::COMMANDS.iter().any(|(c, _)| *c == "customers"));
+    assert!(
+        err && m.contains(":call") && m.contains(":customers"),
+        "{m}"
+    );
+    assert!(callops::views::COMMANDS
+        .iter()
+        .any(|(c, _)| *c == "customers"));
     app.state.no_color = true;
     app.prepare(area, DEMO_NOW);
     let buf = render_buffer(&app, 160, 45).unwrap();
@@ -237,8 +264,14 @@ async fn dead_job_detail_view() {
     app.prepare(area, DEMO_NOW);
     let text = frame(&app, 160, 45);
     assert!(text.contains(&format!("dead job #{id}")), "{text}");
-    assert!(text.contains("\"call_id\": "), "payload pretty-printed: {text}");
-    assert!(text.contains("#1 at ") && text.contains("#5 at "), "every attempt: {text}");
+    assert!(
+        text.contains("\"call_id\": "),
+        "payload pretty-printed: {text}"
+    );
+    assert!(
+        text.contains("#1 at ") && text.contains("#5 at "),
+        "every attempt: {text}"
+    );
     app.handle_key(key(KeyCode::Char('G')));
     app.prepare(area, DEMO_NOW);
     assert!(app.state.detail_scroll > 0);

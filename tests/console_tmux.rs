@@ -169,7 +169,9 @@ async fn console_under_tmux_renders_hostile_text_harmlessly() {
 
 /// A TCP port that forwards to Postgres only while `up` is set: the database "goes away"
 /// and "comes back" for the console without touching the real server.
-async fn switchable_proxy(to: std::net::SocketAddr) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+async fn switchable_proxy(
+    to: std::net::SocketAddr,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let up = std::sync::Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -209,7 +211,15 @@ async fn console_opens_during_a_database_outage_and_recovers() {
     let db = common::PgDb::create(&pg).await;
     seed_demo_data(&db.store).await.unwrap();
     let (port, up) = switchable_proxy("127.0.0.1:5432".parse().unwrap()).await;
-    let dbname = db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let dbname = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
     let url = format!("postgres://postgres@127.0.0.1:{port}/{dbname}");
     let dir = tempfile::tempdir().unwrap();
     let name = format!("callops-outage-{}", std::process::id());
@@ -242,10 +252,16 @@ async fn console_opens_during_a_database_outage_and_recovers() {
         started.elapsed()
     );
     let down = wait_for(&s, "database down since", Duration::from_secs(15));
-    assert!(down.contains("retrying in") && down.contains("db DOWN"), "{down}");
+    assert!(
+        down.contains("retrying in") && down.contains("db DOWN"),
+        "{down}"
+    );
     std::thread::sleep(Duration::from_secs(3));
     let still = tmux(&["capture-pane", "-p", "-t", &s.0]);
-    assert!(!still.contains("callops-exited-"), "the console exited: {still}");
+    assert!(
+        !still.contains("callops-exited-"),
+        "the console exited: {still}"
+    );
     // The database comes back: the console shows its data without being restarted.
     up.store(true, std::sync::atomic::Ordering::Relaxed);
     let back = wait_for(&s, "Acme Dental", Duration::from_secs(45));
@@ -275,8 +291,18 @@ async fn selection_and_search_by_keys_under_tmux() {
         dir.path().display()
     );
     tmux(&[
-        "new-session", "-d", "-s", &name, "-x", "160", "-y", "45", "-e",
-        "TERM=xterm-256color", "sh", "-c",
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "-e",
+        "TERM=xterm-256color",
+        "sh",
+        "-c",
         &format!("{cmd}; echo callops-exited-$?; sleep 30"),
     ]);
     let s = Session(name);
@@ -303,7 +329,10 @@ async fn selection_and_search_by_keys_under_tmux() {
     // The database's search: an id typed, Enter.
     keys(&s, &["/", "16", "Enter"]);
     let found = wait_for(&s, "review queue 1–1 of 1", Duration::from_secs(10));
-    assert!(found.contains("Haifa Realty") && found.contains("matching \"16\""), "{found}");
+    assert!(
+        found.contains("Haifa Realty") && found.contains("matching \"16\""),
+        "{found}"
+    );
     keys(&s, &["Escape"]);
     wait_for(&s, "review queue 1–6 of 6", Duration::from_secs(10));
     keys(&s, &["q"]);

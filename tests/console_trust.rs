@@ -197,7 +197,11 @@ async fn selection_is_an_item(store: Store) {
     let Some(OpRequest::DlqPreview { scopes, .. }) = app.requests.first().cloned() else {
         panic!("R asks for a preview: {:?}", app.requests);
     };
-    assert_eq!(scopes[0].0, format!("this dead job #{picked}"), "{scopes:?}");
+    assert_eq!(
+        scopes[0].0,
+        format!("this dead job #{picked}"),
+        "{scopes:?}"
+    );
 }
 
 /// Defects 2 and 3: a deferred item leaves the default list until due and is shown with
@@ -211,7 +215,10 @@ async fn review_is_paged_searched_and_deferred(store: Store) {
     ch(&mut app, '4');
     refresh(&mut app, &store, &s).await;
     let in_review = scalar(&store, "SELECT COUNT(*) FROM calls WHERE state = 'review'").await;
-    assert!(in_review > 2, "more review items than two pages: {in_review}");
+    assert!(
+        in_review > 2,
+        "more review items than two pages: {in_review}"
+    );
     let page = views::review::page(&app.state).unwrap();
     assert_eq!(page.total, in_review, "the title's total is the true total");
     assert_eq!(page.rows.len(), 1);
@@ -248,7 +255,10 @@ async fn review_is_paged_searched_and_deferred(store: Store) {
     let replies = run_requests(&mut app, &ops).await;
     assert!(matches!(&replies[..], [OpReply::Done(_)]), "{replies:?}");
     refresh(&mut app, &store, &s).await;
-    assert!(review_ids(&app).is_empty(), "deferred: gone from the default list");
+    assert!(
+        review_ids(&app).is_empty(),
+        "deferred: gone from the default list"
+    );
     app.handle_key(key(KeyCode::Esc));
     refresh(&mut app, &store, &s).await;
     let page = views::review::page(&app.state).unwrap();
@@ -282,7 +292,11 @@ async fn dlq_search_has_one_source_of_truth(store: Store) {
     refresh(&mut app, &store, &s).await;
     ch(&mut app, '3');
     refresh(&mut app, &store, &s).await;
-    let all = scalar(&store, "SELECT COUNT(*) FROM dead_jobs WHERE status = 'dead'").await;
+    let all = scalar(
+        &store,
+        "SELECT COUNT(*) FROM dead_jobs WHERE status = 'dead'",
+    )
+    .await;
     let transcribe = scalar(
         &store,
         "SELECT COUNT(*) FROM dead_jobs WHERE status = 'dead' AND stage = 'transcribe'",
@@ -340,10 +354,11 @@ async fn call_view_never_shows_another_call(store: Store) {
     let first = scalar(&store, "SELECT MIN(id) FROM calls WHERE state = 'dead'").await;
     app.run_command(&format!("call {first}"));
     refresh(&mut app, &store, &s).await;
-    let ext: String = sqlx::query_scalar(&format!("SELECT external_id FROM calls WHERE id = {first}"))
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let ext: String =
+        sqlx::query_scalar(&format!("SELECT external_id FROM calls WHERE id = {first}"))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     let text = buffer_text(&render_buffer(&app, 160, 45).unwrap());
     assert!(text.contains(&ext), "call {first} shows: {text}");
     let other: i64 = scalar(
@@ -374,7 +389,11 @@ async fn call_view_never_shows_another_call(store: Store) {
     );
     for c in ['R', 'Q', 'L', 'u'] {
         ch(&mut app, c);
-        assert!(app.state.dialog.is_none(), "{c} opened a dialog: {:?}", app.state.dialog);
+        assert!(
+            app.state.dialog.is_none(),
+            "{c} opened a dialog: {:?}",
+            app.state.dialog
+        );
         let (m, err) = app.state.message.clone().unwrap();
         assert!(err && m.contains("not loaded"), "{c}: {m}");
     }
@@ -415,7 +434,11 @@ async fn unlink_from_the_call_view(store: Store) {
     ch(&mut app, 'y');
     run_requests(&mut app, &ops).await;
     assert_eq!(
-        scalar(&store, &format!("SELECT customer_id FROM calls WHERE id = {}", call.id)).await,
+        scalar(
+            &store,
+            &format!("SELECT customer_id FROM calls WHERE id = {}", call.id)
+        )
+        .await,
         wrong
     );
     // Undo it from the call view.
@@ -427,7 +450,10 @@ async fn unlink_from_the_call_view(store: Store) {
     assert!(d.title.contains(&format!("#{wrong}")), "{d:?}");
     ch(&mut app, 'y');
     let replies = run_requests(&mut app, &ops).await;
-    assert!(matches!(&replies[..], [OpReply::Done(m)] if m.contains("unlink")), "{replies:?}");
+    assert!(
+        matches!(&replies[..], [OpReply::Done(m)] if m.contains("unlink")),
+        "{replies:?}"
+    );
     let state: String = sqlx::query_scalar(&format!(
         "SELECT stage || '/' || state FROM calls WHERE id = {}",
         call.id
@@ -470,7 +496,11 @@ async fn unlink_from_the_call_view(store: Store) {
     ch(&mut app, 'y');
     run_requests(&mut app, &ops).await;
     assert_eq!(
-        scalar(&store, &format!("SELECT customer_id FROM calls WHERE id = {}", call.id)).await,
+        scalar(
+            &store,
+            &format!("SELECT customer_id FROM calls WHERE id = {}", call.id)
+        )
+        .await,
         views::review::candidates(&call)[0].0
     );
     broker.close().await;
@@ -519,7 +549,13 @@ async fn stuck_view_actions(store: Store) {
     refresh(&mut app, &store, &s).await;
     ch(&mut app, ' ');
     assert!(app.state.list(ListId::Review).marked.is_empty());
-    assert!(app.state.message.clone().unwrap().0.contains("marks are for R"));
+    assert!(app
+        .state
+        .message
+        .clone()
+        .unwrap()
+        .0
+        .contains("marks are for R"));
     // DLQ history: a status column.
     ch(&mut app, '3');
     ch(&mut app, 'H');

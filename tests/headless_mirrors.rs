@@ -151,7 +151,11 @@ async fn review_list_pages_defers_unlinks_and_survives_a_closed_pipe() {
         "candidates are objects, not JSON in a string: {all}"
     );
     let one = list(&["--limit", "1", "--offset", "1"]);
-    assert_eq!(one["total"].as_i64(), Some(total), "the true total on every page");
+    assert_eq!(
+        one["total"].as_i64(),
+        Some(total),
+        "the true total on every page"
+    );
     assert_eq!(one["rows"].as_array().unwrap().len(), 1);
     assert_eq!(one["rows"][0]["id"], rows[1]["id"]);
     let id = rows[2]["id"].as_i64().unwrap();
@@ -170,9 +174,15 @@ async fn review_list_pages_defers_unlinks_and_survives_a_closed_pipe() {
     assert_eq!(after["deferred_total"].as_i64(), Some(1));
     let deferred = list(&["--deferred"]);
     assert_eq!(deferred["rows"][0]["id"].as_i64(), Some(id));
-    assert_eq!(deferred["rows"][0]["deferred_reason"], "customer calls back");
+    assert_eq!(
+        deferred["rows"][0]["deferred_reason"],
+        "customer calls back"
+    );
     let (ok, text, err) = run(&s, &["review", "list", "--deferred"]);
-    assert!(ok && text.contains("customer calls back") && text.contains("UTC"), "{text}{err}");
+    assert!(
+        ok && text.contains("customer calls back") && text.contains("UTC"),
+        "{text}{err}"
+    );
 
     // Link the first item, then unlink it: back in review.
     let call = rows[0]["id"].as_i64().unwrap().to_string();
@@ -185,7 +195,13 @@ async fn review_list_pages_defers_unlinks_and_survives_a_closed_pipe() {
     let (ok, _, err) = run(&s, &args);
     assert!(ok, "{err}");
     assert_eq!(list(&[])["total"].as_i64(), Some(total - 2));
-    let mut args = vec!["review", "unlink", &call as &str, "--reason", "two James Wilsons"];
+    let mut args = vec![
+        "review",
+        "unlink",
+        &call as &str,
+        "--reason",
+        "two James Wilsons",
+    ];
     args.extend_from_slice(&support);
     let (ok, out, err) = run(&s, &args);
     assert!(ok && out.contains("unlink call"), "{out}{err}");

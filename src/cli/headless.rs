@@ -341,7 +341,11 @@ fn review_text(p: &crate::store::read::review::ReviewPage) -> String {
         } else {
             "review queue"
         },
-        if p.rows.is_empty() { 0 } else { p.query.offset + 1 },
+        if p.rows.is_empty() {
+            0
+        } else {
+            p.query.offset + 1
+        },
         p.query.offset + p.rows.len() as i64,
         p.total,
         if !p.query.deferred && p.deferred_total > 0 {

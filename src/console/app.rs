@@ -648,7 +648,8 @@ impl App {
             }
             Cmd::Mark if !matches!(route, Route::Dlq | Route::Stuck) => {
                 self.state.message = Some((
-                    "marks are for R in the DLQ and stuck views; nothing here acts on several rows".into(),
+                    "marks are for R in the DLQ and stuck views; nothing here acts on several rows"
+                        .into(),
                     false,
                 ));
             }
@@ -694,7 +695,8 @@ impl App {
                     if self.state.review_deferred {
                         "showing deferred items not yet due, with their reason (H shows the due ones)".into()
                     } else {
-                        "showing review items that are due (deferred ones are left out until due)".into()
+                        "showing review items that are due (deferred ones are left out until due)"
+                            .into()
                     },
                     false,
                 ));
@@ -783,12 +785,15 @@ impl App {
         let call = match views::call::detail_of(&self.state) {
             Some(Some(d)) => d.call.clone(),
             Some(None) => {
-                self.state.message = Some((format!("there is no call {id}: nothing to act on"), true));
+                self.state.message =
+                    Some((format!("there is no call {id}: nothing to act on"), true));
                 return;
             }
             None => {
                 self.state.message = Some((
-                    format!("call {id} is not loaded yet (see the header): actions wait for its data"),
+                    format!(
+                        "call {id} is not loaded yet (see the header): actions wait for its data"
+                    ),
                     true,
                 ));
                 return;
@@ -905,7 +910,10 @@ impl App {
         if id == ListId::Dlq {
             if let Err(m) = dlq_filter(&text, &self.state.data.names, self.state.dlq_history) {
                 self.state.message = Some((
-                    format!("{m} — the search stays {}", describe_filter(&self.queries.dlq_text)),
+                    format!(
+                        "{m} — the search stays {}",
+                        describe_filter(&self.queries.dlq_text)
+                    ),
                     true,
                 ));
                 self.state.list_mut(id).filter = self.queries.dlq_text.clone();

@@ -51,10 +51,8 @@ impl LateBroker {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, broker = %kind, "console: broker not reachable yet; retrying");
-                        *me.last_error.write().unwrap_or_else(|e| e.into_inner()) = format!(
-                            "{e} (retrying every {} s)",
-                            retry.as_secs()
-                        );
+                        *me.last_error.write().unwrap_or_else(|e| e.into_inner()) =
+                            format!("{e} (retrying every {} s)", retry.as_secs());
                     }
                 }
                 drop(me);

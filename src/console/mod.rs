@@ -44,7 +44,9 @@ pub async fn run_console(config: Config, readonly: bool) -> anyhow::Result<()> {
         store.clone(),
         stop.clone(),
     );
-    tokio::task::spawn_blocking(move || handle.block_on(migrate_when_reachable(migrating, stopped)));
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(migrate_when_reachable(migrating, stopped))
+    });
     let broker: DynBroker = late_broker::LateBroker::connect(
         &config.broker.kind,
         config.broker_settings(),
@@ -70,14 +72,10 @@ async fn migrate_when_reachable(store: Store, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         match store.migrate().await {
             Ok(_) => return,
-            Err(crate::store::StoreError::Db { source, .. })
-                if matches!(
-                    source,
-                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
-                ) =>
-            {
-                tokio::time::sleep(Duration::from_secs(3)).await
-            }
+            Err(crate::store::StoreError::Db {
+                source: sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_),
+                ..
+            }) => tokio::time::sleep(Duration::from_secs(3)).await,
             Err(e) => {
                 tracing::warn!(error = %e, "console: migrations not applied (run `callops migrate` as the owner)");
                 return;

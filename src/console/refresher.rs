@@ -6,10 +6,10 @@
 use super::settings::ConsoleSettings;
 use crate::queue::{Broker, QueueStat};
 use crate::store::audit::AuditEntry;
+use crate::store::read::review::{ReviewPage, ReviewQuery};
 use crate::store::read::{
     merge_queue_stats, BizRow, BusinessDetail, CallDetail, DlqData, StuckData,
 };
-use crate::store::read::review::{ReviewPage, ReviewQuery};
 use crate::store::{DeadJobFilter, Store};
 use crate::views::Route;
 use std::collections::HashMap;
@@ -235,8 +235,10 @@ async fn fetch_db(
         }
         Route::Call(id) => p.call = Some((id, store.call_detail(id).await?)),
         Route::Dlq | Route::DeadJob(_) => {
-            let (names, d) =
-                tokio::try_join!(store.business_names(), store.dlq_page_filtered(&q.dlq, limit))?;
+            let (names, d) = tokio::try_join!(
+                store.business_names(),
+                store.dlq_page_filtered(&q.dlq, limit)
+            )?;
             p.names = Some(names);
             p.dlq = Some(d);
             p.dlq_query = Some((q.dlq_text.clone(), q.dlq_history));

@@ -257,9 +257,9 @@ impl Ops {
         .bind(reason.trim())
         .bind(&self.actor.name)
         .bind(call_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db(e, format!("deferring call {call_id}")))?;
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db(e, format!("deferring call {call_id}")))?;
         self.store
             .move_call_in(
                 &mut tx,

@@ -101,13 +101,19 @@ pub fn lines(s: &ConsoleState, d: &DeadJob) -> Vec<Line<'static>> {
     ];
     if d.errors.is_empty() {
         v.push(Line::from(Span::styled(
-            format!("           (none recorded) last error: {}", sanitize(&d.last_error)),
+            format!(
+                "           (none recorded) last error: {}",
+                sanitize(&d.last_error)
+            ),
             DIM,
         )));
     }
     for e in &d.errors {
         v.push(Line::from(vec![
-            Span::styled(format!("           #{} at {}  ", e.attempt, datetime(e.at)), DIM),
+            Span::styled(
+                format!("           #{} at {}  ", e.attempt, datetime(e.at)),
+                DIM,
+            ),
             Span::styled(sanitize(&e.error), Style::new().fg(Color::LightRed)),
         ]));
     }

@@ -57,7 +57,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let inner_h = keys.height.saturating_sub(2) as usize;
     // Rows after wrapping (the scroll is in rows).
     let inner_w = keys.width.saturating_sub(2).max(1) as usize;
-    let total: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner_w)).sum();
+    let total: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
     let top = (s.help_scroll as usize).min(total.saturating_sub(inner_h));
     if total > inner_h {
         title.push(Span::styled(
@@ -72,11 +75,14 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
     }
     title.push(Span::styled("· Esc or ? closes ", DIM));
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((top as u16, 0)).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Line::from(title)),
-        ),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((top as u16, 0))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(Line::from(title)),
+            ),
         keys,
     );
     let cmd_lines: Vec<Line> = COMMANDS

@@ -3,7 +3,9 @@
 //! actions on them (retry, discard, link …) come with their own dialogs.
 
 use super::state::{matches, ConsoleState, ListId};
-use super::widgets::{col, col_p, cut, fit_columns, table_rows_area, thousands, ListTable, ALERT, DIM};
+use super::widgets::{
+    col, col_p, cut, fit_columns, table_rows_area, thousands, ListTable, ALERT, DIM,
+};
 use super::{age, clock, sanitize};
 use crate::store::audit::AuditEntry;
 use crate::store::DeadJob;

@@ -92,8 +92,10 @@ impl Zone {
                 };
                 let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
                 let (h, m): (i32, i32) = (
-                    h.parse().map_err(|_| format!("console.timezone {s:?}: bad hours"))?,
-                    m.parse().map_err(|_| format!("console.timezone {s:?}: bad minutes"))?,
+                    h.parse()
+                        .map_err(|_| format!("console.timezone {s:?}: bad hours"))?,
+                    m.parse()
+                        .map_err(|_| format!("console.timezone {s:?}: bad minutes"))?,
                 );
                 chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
                     .map(Zone::Fixed)
@@ -321,7 +323,9 @@ fn badge(text: String, fg: Color, bg: Color) -> Span<'static> {
 
 fn conn_span(name: &str, c: &Conn, short: bool) -> Span<'static> {
     match c {
-        Conn::Up { .. } if short => Span::styled(format!(" {name} ok "), Style::new().fg(Color::Green)),
+        Conn::Up { .. } if short => {
+            Span::styled(format!(" {name} ok "), Style::new().fg(Color::Green))
+        }
         Conn::Unknown => Span::styled(
             format!(" {name} connecting… "),
             Style::new().fg(Color::DarkGray),
@@ -377,7 +381,10 @@ fn header_spans(s: &ConsoleState, compact: u8) -> Vec<Span<'static>> {
             Color::Black,
             Color::Cyan,
         ),
-        Span::styled(format!(" {crumb} "), Style::new().add_modifier(Modifier::BOLD)),
+        Span::styled(
+            format!(" {crumb} "),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
     ];
     // Freshness of what is on screen, not of the last attempt.
     match h.data_at {
@@ -620,7 +627,10 @@ pub fn fold_hints(hints: &str, width: usize) -> String {
             .any(|w| p.ends_with(w))
         {
             3
-        } else if ["filter", "open", "back", "pane"].iter().any(|w| p.ends_with(w)) {
+        } else if ["filter", "open", "back", "pane"]
+            .iter()
+            .any(|w| p.ends_with(w))
+        {
             2
         } else {
             1

@@ -238,19 +238,20 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 Style::new()
             }),
         );
-        cells.push(Cell::from(format!(
-            "{:>4}{}",
-            pct(b.error_rate),
-            bang(b.error_rate > s.alerts.error_rate)
-        )).style(
-            if b.error_rate > s.alerts.error_rate {
+        cells.push(
+            Cell::from(format!(
+                "{:>4}{}",
+                pct(b.error_rate),
+                bang(b.error_rate > s.alerts.error_rate)
+            ))
+            .style(if b.error_rate > s.alerts.error_rate {
                 ALERT
             } else if b.error_rate > s.alerts.error_rate / 2.0 {
                 WARN
             } else {
                 Style::new()
-            },
-        ));
+            }),
+        );
         let dlq_style = if b.dlq > 0 { ALERT } else { DIM };
         cells.push(
             Cell::from(format!("{:>5}", b.dlq)).style(if changed(&|x| x.dlq.to_string()) {

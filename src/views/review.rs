@@ -4,7 +4,9 @@
 //! tells them apart (phone, email, reference, last call) and the separate scores.
 
 use super::state::{ConsoleState, ListId};
-use super::widgets::{col, col_p, cut, fit_columns, table_rows_area, thousands, ListTable, DIM, WARN};
+use super::widgets::{
+    col, col_p, cut, fit_columns, table_rows_area, thousands, ListTable, DIM, WARN,
+};
 use super::{age, datetime, sanitize};
 use crate::domain::names::name_similarity;
 use crate::store::read::review::{CandidateDetail, ReviewItem, ReviewPage, ReviewQuery};
@@ -139,7 +141,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         col_p("business", Constraint::Length(14), 4),
         col_p("prio", Constraint::Length(4), 2),
         col(
-            if s.review_deferred { "due in" } else { "waiting" },
+            if s.review_deferred {
+                "due in"
+            } else {
+                "waiting"
+            },
             Constraint::Length(7),
         ),
         col_p("number", Constraint::Length(10), 5),
@@ -170,7 +176,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         };
         let why = match (&item.corrupt, s.review_deferred) {
             (Some(e), _) => format!("CORRUPT ROW: {e}"),
-            (None, true) => item.deferred_reason.clone().unwrap_or_else(|| "(no reason kept)".into()),
+            (None, true) => item
+                .deferred_reason
+                .clone()
+                .unwrap_or_else(|| "(no reason kept)".into()),
             (None, false) => c.review_reason.clone().unwrap_or_default(),
         };
         let mut v = vec![
@@ -256,7 +265,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
     }
     .draw(f, list, &l, count, &keys, build);
     let lines = match rows.get(l.selected.min(count.saturating_sub(1))) {
-        Some(item) if count > 0 => detail_lines(s, p, item, bottom.height.saturating_sub(2) as usize),
+        Some(item) if count > 0 => {
+            detail_lines(s, p, item, bottom.height.saturating_sub(2) as usize)
+        }
         _ => vec![],
     };
     if bottom.height > 0 {

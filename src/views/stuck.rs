@@ -127,13 +127,15 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 WARN
             }),
             Cell::from(format!("{:>3}", c.attempts)),
-            Cell::from(cut(&sanitize(c.last_error.as_deref().unwrap_or("—")), free as usize)).style(
-                if c.last_error.is_some() {
-                    Style::new()
-                } else {
-                    DIM
-                },
-            ),
+            Cell::from(cut(
+                &sanitize(c.last_error.as_deref().unwrap_or("—")),
+                free as usize,
+            ))
+            .style(if c.last_error.is_some() {
+                Style::new()
+            } else {
+                DIM
+            }),
         ]
     };
     let sort = l.sort % SORTS.len();

@@ -72,12 +72,13 @@ pub fn fit_columns(cols: &[Col], width: u16) -> (Vec<bool>, u16) {
     let need = |keep: &[bool]| -> u16 {
         let n = keep.iter().filter(|k| **k).count() as u16;
         // mark column (1) + a space after every column
-        1 + n + cols
-            .iter()
-            .zip(keep)
-            .filter(|(_, k)| **k)
-            .map(|(c, _)| fixed(&c.width))
-            .sum::<u16>()
+        1 + n
+            + cols
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(c, _)| fixed(&c.width))
+                .sum::<u16>()
     };
     let mut order: Vec<usize> = (0..cols.len()).filter(|i| cols[*i].prio > 0).collect();
     order.sort_by_key(|i| std::cmp::Reverse((cols[*i].prio, *i)));

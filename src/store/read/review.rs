@@ -125,7 +125,12 @@ fn corrupt_call(r: &sqlx::any::AnyRow, why: String) -> ReviewItem {
 impl Store {
     /// A page of the review queue for `q` as of `now`, with the total that matches, the
     /// deferred count and the candidates' details. `limit` rows from `q.offset`.
-    pub async fn review_page_at(&self, q: &ReviewQuery, limit: u32, now: i64) -> Result<ReviewPage> {
+    pub async fn review_page_at(
+        &self,
+        q: &ReviewQuery,
+        limit: u32,
+        now: i64,
+    ) -> Result<ReviewPage> {
         let mut binds: Vec<Bind> = vec![Bind::Int(now)];
         let mut wheres = vec![
             "state = 'review'".to_string(),
@@ -175,8 +180,8 @@ impl Store {
         );
         let count_sql = format!("SELECT COUNT(*) FROM calls WHERE {wh}");
         let page = bind_all(sqlx::query(&page_sql), &binds).fetch_all(&self.pool);
-        let count = bind_all_scalar(sqlx::query_scalar::<_, i64>(&count_sql), &binds)
-            .fetch_one(&self.pool);
+        let count =
+            bind_all_scalar(sqlx::query_scalar::<_, i64>(&count_sql), &binds).fetch_one(&self.pool);
         let deferred = sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM calls WHERE state = 'review' AND review_deferred_until > $1",
         )
@@ -223,7 +228,11 @@ impl Store {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let list = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let list = ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let sql = format!(
             "SELECT c.id, c.name, c.phone, c.email, c.external_id, c.is_temporary, \
              (SELECT COUNT(*) FROM calls k WHERE k.customer_id = c.id) AS n_calls, \
@@ -255,7 +264,11 @@ impl Store {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let list = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let list = ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let rows = sqlx::query(&format!(
             "SELECT id, link_threshold FROM businesses WHERE id IN ({list})"
         ))
@@ -301,7 +314,12 @@ impl Store {
     /// The caller's own transcript lines the heard name came from (lines of a speaker that
     /// is not the agent, those containing a word of `name` first), at most `max`, each as
     /// "12.3s text". Empty when the call has no transcript.
-    pub async fn caller_lines(&self, call_id: i64, name: Option<&str>, max: usize) -> Result<Vec<String>> {
+    pub async fn caller_lines(
+        &self,
+        call_id: i64,
+        name: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>> {
         let row = sqlx::query("SELECT text, segments FROM transcripts WHERE call_id = $1")
             .bind(call_id)
             .fetch_optional(&self.pool)
