@@ -484,8 +484,23 @@ async fn unlink_from_the_call_view(store: Store) {
         .await,
         1
     );
-    // Back in review: the top candidate in three keys (l, Enter, y).
+    // A tie above the threshold (Schreiber 0.91 / 0.88, threshold 0.85) is confirmed too,
+    // naming the rival: two people with the same surname are not one key apart.
     app.handle_key(key(KeyCode::Esc));
+    ch(&mut app, '4');
+    ch(&mut app, '/');
+    typed(&mut app, "Schreiber");
+    app.handle_key(key(KeyCode::Enter));
+    refresh(&mut app, &store, &s).await;
+    assert_eq!(review_ids(&app).len(), 1, "the Schreiber item");
+    ch(&mut app, 'l');
+    app.handle_key(key(KeyCode::Enter));
+    let d = app.state.dialog.clone().expect("a tie is confirmed");
+    assert!(d.title.contains("is as likely"), "{d:?}");
+    app.handle_key(key(KeyCode::Esc));
+    app.handle_key(key(KeyCode::Esc));
+    // Back in review: the top candidate in three keys (l, Enter, y).
+    ch(&mut app, '4');
     ch(&mut app, '/');
     typed(&mut app, &call.id.to_string());
     app.handle_key(key(KeyCode::Enter));

@@ -1183,14 +1183,24 @@ impl App {
             let d = page.and_then(|p| p.customers.get(id));
             let tells = views::review::distinguishing(d);
             options.push(format!("#{id} {name}  {conf:.2}  {tells}"));
-            // An unknown threshold asks too: safe by default.
-            confirm.push(threshold.is_none_or(|t| *conf < t).then(|| {
+            // Every link from review is confirmed naming both people: the item is here
+            // because the automatic match was weak (below the threshold) or ambiguous (another
+            // candidate as good). An unknown threshold counts as weak.
+            let rival = cands
+                .iter()
+                .find(|(other, _, c2)| other != id && (conf - c2).abs() <= 0.05)
+                .map(|(other, n2, c2)| format!("#{other} {n2} is as likely ({c2:.2})"));
+            let why = if threshold.is_none_or(|t| *conf < t) {
+                format!(
+                    "{conf:.2} is below the auto-link threshold{}",
+                    threshold.map(|t| format!(" {t:.2}")).unwrap_or_default()
+                )
+            } else {
+                rival.unwrap_or_else(|| format!("{conf:.2}, picked by hand"))
+            };
+            confirm.push(Some(()).map(|_| {
                 (
-                    format!(
-                        "Link call {} to customer #{id} {name}? {conf:.2} is below the auto-link threshold{}",
-                        c.id,
-                        threshold.map(|t| format!(" {t:.2}")).unwrap_or_default()
-                    ),
+                    format!("Link call {} to customer #{id} {name}? {why}", c.id),
                     format!(
                         "caller: heard \"{heard}\", number {number}  ·  customer: #{id} {name} — {tells}  ·  {}",
                         views::review::scores(&c, name, d)
