@@ -187,9 +187,18 @@ async fn switchable_proxy(
                 drop(inbound);
                 continue;
             }
+            let flag = flag.clone();
             tokio::spawn(async move {
                 if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    // Going down cuts open connections too, as a stopped server does.
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = async {
+                            while flag.load(Ordering::Relaxed) {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        } => {}
+                    }
                 }
             });
         }
@@ -339,4 +348,74 @@ async fn selection_and_search_by_keys_under_tmux() {
     let after = wait_for(&s, "callops-exited-", Duration::from_secs(10));
     assert!(after.contains("callops-exited-0"), "{after}");
     store.pool().close().await;
+}
+
+/// Defect 15: database and broker are judged apart. With RabbitMQ up and Postgres going
+/// away, the header says the database is down and the broker is fine (its statistics are
+/// asked for the businesses last seen, not via the database), within a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_does_not_take_the_broker_down_with_it() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux not installed");
+        return;
+    }
+    let (Some(pg), Some(amqp)) = (common::postgres_url(), common::amqp_url()) else {
+        return;
+    };
+    let db = common::PgDb::create(&pg).await;
+    seed_demo_data(&db.store).await.unwrap();
+    let (port, up) = switchable_proxy("127.0.0.1:5432".parse().unwrap()).await;
+    up.store(true, std::sync::atomic::Ordering::Relaxed);
+    let dbname = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/{dbname}");
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("callops-split-{}", std::process::id());
+    let prefix = common::unique("split");
+    let cmd = format!(
+        "{} --database-url {url} --broker rabbitmq --amqp-url '{amqp}' --data-dir {} \
+         --set broker.prefix={prefix} --set console.refresh_ms=500 console",
+        env!("CARGO_BIN_EXE_callops"),
+        dir.path().display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "-e",
+        "TERM=xterm-256color",
+        "sh",
+        "-c",
+        &format!("{cmd}; echo callops-exited-$?; sleep 30"),
+    ]);
+    let s = Session(name);
+    let ok = wait_for(&s, "broker:rabbitmq ok", Duration::from_secs(30));
+    assert!(ok.contains("db ok"), "{ok}");
+    // Postgres goes away (new connections refused, open ones cut).
+    up.store(false, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let down = wait_for(&s, "db DOWN", Duration::from_secs(20));
+    let took = started.elapsed();
+    eprintln!("db DOWN shown {took:?} after the database went away");
+    std::thread::sleep(Duration::from_secs(2));
+    let pane = tmux(&["capture-pane", "-p", "-t", &s.0]);
+    let header = pane.lines().next().unwrap_or("");
+    assert!(
+        header.contains("broker:rabbitmq ok"),
+        "the broker was reported down with the database ({took:?}):\n{down}\n{pane}"
+    );
+    keys(&s, &["q"]);
+    wait_for(&s, "callops-exited-", Duration::from_secs(10));
 }

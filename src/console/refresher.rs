@@ -52,6 +52,9 @@ pub struct Queries {
     pub review: ReviewQuery,
     /// The selected review item, whose caller lines to fetch.
     pub review_focus: Option<i64>,
+    /// The businesses the last database answer listed: the broker's queue statistics are
+    /// asked for these, so a database outage does not make the broker look down too.
+    pub known_businesses: Vec<i64>,
 }
 
 impl Default for Queries {
@@ -65,6 +68,7 @@ impl Default for Queries {
             },
             review: ReviewQuery::default(),
             review_focus: None,
+            known_businesses: vec![],
         }
     }
 }
@@ -151,7 +155,11 @@ pub async fn fetch_filtered(
         limit,
         fetch_db(store, route, settings, now, q),
     );
-    let brk = timed("the broker", limit, fetch_broker(store, queues, route));
+    let brk = timed(
+        "the broker",
+        limit,
+        fetch_broker(store, queues, route, &q.known_businesses),
+    );
     let ((db, db_ms), (brk, brk_ms)) = tokio::join!(db, brk);
     let mut parts = Parts::default();
     let db_answer = match db {
@@ -273,6 +281,7 @@ async fn fetch_broker(
     store: &Store,
     queues: Queues<'_>,
     route: Route,
+    known: &[i64],
 ) -> Result<(Option<Vec<QueueStat>>, Option<u64>), String> {
     let wants_stats = matches!(route, Route::Overview | Route::Business(_) | Route::Help);
     match queues {
@@ -293,7 +302,7 @@ async fn fetch_broker(
             let stats = if wants_stats {
                 let only: Vec<i64> = match route {
                     Route::Business(id) => vec![id],
-                    _ => vec![],
+                    _ => known.to_vec(),
                 };
                 Some(b.queue_stats(&only).await.map_err(|e| e.to_string())?)
             } else {
@@ -347,6 +356,7 @@ pub async fn run(
     let max_wait = Duration::from_millis(settings.max_backoff_ms).max(base);
     let mut wait = base;
     let mut route_rx = control.route.subscribe();
+    let mut known: Vec<i64> = vec![];
     loop {
         if control.stop.load(Ordering::Relaxed) {
             return;
@@ -354,11 +364,12 @@ pub async fn run(
         let started = tokio::time::Instant::now();
         let route = *route_rx.borrow_and_update();
         let _ = tx.try_send(Msg::Started(crate::now_ms()));
-        let queries = control
+        let mut queries = control
             .queries
             .lock()
             .map(|f| f.clone())
             .unwrap_or_default();
+        queries.known_businesses = known.clone();
         let snap = fetch_filtered(
             &store,
             Queues::Broker(&*broker),
@@ -368,6 +379,14 @@ pub async fn run(
             &queries,
         )
         .await;
+        // Active businesses as the overview lists them (the broker asks the same of the
+        // database); other views only refresh the list when it is still empty.
+        if let Some(rows) = &snap.parts.overview {
+            known = rows.iter().filter(|b| b.active).map(|b| b.id).collect();
+        } else if let (true, Some(names)) = (known.is_empty(), &snap.parts.names) {
+            known = names.keys().copied().collect();
+            known.sort();
+        }
         wait = if snap.ok() {
             base
         } else {
