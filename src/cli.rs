@@ -136,7 +136,7 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::cli::headless::DlqCmd,
     },
-    /// The manual-review queue: list, link, create-customer, merge, defer
+    /// The manual-review queue: list (paged, searched, deferred), link, unlink, create-customer, merge, defer
     Review {
         #[command(subcommand)]
         cmd: crate::cli::headless::ReviewCmd,
@@ -146,7 +146,6 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::cli::headless::CallCmd,
     },
-    /// Who did what
     /// The overview's data (per business, per stage, last hour), for scripts and alerts
     Overview {
         #[arg(long)]
@@ -159,9 +158,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Who did what: the audit log, newest first
     Audit {
+        /// Entries to print (newest first)
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -402,13 +404,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         crate::console::screenshot::screenshot(v, &p, width, height).await?;
                         println!("{}", p.display());
                     }
-                    crate::console::screenshot::screenshot(
-                        "overview",
-                        &out.join("overview-80x24.png"),
-                        80,
-                        24,
-                    )
-                    .await?;
+                    for v in ["overview", "review", "dlq"] {
+                        let p = out.join(format!("{v}-80x24.png"));
+                        crate::console::screenshot::screenshot(v, &p, 80, 24).await?;
+                        println!("{}", p.display());
+                    }
                     Ok(())
                 } else {
                     crate::console::screenshot::screenshot(&view, &out, width, height).await

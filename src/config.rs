@@ -127,6 +127,14 @@ pub struct ConsoleConfig {
     pub lag_alert_s: u64,
     pub error_rate_alert: f64,
     pub keys: String,
+    /// Times in the console: "local" (the system's zone, honouring TZ), "UTC", or a fixed
+    /// offset such as "+02:00". JSON output is always UTC.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_timezone() -> String {
+    "local".into()
 }
 
 impl ConsoleConfig {

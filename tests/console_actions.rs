@@ -9,7 +9,7 @@ use callops::console::actions::{execute, OpRequest};
 use callops::console::app::App;
 use callops::console::demo_data::{seed_demo_data, DEMO_NOW};
 use callops::console::keymap::KeyMap;
-use callops::console::refresher::{fetch, Queues};
+use callops::console::refresher::{fetch_filtered, Queues};
 use callops::console::settings::ConsoleSettings;
 use callops::ops::{Actor, Ops, Role};
 use callops::queue::{self, BrokerSettings, RetryPolicy};
@@ -24,12 +24,13 @@ fn key(c: KeyCode) -> KeyEvent {
 
 async fn refresh(app: &mut App, store: &Store) {
     let settings = ConsoleSettings::default();
-    let snap = fetch(
+    let snap = fetch_filtered(
         store,
         Queues::JobsTableAt(DEMO_NOW),
         app.state.content_route(),
         &settings,
         DEMO_NOW,
+        &app.queries(),
     )
     .await;
     assert!(snap.ok(), "refresh failed: {:?} {:?}", snap.db, snap.broker);
@@ -89,20 +90,32 @@ async fn actions_through_the_console(store: Store) {
         ..Default::default()
     };
 
-    // Review: `l` opens the candidates with the best one highlighted, Enter links.
+    // Review: `l` opens the candidates with the best one highlighted, Enter picks it and,
+    // as it is below the auto-link threshold, `y` confirms a dialog naming both people.
     let mut app = App::new(settings.clone(), KeyMap::default(), "support", None);
     refresh(&mut app, &store).await;
     app.run_command("review");
     refresh(&mut app, &store).await;
     let in_review = scalar(&store, "SELECT COUNT(*) FROM calls WHERE state = 'review'").await;
     let call = callops::views::lists::review_visible(&app.state)
-        .first()
-        .map(|c| c.id)
-        .expect("the demo data has review items");
+        .iter()
+        .find(|c| !callops::views::lists::candidates(&c.call).is_empty())
+        .map(|c| c.call.id)
+        .expect("the demo data has review items with candidates");
+    while app.state.list(callops::views::ListId::Review).key != Some(call) {
+        app.handle_key(key(KeyCode::Char('j')));
+    }
     app.handle_key(key(KeyCode::Char('l')));
     let d = app.state.dialog.clone().expect("link opens a dialog");
     assert_eq!(d.choice, 1, "the best candidate is preselected: {d:?}");
     app.handle_key(key(KeyCode::Enter));
+    let confirm = app.state.dialog.clone().expect("a weak match is confirmed");
+    assert_eq!(confirm.choice, 0, "Cancel is the default: {confirm:?}");
+    assert!(
+        confirm.title.contains("below the auto-link threshold"),
+        "{confirm:?}"
+    );
+    app.handle_key(key(KeyCode::Char('y')));
     assert!(app.state.dialog.is_none());
     assert_eq!(run_requests(&mut app, &ops(Role::Support)).await, 1);
     let (msg, is_err) = app.state.message.clone().unwrap();
@@ -123,9 +136,13 @@ async fn actions_through_the_console(store: Store) {
     // `:link <customer>` for a customer found elsewhere: confirmed (default Cancel), then linked.
     refresh(&mut app, &store).await;
     let next = callops::views::lists::review_visible(&app.state)
-        .first()
-        .map(|c| (*c).clone())
+        .iter()
+        .find(|c| !callops::views::lists::candidates(&c.call).is_empty())
+        .map(|c| c.call.clone())
         .expect("more review items");
+    while app.state.list(callops::views::ListId::Review).key != Some(next.id) {
+        app.handle_key(key(KeyCode::Char('j')));
+    }
     let customer = callops::views::lists::candidates(&next)
         .first()
         .map(|c| c.0)
@@ -144,13 +161,16 @@ async fn actions_through_the_console(store: Store) {
     refresh(&mut app, &store).await;
     let with_candidates = callops::views::lists::review_visible(&app.state)
         .into_iter()
-        .position(|c| !callops::views::lists::candidates(c).is_empty());
+        .position(|c| !callops::views::lists::candidates(&c.call).is_empty());
     {
         let row = with_candidates.expect("a review item with candidates is left");
+        app.handle_key(key(KeyCode::Char('g')));
         for _ in 0..row {
             app.handle_key(key(KeyCode::Char('j')));
         }
-        let item = callops::views::lists::review_visible(&app.state)[row].clone();
+        let item = callops::views::lists::review_visible(&app.state)[row]
+            .call
+            .clone();
         let (cid, cname) = callops::views::lists::candidates(&item)
             .first()
             .cloned()

@@ -27,6 +27,24 @@ async fn overview_at_80x24() {
     insta::assert_snapshot!("overview_80x24", snapshot("overview", 80, 24).await);
 }
 
+/// Small terminals (defect 10): IDs and the main figures stay, free text shrinks with an
+/// ellipsis, the hint bar folds to what fits, the broker state stays in the header.
+#[tokio::test]
+async fn small_terminals() {
+    for (view, w, h) in [
+        ("review", 80, 24),
+        ("dlq", 80, 24),
+        ("stuck", 80, 24),
+        ("help", 80, 24),
+        ("overview", 60, 20),
+        ("review", 60, 20),
+        ("dlq", 60, 20),
+    ] {
+        let text = snapshot(view, w, h).await;
+        insta::assert_snapshot!(format!("{view}_{w}x{h}"), text);
+    }
+}
+
 /// Nothing a transcript, name or error carried reaches the frame as a control character.
 #[tokio::test]
 async fn hostile_call_renders_as_plain_text() {

@@ -97,10 +97,34 @@ impl FilterArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ReviewCmd {
-    /// The queue by priority, then age
+    /// The queue by priority, then age: one page, with the true total. Deferred items are
+    /// left out until due (--deferred lists them, with reason and due time)
     List {
+        /// Rows per page (the total matching is always printed; see --offset)
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Skip this many rows (the next page: --offset 50 with the default --limit)
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        /// Only items whose call id, heard name, number, reason or business name match
+        /// every word
+        #[arg(long)]
+        search: Option<String>,
+        /// List the deferred items not yet due instead of the due ones
+        #[arg(long)]
+        deferred: bool,
+        /// JSON: {total, deferred_total, offset, limit, rows: [...]} with candidates as objects
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a link: the call leaves its customer and goes back to review (audited)
+    Unlink {
+        call: i64,
+        /// Why (goes into the trace and the audit log)
+        #[arg(long, default_value = "wrong link")]
+        reason: String,
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -202,15 +226,160 @@ fn print<T: serde::Serialize + std::fmt::Debug>(
     v: &T,
     text: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<()> {
-    if json {
-        println!(
-            "{}",
-            crate::cli::sanitize_for_terminal(&serde_json::to_string_pretty(v)?)
-        );
+    let out = if json {
+        crate::cli::sanitize_for_terminal(&serde_json::to_string_pretty(v)?)
     } else {
-        println!("{}", crate::cli::sanitize_for_terminal(&text(v)));
+        crate::cli::sanitize_for_terminal(&text(v))
+    };
+    write_out(&out)
+}
+
+/// Print a line to stdout. A reader that went away (`| head`) ends the command quietly:
+/// a broken pipe is not an error of ours, and Rust would otherwise panic in `println!`.
+pub fn write_out(s: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{s}").and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(anyhow::anyhow!("writing to stdout: {e}")),
     }
-    Ok(())
+}
+
+/// A JSON text stored in a string column, as the JSON it is (a string if it is not JSON).
+fn as_json(raw: &str) -> serde_json::Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()))
+}
+
+/// A dead job with its payload and headers as objects.
+fn dead_job_json(d: &crate::store::DeadJob) -> serde_json::Value {
+    let mut v = serde_json::to_value(d).unwrap_or_default();
+    v["payload"] = as_json(&d.payload);
+    v["headers"] = as_json(&d.headers);
+    v["dead_at_utc"] = serde_json::json!(crate::views::datetime_utc(d.dead_at));
+    v
+}
+
+/// Per-stage arrays as maps keyed by stage name (`Stage::ALL` order), so a script reads
+/// `backlog.transcribe`, not `backlog[1]`.
+fn by_stage<T: serde::Serialize>(values: &[T]) -> serde_json::Value {
+    serde_json::Value::Object(
+        crate::domain::stage::Stage::ALL
+            .iter()
+            .zip(values)
+            .map(|(s, v)| (s.as_str().to_string(), serde_json::json!(v)))
+            .collect(),
+    )
+}
+
+/// An overview row with labelled maps: `rates.<stage>.<window>` per minute, `backlog`,
+/// `calls_60` and `failures_60` per stage.
+fn overview_json(b: &crate::store::read::BizRow) -> serde_json::Value {
+    let mut v = serde_json::to_value(b).unwrap_or_default();
+    let windows = crate::store::read::WINDOWS_MIN;
+    let rates: Vec<serde_json::Value> = b
+        .rates
+        .iter()
+        .map(|r| {
+            serde_json::Value::Object(
+                windows
+                    .iter()
+                    .zip(r)
+                    .map(|(w, x)| (format!("{w}m"), serde_json::json!(x)))
+                    .collect(),
+            )
+        })
+        .collect();
+    v["rates"] = by_stage(&rates);
+    v["backlog"] = by_stage(&b.backlog);
+    v["calls_60"] = by_stage(&b.calls_60);
+    v["failures_60"] = by_stage(&b.failures_60);
+    v
+}
+
+/// The review page as JSON objects: candidates parsed (not JSON in a string), times in
+/// epoch milliseconds and as UTC text.
+fn review_json(p: &crate::store::read::review::ReviewPage, limit: u32) -> serde_json::Value {
+    use serde_json::json;
+    let utc = |t: Option<i64>| t.map(crate::views::datetime_utc);
+    let rows: Vec<serde_json::Value> = p
+        .rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r.call).unwrap_or_default();
+            let cands: serde_json::Value = r
+                .call
+                .review_candidates
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or(json!([]));
+            v["review_candidates"] = cands;
+            v["deferred_until"] = json!(r.deferred_until);
+            v["deferred_until_utc"] = json!(utc(r.deferred_until));
+            v["deferred_reason"] = json!(r.deferred_reason);
+            v["corrupt"] = json!(r.corrupt);
+            v
+        })
+        .collect();
+    json!({
+        "total": p.total,
+        "deferred_total": p.deferred_total,
+        "offset": p.query.offset,
+        "limit": limit,
+        "search": p.query.text,
+        "deferred": p.query.deferred,
+        "rows": rows,
+    })
+}
+
+/// The review page as aligned text, the true total first.
+fn review_text(p: &crate::store::read::review::ReviewPage) -> String {
+    let mut out = format!(
+        "{} {}–{} of {}{}\n",
+        if p.query.deferred {
+            "deferred review items"
+        } else {
+            "review queue"
+        },
+        if p.rows.is_empty() {
+            0
+        } else {
+            p.query.offset + 1
+        },
+        p.query.offset + p.rows.len() as i64,
+        p.total,
+        if !p.query.deferred && p.deferred_total > 0 {
+            format!(" ({} deferred not listed: --deferred)", p.deferred_total)
+        } else {
+            String::new()
+        }
+    );
+    for r in &p.rows {
+        let c = &r.call;
+        let why = match (&r.corrupt, p.query.deferred) {
+            (Some(e), _) => format!("CORRUPT ROW: {e}"),
+            (None, true) => format!(
+                "deferred until {}: {}",
+                r.deferred_until
+                    .map(crate::views::datetime_utc)
+                    .unwrap_or_else(|| "?".into()),
+                r.deferred_reason.as_deref().unwrap_or("")
+            ),
+            (None, false) => c.review_reason.clone().unwrap_or_default(),
+        };
+        let name = crate::views::sanitize(c.extracted_name.as_deref().unwrap_or("-"));
+        out.push_str(&format!(
+            "call {:<8} biz {:<4} prio {:<3} {:>7} ago  number {:<9} name {}  {}\n",
+            c.id,
+            c.business_id,
+            c.review_priority.unwrap_or(0),
+            ago(c.state_since),
+            crate::views::sanitize(c.number_status.as_deref().unwrap_or("?")),
+            crate::views::widgets::pad(&name, 20),
+            crate::views::sanitize(&why)
+        ));
+    }
+    out.trim_end().to_string()
 }
 
 fn ago(ms: i64) -> String {
@@ -243,6 +412,15 @@ pub async fn dlq(config: &Config, cmd: DlqCmd) -> anyhow::Result<()> {
             } else {
                 let rows = ops.store.list_dead_jobs(&f, None, limit).await?;
                 let total = ops.store.count_dead_jobs(&f).await?;
+                if json {
+                    // Payload and headers as JSON objects, not JSON inside strings.
+                    let v: Vec<serde_json::Value> = rows.iter().map(dead_job_json).collect();
+                    return print(
+                        true,
+                        &serde_json::json!({"total": total, "rows": v}),
+                        |_| String::new(),
+                    );
+                }
                 print(json, &rows, |rows| {
                     let mut out = format!("{total} dead jobs match; newest {}:\n", rows.len());
                     for d in rows {
@@ -318,24 +496,34 @@ fn selection(ids: Vec<i64>, filter: &FilterArgs, all: bool) -> anyhow::Result<Se
 pub async fn review(config: &Config, cmd: ReviewCmd) -> anyhow::Result<()> {
     let ops = ops(config).await?;
     match cmd {
-        ReviewCmd::List { limit, json } => {
-            let rows = ops.store.review_queue(limit).await?;
-            print(json, &rows, |rows| {
-                rows.iter()
-                    .map(|c| {
-                        format!(
-                            "call {:<8} biz {:<4} prio {:<3} {:>7} ago  number {:<9} name {:<20} {}",
-                            c.id,
-                            c.business_id,
-                            c.review_priority.unwrap_or(0),
-                            ago(c.state_since),
-                            c.number_status.as_deref().unwrap_or("?"),
-                            c.extracted_name.as_deref().unwrap_or("-"),
-                            c.review_reason.as_deref().unwrap_or("")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+        ReviewCmd::List {
+            limit,
+            offset,
+            search,
+            deferred,
+            json,
+        } => {
+            let q = crate::store::read::review::ReviewQuery {
+                text: search.unwrap_or_default(),
+                deferred,
+                offset,
+                ..Default::default()
+            };
+            let page = ops.store.review_page_at(&q, limit, crate::now_ms()).await?;
+            if json {
+                return print(true, &review_json(&page, limit), |_| String::new());
+            }
+            print(false, &page, review_text)
+        }
+        ReviewCmd::Unlink {
+            call,
+            reason,
+            dry_run,
+            json,
+        } => {
+            let o = ops.review_unlink(call, &reason, dry_run).await?;
+            print(json, &o, |o| {
+                format!("{}{}", if o.dry_run { "would " } else { "" }, o.did)
             })
         }
         ReviewCmd::Link {
@@ -518,6 +706,10 @@ async fn view_data(
 pub async fn overview(config: &Config, json: bool) -> anyhow::Result<()> {
     let snap = view_data(config, crate::views::Route::Overview).await?;
     let rows = snap.parts.overview.unwrap_or_default();
+    if json {
+        let v: Vec<serde_json::Value> = rows.iter().map(overview_json).collect();
+        return print(true, &v, |_| String::new());
+    }
     print(json, &rows, |rows| {
         let mut out = format!(
             "{:<24} {:>9} {:>8} {:>8} {:>6} {:>5} {:>6} {:>10}\n",
@@ -547,13 +739,22 @@ pub async fn calls_stuck(config: &Config, json: bool) -> anyhow::Result<()> {
     let snap = view_data(config, crate::views::Route::Stuck).await?;
     let names = snap.parts.names.unwrap_or_default();
     let stuck = snap.parts.stuck.unwrap_or_default();
+    if json {
+        let mut v = serde_json::to_value(&stuck)?;
+        v["by_stage"] = by_stage(&stuck.by_stage);
+        v["slas_ms"] = by_stage(&stuck.slas_ms);
+        return print(true, &v, |_| String::new());
+    }
     print(json, &stuck, |s| {
         let now = crate::now_ms();
-        let mut out = format!(
-            "{} stuck (per stage {:?}); oldest first:\n",
-            s.total(),
-            s.by_stage
-        );
+        let per_stage = crate::domain::stage::Stage::ALL
+            .iter()
+            .zip(s.by_stage)
+            .filter(|(_, n)| *n > 0)
+            .map(|(st, n)| format!("{} {n}", st.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut out = format!("{} stuck ({per_stage}); oldest first:\n", s.total());
         for c in &s.calls {
             out.push_str(&format!(
                 "{:>8} {:<22} {:<10} {:<9} {:>8} try {:<2} {}\n",

@@ -42,7 +42,17 @@ pub enum OpRequest {
         call_id: i64,
         reason: String,
     },
+    /// Undo a link: the call goes back to review.
+    Unlink {
+        call_id: i64,
+        reason: String,
+    },
     CallRetry(i64),
+    /// Retry several stuck calls, one by one (each its own transaction and audit row).
+    CallRetryMany {
+        ids: Vec<i64>,
+        what: String,
+    },
     CallQc(i64),
     CallLead(i64),
 }
@@ -59,7 +69,8 @@ impl OpRequest {
             OpRequest::Merge { .. } => Action::ReviewMerge,
             OpRequest::SearchCustomers { .. } => Action::ReviewLink,
             OpRequest::Defer { .. } => Action::ReviewDefer,
-            OpRequest::CallRetry(_) => Action::CallRetry,
+            OpRequest::Unlink { .. } => Action::ReviewUnlink,
+            OpRequest::CallRetry(_) | OpRequest::CallRetryMany { .. } => Action::CallRetry,
             OpRequest::CallQc(_) => Action::CallQc,
             OpRequest::CallLead(_) => Action::CallLead,
         }
@@ -80,11 +91,15 @@ impl OpRequest {
                 format!("creating a customer from call {call_id}")
             }
             OpRequest::Defer { call_id, .. } => format!("deferring call {call_id}"),
+            OpRequest::Unlink { call_id, .. } => format!("unlinking call {call_id}"),
             OpRequest::SearchCustomers { text, .. } => format!("searching customers for {text:?}"),
             OpRequest::Merge { temporary, into } => {
                 format!("merging temporary customer #{temporary} into #{into}")
             }
             OpRequest::CallRetry(id) => format!("retrying call {id}"),
+            OpRequest::CallRetryMany { ids, what } => {
+                format!("retrying {} stuck calls ({what})", ids.len())
+            }
             OpRequest::CallQc(id) => format!("queueing QC for call {id}"),
             OpRequest::CallLead(id) => format!("creating the lead of call {id}"),
         }
@@ -185,7 +200,28 @@ async fn run(ops: &Ops, req: OpRequest) -> Result<OpReply, crate::ops::OpsError>
         OpRequest::Defer { call_id, reason } => {
             ops.review_defer(call_id, &reason, 60, false).await?.did
         }
+        OpRequest::Unlink { call_id, reason } => {
+            ops.review_unlink(call_id, &reason, false).await?.did
+        }
         OpRequest::CallRetry(id) => ops.call_retry(id, false).await?.did,
+        OpRequest::CallRetryMany { ids, what } => {
+            let mut failed = vec![];
+            for id in &ids {
+                if let Err(e) = ops.call_retry(*id, false).await {
+                    failed.push(format!("call {id}: {e}"));
+                }
+            }
+            let mut m = format!(
+                "retried {} of {} stuck calls ({what})",
+                ids.len() - failed.len(),
+                ids.len()
+            );
+            if !failed.is_empty() {
+                m.push_str(&format!("; not retried: {}", failed.join("; ")));
+                return Ok(OpReply::Failed(m));
+            }
+            m
+        }
         OpRequest::CallQc(id) => ops.call_qc(id, false).await?.did,
         OpRequest::CallLead(id) => ops.call_lead(id, false).await?.did,
     };

@@ -4,7 +4,7 @@
 
 use super::actions::{allowed, describe_filter, dlq_filter, OpReply, OpRequest};
 use super::keymap::{Cmd, KeyMap};
-use super::refresher::{Answer, Control, Snapshot};
+use super::refresher::{Answer, Control, Queries, Snapshot};
 use super::settings::ConsoleSettings;
 use crate::ops::dlq::Selection;
 use crate::ops::Action;
@@ -16,6 +16,10 @@ use crossterm::event::{
 };
 use ratatui::layout::Rect;
 use std::sync::Arc;
+
+mod flows;
+mod palette;
+mod selection;
 
 pub struct App {
     pub state: ConsoleState,
@@ -29,7 +33,16 @@ pub struct App {
     pub requests: Vec<OpRequest>,
     /// What the open dialog's options mean.
     pending: Option<Pending>,
+    /// The lists' searches as the refresher runs them: set only from a search that parsed,
+    /// so the title, the rows and the bulk scopes always agree.
+    queries: Queries,
+    /// The status message on screen and since when (messages expire).
+    message_seen: Option<((String, bool), i64)>,
 }
+
+/// How long a status message stays (errors a little longer).
+const MESSAGE_MS: i64 = 8_000;
+const ERROR_MESSAGE_MS: i64 = 15_000;
 
 /// What picking option i (1-based) of the open dialog does.
 #[derive(Debug, Clone)]
@@ -41,8 +54,16 @@ enum Pending {
     },
     /// Option 1 runs this.
     Confirm(OpRequest),
-    /// Option i links the call to customer i-1.
-    Link { call_id: i64, customers: Vec<i64> },
+    /// Choose which stuck calls to retry, then confirm.
+    StuckScopes { scopes: Vec<(String, Vec<i64>)> },
+    /// Option i links the call to customer i-1; links below the business's auto-link
+    /// threshold ask again, naming both people.
+    Link {
+        call_id: i64,
+        customers: Vec<i64>,
+        /// (question, explanation) per option when it is below the threshold.
+        confirm: Vec<Option<(String, String)>>,
+    },
     /// The typed text is the reason.
     Defer { call_id: i64 },
 }
@@ -65,9 +86,17 @@ impl App {
             last_click: None,
             requests: vec![],
             pending: None,
+            queries: Queries::default(),
+            message_seen: None,
         };
         app.route_changed();
         app
+    }
+
+    /// The role the database grants this console (it starts as a viewer until known).
+    pub fn set_role(&mut self, role: &str) {
+        self.state.role = role.to_string();
+        self.route_changed();
     }
 
     /// The refresher started a refresh (spinner on).
@@ -115,6 +144,11 @@ impl App {
                 d.counters = Some(c);
             }
         }
+        if let Some(c) = p.stuck_count {
+            if !frozen || d.stuck_count.is_none() {
+                d.stuck_count = Some(c);
+            }
+        }
         if let Some(names) = p.names {
             if !frozen || d.names.is_empty() {
                 d.names = names;
@@ -148,12 +182,19 @@ impl App {
             }
         }
         if let Some(x) = p.dlq {
-            if !frozen || d.dlq.is_none() {
+            // A page for another search than the one shown replaces it even when frozen:
+            // frozen means "hold these rows", never "show rows under the wrong title".
+            if !frozen || d.dlq.is_none() || d.dlq_query != p.dlq_query {
                 d.dlq = Some(Part { at, data: x });
+                d.dlq_query = p.dlq_query;
             }
         }
+        if let Some(e) = p.review_evidence {
+            d.review_evidence = Some(e);
+        }
         if let Some(x) = p.review {
-            if !frozen || d.review.is_none() {
+            let other = d.review.as_ref().is_none_or(|r| r.data.query != x.query);
+            if !frozen || other {
                 d.review = Some(Part { at, data: x });
             }
         }
@@ -162,6 +203,7 @@ impl App {
                 d.audit = Some(Part { at, data: x });
             }
         }
+        self.reselect();
     }
 
     /// When the data on screen was fetched.
@@ -183,6 +225,7 @@ impl App {
             Route::Dlq => d.dlq.as_ref().map(|p| p.at),
             Route::Review => d.review.as_ref().map(|p| p.at),
             Route::Audit => d.audit.as_ref().map(|p| p.at),
+            Route::DeadJob(_) => d.dlq.as_ref().map(|p| p.at),
         }
     }
 
@@ -192,6 +235,8 @@ impl App {
         self.area = area;
         self.state.now_ms = now;
         self.state.health.data_at = self.data_at();
+        self.expire_message(now);
+        self.focus_review_item();
         if let Some((id, rows)) = views::list_rows_area(&self.state, area) {
             let len = views::visible_keys(&self.state, id).len();
             let h = (rows.height as usize).max(1);
@@ -207,6 +252,20 @@ impl App {
         if self.state.route() == Route::Stuck {
             let n = views::stuck::groups(&self.state).len();
             self.state.stuck_group_sel = self.state.stuck_group_sel.min(n.saturating_sub(1));
+        }
+        if self.state.route() == Route::Help {
+            // Bound the scroll by the wrapped rows of the keys pane.
+            let [_, body, _] = views::split_screen(area);
+            let keys = views::help::keys_area(body);
+            let w = keys.width.saturating_sub(2).max(1) as usize;
+            let rows: usize = self
+                .state
+                .help
+                .iter()
+                .map(|(k, d)| (k.chars().count().min(28) + d.chars().count() + 3).div_ceil(w))
+                .sum();
+            let max = rows.saturating_sub(keys.height.saturating_sub(2) as usize);
+            self.state.help_scroll = self.state.help_scroll.min(max as u16);
         }
         if matches!(self.state.route(), Route::Call(_)) {
             let counts = views::call::line_counts(&self.state);
@@ -229,7 +288,7 @@ impl App {
         self.state.help = self.keymap.help_for(route);
         let actions = !self.state.readonly && self.state.role != "viewer";
         self.state.hints = self.keymap.hints_for(route, actions);
-        self.sync_dlq_filter();
+        self.sync_queries();
         if let Some(c) = &self.control {
             c.route.send_replace(route);
             c.now.notify_one();
@@ -239,6 +298,9 @@ impl App {
     fn push(&mut self, r: Route) {
         if self.state.route() != r {
             self.state.stack.push(r);
+        }
+        if r == Route::Help {
+            self.state.help_scroll = 0;
         }
         if let Route::Call(_) = r {
             self.state.call_scroll = [0, 0];
@@ -266,13 +328,33 @@ impl App {
         }
     }
 
+    /// The selected item of a list, if it is on screen now.
     fn selected_key(&self, id: ListId) -> Option<i64> {
+        if !views::list_loaded(&self.state, id) {
+            return None;
+        }
+        let l = self.state.list(id);
         let keys = views::visible_keys(&self.state, id);
-        keys.get(self.state.list(id).selected).copied()
+        l.key
+            .filter(|k| keys.contains(k))
+            .or_else(|| keys.get(l.selected).copied())
     }
 
     fn move_by(&mut self, d: i64) {
         let route = self.state.route();
+        if route == Route::Help {
+            self.state.help_scroll =
+                (self.state.help_scroll as i64 + d).clamp(0, u16::MAX as i64) as u16;
+            return;
+        }
+        if let Route::DeadJob(id) = route {
+            let n = views::dead_job::find(&self.state, id)
+                .map(|j| views::dead_job::lines(&self.state, j).len())
+                .unwrap_or(0) as i64;
+            self.state.detail_scroll =
+                (self.state.detail_scroll as i64 + d).clamp(0, (n - 1).max(0)) as u16;
+            return;
+        }
         if let Route::Call(_) = route {
             let f = self.state.call_focus;
             self.state.call_scroll[f] =
@@ -287,8 +369,11 @@ impl App {
         }
         if let Some(id) = route.list() {
             let n = views::visible_keys(&self.state, id).len() as i64;
-            let l = self.state.list_mut(id);
-            l.selected = (l.selected as i64 + d).clamp(0, (n - 1).max(0)) as usize;
+            let at = self.state.list(id).selected as i64;
+            if id == ListId::Review && self.review_turn_page(at + d, n) {
+                return;
+            }
+            self.select_row(id, (at + d).clamp(0, (n - 1).max(0)) as usize);
         }
     }
 
@@ -366,28 +451,22 @@ impl App {
                 match e.code {
                     _ if ctrl_c => self.state.input = Input::None,
                     KeyCode::Esc => {
-                        self.state.list_mut(id).filter.clear();
                         self.state.input = Input::None;
-                        if id == ListId::Dlq {
-                            self.sync_dlq_filter();
-                        }
+                        self.set_filter(id, String::new());
                     }
                     KeyCode::Enter => {
-                        self.state.list_mut(id).filter = text;
                         self.state.input = Input::None;
-                        if id == ListId::Dlq {
-                            self.sync_dlq_filter();
-                        }
+                        self.set_filter(id, text);
                     }
                     KeyCode::Backspace => {
                         text.pop();
-                        self.state.list_mut(id).selected = 0;
                         self.state.input = Input::Filter(text);
+                        self.reselect();
                     }
                     KeyCode::Char(c) => {
                         text.push(c);
-                        self.state.list_mut(id).selected = 0;
                         self.state.input = Input::Filter(text);
+                        self.reselect();
                     }
                     KeyCode::Down => self.move_by(1),
                     KeyCode::Up => self.move_by(-1),
@@ -445,13 +524,22 @@ impl App {
                     let l = self.state.list_mut(id);
                     l.sort = (l.sort + 1) % n;
                     l.reverse = false;
+                    self.list_query_changed(id);
                 }
             }
             Cmd::SortReverse => {
                 if let Some(id) = route.list() {
                     let l = self.state.list_mut(id);
                     l.reverse = !l.reverse;
+                    self.list_query_changed(id);
                 }
+            }
+            Cmd::Mark if !matches!(route, Route::Dlq | Route::Stuck) => {
+                self.state.message = Some((
+                    "marks are for R in the DLQ and stuck views; nothing here acts on several rows"
+                        .into(),
+                    false,
+                ));
             }
             Cmd::Mark => {
                 if let Some(id) = route.list() {
@@ -488,9 +576,22 @@ impl App {
             Cmd::Dlq => self.goto(Route::Dlq),
             Cmd::Review => self.goto(Route::Review),
             Cmd::Audit => self.goto(Route::Audit),
+            Cmd::History if route == Route::Review => {
+                self.state.review_deferred = !self.state.review_deferred;
+                self.list_query_changed(ListId::Review);
+                self.state.message = Some((
+                    if self.state.review_deferred {
+                        "showing deferred items not yet due, with their reason (H shows the due ones)".into()
+                    } else {
+                        "showing review items that are due (deferred ones are left out until due)"
+                            .into()
+                    },
+                    false,
+                ));
+            }
             Cmd::History if route == Route::Dlq => {
                 self.state.dlq_history = !self.state.dlq_history;
-                self.sync_dlq_filter();
+                self.sync_queries();
                 self.state.message = Some((
                     if self.state.dlq_history {
                         "showing retried and discarded dead jobs too (H hides them)".into()
@@ -501,38 +602,16 @@ impl App {
                 ));
             }
             Cmd::Retry if route == Route::Dlq => self.dlq_action(true),
+            Cmd::Retry | Cmd::Discard if matches!(route, Route::DeadJob(_)) => {
+                if let Route::DeadJob(id) = route {
+                    self.dead_job_action(id, cmd == Cmd::Retry);
+                }
+            }
+            Cmd::Retry if route == Route::Stuck => self.stuck_retry(),
             Cmd::Discard if route == Route::Dlq => self.dlq_action(false),
-            Cmd::Retry => {
+            Cmd::Retry | Cmd::Qc | Cmd::Lead | Cmd::Unlink => {
                 if let Route::Call(id) = route {
-                    self.confirm(
-                        Action::CallRetry,
-                        format!("Retry call {id}'s failed stage?"),
-                        vec!["Its job is published again from the stage it failed at; the trace records who did it.".into()],
-                        "Retry the stage".into(),
-                        OpRequest::CallRetry(id),
-                    );
-                }
-            }
-            Cmd::Qc => {
-                if let Route::Call(id) = route {
-                    self.confirm(
-                        Action::CallQc,
-                        format!("Run QC on call {id}?"),
-                        vec!["Queues analysis with the business's QC agents; the result and its reason appear in the trace.".into()],
-                        "Run QC".into(),
-                        OpRequest::CallQc(id),
-                    );
-                }
-            }
-            Cmd::Lead => {
-                if let Route::Call(id) = route {
-                    self.confirm(
-                        Action::CallLead,
-                        format!("Create or update the lead of call {id}?"),
-                        vec!["The notify rules apply: a lead with the same number is updated, not duplicated.".into()],
-                        "Create lead".into(),
-                        OpRequest::CallLead(id),
-                    );
+                    self.call_action(cmd, id);
                 }
             }
             Cmd::Link if route == Route::Review => self.review_link(),
@@ -579,317 +658,13 @@ impl App {
         false
     }
 
-    fn refuse_unless(&mut self, action: Action) -> bool {
-        match allowed(&self.state.role, self.state.readonly, action) {
-            Ok(()) => false,
-            Err(m) => {
-                self.state.message = Some((m, true));
-                true
-            }
-        }
-    }
-
-    /// A yes/no question whose default is Cancel.
-    fn confirm(
-        &mut self,
-        action: Action,
-        title: String,
-        lines: Vec<String>,
-        yes: String,
-        req: OpRequest,
-    ) {
-        if self.refuse_unless(action) {
-            return;
-        }
-        self.state.dialog = Some(Dialog {
-            title,
-            lines,
-            options: vec![yes],
-            choice: 0,
-            text: None,
-        });
-        self.pending = Some(Pending::Confirm(req));
-    }
-
-    /// The DLQ filter as the refresher's query (and the scope "everything matching").
-    fn sync_dlq_filter(&mut self) {
-        let text = self.state.list(ListId::Dlq).filter;
-        match dlq_filter(&text, &self.state.data.names, self.state.dlq_history) {
-            Ok(f) => {
-                if let Some(c) = &self.control {
-                    if let Ok(mut g) = c.dlq.lock() {
-                        *g = f;
-                    }
-                    c.now.notify_one();
-                }
-            }
-            Err(m) => self.state.message = Some((m, true)),
-        }
-    }
-
-    fn dlq_action(&mut self, retry: bool) {
-        if self.refuse_unless(if retry {
-            Action::DlqRetry
-        } else {
-            Action::DlqDiscard
-        }) {
-            return;
-        }
-        let text = self.state.list(ListId::Dlq).filter;
-        let filter = match dlq_filter(&text, &self.state.data.names, false) {
-            Ok(f) => f,
-            Err(m) => {
-                self.state.message = Some((m, true));
-                return;
-            }
-        };
-        let mut scopes: Vec<(String, Selection)> = vec![];
-        let selected = views::lists::dlq_visible(&self.state)
-            .get(self.state.list(ListId::Dlq).selected)
-            .map(|d| (d.id, d.error_signature.clone(), d.status));
-        if let Some((id, _, crate::store::DeadJobStatus::Dead)) = &selected {
-            scopes.push((format!("this dead job #{id}"), Selection::Ids(vec![*id])));
-        }
-        let marked: Vec<i64> = self.state.list(ListId::Dlq).marked.into_iter().collect();
-        if !marked.is_empty() {
-            scopes.push((
-                format!("the {} marked", marked.len()),
-                Selection::Ids(marked),
-            ));
-        }
-        if let Some((_, sig, _)) = &selected {
-            let mut g = filter.clone();
-            g.signature = Some(sig.clone());
-            scopes.push((
-                format!(
-                    "its error group \"{}\"",
-                    views::widgets::cut(&views::sanitize(sig), 60)
-                ),
-                Selection::Matching(g),
-            ));
-        }
-        scopes.push((
-            format!(
-                "everything matching ({}), on every page",
-                describe_filter(&text)
-            ),
-            Selection::Matching(filter),
-        ));
-        self.run(OpRequest::DlqPreview { retry, scopes });
-    }
-
-    fn selected_review_call(&self) -> Option<crate::store::Call> {
-        views::lists::review_visible(&self.state)
-            .get(self.state.list(ListId::Review).selected)
-            .map(|c| (*c).clone())
-    }
-
-    /// One key from the review list: pick among the ranked candidates, the best preselected.
-    fn review_link(&mut self) {
-        if self.refuse_unless(Action::ReviewLink) {
-            return;
-        }
-        let Some(c) = self.selected_review_call() else {
-            return;
-        };
-        let cands = views::lists::candidates(&c);
-        if cands.is_empty() {
-            self.state.message = Some((
-                format!(
-                    "call {} has no candidates: create a customer (c) or defer it (d)",
-                    c.id
-                ),
-                true,
-            ));
-            return;
-        }
-        self.state.dialog = Some(Dialog {
-            title: format!("Link call {} to a customer", c.id),
-            lines: vec![format!(
-                "heard {}  number {}: the call, its customer and its lead are updated together and notify runs again",
-                views::sanitize(c.extracted_name.as_deref().unwrap_or("(no name)")),
-                views::sanitize(c.number_status.as_deref().unwrap_or("?"))
-            )],
-            options: cands
-                .iter()
-                .map(|(id, name, conf)| format!("#{id} {name}  {conf:.2}"))
-                .collect(),
-            // Linking one call is not a bulk action: Enter takes the best candidate.
-            choice: 1,
-            text: None,
-        });
-        self.pending = Some(Pending::Link {
-            call_id: c.id,
-            customers: cands.iter().map(|c| c.0).collect(),
-        });
-    }
-
-    fn run(&mut self, req: OpRequest) {
-        self.state.busy = Some((req.label(), crate::now_ms()));
-        self.requests.push(req);
-    }
-
-    fn dialog_key(&mut self, e: KeyEvent, ctrl_c: bool) {
-        let Some(mut d) = self.state.dialog.clone() else {
-            return;
-        };
-        let n = d.options.len();
-        let mut pick: Option<usize> = None;
-        if let Some(text) = d.text.as_mut() {
-            match e.code {
-                _ if ctrl_c => return self.close_dialog(),
-                KeyCode::Esc => return self.close_dialog(),
-                KeyCode::Enter if !text.trim().is_empty() => pick = Some(1),
-                KeyCode::Enter => {}
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                KeyCode::Char(c) => text.push(c),
-                _ => {}
-            }
-        } else {
-            match e.code {
-                _ if ctrl_c => return self.close_dialog(),
-                KeyCode::Esc | KeyCode::Char('n') => return self.close_dialog(),
-                KeyCode::Enter => pick = Some(d.choice),
-                KeyCode::Char('y') if n == 1 => pick = Some(1),
-                KeyCode::Char(c) if c.is_ascii_digit() => {
-                    let i = c.to_digit(10).unwrap_or(0) as usize;
-                    if (1..=n).contains(&i) {
-                        pick = Some(i);
-                    }
-                }
-                KeyCode::Tab | KeyCode::Down | KeyCode::Right | KeyCode::Char('j') => {
-                    d.choice = (d.choice + 1) % (n + 1)
-                }
-                KeyCode::BackTab | KeyCode::Up | KeyCode::Left | KeyCode::Char('k') => {
-                    d.choice = (d.choice + n) % (n + 1)
-                }
-                _ => {}
-            }
-        }
-        match pick {
-            None => self.state.dialog = Some(d),
-            Some(0) => self.close_dialog(),
-            Some(i) => {
-                let text = d.text.clone().unwrap_or_default();
-                self.state.dialog = None;
-                match self.pending.take() {
-                    Some(Pending::Confirm(req)) => self.run(req),
-                    Some(Pending::Link { call_id, customers }) => {
-                        if let Some(customer_id) = customers.get(i - 1) {
-                            self.run(OpRequest::Link {
-                                call_id,
-                                customer_id: *customer_id,
-                            });
-                        }
-                    }
-                    Some(Pending::Defer { call_id }) => self.run(OpRequest::Defer {
-                        call_id,
-                        reason: text.trim().to_string(),
-                    }),
-                    Some(Pending::DlqScopes { retry, scopes }) => {
-                        if let Some((label, sel, count)) = scopes.get(i - 1).cloned() {
-                            let verb = if retry { "Retry" } else { "Discard" };
-                            self.state.dialog = Some(Dialog {
-                                title: format!(
-                                    "{verb} {} dead jobs?",
-                                    views::widgets::thousands(count)
-                                ),
-                                lines: vec![
-                                    format!("{}: {label}", verb),
-                                    if retry {
-                                        "Each job is published (confirmed by the broker) before its row is marked retried; rows stay as history.".into()
-                                    } else {
-                                        "Discarded rows stay as history with their payload (H shows them).".into()
-                                    },
-                                ],
-                                options: vec![format!(
-                                    "{verb} {}",
-                                    views::widgets::thousands(count)
-                                )],
-                                choice: 0,
-                                text: None,
-                            });
-                            self.pending = Some(Pending::Confirm(OpRequest::Dlq {
-                                retry,
-                                sel,
-                                what: label,
-                            }));
-                        }
-                    }
-                    None => {}
-                }
-            }
-        }
-    }
-
-    fn close_dialog(&mut self) {
-        self.state.dialog = None;
-        self.pending = None;
-        self.state.message = Some(("cancelled".into(), false));
-    }
-
-    /// An action finished: say what happened and refresh now.
-    pub fn op_reply(&mut self, r: OpReply) {
-        self.state.busy = None;
-        match r {
-            OpReply::DlqPreview { retry, scopes } => {
-                let verb = if retry { "Retry" } else { "Discard" };
-                self.state.dialog = Some(Dialog {
-                    title: format!("{verb} which dead jobs?"),
-                    lines: vec!["Counts are of rows still dead right now.".into()],
-                    options: scopes
-                        .iter()
-                        .map(|(l, _, n)| format!("{l}: {}", views::widgets::thousands(*n)))
-                        .collect(),
-                    choice: 0,
-                    text: None,
-                });
-                self.pending = Some(Pending::DlqScopes { retry, scopes });
-            }
-            OpReply::Customers {
-                call_id,
-                text,
-                found,
-            } => {
-                if found.is_empty() {
-                    self.state.message = Some((
-                        format!("no customer matches {:?}", views::sanitize(&text)),
-                        true,
-                    ));
-                } else {
-                    self.state.dialog = Some(Dialog {
-                        title: format!("Link call {call_id} to a customer matching {:?}", views::sanitize(&text)),
-                        lines: vec!["The call, its customer and its lead are updated together and notify runs again.".into()],
-                        options: found.iter().map(|(_, l)| l.clone()).collect(),
-                        choice: 0,
-                        text: None,
-                    });
-                    self.pending = Some(Pending::Link {
-                        call_id,
-                        customers: found.iter().map(|(id, _)| *id).collect(),
-                    });
-                }
-            }
-            OpReply::Done(m) => {
-                self.state.message = Some((views::sanitize(&m), false));
-                self.state.list_mut(ListId::Dlq).marked.clear();
-            }
-            OpReply::Failed(m) => self.state.message = Some((views::sanitize(&m), true)),
-        }
-        if let Some(c) = &self.control {
-            c.now.notify_one();
-        }
-    }
-
     /// Esc peels one layer: the message, the list's filter, the stuck group, the pane
     /// focus, then the view.
     fn escape(&mut self) {
         let route = self.state.route();
         if let Some(id) = route.list() {
             if !self.state.list(id).filter.is_empty() {
-                self.state.list_mut(id).filter.clear();
+                self.set_filter(id, String::new());
                 return;
             }
         }
@@ -917,7 +692,8 @@ impl App {
                 if let Some(g) = groups.get(self.state.stuck_group_sel) {
                     self.state.stuck_group = Some(g.signature.clone());
                     self.state.stuck_focus_groups = false;
-                    self.state.list_mut(ListId::Stuck).selected = 0;
+                    self.state.list_mut(ListId::Stuck).key = None;
+                    self.select_row(ListId::Stuck, 0);
                 }
             }
             Route::Stuck | Route::Review => {
@@ -927,9 +703,13 @@ impl App {
                 }
             }
             Route::Dlq => {
-                let call = views::lists::dlq_visible(&self.state)
-                    .get(self.state.list(ListId::Dlq).selected)
-                    .map(|d| (d.id, d.call_id));
+                if let Some(id) = self.selected_key(ListId::Dlq) {
+                    self.state.detail_scroll = 0;
+                    self.push(Route::DeadJob(id));
+                }
+            }
+            Route::DeadJob(id) => {
+                let call = views::dead_job::find(&self.state, id).map(|d| (d.id, d.call_id));
                 match call {
                     Some((_, Some(c))) => self.push(Route::Call(c)),
                     Some((id, None)) => {
@@ -942,8 +722,10 @@ impl App {
                 }
             }
             Route::Audit => {
+                let key = self.selected_key(ListId::Audit);
                 let target = views::lists::audit_visible(&self.state)
-                    .get(self.state.list(ListId::Audit).selected)
+                    .into_iter()
+                    .find(|a| Some(a.id) == key)
                     .map(|a| a.target.clone());
                 match target.as_deref().and_then(call_in_target) {
                     Some(id) => self.push(Route::Call(id)),
@@ -959,158 +741,6 @@ impl App {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// Run a palette command; true to quit.
-    pub fn run_command(&mut self, text: &str) -> bool {
-        let text = text.trim();
-        let (word, arg) = text.split_once(' ').unwrap_or((text, ""));
-        let arg = arg.trim();
-        match word.to_lowercase().as_str() {
-            "" => {}
-            "overview" | "o" => self.goto(Route::Overview),
-            "stuck" => self.goto(Route::Stuck),
-            "dlq" => self.goto(Route::Dlq),
-            "review" => self.goto(Route::Review),
-            "audit" => self.goto(Route::Audit),
-            "help" | "?" => self.push(Route::Help),
-            "q" | "quit" | "q!" => return true,
-            "call" => match arg.trim_start_matches('#').parse::<i64>() {
-                Ok(id) => self.push(Route::Call(id)),
-                Err(_) => {
-                    self.state.message = Some((format!(":call needs a call id (a number), got {:?}", views::sanitize(arg)), true))
-                }
-            },
-            "biz" | "business" => self.open_business(arg),
-            "merge" => {
-                let ids: Vec<i64> = arg
-                    .split_whitespace()
-                    .filter_map(|w| w.trim_start_matches('#').parse().ok())
-                    .collect();
-                match ids.as_slice() {
-                    [temporary, into] => self.confirm(
-                        Action::ReviewMerge,
-                        format!("Merge temporary customer #{temporary} into #{into}?"),
-                        vec!["Its calls, leads and appointments move to the existing customer in one transaction.".into()],
-                        "Merge".into(),
-                        OpRequest::Merge {
-                            temporary: *temporary,
-                            into: *into,
-                        },
-                    ),
-                    _ => {
-                        self.state.message = Some((
-                            ":merge needs two customer ids: the temporary one, then the one to merge it into".into(),
-                            true,
-                        ))
-                    }
-                }
-            }
-            "customers" | "find" => match (self.state.route(), self.selected_review_call()) {
-                (Route::Review, Some(c)) if !arg.is_empty() => {
-                    if !self.refuse_unless(Action::ReviewLink) {
-                        self.run(OpRequest::SearchCustomers {
-                            call_id: c.id,
-                            business_id: c.business_id,
-                            text: arg.to_string(),
-                        });
-                    }
-                }
-                _ => {
-                    self.state.message = Some((
-                        ":customers <name, phone or email> searches the selected review item's business (in the review view)".into(),
-                        true,
-                    ))
-                }
-            },
-            "link" => match (
-                self.state.route(),
-                arg.trim_start_matches('#').parse::<i64>(),
-                self.selected_review_call(),
-            ) {
-                (Route::Review, Ok(customer_id), Some(c)) => self.confirm(
-                    Action::ReviewLink,
-                    format!("Link call {} to customer #{customer_id}?", c.id),
-                    vec!["A customer not among the candidates (e.g. found with `callops review` or the CRM).".into()],
-                    "Link".into(),
-                    OpRequest::Link {
-                        call_id: c.id,
-                        customer_id,
-                    },
-                ),
-                _ => {
-                    self.state.message = Some((
-                        ":link <customer id> links the selected review item (in the review view)".into(),
-                        true,
-                    ))
-                }
-            },
-            other => {
-                self.state.message = Some((
-                    format!(
-                        "unknown command :{} — try :overview :stuck :dlq :review :audit :call <id> :biz <name> :link <customer> :merge <temp> <into> :quit",
-                        views::sanitize(other)
-                    ),
-                    true,
-                ))
-            }
-        }
-        false
-    }
-
-    /// `:biz NAME` — exact name, else the one name starting with it, else the one
-    /// containing it; several candidates filter the overview instead.
-    fn open_business(&mut self, name: &str) {
-        if name.is_empty() {
-            self.state.message = Some((":biz needs a business name (Tab completes)".into(), true));
-            return;
-        }
-        let q = name.to_lowercase();
-        let names = &self.state.data.names;
-        let find = |f: &dyn Fn(&str) -> bool| -> Vec<i64> {
-            let mut v: Vec<i64> = names
-                .iter()
-                .filter(|(_, n)| f(&n.to_lowercase()))
-                .map(|(id, _)| *id)
-                .collect();
-            v.sort();
-            v
-        };
-        let exact = find(&|n| n == q);
-        let hits = if !exact.is_empty() {
-            exact
-        } else {
-            let pre = find(&|n| n.starts_with(&q));
-            if !pre.is_empty() {
-                pre
-            } else {
-                find(&|n| n.contains(&q))
-            }
-        };
-        match hits.as_slice() {
-            [id] => {
-                self.goto(Route::Overview);
-                self.push(Route::Business(*id));
-            }
-            [] if !names.is_empty() => {
-                self.state.message = Some((
-                    format!("no business matches {:?}", views::sanitize(name)),
-                    true,
-                ))
-            }
-            _ => {
-                self.goto(Route::Overview);
-                self.state.list_mut(ListId::Overview).filter = name.to_string();
-                self.state.message = Some((
-                    format!(
-                        "{} businesses match {:?}: filtered the overview",
-                        hits.len(),
-                        views::sanitize(name)
-                    ),
-                    false,
-                ));
-            }
         }
     }
 
@@ -1139,7 +769,7 @@ impl App {
                 }
                 let again =
                     self.last_click == Some((route, idx)) && self.state.list(id).selected == idx;
-                self.state.list_mut(id).selected = idx;
+                self.select_row(id, idx);
                 self.last_click = Some((route, idx));
                 if again {
                     self.last_click = None;
@@ -1148,6 +778,16 @@ impl App {
             }
             _ => {}
         }
+    }
+}
+
+/// What a list's rows are, for the status line.
+fn item_noun(id: ListId) -> &'static str {
+    match id {
+        ListId::Overview => "business",
+        ListId::Stuck | ListId::Review => "call",
+        ListId::Dlq => "dead job",
+        ListId::Audit => "audit entry",
     }
 }
 

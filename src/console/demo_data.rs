@@ -576,6 +576,25 @@ pub async fn seed_demo_data_at(store: &Store, now: i64) -> anyhow::Result<DemoId
     seed_dead_jobs(store, &biz, &ids, now).await?;
     seed_jobs(store, &biz, now).await?;
     seed_audit(store, &ids, now).await?;
+    // The review item "Matthias Müller" has a transcript, so the review pane shows the
+    // caller's own words the name was taken from.
+    let segs = serde_json::json!([
+        {"speaker": "agent", "start": 0.5, "end": 3.2, "text": "Autohaus Berlin, Klaus Becker, guten Tag."},
+        {"speaker": "caller", "start": 3.6, "end": 8.9, "text": "Ja, guten Tag, hier ist Matthias Müller, ich wollte nach meinem Termin fragen."},
+        {"speaker": "agent", "start": 9.3, "end": 11.0, "text": "Für die Inspektion, Herr Müller?"},
+        {"speaker": "caller", "start": 11.4, "end": 14.2, "text": "Genau, der Golf, nächste Woche."},
+    ]);
+    exec(
+        store,
+        "INSERT INTO transcripts (call_id, provider, language, text, segments, created_at) \
+         SELECT id, 'deepgram nova-2', 'de', $1, $2, $3 FROM calls WHERE external_id = 'BA-3290'",
+        vec![
+            B::S("agent: Autohaus Berlin, Klaus Becker, guten Tag.\ncaller: Ja, guten Tag, hier ist Matthias Müller, ich wollte nach meinem Termin fragen.".into()),
+            B::S(segs.to_string()),
+            B::I(now - 5_300_000),
+        ],
+    )
+    .await?;
     Ok(DemoIds {
         traced_call: traced,
         hostile_call: hostile,

@@ -40,6 +40,7 @@ pub enum Cmd {
     Defer,
     Qc,
     Lead,
+    Unlink,
 }
 
 /// Which views a command means something in.
@@ -54,7 +55,11 @@ enum Scope {
     Dlq,
     Review,
     Call,
-    DlqOrCall,
+    DlqOrReview,
+    /// The lists whose marks an action uses (DLQ, stuck).
+    Markable,
+    /// R: DLQ, stuck calls, one call.
+    Retryable,
 }
 
 struct Spec {
@@ -161,8 +166,8 @@ const SPECS: &[Spec] = &[
         cmd: Cmd::Mark,
         name: "mark",
         keys: &["space"],
-        what: "mark / unmark the row (for actions on several rows)",
-        scope: Scope::Lists,
+        what: "mark / unmark the row (R acts on the marked rows)",
+        scope: Scope::Markable,
     },
     Spec {
         cmd: Cmd::Window,
@@ -231,8 +236,8 @@ const SPECS: &[Spec] = &[
         cmd: Cmd::Retry,
         name: "retry",
         keys: &["R"],
-        what: "retry: dead jobs (this one / marked / its error group / all matching the filter) or the call's failed stage",
-        scope: Scope::DlqOrCall,
+        what: "retry: dead jobs (this one / marked / its error group / all matching the filter), stuck calls (this one / marked / its error group) or the call's failed stage",
+        scope: Scope::Retryable,
     },
     Spec {
         cmd: Cmd::Discard,
@@ -245,8 +250,8 @@ const SPECS: &[Spec] = &[
         cmd: Cmd::History,
         name: "history",
         keys: &["H"],
-        what: "show retried and discarded dead jobs too",
-        scope: Scope::Dlq,
+        what: "history: retried and discarded dead jobs too (DLQ) / the deferred items (review)",
+        scope: Scope::DlqOrReview,
     },
     Spec {
         cmd: Cmd::Link,
@@ -281,6 +286,13 @@ const SPECS: &[Spec] = &[
         name: "lead",
         keys: &["L"],
         what: "create or update the call's lead (the notify rules)",
+        scope: Scope::Call,
+    },
+    Spec {
+        cmd: Cmd::Unlink,
+        name: "unlink",
+        keys: &["u"],
+        what: "unlink the call from its customer (audited); it goes back to review",
         scope: Scope::Call,
     },
     Spec {
@@ -493,13 +505,20 @@ impl KeyMap {
                 Scope::All => true,
                 Scope::Lists => list,
                 Scope::Overview => route == Route::Overview,
-                Scope::Scrolling => list || matches!(route, Route::Call(_)),
+                Scope::Scrolling => {
+                    list || matches!(route, Route::Call(_) | Route::DeadJob(_) | Route::Help)
+                }
                 Scope::Focusable => matches!(route, Route::Stuck | Route::Call(_)),
-                Scope::Open => list,
+                Scope::Open => list || matches!(route, Route::DeadJob(_)),
                 Scope::Dlq => route == Route::Dlq,
                 Scope::Review => route == Route::Review,
                 Scope::Call => matches!(route, Route::Call(_)),
-                Scope::DlqOrCall => matches!(route, Route::Dlq | Route::Call(_)),
+                Scope::DlqOrReview => matches!(route, Route::Dlq | Route::Review),
+                Scope::Markable => matches!(route, Route::Dlq | Route::Stuck),
+                Scope::Retryable => matches!(
+                    route,
+                    Route::Dlq | Route::Stuck | Route::Call(_) | Route::DeadJob(_)
+                ),
             };
             if !applies {
                 continue;
@@ -513,7 +532,8 @@ impl KeyMap {
                 (Cmd::Open, Route::Stuck) => {
                     "open the call (in the groups pane: narrow to the group)"
                 }
-                (Cmd::Open, Route::Dlq) => "open the dead job's call",
+                (Cmd::Open, Route::Dlq) => "open the dead job: payload, headers, every attempt",
+                (Cmd::Open, Route::DeadJob(_)) => "open its call",
                 (Cmd::Open, Route::Review) => "open the call",
                 (Cmd::Open, Route::Audit) => "open the target call, if it is one",
                 (Cmd::Up | Cmd::Down, Route::Call(_)) => "scroll the focused pane",
@@ -550,7 +570,9 @@ impl KeyMap {
                 first(Cmd::Sort),
                 first(Cmd::SortReverse)
             ));
-            parts.push(format!("{} mark", first(Cmd::Mark)));
+            if matches!(route, Route::Dlq | Route::Stuck) {
+                parts.push(format!("{} mark", first(Cmd::Mark)));
+            }
         }
         if route == Route::Overview {
             parts.push(format!("{} window", first(Cmd::Window)));
@@ -560,6 +582,7 @@ impl KeyMap {
         }
         match route {
             _ if !actions => {}
+            Route::Stuck => parts.push(format!("{} retry", first(Cmd::Retry))),
             Route::Dlq => parts.push(format!(
                 "{} retry  {} discard  {} history",
                 first(Cmd::Retry),
@@ -567,16 +590,18 @@ impl KeyMap {
                 first(Cmd::History)
             )),
             Route::Review => parts.push(format!(
-                "{} link  {} new customer  {} defer",
+                "{} link  {} new customer  {} defer  {} deferred",
                 first(Cmd::Link),
                 first(Cmd::NewCustomer),
-                first(Cmd::Defer)
+                first(Cmd::Defer),
+                first(Cmd::History)
             )),
             Route::Call(_) => parts.push(format!(
-                "{} retry  {} QC  {} lead",
+                "{} retry  {} QC  {} lead  {} unlink",
                 first(Cmd::Retry),
                 first(Cmd::Qc),
-                first(Cmd::Lead)
+                first(Cmd::Lead),
+                first(Cmd::Unlink)
             )),
             _ => {}
         }

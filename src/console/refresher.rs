@@ -6,10 +6,11 @@
 use super::settings::ConsoleSettings;
 use crate::queue::{Broker, QueueStat};
 use crate::store::audit::AuditEntry;
+use crate::store::read::review::{ReviewPage, ReviewQuery};
 use crate::store::read::{
     merge_queue_stats, BizRow, BusinessDetail, CallDetail, DlqData, StuckData,
 };
-use crate::store::{Call, DeadJobFilter, Store};
+use crate::store::{DeadJobFilter, Store};
 use crate::views::Route;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,10 +29,48 @@ pub struct Parts {
     /// (call id, detail or None when there is no such call)
     pub call: Option<(i64, Option<CallDetail>)>,
     pub dlq: Option<DlqData>,
-    pub review: Option<Vec<Call>>,
+    /// The DLQ search text and history flag `dlq` answers.
+    pub dlq_query: Option<(String, bool)>,
+    pub review: Option<ReviewPage>,
+    /// The selected review item's own words: (call id, caller lines).
+    pub review_evidence: Option<(i64, Vec<String>)>,
     pub audit: Option<Vec<AuditEntry>>,
     /// (dead jobs still dead, calls in review), fetched on every refresh.
     pub counters: Option<(i64, i64)>,
+    /// Calls past their SLA, fetched on every refresh.
+    pub stuck_count: Option<i64>,
+}
+
+/// The operator's searches as queries over whole tables (not over a fetched page): what
+/// the list titles say is what the rows and the bulk-action scopes use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queries {
+    /// The DLQ search as typed, whether history is shown, and the parsed query.
+    pub dlq_text: String,
+    pub dlq_history: bool,
+    pub dlq: DeadJobFilter,
+    pub review: ReviewQuery,
+    /// The selected review item, whose caller lines to fetch.
+    pub review_focus: Option<i64>,
+    /// The businesses the last database answer listed: the broker's queue statistics are
+    /// asked for these, so a database outage does not make the broker look down too.
+    pub known_businesses: Vec<i64>,
+}
+
+impl Default for Queries {
+    fn default() -> Self {
+        Queries {
+            dlq_text: String::new(),
+            dlq_history: false,
+            dlq: DeadJobFilter {
+                status: Some(crate::store::DeadJobStatus::Dead),
+                ..Default::default()
+            },
+            review: ReviewQuery::default(),
+            review_focus: None,
+            known_businesses: vec![],
+        }
+    }
 }
 
 /// How one side answered.
@@ -92,21 +131,18 @@ pub async fn fetch(
     settings: &ConsoleSettings,
     now: i64,
 ) -> Snapshot {
-    let dlq = DeadJobFilter {
-        status: Some(crate::store::DeadJobStatus::Dead),
-        ..Default::default()
-    };
-    fetch_filtered(store, queues, route, settings, now, &dlq).await
+    fetch_filtered(store, queues, route, settings, now, &Queries::default()).await
 }
 
-/// `fetch`, with the DLQ narrowed by the operator's filter (a query, not a page filter).
+/// `fetch`, with the DLQ and review lists narrowed by the operator's searches (queries, not
+/// page filters).
 pub async fn fetch_filtered(
     store: &Store,
     queues: Queues<'_>,
     route: Route,
     settings: &ConsoleSettings,
     now: i64,
-    dlq: &DeadJobFilter,
+    q: &Queries,
 ) -> Snapshot {
     let started_at = crate::now_ms();
     let limit = Duration::from_millis(settings.timeout_ms.max(100));
@@ -117,9 +153,13 @@ pub async fn fetch_filtered(
     let db = timed(
         "the database",
         limit,
-        fetch_db(store, route, settings, now, dlq),
+        fetch_db(store, route, settings, now, q),
     );
-    let brk = timed("the broker", limit, fetch_broker(store, queues, route));
+    let brk = timed(
+        "the broker",
+        limit,
+        fetch_broker(store, queues, route, &q.known_businesses),
+    );
     let ((db, db_ms), (brk, brk_ms)) = tokio::join!(db, brk);
     let mut parts = Parts::default();
     let db_answer = match db {
@@ -170,11 +210,16 @@ async fn fetch_db(
     route: Route,
     settings: &ConsoleSettings,
     now: i64,
-    dlq: &DeadJobFilter,
+    q: &Queries,
 ) -> crate::store::Result<Parts> {
     let mut p = Parts::default();
     let limit = settings.list_limit;
-    p.counters = Some(store.header_counters().await?);
+    let (counters, stuck) = tokio::try_join!(
+        store.header_counters(),
+        store.stuck_count_at(&settings.slas_ms, now)
+    )?;
+    p.counters = Some(counters);
+    p.stuck_count = Some(stuck);
     match route {
         Route::Overview | Route::Help => {
             let (names, rows) =
@@ -197,15 +242,33 @@ async fn fetch_db(
             p.stuck = Some(d);
         }
         Route::Call(id) => p.call = Some((id, store.call_detail(id).await?)),
-        Route::Dlq => {
-            let (names, d) =
-                tokio::try_join!(store.business_names(), store.dlq_page_filtered(dlq, limit))?;
+        Route::Dlq | Route::DeadJob(_) => {
+            let (names, d) = tokio::try_join!(
+                store.business_names(),
+                store.dlq_page_filtered(&q.dlq, limit)
+            )?;
             p.names = Some(names);
             p.dlq = Some(d);
+            p.dlq_query = Some((q.dlq_text.clone(), q.dlq_history));
         }
         Route::Review => {
-            let (names, d) = tokio::try_join!(store.business_names(), store.review_queue(limit))?;
+            let (names, d) = tokio::try_join!(
+                store.business_names(),
+                store.review_page_at(&q.review, limit, now)
+            )?;
             p.names = Some(names);
+            if let Some(item) = q
+                .review_focus
+                .and_then(|id| d.rows.iter().find(|r| r.call.id == id))
+            {
+                let c = &item.call;
+                p.review_evidence = Some((
+                    c.id,
+                    store
+                        .caller_lines(c.id, c.extracted_name.as_deref(), 2)
+                        .await?,
+                ));
+            }
             p.review = Some(d);
         }
         Route::Audit => p.audit = Some(store.audit_page(limit).await?),
@@ -218,6 +281,7 @@ async fn fetch_broker(
     store: &Store,
     queues: Queues<'_>,
     route: Route,
+    known: &[i64],
 ) -> Result<(Option<Vec<QueueStat>>, Option<u64>), String> {
     let wants_stats = matches!(route, Route::Overview | Route::Business(_) | Route::Help);
     match queues {
@@ -238,7 +302,7 @@ async fn fetch_broker(
             let stats = if wants_stats {
                 let only: Vec<i64> = match route {
                     Route::Business(id) => vec![id],
-                    _ => vec![],
+                    _ => known.to_vec(),
                 };
                 Some(b.queue_stats(&only).await.map_err(|e| e.to_string())?)
             } else {
@@ -263,8 +327,8 @@ pub struct Control {
     /// Wake the refresher now (view change, `r`).
     pub now: Notify,
     pub stop: AtomicBool,
-    /// The DLQ view's filter as a query (the operator's words, parsed by the app).
-    pub dlq: std::sync::Mutex<DeadJobFilter>,
+    /// The lists' searches as queries (the operator's words, parsed by the app).
+    pub queries: std::sync::Mutex<Queries>,
 }
 
 /// What the refresher tells the UI.
@@ -273,6 +337,8 @@ pub enum Msg {
     Started(i64),
     /// An operator action finished (sent by the action runner, not the refresher).
     Op(super::actions::OpReply),
+    /// Who this console acts as, once the database has said (its role decides the actions).
+    Actor(crate::ops::Actor),
     Done(Box<Snapshot>, Option<i64>),
 }
 
@@ -290,6 +356,7 @@ pub async fn run(
     let max_wait = Duration::from_millis(settings.max_backoff_ms).max(base);
     let mut wait = base;
     let mut route_rx = control.route.subscribe();
+    let mut known: Vec<i64> = vec![];
     loop {
         if control.stop.load(Ordering::Relaxed) {
             return;
@@ -297,16 +364,29 @@ pub async fn run(
         let started = tokio::time::Instant::now();
         let route = *route_rx.borrow_and_update();
         let _ = tx.try_send(Msg::Started(crate::now_ms()));
-        let dlq = control.dlq.lock().map(|f| f.clone()).unwrap_or_default();
+        let mut queries = control
+            .queries
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default();
+        queries.known_businesses = known.clone();
         let snap = fetch_filtered(
             &store,
             Queues::Broker(&*broker),
             route,
             &settings,
             crate::now_ms(),
-            &dlq,
+            &queries,
         )
         .await;
+        // Active businesses as the overview lists them (the broker asks the same of the
+        // database); other views only refresh the list when it is still empty.
+        if let Some(rows) = &snap.parts.overview {
+            known = rows.iter().filter(|b| b.active).map(|b| b.id).collect();
+        } else if let (true, Some(names)) = (known.is_empty(), &snap.parts.names) {
+            known = names.keys().copied().collect();
+            known.sort();
+        }
         wait = if snap.ok() {
             base
         } else {

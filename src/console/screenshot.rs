@@ -6,7 +6,7 @@
 use super::app::App;
 use super::demo_data::{seed_demo_data, DemoIds, DEMO_NOW};
 use super::keymap::KeyMap;
-use super::refresher::{fetch, Answer, Queues};
+use super::refresher::{Answer, Queues};
 use super::settings::ConsoleSettings;
 use crate::store::Store;
 use crate::views;
@@ -83,18 +83,23 @@ impl DemoDb {
         }
         self.refresh(&mut app, &settings).await;
         app.prepare(area, DEMO_NOW);
+        // What the first frame asked for (the selected review item's own words) arrives
+        // with the next refresh, as it does live.
+        self.refresh(&mut app, &settings).await;
+        app.prepare(area, DEMO_NOW);
         Ok(app)
     }
 
     /// One refresh of the app's current view, stamped at `DEMO_NOW` so frames are stable.
     pub async fn refresh(&self, app: &mut App, settings: &ConsoleSettings) {
         let route = app.state.content_route();
-        let mut snap = fetch(
+        let mut snap = super::refresher::fetch_filtered(
             &self.store,
             Queues::JobsTableAt(DEMO_NOW),
             route,
             settings,
             DEMO_NOW,
+            &app.queries(),
         )
         .await;
         snap.started_at = DEMO_NOW - 42;

@@ -210,6 +210,12 @@ pub fn check_transition(
         (Dead, Pending) if same_stage => Ok(()),
         (Done, Pending) if matches!(to.stage, Stage::Analyze | Stage::Notify) => Ok(()),
         (Done, Done) if same_stage => Ok(()),
+        // Operator unlink: a linked call (past link, not running) goes back to review.
+        (Pending | Retrying | Dead | Done, Review)
+            if from.stage == Stage::Notify && to.stage == Stage::Link =>
+        {
+            Ok(())
+        }
         (Done, _) => err("a finished call only goes back to analyze (QC) or notify (lead)"),
         (Dead, _) => err("a dead call can only be retried at the stage it died in"),
         (_, Review) => err("only the link stage sends calls to review"),

@@ -55,6 +55,8 @@ pub enum Action {
     ReviewCreateCustomer,
     ReviewMerge,
     ReviewDefer,
+    /// Undo a link: the call goes back to review (issue 12).
+    ReviewUnlink,
     CallRetry,
     CallQc,
     CallLead,
@@ -69,6 +71,7 @@ impl Action {
             Action::ReviewCreateCustomer => "review.create_customer",
             Action::ReviewMerge => "review.merge",
             Action::ReviewDefer => "review.defer",
+            Action::ReviewUnlink => "review.unlink",
             Action::CallRetry => "call.retry",
             Action::CallQc => "call.qc",
             Action::CallLead => "call.lead",

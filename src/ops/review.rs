@@ -251,12 +251,17 @@ impl Ops {
             });
         }
         let mut tx = self.store.begin_write().await?;
-        sqlx::query("UPDATE calls SET review_deferred_until = $1 WHERE id = $2")
-            .bind(crate::now_ms() + minutes * 60_000)
-            .bind(call_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db(e, format!("deferring call {call_id}")))?;
+        sqlx::query(
+            "UPDATE calls SET review_deferred_until = $1, review_deferred_reason = $2, \
+             review_deferred_by = $3 WHERE id = $4",
+        )
+        .bind(crate::now_ms() + minutes * 60_000)
+        .bind(reason.trim())
+        .bind(&self.actor.name)
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db(e, format!("deferring call {call_id}")))?;
         self.store
             .move_call_in(
                 &mut tx,
@@ -385,5 +390,111 @@ impl Ops {
         );
         crate::queue::outbox::enqueue_in(tx, self.broker.kind(), &[job]).await?;
         Ok(())
+    }
+}
+
+impl Ops {
+    /// Undo a link (manual or automatic): the call leaves its customer, its lead no longer
+    /// points at that customer, and it goes back to the review queue with its candidates,
+    /// all in one transaction with its trace row and audit row. A call a worker is running
+    /// right now is refused (the worker's move would race the unlink).
+    pub async fn review_unlink(
+        &self,
+        call_id: i64,
+        reason: &str,
+        dry_run: bool,
+    ) -> Result<ReviewOutcome> {
+        self.authorize(Action::ReviewUnlink)?;
+        let call = self.store.call(call_id).await?;
+        let Some(customer_id) = call.customer_id else {
+            return Err(OpsError::Invalid(format!(
+                "call {call_id} is not linked to a customer (it is at {}): nothing to unlink",
+                call.position()
+            )));
+        };
+        if call.stage != Stage::Notify || call.state == CallState::Running {
+            return Err(OpsError::Conflict(format!(
+                "call {call_id} is at {}: only a linked call waiting for, failed at or done with \
+                 notify can be unlinked; wait for the running stage to finish and try again",
+                call.position()
+            )));
+        }
+        let reason = reason.trim();
+        let did = format!(
+            "unlink call {call_id} from customer #{customer_id}{}; back to review",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            }
+        );
+        if dry_run {
+            return Ok(ReviewOutcome {
+                dry_run,
+                call_id: Some(call_id),
+                customer_id: Some(customer_id),
+                did,
+            });
+        }
+        let mut tx = self.store.begin_write().await?;
+        self.store
+            .move_call_in(
+                &mut tx,
+                call_id,
+                &Move {
+                    to: Position::new(Stage::Link, CallState::Review),
+                    expect: Some(call.position()),
+                    kind: Action::ReviewUnlink.name(),
+                    reason: format!("{did} — by {} ({})", self.actor.name, self.actor.role),
+                    error: None,
+                    actor: &self.actor.name,
+                },
+            )
+            .await?;
+        sqlx::query(
+            "UPDATE calls SET customer_id = NULL, link_status = 'review', link_method = NULL, \
+             link_confidence = NULL, review_reason = $1, review_deferred_until = NULL, \
+             updated_at = $2 WHERE id = $3",
+        )
+        .bind(format!(
+            "unlinked from customer #{customer_id} by {}{}",
+            self.actor.name,
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            }
+        ))
+        .bind(crate::now_ms())
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db(e, format!("unlinking call {call_id}")))?;
+        if let Some(lead_id) = call.lead_id {
+            sqlx::query("UPDATE leads SET customer_id = NULL, updated_at = $1 WHERE id = $2 AND customer_id = $3")
+                .bind(crate::now_ms())
+                .bind(lead_id)
+                .bind(customer_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db(e, format!("detaching lead {lead_id} from customer {customer_id}")))?;
+        }
+        self.audit_in(
+            &mut tx,
+            Action::ReviewUnlink,
+            format!("call {call_id}"),
+            &format!("linked to customer #{customer_id}"),
+            &did,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(|e| db(e, format!("committing unlink of call {call_id}")))?;
+        Ok(ReviewOutcome {
+            dry_run,
+            call_id: Some(call_id),
+            customer_id: Some(customer_id),
+            did,
+        })
     }
 }

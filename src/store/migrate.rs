@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_business_settings.sql"),
     },
     Migration {
+        version: 7,
+        name: "review_deferral",
+        postgres: include_str!("../../migrations/postgres/0007_review_deferral.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0007_review_deferral.sql"),
+    },
+    Migration {
         version: 8,
         name: "customer_identity",
         postgres: include_str!("../../migrations/postgres/0008_customer_identity.sql"),

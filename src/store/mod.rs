@@ -100,6 +100,46 @@ pub struct Store {
 
 static DRIVERS: Once = Once::new();
 
+/// Pool settings both connect paths share: SQLite pragmas, and read-only sessions.
+fn pool_options(dialect: Dialect, max_connections: u32, readonly: bool) -> AnyPoolOptions {
+    let mut opts = AnyPoolOptions::new().max_connections(max_connections.max(1));
+    if dialect == Dialect::Sqlite {
+        opts = opts.after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers (the console) run beside the single writer;
+                // busy_timeout makes concurrent writers wait instead of failing.
+                for pragma in [
+                    "PRAGMA journal_mode=WAL",
+                    "PRAGMA busy_timeout=10000",
+                    "PRAGMA synchronous=NORMAL",
+                    "PRAGMA foreign_keys=ON",
+                ] {
+                    sqlx::Executor::execute(&mut *conn, pragma).await?;
+                }
+                if readonly {
+                    // Any INSERT/UPDATE/DELETE/DDL on this connection now fails.
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA query_only=ON").await?;
+                }
+                Ok(())
+            })
+        });
+    } else if readonly {
+        opts = opts.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // Postgres itself refuses every write on these sessions
+                // ("cannot execute INSERT in a read-only transaction").
+                sqlx::Executor::execute(
+                    &mut *conn,
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                )
+                .await?;
+                Ok(())
+            })
+        });
+    }
+    opts
+}
+
 impl Store {
     /// Connect to `url` (`sqlite:path` creates the file and its directory; `postgres://…`).
     /// Runs no DDL: see `open_migrated` for what entry points should call.
@@ -114,47 +154,40 @@ impl Store {
             Dialect::Sqlite => sqlite_url(url)?,
             Dialect::Postgres => url.to_string(),
         };
-        let mut opts = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
+        let opts = pool_options(dialect, max_connections, readonly)
             .acquire_timeout(Duration::from_secs(10));
-        if dialect == Dialect::Sqlite {
-            opts = opts.after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers (the console) run beside the single writer;
-                    // busy_timeout makes concurrent writers wait instead of failing.
-                    for pragma in [
-                        "PRAGMA journal_mode=WAL",
-                        "PRAGMA busy_timeout=10000",
-                        "PRAGMA synchronous=NORMAL",
-                        "PRAGMA foreign_keys=ON",
-                    ] {
-                        sqlx::Executor::execute(&mut *conn, pragma).await?;
-                    }
-                    if readonly {
-                        // Any INSERT/UPDATE/DELETE/DDL on this connection now fails.
-                        sqlx::Executor::execute(&mut *conn, "PRAGMA query_only=ON").await?;
-                    }
-                    Ok(())
-                })
-            });
-        } else if readonly {
-            opts = opts.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // Postgres itself refuses every write on these sessions
-                    // ("cannot execute INSERT in a read-only transaction").
-                    sqlx::Executor::execute(
-                        &mut *conn,
-                        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            });
-        }
         let pool = opts
             .connect(&connect_url)
             .await
             .ctx(|| format!("connecting to {}", redact_url(url)))?;
+        Ok(Store {
+            pool,
+            dialect,
+            url: url.to_string(),
+            readonly,
+            throughput_cache: Default::default(),
+        })
+    }
+
+    /// A store whose pool connects on first use (the console opens during an outage and
+    /// shows it): nothing is attempted here, and each acquire gives up after `acquire`.
+    /// `readonly` sessions cannot write, as with `open_readonly`.
+    pub fn connect_lazy(
+        url: &str,
+        max_connections: u32,
+        acquire: Duration,
+        readonly: bool,
+    ) -> Result<Store> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let dialect = Dialect::from_url(url)?;
+        let connect_url = match dialect {
+            Dialect::Sqlite => sqlite_url(url)?,
+            Dialect::Postgres => url.to_string(),
+        };
+        let pool = pool_options(dialect, max_connections, readonly)
+            .acquire_timeout(acquire)
+            .connect_lazy(&connect_url)
+            .ctx(|| format!("preparing a connection pool for {}", redact_url(url)))?;
         Ok(Store {
             pool,
             dialect,

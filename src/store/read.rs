@@ -16,6 +16,8 @@ use crate::queue::QueueStat;
 use serde::Serialize;
 use std::collections::HashMap;
 
+pub mod review;
+
 /// The overview's rate windows, in minutes.
 pub const WINDOWS_MIN: [i64; 4] = [1, 5, 15, 60];
 
@@ -622,6 +624,24 @@ impl Store {
         let (rows, total) =
             tokio::try_join!(self.list_dead_jobs(f, None, limit), self.count_dead_jobs(f))?;
         Ok(DlqData { rows, total })
+    }
+
+    /// Calls in flight longer than their stage's SLA (every stage), for the header: one
+    /// index range count per stage on `calls_in_flight_by_age`.
+    pub async fn stuck_count_at(&self, slas: &[(Stage, i64)], now: i64) -> Result<i64> {
+        let mut n = 0;
+        for (stage, sla) in slas {
+            n += sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM calls WHERE stage = $1 AND state IN ('pending', 'running', 'retrying') \
+                 AND state_since < $2",
+            )
+            .bind(stage.as_str())
+            .bind(now - sla)
+            .fetch_one(&self.pool)
+            .await
+            .ctx(|| format!("counting stuck calls of stage {stage}"))?;
+        }
+        Ok(n)
     }
 
     /// (dead jobs still dead, calls in review): the console header's counts.

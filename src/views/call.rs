@@ -23,10 +23,26 @@ struct Segment {
     text: String,
 }
 
+/// The call of the route on screen, if its detail has been fetched: `Some(None)` when the
+/// database says there is no such call. Data of another call is never returned, so a view
+/// and its actions cannot show or act on one call under another's title.
+pub fn detail_of(s: &ConsoleState) -> Option<Option<&CallDetail>> {
+    let crate::views::Route::Call(id) = s.route() else {
+        return None;
+    };
+    match &s.data.call {
+        Some(p) if s.data.call_id == Some(id) => Some(p.data.as_ref()),
+        _ => None,
+    }
+}
+
 pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
-    let id = s.data.call_id.unwrap_or(0);
-    let d = match &s.data.call {
-        Some(p) if s.data.call_id.is_some() => match &p.data {
+    let id = match s.route() {
+        crate::views::Route::Call(id) => id,
+        _ => 0,
+    };
+    let d = match detail_of(s) {
+        Some(data) => match data {
             Some(d) => d,
             None => {
                 let msg =
@@ -39,9 +55,15 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 return;
             }
         },
-        _ => {
+        None => {
+            let why = match &s.health.db {
+                crate::views::state::Conn::Down { error, .. } => {
+                    format!(" — the database is unreachable ({})", sanitize(error))
+                }
+                _ => String::new(),
+            };
             f.render_widget(
-                Paragraph::new(format!(" loading call {id}…"))
+                Paragraph::new(format!(" loading call {id}…{why}"))
                     .block(Block::default().borders(Borders::ALL)),
                 area,
             );
@@ -113,7 +135,7 @@ fn focus_hint(s: &ConsoleState, pane: usize) -> &'static str {
 
 /// Logical line counts of the two panes (the console bounds scrolling with them).
 pub fn line_counts(s: &ConsoleState) -> [usize; 2] {
-    match s.data.call.as_ref().and_then(|p| p.data.as_ref()) {
+    match detail_of(s).flatten() {
         Some(d) => [transcript_lines(d).len(), trace_lines(d).len()],
         None => [0, 0],
     }

@@ -10,9 +10,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
-    let under = s.content_route();
-    let [keys, cmds] = if area.width >= 110 {
+/// Where the keys pane is, for the console to bound scrolling.
+pub fn keys_area(area: Rect) -> Rect {
+    layout(area)[0]
+}
+
+fn layout(area: Rect) -> [Rect; 2] {
+    if area.width >= 110 {
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area)
     } else {
         Layout::vertical([
@@ -20,7 +24,12 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Constraint::Length(COMMANDS.len() as u16 + 2),
         ])
         .areas(area)
-    };
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let under = s.content_route();
+    let [keys, cmds] = layout(area);
     let width = s
         .help
         .iter()
@@ -45,13 +54,35 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
     if s.readonly {
         title.push(Span::styled("· read-only: actions are hidden ", DIM));
     }
+    let inner_h = keys.height.saturating_sub(2) as usize;
+    // Rows after wrapping (the scroll is in rows).
+    let inner_w = keys.width.saturating_sub(2).max(1) as usize;
+    let total: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
+    let top = (s.help_scroll as usize).min(total.saturating_sub(inner_h));
+    if total > inner_h {
+        title.push(Span::styled(
+            format!(
+                "· {}–{} of {} (j/k PgDn/PgUp scroll) ",
+                top + 1,
+                (top + inner_h).min(total),
+                total
+            ),
+            DIM,
+        ));
+    }
     title.push(Span::styled("· Esc or ? closes ", DIM));
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Line::from(title)),
-        ),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((top as u16, 0))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(Line::from(title)),
+            ),
         keys,
     );
     let cmd_lines: Vec<Line> = COMMANDS

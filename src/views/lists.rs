@@ -3,10 +3,12 @@
 //! actions on them (retry, discard, link …) come with their own dialogs.
 
 use super::state::{matches, ConsoleState, ListId};
-use super::widgets::{col, cut, table_rows_area, thousands, ListTable, ALERT, DIM, WARN};
+use super::widgets::{
+    col, col_p, cut, fit_columns, table_rows_area, thousands, ListTable, ALERT, DIM,
+};
 use super::{age, clock, sanitize};
 use crate::store::audit::AuditEntry;
-use crate::store::{Call, DeadJob};
+use crate::store::DeadJob;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -14,12 +16,12 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Wrap};
 use ratatui::Frame;
 
 pub const DLQ_SORTS: &[&str] = &["newest", "business", "stage", "attempts", "error"];
-pub const REVIEW_SORTS: &[&str] = &["priority", "waiting", "business"];
+pub use super::review::{candidates, visible as review_visible, REVIEW_SORTS};
 pub const AUDIT_SORTS: &[&str] = &["newest", "who", "action"];
 
 const DETAIL_H: u16 = 6;
 
-fn split(body: Rect) -> [Rect; 2] {
+pub(crate) fn split(body: Rect) -> [Rect; 2] {
     let detail = if body.height >= 16 { DETAIL_H } else { 0 };
     Layout::vertical([Constraint::Min(4), Constraint::Length(detail)]).areas(body)
 }
@@ -38,7 +40,7 @@ fn title(name: &str, shown: usize, total: String, extra: String) -> Line<'static
     ])
 }
 
-fn detail(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) {
+pub(crate) fn detail(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) {
     if area.height == 0 {
         return;
     }
@@ -62,14 +64,16 @@ fn k(t: &str) -> Span<'static> {
 /// whole table (so retrying "everything matching" means what the list shows), not a
 /// filter over this page.
 pub fn dlq_visible(s: &ConsoleState) -> Vec<&DeadJob> {
-    let Some(p) = &s.data.dlq else { return vec![] };
+    let Some(p) = dlq_page(s) else {
+        return vec![];
+    };
     let l = s.list(ListId::Dlq);
     let biz = |d: &DeadJob| {
         d.business_id
             .map(|b| s.business_name(b))
             .unwrap_or_default()
     };
-    let mut rows: Vec<&DeadJob> = p.data.rows.iter().collect();
+    let mut rows: Vec<&DeadJob> = p.rows.iter().collect();
     rows.sort_by(|a, b| {
         let o = match l.sort % DLQ_SORTS.len() {
             0 => b.dead_at.cmp(&a.dead_at),
@@ -84,26 +88,52 @@ pub fn dlq_visible(s: &ConsoleState) -> Vec<&DeadJob> {
     rows
 }
 
+/// The fetched dead jobs, if they answer the search and history flag on screen: rows
+/// fetched for another search are never shown under this one's title.
+pub fn dlq_page(s: &ConsoleState) -> Option<&crate::store::read::DlqData> {
+    let l = s.list(ListId::Dlq);
+    s.data
+        .dlq
+        .as_ref()
+        .filter(|_| {
+            s.data
+                .dlq_query
+                .as_ref()
+                .is_some_and(|(t, h)| t.trim() == l.filter.trim() && *h == s.dlq_history)
+        })
+        .map(|p| &p.data)
+}
+
 pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let [list, bottom] = split(area);
     let rows = dlq_visible(s);
     let keys: Vec<i64> = rows.iter().map(|d| d.id).collect();
     let l = s.list(ListId::Dlq);
     let now = s.now_ms;
-    let total = s.data.dlq.as_ref().map(|p| p.data.total).unwrap_or(0);
-    let cols = vec![
+    let total = dlq_page(s).map(|p| p.total).unwrap_or(0);
+    let mut cols = vec![
         col("dead", Constraint::Length(7)),
-        col("business", Constraint::Length(18)),
-        col("stage", Constraint::Length(10)),
+        col_p("business", Constraint::Length(18), 2),
+        col_p("stage", Constraint::Length(10), 1),
         col("call", Constraint::Length(7)),
-        col("try", Constraint::Length(3)),
+        col_p("try", Constraint::Length(3), 3),
         col("died", Constraint::Length(7)),
-        col("source", Constraint::Length(6)),
-        col("last error", Constraint::Min(20)),
+        col_p("source", Constraint::Length(6), 4),
+        col("last error", Constraint::Min(12)),
     ];
+    // History (H): what became of each row, in words and colour.
+    if s.dlq_history {
+        cols.insert(1, col("status", Constraint::Length(9)));
+    }
+    let (_, free) = fit_columns(&cols, table_rows_area(list, 1, 0).width);
     let build = |i: usize| -> Vec<Cell<'static>> {
         let d = rows[i];
-        vec![
+        let status = Cell::from(d.status.as_str().to_string()).style(match d.status {
+            crate::store::DeadJobStatus::Dead => Style::new().fg(Color::LightRed),
+            crate::store::DeadJobStatus::Retried => Style::new().fg(Color::Green),
+            _ => DIM,
+        });
+        let mut v = vec![
             Cell::from(format!("{:>7}", format!("#{}", d.id))),
             Cell::from(cut(
                 &sanitize(
@@ -123,11 +153,16 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Cell::from(format!("{:>3}", d.attempts)),
             Cell::from(format!("{:>7}", age(now - d.dead_at))),
             Cell::from(sanitize(&d.source)),
-            Cell::from(sanitize(&d.last_error)).style(Style::new().fg(Color::LightRed)),
-        ]
+            Cell::from(cut(&sanitize(&d.last_error), free as usize))
+                .style(Style::new().fg(Color::LightRed)),
+        ];
+        if s.dlq_history {
+            v.insert(1, status);
+        }
+        v
     };
     let sort = l.sort % DLQ_SORTS.len();
-    let sorted = [5, 1, 2, 4, 7][sort];
+    let sorted = [5, 1, 2, 4, 7][sort] + s.dlq_history as usize;
     let count = rows.len();
     ListTable {
         title: title(
@@ -146,7 +181,7 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 } else {
                     ""
                 },
-                s.data.dlq.as_ref().map(|p| p.data.rows.len()).unwrap_or(0),
+                dlq_page(s).map(|p| p.rows.len()).unwrap_or(0),
                 DLQ_SORTS[sort]
             ),
         ),
@@ -154,7 +189,7 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
         sorted: Some((sorted, l.reverse)),
         header_h: 1,
         footer: None,
-        empty: if s.data.dlq.is_none() {
+        empty: if dlq_page(s).is_none() {
             "loading…"
         } else {
             "no dead jobs"
@@ -194,181 +229,6 @@ pub fn draw_dlq(f: &mut Frame, area: Rect, s: &ConsoleState) {
         _ => vec![],
     };
     detail(f, bottom, "selected dead job", lines);
-}
-
-// ---- review ----
-
-pub fn review_visible(s: &ConsoleState) -> Vec<&Call> {
-    let Some(p) = &s.data.review else {
-        return vec![];
-    };
-    let filter = s.filter_of(ListId::Review);
-    let l = s.list(ListId::Review);
-    let mut rows: Vec<&Call> = p
-        .data
-        .iter()
-        .filter(|c| {
-            matches(
-                &filter,
-                &format!(
-                    "{} {} {} {} {}",
-                    c.id,
-                    s.business_name(c.business_id),
-                    c.extracted_name.as_deref().unwrap_or(""),
-                    c.number_status.as_deref().unwrap_or(""),
-                    c.review_reason.as_deref().unwrap_or("")
-                ),
-            )
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        let o = match l.sort % REVIEW_SORTS.len() {
-            0 => b
-                .review_priority
-                .unwrap_or(0)
-                .cmp(&a.review_priority.unwrap_or(0))
-                .then(a.state_since.cmp(&b.state_since)),
-            1 => a.state_since.cmp(&b.state_since),
-            _ => s
-                .business_name(a.business_id)
-                .to_lowercase()
-                .cmp(&s.business_name(b.business_id).to_lowercase()),
-        };
-        let o = if l.reverse { o.reverse() } else { o };
-        o.then(a.id.cmp(&b.id))
-    });
-    rows
-}
-
-pub fn candidates(c: &Call) -> Vec<(i64, String, f64)> {
-    c.review_candidates
-        .as_deref()
-        .and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(j).ok())
-        .unwrap_or_default()
-        .iter()
-        .map(|v| {
-            (
-                v["customer_id"].as_i64().unwrap_or(0),
-                sanitize(v["name"].as_str().unwrap_or("?")),
-                v["confidence"].as_f64().unwrap_or(0.0),
-            )
-        })
-        .collect()
-}
-
-pub fn draw_review(f: &mut Frame, area: Rect, s: &ConsoleState) {
-    let [list, bottom] = split(area);
-    let rows = review_visible(s);
-    let keys: Vec<i64> = rows.iter().map(|c| c.id).collect();
-    let l = s.list(ListId::Review);
-    let now = s.now_ms;
-    let cols = vec![
-        col("call", Constraint::Length(7)),
-        col("business", Constraint::Length(18)),
-        col("prio", Constraint::Length(4)),
-        col("waiting", Constraint::Length(7)),
-        col("number", Constraint::Length(10)),
-        col("name heard", Constraint::Length(18)),
-        col("best candidate", Constraint::Length(24)),
-        col("why in review", Constraint::Min(20)),
-    ];
-    let build = |i: usize| -> Vec<Cell<'static>> {
-        let c = rows[i];
-        let prio = c.review_priority.unwrap_or(0);
-        let best = candidates(c)
-            .first()
-            .map(|(id, n, conf)| format!("#{id} {} {conf:.2}", cut(n, 12)))
-            .unwrap_or_else(|| "—".into());
-        vec![
-            Cell::from(format!("{:>7}", c.id)),
-            Cell::from(cut(&sanitize(&s.business_name(c.business_id)), 18)),
-            Cell::from(format!("{prio:>4}")).style(if prio > 0 {
-                WARN.add_modifier(Modifier::BOLD)
-            } else {
-                Style::new()
-            }),
-            Cell::from(format!("{:>7}", age(now - c.state_since))),
-            Cell::from(sanitize(c.number_status.as_deref().unwrap_or("?"))),
-            Cell::from(cut(
-                &sanitize(c.extracted_name.as_deref().unwrap_or("—")),
-                18,
-            )),
-            Cell::from(best),
-            Cell::from(sanitize(c.review_reason.as_deref().unwrap_or(""))),
-        ]
-    };
-    let sort = l.sort % REVIEW_SORTS.len();
-    let count = rows.len();
-    ListTable {
-        title: title(
-            "review queue",
-            count,
-            thousands(
-                s.data
-                    .review
-                    .as_ref()
-                    .map(|p| p.data.len() as i64)
-                    .unwrap_or(0),
-            ),
-            format!(
-                "· sort {} (s/S) · Enter opens the call ",
-                REVIEW_SORTS[sort]
-            ),
-        ),
-        cols,
-        sorted: Some(([2, 3, 1][sort], l.reverse)),
-        header_h: 1,
-        footer: None,
-        empty: if s.data.review.is_none() {
-            "loading…"
-        } else {
-            "the review queue is empty"
-        },
-    }
-    .draw(f, list, &l, count, &keys, build);
-    let lines = match rows.get(l.selected.min(count.saturating_sub(1))) {
-        Some(c) if count > 0 => {
-            let mut v = vec![Line::from(vec![
-                k("from"),
-                Span::raw(format!(
-                    "{} ({})  ",
-                    sanitize(c.from_number.as_deref().unwrap_or("-")),
-                    sanitize(c.number_status.as_deref().unwrap_or("?"))
-                )),
-                k("agent"),
-                Span::raw(format!(
-                    "{}  ",
-                    sanitize(c.agent_name.as_deref().unwrap_or("-"))
-                )),
-                k("reason"),
-                Span::raw(sanitize(c.review_reason.as_deref().unwrap_or("-"))),
-            ])];
-            let cands = candidates(c);
-            if cands.is_empty() {
-                v.push(Line::from(Span::styled(
-                    "no candidates above the review floor: create a customer or merge later",
-                    DIM,
-                )));
-            }
-            for (id, n, conf) in cands.iter().take(3) {
-                v.push(Line::from(vec![
-                    Span::styled(format!("  customer #{id} "), Style::new().fg(Color::Cyan)),
-                    Span::raw(format!("{n}  ")),
-                    Span::styled(
-                        format!("{conf:.2}"),
-                        if *conf >= 0.85 {
-                            Style::new().fg(Color::Green)
-                        } else {
-                            WARN
-                        },
-                    ),
-                ]));
-            }
-            v
-        }
-        _ => vec![],
-    };
-    detail(f, bottom, "selected call: candidates", lines);
 }
 
 // ---- audit ----
@@ -415,14 +275,15 @@ pub fn draw_audit(f: &mut Frame, area: Rect, s: &ConsoleState) {
     let l = s.list(ListId::Audit);
     let now = s.now_ms;
     let cols = vec![
-        col("when", Constraint::Length(8)),
+        col_p("when", Constraint::Length(8), 3),
         col("ago", Constraint::Length(7)),
         col("who", Constraint::Length(12)),
-        col("role", Constraint::Length(7)),
+        col_p("role", Constraint::Length(7), 4),
         col("action", Constraint::Length(22)),
-        col("target", Constraint::Length(20)),
-        col("change", Constraint::Min(20)),
+        col_p("target", Constraint::Length(20), 2),
+        col("change", Constraint::Min(12)),
     ];
+    let (_, free) = fit_columns(&cols, table_rows_area(list, 1, 0).width);
     let build = |i: usize| -> Vec<Cell<'static>> {
         let a = rows[i];
         let role_style = match a.role.as_str() {
@@ -437,10 +298,13 @@ pub fn draw_audit(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Cell::from(sanitize(&a.role)).style(role_style),
             Cell::from(sanitize(&a.action)),
             Cell::from(cut(&sanitize(&a.target), 20)),
-            Cell::from(format!(
-                "{} → {}",
-                sanitize(a.before.as_deref().unwrap_or("-")),
-                sanitize(a.after.as_deref().unwrap_or("-"))
+            Cell::from(cut(
+                &format!(
+                    "{} → {}",
+                    sanitize(a.before.as_deref().unwrap_or("-")),
+                    sanitize(a.after.as_deref().unwrap_or("-"))
+                ),
+                free as usize,
             )),
         ]
     };

@@ -5,9 +5,11 @@
 
 pub mod business;
 pub mod call;
+pub mod dead_job;
 pub mod help;
 pub mod lists;
 pub mod overview;
+pub mod review;
 pub mod state;
 pub mod stuck;
 pub mod widgets;
@@ -62,15 +64,111 @@ pub fn age(ms: i64) -> String {
     }
 }
 
-/// Wall-clock time (UTC) of an epoch-ms instant.
-pub fn clock(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%H:%M:%S").to_string())
-        .unwrap_or_else(|| "?".into())
+/// The zone the console shows times in. UTC unless the console sets it at startup
+/// (`console.timezone`), so screenshots and snapshot tests render the same everywhere.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Utc,
+    Local,
+    Fixed(chrono::FixedOffset),
 }
 
-/// Date and time (UTC) of an epoch-ms instant.
+static ZONE: std::sync::OnceLock<Zone> = std::sync::OnceLock::new();
+
+impl Zone {
+    /// "local", "UTC" or "+02:00"; an IANA name is refused with what to do instead.
+    pub fn parse(s: &str) -> Result<Zone, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "local" | "system" => Ok(Zone::Local),
+            "utc" | "z" => Ok(Zone::Utc),
+            t => {
+                let (sign, rest) = match t.as_bytes().first() {
+                    Some(b'+') => (1, &t[1..]),
+                    Some(b'-') => (-1, &t[1..]),
+                    _ => return Err(format!(
+                        "console.timezone {s:?}: expected \"local\", \"UTC\" or an offset like \"+02:00\" \
+                         (for a named zone run with TZ={s} and timezone = \"local\")"
+                    )),
+                };
+                let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+                let (h, m): (i32, i32) = (
+                    h.parse()
+                        .map_err(|_| format!("console.timezone {s:?}: bad hours"))?,
+                    m.parse()
+                        .map_err(|_| format!("console.timezone {s:?}: bad minutes"))?,
+                );
+                chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+                    .map(Zone::Fixed)
+                    .ok_or_else(|| format!("console.timezone {s:?}: offset out of range"))
+            }
+        }
+    }
+}
+
+/// Set the console's zone (once, at startup).
+pub fn set_zone(z: Zone) {
+    let _ = ZONE.set(z);
+}
+
+fn zone() -> Zone {
+    *ZONE.get().unwrap_or(&Zone::Utc)
+}
+
+fn fmt_at(ms: i64, f: &str) -> String {
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return "?".into();
+    };
+    match zone() {
+        Zone::Utc => t.format(f).to_string(),
+        Zone::Local => t.with_timezone(&chrono::Local).format(f).to_string(),
+        Zone::Fixed(o) => t.with_timezone(&o).format(f).to_string(),
+    }
+}
+
+/// The zone's name as the header shows it: "UTC" or "UTC+02:00".
+pub fn zone_label(at: i64) -> String {
+    match zone() {
+        Zone::Utc => "UTC".into(),
+        _ => {
+            let off = fmt_at(at, "%:z");
+            if off == "+00:00" {
+                "UTC".into()
+            } else {
+                format!("UTC{off}")
+            }
+        }
+    }
+}
+
+/// Wall-clock time of an epoch-ms instant, in the console's zone.
+pub fn clock(ms: i64) -> String {
+    fmt_at(ms, "%H:%M:%S")
+}
+
+/// The date of an epoch-ms instant, in the console's zone.
+pub fn date(ms: i64) -> String {
+    fmt_at(ms, "%Y-%m-%d")
+}
+
+/// Whether a list's rows answer what its title says (false while a new search, sort or
+/// page is being fetched): the selection is not moved while a list is loading.
+pub fn list_loaded(s: &ConsoleState, id: ListId) -> bool {
+    match id {
+        ListId::Overview => s.data.overview.is_some(),
+        ListId::Stuck => s.data.stuck.is_some(),
+        ListId::Dlq => lists::dlq_page(s).is_some(),
+        ListId::Review => review::page(s).is_some(),
+        ListId::Audit => s.data.audit.is_some(),
+    }
+}
+
+/// Date and time of an epoch-ms instant with its zone, in the console's zone.
 pub fn datetime(ms: i64) -> String {
+    format!("{} {}", fmt_at(ms, "%Y-%m-%d %H:%M:%S"), zone_label(ms))
+}
+
+/// Date and time in UTC, whatever the console's zone (JSON and logs).
+pub fn datetime_utc(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "?".into())
@@ -94,7 +192,7 @@ pub fn list_rows_area(s: &ConsoleState, full: Rect) -> Option<(ListId, Rect)> {
         Route::Overview => Some((ListId::Overview, overview::rows_area(body))),
         Route::Stuck => Some((ListId::Stuck, stuck::rows_area(s, body))),
         Route::Dlq => Some((ListId::Dlq, lists::rows_area(body))),
-        Route::Review => Some((ListId::Review, lists::rows_area(body))),
+        Route::Review => Some((ListId::Review, review::rows_area(body))),
         Route::Audit => Some((ListId::Audit, lists::rows_area(body))),
         _ => None,
     }
@@ -106,7 +204,7 @@ pub fn visible_keys(s: &ConsoleState, id: ListId) -> Vec<i64> {
         ListId::Overview => overview::visible(s).iter().map(|b| b.id).collect(),
         ListId::Stuck => stuck::visible(s).iter().map(|c| c.id).collect(),
         ListId::Dlq => lists::dlq_visible(s).iter().map(|d| d.id).collect(),
-        ListId::Review => lists::review_visible(s).iter().map(|c| c.id).collect(),
+        ListId::Review => review::visible(s).iter().map(|c| c.call.id).collect(),
         ListId::Audit => lists::audit_visible(s).iter().map(|a| a.id).collect(),
     }
 }
@@ -121,8 +219,9 @@ pub fn draw(f: &mut Frame, s: &ConsoleState) {
         Route::Stuck => stuck::draw(f, body, s),
         Route::Call(_) => call::draw(f, body, s),
         Route::Dlq => lists::draw_dlq(f, body, s),
-        Route::Review => lists::draw_review(f, body, s),
+        Route::Review => review::draw(f, body, s),
         Route::Audit => lists::draw_audit(f, body, s),
+        Route::DeadJob(id) => dead_job::draw(f, body, s, id),
         Route::Help => help::draw(f, body, s),
     }
     draw_footer(f, footer, s);
@@ -131,6 +230,22 @@ pub fn draw(f: &mut Frame, s: &ConsoleState) {
     }
     if let Some(d) = &s.dialog {
         draw_dialog(f, body, d);
+    }
+    if s.no_color {
+        monochrome(f.buffer_mut());
+    }
+}
+
+/// NO_COLOR (https://no-color.org): no colours at all; what a background colour marked
+/// (the selected row, badges, alerts, the dialog's default) is shown reversed instead.
+pub fn monochrome(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        let had_bg = !matches!(cell.bg, Color::Reset);
+        cell.fg = Color::Reset;
+        cell.bg = Color::Reset;
+        if had_bg {
+            cell.modifier.insert(Modifier::REVERSED);
+        }
     }
 }
 
@@ -147,6 +262,8 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &state::Dialog) {
         ]));
     } else {
         let opt = |i: usize, label: String| {
+            // The highlighted option is marked in text too, not by colour alone.
+            let mark = if d.choice == i { "▶" } else { " " };
             let style = if d.choice == i {
                 Style::new()
                     .fg(Color::Black)
@@ -155,7 +272,7 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &state::Dialog) {
             } else {
                 Style::new()
             };
-            Line::from(Span::styled(format!(" {i}  {label} "), style))
+            Line::from(Span::styled(format!("{mark}{i}  {label} "), style))
         };
         lines.push(opt(0, "Cancel".into()));
         for (i, o) in d.options.iter().enumerate() {
@@ -204,9 +321,15 @@ fn badge(text: String, fg: Color, bg: Color) -> Span<'static> {
     )
 }
 
-fn conn_span(name: &str, c: &Conn) -> Span<'static> {
+fn conn_span(name: &str, c: &Conn, short: bool) -> Span<'static> {
     match c {
-        Conn::Unknown => Span::styled(format!(" {name} … "), Style::new().fg(Color::DarkGray)),
+        Conn::Up { .. } if short => {
+            Span::styled(format!(" {name} ok "), Style::new().fg(Color::Green))
+        }
+        Conn::Unknown => Span::styled(
+            format!(" {name} connecting… "),
+            Style::new().fg(Color::DarkGray),
+        ),
         Conn::Up { latency_ms } => Span::styled(
             format!(" {name} ok {latency_ms}ms "),
             Style::new().fg(Color::Green),
@@ -240,12 +363,26 @@ fn breadcrumb(s: &ConsoleState) -> String {
         .join(" › ")
 }
 
-fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
+/// The first header line; `compact` 1 and 2 shorten it for narrow terminals, keeping the
+/// connection states (the broker's too) and dropping the trail and the latencies first.
+fn header_spans(s: &ConsoleState, compact: u8) -> Vec<Span<'static>> {
     let h = &s.health;
+    let crumb = if compact == 0 {
+        breadcrumb(s)
+    } else {
+        match s.route() {
+            Route::Business(id) => format!("business {}", sanitize(&s.business_name(id))),
+            r => r.title(),
+        }
+    };
     let mut spans = vec![
-        badge(" callops ".into(), Color::Black, Color::Cyan),
+        badge(
+            if compact < 2 { " callops " } else { " co " }.into(),
+            Color::Black,
+            Color::Cyan,
+        ),
         Span::styled(
-            format!(" {} ", breadcrumb(s)),
+            format!(" {crumb} "),
             Style::new().add_modifier(Modifier::BOLD),
         ),
     ];
@@ -261,7 +398,11 @@ fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 Style::new().fg(Color::Green)
             };
             spans.push(Span::styled(
-                format!(" data {} old @{} ", age(old), clock(at)),
+                if compact == 0 {
+                    format!(" data {} old @{} {} ", age(old), clock(at), zone_label(at))
+                } else {
+                    format!(" {} @{} {} ", age(old), clock(at), zone_label(at))
+                },
                 style,
             ));
         }
@@ -270,13 +411,15 @@ fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Style::new().fg(Color::Yellow),
         )),
     }
-    spans.push(conn_span("db", &h.db));
-    let kind = if h.broker_kind.is_empty() {
+    spans.push(conn_span("db", &h.db, compact > 0));
+    let kind = if h.broker_kind.is_empty() || compact > 1 {
         "broker".to_string()
+    } else if compact == 1 {
+        h.broker_kind.clone()
     } else {
         format!("broker:{}", h.broker_kind)
     };
-    spans.push(conn_span(&kind, &h.broker));
+    spans.push(conn_span(&kind, &h.broker, compact > 0));
     if let Some(since) = h.refreshing_since {
         let running = s.now_ms - since;
         let text = if running > 3000 {
@@ -300,12 +443,22 @@ fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
     if s.readonly {
         spans.push(badge(" READ-ONLY ".into(), Color::Black, Color::Magenta));
     }
-    spans.push(Span::styled(
-        format!(" role {} ", sanitize(&s.role)),
-        Style::new().fg(Color::DarkGray),
-    ));
+    if compact < 2 {
+        spans.push(Span::styled(
+            format!(" role {} ", sanitize(&s.role)),
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
+    spans
+}
+
+fn draw_header(f: &mut Frame, area: Rect, s: &ConsoleState) {
+    let first = (0..=2)
+        .map(|c| Line::from(header_spans(s, c)))
+        .find(|l| l.width() <= area.width as usize)
+        .unwrap_or_else(|| Line::from(header_spans(s, 2)));
     let second = status_line(s);
-    f.render_widget(Paragraph::new(vec![Line::from(spans), second]), area);
+    f.render_widget(Paragraph::new(vec![first, second]), area);
 }
 
 /// Second header line: a dead connection first (with what is shown instead), then the
@@ -324,8 +477,9 @@ fn status_line(s: &ConsoleState) -> Line<'static> {
     for (name, c) in [("database", &h.db), ("broker", &h.broker)] {
         if let Conn::Down { error, since } = c {
             return Line::from(Span::styled(
+                // What and since when first, the retry next: a narrow terminal cuts the end.
                 format!(
-                    " {name} unreachable since {}: {}{shown}{retry}",
+                    " {name} down since {}{retry}{shown} — {}",
                     clock(*since),
                     sanitize(error)
                 ),
@@ -379,9 +533,12 @@ fn status_line(s: &ConsoleState) -> Line<'static> {
             .or(ov.map(|o| o.iter().map(|b| b.review).sum())),
         Color::Yellow,
     );
+    // Counted on every refresh, whatever the view (not only on the stuck view).
     counter(
         "stuck",
-        s.data.stuck.as_ref().map(|p| p.data.total()),
+        s.data
+            .stuck_count
+            .or(s.data.stuck.as_ref().map(|p| p.data.total())),
         Color::Red,
     );
     counter(
@@ -424,29 +581,79 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &ConsoleState) {
             ),
         ]),
         _ => {
-            let mut spans = vec![Span::styled(
-                format!(" {}", s.hints),
-                Style::new().fg(Color::DarkGray),
-            )];
+            let mut badges = vec![];
             if let Some(id) = s.route().list() {
                 let l = s.list(id);
                 if !l.filter.is_empty() {
-                    spans.push(Span::styled(
-                        format!("  filter /{} ", sanitize(&l.filter)),
+                    badges.push(Span::styled(
+                        format!("  filter /{} ", cut_w(&sanitize(&l.filter), 20)),
                         Style::new().fg(Color::Black).bg(Color::Cyan),
                     ));
                 }
                 if !l.marked.is_empty() {
-                    spans.push(Span::styled(
+                    badges.push(Span::styled(
                         format!("  {} marked ", l.marked.len()),
                         Style::new().fg(Color::Black).bg(Color::Magenta),
                     ));
                 }
             }
+            let room = (area.width as usize)
+                .saturating_sub(badges.iter().map(|b| b.width()).sum::<usize>() + 1);
+            let mut spans = vec![Span::styled(
+                format!(" {}", fold_hints(&s.hints, room)),
+                Style::new().fg(Color::DarkGray),
+            )];
+            spans.extend(badges);
             Line::from(spans)
         }
     };
     f.render_widget(Paragraph::new(line), area);
+}
+
+fn cut_w(s: &str, n: usize) -> String {
+    widgets::cut(s, n)
+}
+
+/// The footer's key hints, folded to `width`: whole hints only (never cut mid-word), the
+/// actions of the view and help/quit kept first, in their usual order.
+pub fn fold_hints(hints: &str, width: usize) -> String {
+    let parts: Vec<&str> = hints.split("  ").filter(|p| !p.is_empty()).collect();
+    let rank = |p: &str| -> u8 {
+        let last = parts.last().copied() == Some(p);
+        if parts.first().copied() == Some(p) || last {
+            0
+        } else if ["sort", "mark", "freeze", "window", "command"]
+            .iter()
+            .any(|w| p.ends_with(w))
+        {
+            3
+        } else if ["filter", "open", "back", "pane"]
+            .iter()
+            .any(|w| p.ends_with(w))
+        {
+            2
+        } else {
+            1
+        }
+    };
+    let mut keep = vec![false; parts.len()];
+    let mut used = 0;
+    for r in 0..=3 {
+        for (i, p) in parts.iter().enumerate() {
+            let w = p.chars().count() + 2;
+            if rank(p) == r && used + w <= width {
+                keep[i] = true;
+                used += w;
+            }
+        }
+    }
+    parts
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(p, _)| *p)
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 /// Palette commands; `<…>` marks an argument.
@@ -464,6 +671,70 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("help", "keys of this view"),
     ("quit", "leave the console"),
 ];
+
+/// Other words for palette commands (k9s-like): typed in full, or as a unique prefix.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("dead", "dlq"),
+    ("deadletters", "dlq"),
+    ("jobs", "dlq"),
+    ("home", "overview"),
+    ("o", "overview"),
+    ("business", "biz"),
+    ("find", "customers"),
+    ("q", "quit"),
+    ("q!", "quit"),
+    ("exit", "quit"),
+    ("?", "help"),
+];
+
+/// The command a typed word means: a command or alias named exactly, else the one command
+/// that the word is a prefix of (`:rev` → review, `:dead` → dlq). Several are an error that
+/// names them; nothing is an error that lists the commands.
+pub fn resolve_command(word: &str) -> Result<String, String> {
+    let w = word.trim().to_lowercase();
+    if w.is_empty() {
+        return Ok(w);
+    }
+    if let Some((c, _)) = COMMANDS.iter().find(|(c, _)| *c == w) {
+        return Ok(c.to_string());
+    }
+    if let Some((_, c)) = ALIASES.iter().find(|(a, _)| *a == w) {
+        return Ok(c.to_string());
+    }
+    let mut hits: Vec<&str> = COMMANDS
+        .iter()
+        .map(|(c, _)| *c)
+        .filter(|c| c.starts_with(&w))
+        .chain(
+            ALIASES
+                .iter()
+                .filter(|(a, _)| a.starts_with(&w))
+                .map(|(_, c)| *c),
+        )
+        .collect();
+    hits.sort();
+    hits.dedup();
+    match hits.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(format!(
+            "unknown command :{} — commands: {}",
+            sanitize(word),
+            COMMANDS
+                .iter()
+                .map(|(c, _)| format!(":{c}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
+        many => Err(format!(
+            ":{} could be {} — type more letters",
+            sanitize(word),
+            many.iter()
+                .map(|c| format!(":{c}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+    }
+}
 
 /// Completions for the palette text: command names, then business names after `biz `.
 pub fn completions(text: &str, names: &[String]) -> Vec<String> {
@@ -486,9 +757,15 @@ pub fn completions(text: &str, names: &[String]) -> Vec<String> {
     if t.contains(' ') {
         return vec![];
     }
+    let lower = t.to_lowercase();
     COMMANDS
         .iter()
-        .filter(|(c, _)| c.starts_with(&t.to_lowercase()))
+        .filter(|(c, _)| {
+            c.starts_with(&lower)
+                || ALIASES
+                    .iter()
+                    .any(|(a, to)| to == c && a.starts_with(&lower) && !lower.is_empty())
+        })
         .map(|(c, d)| {
             if d.starts_with('<') {
                 format!("{c} ")

@@ -78,6 +78,8 @@ pub fn visible(s: &ConsoleState) -> Vec<&BizRow> {
 }
 
 fn fmt_rate(r: f64) -> String {
+    // A sum over nothing is -0.0 in Rust; nobody wants to read "-0.0".
+    let r = if r == 0.0 { 0.0 } else { r };
     if r >= 999.5 {
         format!("{r:.0}")
     } else if r > 0.0 && r < 0.05 {
@@ -220,10 +222,13 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
             ));
         }
         let lag = b.oldest_job_age_ms.unwrap_or(0);
+        // Alerts carry a "!" too, so they read without colour (NO_COLOR, colour blindness).
+        let bang = |alert: bool| if alert { "!" } else { " " };
         cells.push(
             Cell::from(format!(
-                "{:>7}",
-                b.oldest_job_age_ms.map(age).unwrap_or_else(|| "-".into())
+                "{:>6}{}",
+                b.oldest_job_age_ms.map(age).unwrap_or_else(|| "-".into()),
+                bang(lag > s.alerts.lag_ms)
             ))
             .style(if lag > s.alerts.lag_ms {
                 ALERT
@@ -233,15 +238,20 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 Style::new()
             }),
         );
-        cells.push(Cell::from(format!("{:>5}", pct(b.error_rate))).style(
-            if b.error_rate > s.alerts.error_rate {
+        cells.push(
+            Cell::from(format!(
+                "{:>4}{}",
+                pct(b.error_rate),
+                bang(b.error_rate > s.alerts.error_rate)
+            ))
+            .style(if b.error_rate > s.alerts.error_rate {
                 ALERT
             } else if b.error_rate > s.alerts.error_rate / 2.0 {
                 WARN
             } else {
                 Style::new()
-            },
-        ));
+            }),
+        );
         let dlq_style = if b.dlq > 0 { ALERT } else { DIM };
         cells.push(
             Cell::from(format!("{:>5}", b.dlq)).style(if changed(&|x| x.dlq.to_string()) {
@@ -349,6 +359,8 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         footer: Some(Row::new(tot)),
         empty: if s.data.overview.is_none() {
             "loading…"
+        } else if s.data.overview.as_ref().is_some_and(|p| p.data.is_empty()) {
+            "no businesses yet: `callops demo` runs a simulated system; `callops ingest FILE`, `callops sync source` or `callops serve` bring real calls in"
         } else {
             "no business matches the filter"
         },

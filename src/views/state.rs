@@ -3,8 +3,8 @@
 
 use crate::domain::stage::Stage;
 use crate::store::audit::AuditEntry;
+use crate::store::read::review::ReviewPage;
 use crate::store::read::{BizRow, BusinessDetail, CallDetail, DlqData, StuckData};
-use crate::store::Call;
 use std::collections::{BTreeSet, HashMap};
 
 /// Where the operator is. `Help` shows the keys of the route beneath it on the stack.
@@ -18,6 +18,8 @@ pub enum Route {
     Review,
     Audit,
     Help,
+    /// One dead job in full (payload, headers, every attempt).
+    DeadJob(i64),
 }
 
 impl Route {
@@ -31,6 +33,7 @@ impl Route {
             Route::Review => "review".into(),
             Route::Audit => "audit".into(),
             Route::Help => "help".into(),
+            Route::DeadJob(id) => format!("dead job #{id}"),
         }
     }
 
@@ -60,7 +63,14 @@ pub enum ListId {
 /// the row the operator left.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListState {
+    /// Row index of the selection in the rows on screen; follows `key` (the console
+    /// re-finds the item after every refresh, sort and filter).
     pub selected: usize,
+    /// The selected item itself (business, call, dead job or audit id): what actions act on.
+    pub key: Option<i64>,
+    /// The items above and below the selection when it was last placed: if the item
+    /// leaves the list, the nearest of these still present is selected instead.
+    pub around: [Option<i64>; 2],
     pub offset: usize,
     pub filter: String,
     /// Index into the view's sortable columns.
@@ -175,12 +185,20 @@ pub struct Data {
     pub call: Option<Part<Option<CallDetail>>>,
     pub call_id: Option<i64>,
     pub dlq: Option<Part<DlqData>>,
-    pub review: Option<Part<Vec<Call>>>,
+    /// The DLQ search text and history flag the rows in `dlq` answer: rows fetched for
+    /// another search are never shown under this one's title.
+    pub dlq_query: Option<(String, bool)>,
+    /// One page of the review queue, with the query it answers.
+    pub review: Option<Part<ReviewPage>>,
+    /// The selected review item's own transcript lines: (call id, lines).
+    pub review_evidence: Option<(i64, Vec<String>)>,
     pub audit: Option<Part<Vec<AuditEntry>>>,
     pub names: HashMap<i64, String>,
     /// Whole-system counts fetched with every refresh, whatever the view, so the header
     /// never shows one view's stale or filtered numbers: (dead jobs, calls in review).
     pub counters: Option<(i64, i64)>,
+    /// Calls past their stage's SLA, fetched with every refresh for the header.
+    pub stuck_count: Option<i64>,
 }
 
 /// Thresholds the views colour by.
@@ -240,6 +258,16 @@ pub struct ConsoleState {
     pub dialog: Option<Dialog>,
     /// DLQ: show retried and discarded rows too.
     pub dlq_history: bool,
+    /// Review: show the deferred items (not yet due) instead of the due ones.
+    pub review_deferred: bool,
+    /// Review: the first row of the page on screen (the database pages the queue).
+    pub review_offset: i64,
+    /// Help: first line shown.
+    pub help_scroll: u16,
+    /// Dead-job detail: first line shown.
+    pub detail_scroll: u16,
+    /// NO_COLOR is set: draw without colours.
+    pub no_color: bool,
     /// An action running in the background, and since when.
     pub busy: Option<(String, i64)>,
 }
@@ -269,6 +297,11 @@ impl ConsoleState {
             alerts: Alerts::default(),
             dialog: None,
             dlq_history: false,
+            review_deferred: false,
+            review_offset: 0,
+            help_scroll: 0,
+            detail_scroll: 0,
+            no_color: false,
             busy: None,
         }
     }

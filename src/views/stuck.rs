@@ -4,7 +4,7 @@
 
 use super::state::{matches, ConsoleState, ListId};
 use super::widgets::{
-    col, cut, table_rows_area, thousands, ListTable, ALERT, DIM, HEADER, SELECTED, WARN,
+    col, col_p, cut, table_rows_area, thousands, ListTable, ALERT, DIM, HEADER, SELECTED, WARN,
 };
 use super::{age, sanitize};
 use crate::store::read::{signature_of, stage_index, stuck_groups, StuckGroup};
@@ -97,14 +97,15 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         .unwrap_or((0, 0));
     let cols = vec![
         col("call", Constraint::Length(8)),
-        col("business", Constraint::Length(18)),
-        col("stage", Constraint::Length(10)),
-        col("state", Constraint::Length(8)),
+        col_p("business", Constraint::Length(18), 3),
+        col_p("stage", Constraint::Length(10), 1),
+        col_p("state", Constraint::Length(8), 4),
         col("in state", Constraint::Length(8)),
-        col("over SLA", Constraint::Length(8)),
-        col("try", Constraint::Length(3)),
-        col("last error", Constraint::Min(20)),
+        col_p("over SLA", Constraint::Length(8), 2),
+        col_p("try", Constraint::Length(3), 5),
+        col("last error", Constraint::Min(12)),
     ];
+    let (_, free) = super::widgets::fit_columns(&cols, table_rows_area(bottom, 1, 0).width);
     let build = |i: usize| -> Vec<Cell<'static>> {
         let c = rows[i];
         let in_state = now - c.state_since;
@@ -126,13 +127,15 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
                 WARN
             }),
             Cell::from(format!("{:>3}", c.attempts)),
-            Cell::from(sanitize(c.last_error.as_deref().unwrap_or("—"))).style(
-                if c.last_error.is_some() {
-                    Style::new()
-                } else {
-                    DIM
-                },
-            ),
+            Cell::from(cut(
+                &sanitize(c.last_error.as_deref().unwrap_or("—")),
+                free as usize,
+            ))
+            .style(if c.last_error.is_some() {
+                Style::new()
+            } else {
+                DIM
+            }),
         ]
     };
     let sort = l.sort % SORTS.len();

@@ -31,17 +31,70 @@ pub fn table_rows_area(area: Rect, header_h: u16, footer_h: u16) -> Rect {
     )
 }
 
-/// A column: its header and width.
+/// A column: its header, width and how readily it goes when the terminal is narrow
+/// (0: never — IDs and the main figure; higher numbers go first). A `Min(n)` column is free
+/// text: it takes what is left, and its text is cut with an ellipsis to fit.
 pub struct Col {
     pub title: String,
     pub width: Constraint,
+    pub prio: u8,
 }
 
 pub fn col(title: impl Into<String>, width: Constraint) -> Col {
     Col {
         title: title.into(),
         width,
+        prio: 0,
     }
+}
+
+/// A column that can be left out on a narrow terminal (`prio` > 0; the highest first).
+pub fn col_p(title: impl Into<String>, width: Constraint, prio: u8) -> Col {
+    Col {
+        title: title.into(),
+        width,
+        prio,
+    }
+}
+
+fn fixed(c: &Constraint) -> u16 {
+    match c {
+        Constraint::Length(n) | Constraint::Min(n) | Constraint::Max(n) => *n,
+        _ => 0,
+    }
+}
+
+/// Which columns fit in `width` (inner width of the table, the mark column included),
+/// dropping the highest-priority-number columns first, and the width the free-text column
+/// gets. Columns are separated by one space.
+pub fn fit_columns(cols: &[Col], width: u16) -> (Vec<bool>, u16) {
+    let mut keep = vec![true; cols.len()];
+    let need = |keep: &[bool]| -> u16 {
+        let n = keep.iter().filter(|k| **k).count() as u16;
+        // mark column (1) + a space after every column
+        1 + n
+            + cols
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(c, _)| fixed(&c.width))
+                .sum::<u16>()
+    };
+    let mut order: Vec<usize> = (0..cols.len()).filter(|i| cols[*i].prio > 0).collect();
+    order.sort_by_key(|i| std::cmp::Reverse((cols[*i].prio, *i)));
+    for i in order {
+        if need(&keep) <= width {
+            break;
+        }
+        keep[i] = false;
+    }
+    let free = cols
+        .iter()
+        .zip(&keep)
+        .find(|(c, k)| **k && matches!(c.width, Constraint::Min(_)))
+        .map(|(c, _)| fixed(&c.width) + width.saturating_sub(need(&keep)))
+        .unwrap_or(0);
+    (keep, free)
 }
 
 /// A list table: `rows` holds every filtered, sorted row as (key, cells builder input);
@@ -69,6 +122,7 @@ impl<'a> ListTable<'a> {
         mut build: impl FnMut(usize) -> Vec<Cell<'a>>,
     ) {
         let rows_area = table_rows_area(area, self.header_h, self.footer.is_some() as u16);
+        let (keep, _) = fit_columns(&self.cols, rows_area.width);
         let height = rows_area.height as usize;
         let offset = list.offset.min(count.saturating_sub(1));
         let end = (offset + height).min(count);
@@ -76,11 +130,20 @@ impl<'a> ListTable<'a> {
         for i in offset..end {
             let marked = keys.get(i).is_some_and(|k| list.marked.contains(k));
             let mut cells = vec![Cell::from(if marked { "●" } else { " " }).style(MARKED)];
-            cells.extend(build(i));
+            cells.extend(
+                build(i)
+                    .into_iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(c, _)| c),
+            );
             rows.push(Row::new(cells));
         }
         let mut header_cells = vec![Cell::from("")];
         for (i, c) in self.cols.iter().enumerate() {
+            if !keep[i] {
+                continue;
+            }
             let mark = match self.sorted {
                 Some((s, rev)) if s == i => {
                     if rev {
@@ -100,7 +163,13 @@ impl<'a> ListTable<'a> {
             ));
         }
         let mut widths = vec![Constraint::Length(1)];
-        widths.extend(self.cols.iter().map(|c| c.width));
+        widths.extend(
+            self.cols
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(c, _)| c.width),
+        );
         let mut table = Table::new(rows, widths)
             .header(Row::new(header_cells).style(HEADER).height(self.header_h))
             .row_highlight_style(SELECTED)
@@ -171,6 +240,14 @@ pub fn thousands(n: i64) -> String {
     } else {
         out
     }
+}
+
+/// Cut to `width` characters with an ellipsis, or pad with spaces to it (aligns text
+/// columns after sanitizing, counting characters, not bytes).
+pub fn pad(s: &str, width: usize) -> String {
+    let c = cut(s, width);
+    let n = c.chars().count();
+    format!("{c}{}", " ".repeat(width.saturating_sub(n)))
 }
 
 /// Cut to `max` characters with an ellipsis.
