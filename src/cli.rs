@@ -256,7 +256,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors can quote input (names, URLs): no escape sequences, no passwords.
+            let text = crate::redact::redact_text(&format!("{e:#}"));
+            eprintln!("error: {}", sanitize_for_terminal(&text));
             ExitCode::FAILURE
         }
     }

@@ -439,7 +439,10 @@ async fn each_business_reaches_its_own_providers_with_its_own_keys() {
         most_retries <= 1,
         "paused calls kept failing: {most_retries} attempts"
     );
-    let shown = store.business(c.id).await.unwrap().settings_view();
+    let listed = store.misconfigured_businesses().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, c.id);
+    let shown = store.business_settings_masked(c.id).await.unwrap();
     assert!(shown
         .iter()
         .any(|(k, v)| *k == "status" && v.starts_with("MISCONFIGURED")));

@@ -205,7 +205,11 @@ pub enum CallCmd {
 }
 
 async fn ops(config: &Config) -> anyhow::Result<Ops> {
-    let rt = crate::pipeline::Runtime::open(config).await?;
+    let rt = if config.console.readonly {
+        crate::pipeline::Runtime::open_readonly(config).await?
+    } else {
+        crate::pipeline::Runtime::open(config).await?
+    };
     let configured = Role::parse(&config.console.role).ok_or_else(|| {
         anyhow::anyhow!(
             "console.role {:?}: expected viewer, support or admin",

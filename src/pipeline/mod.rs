@@ -26,6 +26,18 @@ impl Runtime {
     pub async fn open(config: &Config) -> anyhow::Result<Runtime> {
         let store =
             Store::open_migrated(&config.database.url, config.database.max_connections).await?;
+        Runtime::with_store(config, store).await
+    }
+
+    /// `console.readonly`: a store whose sessions cannot write (and so a broker that runs
+    /// no dead-letter drainer).
+    pub async fn open_readonly(config: &Config) -> anyhow::Result<Runtime> {
+        let store =
+            Store::open_readonly(&config.database.url, config.database.max_connections).await?;
+        Runtime::with_store(config, store).await
+    }
+
+    async fn with_store(config: &Config, store: Store) -> anyhow::Result<Runtime> {
         let broker =
             crate::queue::connect(&config.broker.kind, config.broker_settings(), store.clone())
                 .await?;

@@ -319,6 +319,24 @@ impl Store {
         Ok(())
     }
 
+    /// For the console's business view: the business's settings as an operator may see
+    /// them (`Business::settings_view`: credentials as references, URL secrets masked).
+    pub async fn business_settings_masked(&self, id: i64) -> Result<Vec<(&'static str, String)>> {
+        Ok(self.business(id).await?.settings_view())
+    }
+
+    /// For the overview: businesses a worker found misconfigured, and why (their calls
+    /// wait until the settings are fixed).
+    pub async fn misconfigured_businesses(&self) -> Result<Vec<(i64, String)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, config_error FROM businesses WHERE config_error IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .ctx(|| "listing misconfigured businesses".into())?;
+        Ok(rows)
+    }
+
     /// Businesses whose queues workers consume: active and not paused as misconfigured
     /// (a paused one is tried again after `MISCONFIGURED_RECHECK_MS`, or at once when its
     /// settings change).

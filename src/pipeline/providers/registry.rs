@@ -324,3 +324,74 @@ impl Providers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_resolve_without_echoing_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k");
+        std::fs::write(&f, "sk-file-value\n").unwrap();
+        let r = format!("file:{}", f.display());
+        assert_eq!(resolve_secret(&r, "stt_key").unwrap(), "sk-file-value");
+        let e = resolve_secret("env:CALLOPS_UNIT_SURELY_UNSET", "llm_key").unwrap_err();
+        assert!(
+            e.contains("llm_key = env:CALLOPS_UNIT_SURELY_UNSET") && e.contains("not set"),
+            "{e}"
+        );
+        let e = resolve_secret("sk-live-abc", "crm_key").unwrap_err();
+        assert!(
+            !e.contains("sk-live-abc") && e.contains("not a reference"),
+            "{e}"
+        );
+        let e = resolve_secret("file:/nonexistent/x", "crm_secret").unwrap_err();
+        assert!(e.contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn clients_are_cached_per_settings_version_and_problems_named() {
+        let reg = ProviderRegistry::new(RegistryDefaults {
+            stt: ProviderSettings::default(),
+            llm: ProviderSettings::default(),
+            crm: ProviderSettings::default(),
+            global: None,
+        });
+        let mut b = Business {
+            id: 7,
+            name: "Acme".into(),
+            default_region: "DE".into(),
+            stt_provider: "simulated".into(),
+            llm_provider: "simulated".into(),
+            crm_provider: "builtin".into(),
+            auto_qc: true,
+            auto_create_leads: true,
+            lead_filter: false,
+            link_threshold: 0.85,
+            active: true,
+            created_at: 0,
+            settings: Default::default(),
+            settings_version: 1,
+            config_error: None,
+        };
+        assert!(reg.clients(&b).problem().is_none());
+        reg.clients(&b);
+        assert_eq!(reg.builds(), 1);
+        b.settings_version = 2;
+        b.stt_provider = "deepgram".into();
+        b.settings.stt_key_ref = Some("env:CALLOPS_UNIT_SURELY_UNSET".into());
+        let c = reg.clients(&b);
+        assert_eq!(reg.builds(), 2);
+        let why = c.problem().unwrap();
+        assert!(
+            why.contains("business 'Acme' stt provider \"deepgram\"")
+                && why.contains("CALLOPS_UNIT_SURELY_UNSET"),
+            "{why}"
+        );
+        // An older snapshot keeps the newer clients.
+        b.settings_version = 1;
+        reg.clients(&b);
+        assert_eq!(reg.builds(), 2);
+    }
+}
