@@ -39,7 +39,8 @@ async fn readonly_broker_does_not_drain_dead_letters() {
     let prefix = common::unique("coro");
     let biz = store.ensure_business("ro").await.unwrap().id;
 
-    // A dead letter in the DLX queue: an undecodable message the consumer rejects.
+    // A dead letter in the DLX queue, put there directly (an undecodable message a worker
+    // could not archive itself, e.g. while the database was down).
     let broker = queue::connect("rabbitmq", settings(&prefix, &amqp), store.clone())
         .await
         .unwrap();
@@ -66,7 +67,7 @@ async fn readonly_broker_does_not_drain_dead_letters() {
         .unwrap();
     let ch = conn.create_channel().await.unwrap();
     ch.basic_publish(
-        format!("{prefix}.work").as_str().into(),
+        format!("{prefix}.dlx").as_str().into(),
         Stage::Sync.queue_for(biz).as_str().into(),
         BasicPublishOptions::default(),
         b"\x00not json",

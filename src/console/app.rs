@@ -149,6 +149,11 @@ impl App {
                 d.stuck_count = Some(c);
             }
         }
+        if let Some(c) = p.delivery {
+            if !frozen || d.delivery.is_none() {
+                d.delivery = Some(c);
+            }
+        }
         if let Some(names) = p.names {
             if !frozen || d.names.is_empty() {
                 d.names = names;

@@ -104,6 +104,17 @@ impl Broker for LateBroker {
     fn is_connected(&self) -> bool {
         self.get().is_ok_and(|b| b.is_connected())
     }
+    fn enqueued(&self) {
+        if let Ok(b) = self.get() {
+            b.enqueued();
+        }
+    }
+    fn relay_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.get().ok().and_then(|b| b.relay_signal())
+    }
+    async fn delete_topology(&self) -> Result<()> {
+        self.get()?.delete_topology().await
+    }
     async fn close(&self) {
         let b = self.inner.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(b) = b {

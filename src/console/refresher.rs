@@ -39,6 +39,8 @@ pub struct Parts {
     pub counters: Option<(i64, i64)>,
     /// Calls past their SLA, fetched on every refresh.
     pub stuck_count: Option<i64>,
+    /// Outbox depth/age and orphan alarms, fetched on every refresh.
+    pub delivery: Option<crate::store::orphans::DeliveryHealth>,
 }
 
 /// The operator's searches as queries over whole tables (not over a fetched page): what
@@ -214,12 +216,14 @@ async fn fetch_db(
 ) -> crate::store::Result<Parts> {
     let mut p = Parts::default();
     let limit = settings.list_limit;
-    let (counters, stuck) = tokio::try_join!(
+    let (counters, stuck, delivery) = tokio::try_join!(
         store.header_counters(),
-        store.stuck_count_at(&settings.slas_ms, now)
+        store.stuck_count_at(&settings.slas_ms, now),
+        store.delivery_health_at(now)
     )?;
     p.counters = Some(counters);
     p.stuck_count = Some(stuck);
+    p.delivery = Some(delivery);
     match route {
         Route::Overview | Route::Help => {
             let (names, rows) =

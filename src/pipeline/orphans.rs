@@ -42,17 +42,28 @@ pub async fn sweep(ctx: &PipelineCtx, grace: Duration) -> Result<Sweep, String> 
             .queue_stats(&businesses)
             .await
             .map_err(|e| e.to_string())?;
-        let busy: HashSet<String> = stats
-            .iter()
-            .filter(|q| q.depth > 0 || q.in_flight.unwrap_or(0) > 0)
-            .map(|q| q.queue.clone())
-            .collect();
+        // Without the management API a queue's unacknowledged deliveries are unknown: a
+        // job delivered to a busy worker and waiting for a handler slot leaves its call
+        // `pending` with a queue that looks empty. Such queues (consumers attached, unacked
+        // unknown) only count after ten times the grace.
+        let mut busy: HashSet<String> = HashSet::new();
+        let mut unsure: HashSet<String> = HashSet::new();
+        for q in &stats {
+            if q.depth > 0 || q.in_flight.unwrap_or(0) > 0 {
+                busy.insert(q.queue.clone());
+            } else if q.in_flight.is_none() && q.consumers.unwrap_or(1) > 0 {
+                unsure.insert(q.queue.clone());
+            }
+        }
         let longest = ctx.settings.longest_retry_delay.as_millis() as i64;
+        let grace_ms = grace.as_millis() as i64;
         let now = crate::now_ms();
         candidates.retain(|o| {
-            !busy.contains(&o.stage.queue_for(o.business_id))
-                && (o.state != "retrying"
-                    || now - o.state_since > longest + grace.as_millis() as i64)
+            let queue = o.stage.queue_for(o.business_id);
+            let waited = now - o.state_since;
+            !busy.contains(&queue)
+                && (!unsure.contains(&queue) || waited > grace_ms * 10)
+                && (o.state != "retrying" || waited > longest + grace_ms)
         });
     }
     let mut out = Sweep {

@@ -5,6 +5,17 @@
 use super::{col, Ctx, Result, Store};
 use crate::domain::stage::Stage;
 
+/// The delivery machinery's health, for the console header and `overview --json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryHealth {
+    /// Jobs committed but not yet published (RabbitMQ outbox; always 0 on the database broker).
+    pub outbox_depth: i64,
+    /// Age of the oldest of them, ms: a stalled relay shows here.
+    pub outbox_oldest_ms: Option<i64>,
+    /// Orphan alarms raised in the last 24 hours (each one is a delivery bug).
+    pub orphan_alarms_24h: i64,
+}
+
 /// A call found with nothing to move it on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Orphan {
@@ -70,6 +81,24 @@ impl Store {
         .await
         .ctx(|| format!("recording the orphan alarm of call {}", o.call_id))?;
         Ok(inserted.is_some())
+    }
+
+    /// Outbox depth and age and recent orphan alarms, as seen at `now`.
+    pub async fn delivery_health_at(&self, now: i64) -> Result<DeliveryHealth> {
+        let outbox = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox")
+            .fetch_one(&self.pool);
+        let alarms =
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM orphan_alarms WHERE found_at >= $1")
+                .bind(now - 86_400_000)
+                .fetch_one(&self.pool);
+        let (o, a) = tokio::try_join!(outbox, alarms)
+            .ctx(|| "reading the outbox depth and orphan alarms".into())?;
+        let oldest: Option<i64> = col(&o, "oldest")?;
+        Ok(DeliveryHealth {
+            outbox_depth: col(&o, "n")?,
+            outbox_oldest_ms: oldest.map(|t| (now - t).max(0)),
+            orphan_alarms_24h: a,
+        })
     }
 
     /// Orphan alarms raised since `since_ms` (epoch ms): the console's and `overview

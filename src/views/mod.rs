@@ -546,6 +546,33 @@ fn status_line(s: &ConsoleState) -> Line<'static> {
         ov.map(|o| o.iter().map(|b| b.backlog_total() as i64).sum()),
         Color::Cyan,
     );
+    if let Some(dh) = s.data.delivery {
+        // Jobs committed and not yet published: normal in passing, an alert once the oldest
+        // has waited a minute (the relay is stalled: is any worker running?).
+        if dh.outbox_depth > 0 {
+            let age = dh.outbox_oldest_ms.unwrap_or(0);
+            let text = format!(
+                " outbox {} (oldest {}) ",
+                dh.outbox_depth,
+                age_ms_short(age)
+            );
+            if age > 60_000 {
+                spans.push(badge(format!("{text}STALLED "), Color::Black, Color::Red));
+            } else {
+                spans.push(Span::styled(text, Style::new().fg(Color::Cyan)));
+            }
+        }
+        if dh.orphan_alarms_24h > 0 {
+            spans.push(badge(
+                format!(
+                    " ORPHANS {} in 24h: a delivery bug, see the trace ",
+                    dh.orphan_alarms_24h
+                ),
+                Color::Black,
+                Color::Red,
+            ));
+        }
+    }
     if h.dlx_unarchived > 0 {
         spans.push(badge(
             format!(

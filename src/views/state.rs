@@ -199,6 +199,8 @@ pub struct Data {
     pub counters: Option<(i64, i64)>,
     /// Calls past their stage's SLA, fetched with every refresh for the header.
     pub stuck_count: Option<i64>,
+    /// Outbox depth/age and orphan alarms, fetched with every refresh for the header.
+    pub delivery: Option<crate::store::orphans::DeliveryHealth>,
 }
 
 /// Thresholds the views colour by.

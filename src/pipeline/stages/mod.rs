@@ -135,7 +135,7 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
             Start::Dead(why) => return settle_dead(ctx, d, None, None, &why).await,
             Start::Fail(why) => return settle_fail(ctx, d, None, None, &why, None).await,
             Start::Duplicate(call, why) => return settle_duplicate(ctx, d, &call, why).await,
-            Start::Busy(call, left_ms) => return settle_busy(ctx, d, &call, left_ms).await,
+            Start::Busy(call, left_ms) => return settle_busy(d, &call, left_ms).await,
         },
     };
     let result = match run_leased(ctx, &d, &call, &job, token).await {
@@ -485,28 +485,13 @@ async fn settle_duplicate(ctx: &PipelineCtx, d: Delivery, call: &Call, why: Stri
 /// The stage runs elsewhere under a live lease: put this delivery back until the lease
 /// would have run out (not an attempt). If that run finishes, the delivery is a duplicate
 /// then; if its worker died, the lease has run out and this delivery takes over.
-async fn settle_busy(ctx: &PipelineCtx, d: Delivery, call: &Call, left_ms: i64) -> Handled {
+async fn settle_busy(d: Delivery, call: &Call, left_ms: i64) -> Handled {
     let stage = d.job.stage;
     let delay = std::time::Duration::from_millis(left_ms.max(0) as u64 + 500);
     let delay = delay + crate::queue::jitter(std::time::Duration::from_millis(1000));
-    let _ = ctx
-        .store
-        .append_event(
-            ctx.store.pool(),
-            &crate::store::events::NewEvent {
-                call_id: call.id,
-                business_id: call.business_id,
-                stage,
-                kind: "deferred",
-                reason: format!(
-                    "{stage} delivery deferred {} s: the stage is running under another worker's lease",
-                    delay.as_secs()
-                ),
-                detail: None,
-                actor: "pipeline",
-            },
-        )
-        .await;
+    // Logged, not traced: a busy call can be met by many deliveries (a redelivery storm after a
+    // broker restart), and one trace row each would bury the call's real history.
+    tracing::debug!(call = call.id, %stage, delay_ms = delay.as_millis() as u64, "delivery deferred: the stage runs under another worker's lease");
     let why = format!("call {} busy at {stage} for {left_ms} ms more", call.id);
     match d.defer(delay).await {
         Ok(()) => Handled::Deferred(why),
