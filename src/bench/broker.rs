@@ -50,7 +50,7 @@ pub async fn run(config: &Config, backend: &str, messages: u64, raw: bool) -> an
         broker.delete_topology().await?;
         if raw {
             let (p, c) =
-                queue::rabbitmq::raw_lapin_bench(&settings.amqp_url, &settings.prefix, messages)
+                super::raw_lapin::raw_lapin_bench(&settings.amqp_url, &settings.prefix, messages)
                     .await?;
             println!("  raw lapin baseline: publish {p:.0} msg/s, consume {c:.0} msg/s");
         }

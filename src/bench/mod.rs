@@ -3,3 +3,4 @@
 pub mod broker;
 pub mod console;
 pub mod pipeline;
+pub mod raw_lapin;

@@ -1,6 +1,7 @@
 //! Pure types and rules: no I/O, imports nothing else of the crate.
 
 pub mod decisions;
+pub mod job;
 pub mod names;
 pub mod phone;
 pub mod signature;

@@ -1,9 +1,9 @@
 //! The DLQ as a table, for both brokers: browse, search, group, retry, discard in SQL.
 
 use super::{col, id_list, Ctx, Result, Store};
+use crate::domain::job::{AttemptError, Job};
 use crate::domain::signature::error_signature;
 use crate::domain::stage::Stage;
-use crate::queue::{AttemptError, Job};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
