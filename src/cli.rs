@@ -40,8 +40,6 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-// Parsed once per process: the size of the biggest variant (Business) costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Open the operations console (the default)
