@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod business;
 pub mod headless;
 pub mod pipeline_cmds;
+pub mod roles;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -89,7 +91,23 @@ pub enum Command {
         concurrency: usize,
     },
     /// Ingest JSONL call records from a file or - (stdin)
-    Ingest { file: String },
+    Ingest {
+        file: String,
+        /// Create the businesses the records name (by default a record for a business that
+        /// does not exist is refused: `callops business add NAME` first)
+        #[arg(long)]
+        create_businesses: bool,
+    },
+    /// Per-business pipeline settings: add, set, show, list, apply (from config)
+    Business {
+        #[command(subcommand)]
+        cmd: crate::cli::business::BusinessCmd,
+    },
+    /// Database roles on Postgres: grant a login viewer, support or admin (run as the owner)
+    Roles {
+        #[command(subcommand)]
+        cmd: crate::cli::roles::RolesCmd,
+    },
     /// Import a business's existing customers or leads (JSONL, or CSV when the file ends in .csv)
     Import {
         #[arg(value_parser = ["customers", "leads"])]
@@ -238,7 +256,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors can quote input (names, URLs): no escape sequences, no passwords.
+            let text = crate::redact::redact_text(&format!("{e:#}"));
+            eprintln!("error: {}", sanitize_for_terminal(&text));
             ExitCode::FAILURE
         }
     }
@@ -282,10 +302,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     rt.block_on(async move {
         match cli.command {
             Some(Command::Config) => {
-                println!("{}", toml::to_string_pretty(&config)?);
+                // Keys, secrets and URL passwords masked (crate::redact).
+                println!("{}", toml::to_string_pretty(&config.redacted())?);
                 Ok(())
             }
+            Some(Command::Roles { cmd }) => roles::run(&config, cmd).await,
+            Some(Command::Business { cmd }) => business::run(&config, cmd).await,
             Some(Command::Migrate) => {
+                // The one command that runs DDL: as the database owner.
                 let store = Store::connect(&config.database.url, 2).await?;
                 let applied = store.migrate().await?;
                 println!(
@@ -350,7 +374,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 stages,
                 concurrency,
             }) => pipeline_cmds::worker(&config, &stages, concurrency).await,
-            Some(Command::Ingest { file }) => pipeline_cmds::ingest(&config, &file).await,
+            Some(Command::Ingest {
+                file,
+                create_businesses,
+            }) => pipeline_cmds::ingest(&config, &file, create_businesses).await,
             Some(Command::Sync { what }) => pipeline_cmds::sync(&config, what).await,
             Some(Command::Import { kind, file }) => {
                 pipeline_cmds::import(&config, &kind, &file).await

@@ -19,6 +19,71 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub simulated: SimulatedConfig,
     pub console: ConsoleConfig,
+    pub ingest: IngestConfig,
+    pub audio: AudioConfig,
+    /// `[businesses."NAME"]`: per-business pipeline settings kept in files.
+    #[serde(default)]
+    pub businesses: std::collections::BTreeMap<String, BusinessConfig>,
+}
+
+/// Bounds on untrusted call records (see `pipeline::ingest::validate`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestConfig {
+    pub max_transcript_chars: u64,
+    pub max_segments: u64,
+    pub max_field_chars: u64,
+    pub max_url_chars: u64,
+}
+
+/// Bounds on audio downloads (see `pipeline::providers::audio`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AudioConfig {
+    pub allowed_schemes: String,
+    pub allowed_hosts: String,
+    pub allow_private: String,
+    pub max_bytes: u64,
+    pub timeout_s: u64,
+}
+
+/// Comma-separated list → trimmed, lower-cased, non-empty items.
+pub fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|x| x.trim().to_ascii_lowercase())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+/// One `[businesses."NAME"]` section. Every key is optional: what is not given keeps
+/// the business's current value. Credentials are references (`env:NAME`, `file:/path`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessConfig {
+    pub stt: Option<String>,
+    pub stt_base_url: Option<String>,
+    pub stt_model: Option<String>,
+    pub stt_key: Option<String>,
+    pub llm: Option<String>,
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_key: Option<String>,
+    pub crm: Option<String>,
+    pub crm_base_url: Option<String>,
+    pub crm_key: Option<String>,
+    pub crm_secret: Option<String>,
+    pub region: Option<String>,
+    pub language: Option<String>,
+}
+
+impl BusinessConfig {
+    /// The credential keys and their values, for the reference check.
+    pub fn secrets(&self) -> [(&'static str, &Option<String>); 4] {
+        [
+            ("stt_key", &self.stt_key),
+            ("llm_key", &self.llm_key),
+            ("crm_key", &self.crm_key),
+            ("crm_secret", &self.crm_secret),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,13 +91,15 @@ pub struct PipelineConfig {
     pub llm_model: String,
     pub min_qc_chars: u32,
     pub review_floor: f64,
-    pub reconcile_after_s: u64,
+    /// The orphan alarm: a live call with no job, no outbox row and no live lease for this
+    /// long is reported and its job published once. 0 = no sweep.
+    pub orphan_after_s: u64,
 }
 
 impl PipelineConfig {
-    /// `reconcile_after_s = 0` turns the backstop off.
-    pub fn reconcile_after(&self) -> Option<std::time::Duration> {
-        (self.reconcile_after_s > 0).then(|| std::time::Duration::from_secs(self.reconcile_after_s))
+    /// `orphan_after_s = 0` turns the sweep off.
+    pub fn orphan_after(&self) -> Option<std::time::Duration> {
+        (self.orphan_after_s > 0).then(|| std::time::Duration::from_secs(self.orphan_after_s))
     }
 }
 
@@ -306,6 +373,23 @@ impl Config {
                 "must be at least 1, found 0".into(),
             ));
         }
+        if let Err(why) = self.broker_settings().policy.validate() {
+            let key = why
+                .split_whitespace()
+                .next()
+                .unwrap_or("broker")
+                .to_string();
+            return Err(bad(&key, why));
+        }
+        if self.broker.visibility_timeout_ms < 1000 {
+            return Err(bad(
+                "broker.visibility_timeout_ms",
+                format!(
+                    "must be at least 1000 ms (the lease heartbeat renews it every third), found {}",
+                    self.broker.visibility_timeout_ms
+                ),
+            ));
+        }
         if !matches!(self.console.role.as_str(), "viewer" | "support" | "admin") {
             return Err(bad(
                 "console.role",
@@ -326,6 +410,24 @@ impl Config {
                     format!("expected a rate between 0 and 1, found {rate}"),
                 ));
             }
+        }
+        for (name, b) in &self.businesses {
+            for (key, v) in b.secrets() {
+                if let Some(v) = v {
+                    if !v.trim().is_empty() && !crate::redact::is_reference(v.trim()) {
+                        return Err(bad(
+                            &format!("businesses.\"{name}\".{key}"),
+                            "credentials are references, not values: env:NAME (an environment variable of the worker) or file:/path (a file only the worker can read)".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.audio.max_bytes == 0 || self.audio.timeout_s == 0 {
+            return Err(bad(
+                "audio.max_bytes / audio.timeout_s",
+                "must be at least 1".into(),
+            ));
         }
         if self.broker.kind == "rabbitmq" && !self.broker.amqp_url.starts_with("amqp") {
             return Err(bad(
@@ -375,6 +477,27 @@ impl Config {
 
     pub fn log_dir(&self) -> &Path {
         &self.log.dir
+    }
+
+    /// This config as TOML with keys, secrets and URL passwords masked: what `callops
+    /// config` prints. References (`env:NAME`, `file:/path`) are shown: they are not secrets.
+    pub fn redacted(&self) -> Value {
+        let mut v = Value::try_from(self).expect("config serializes");
+        redact_tree(&mut v, "");
+        v
+    }
+}
+
+fn redact_tree(v: &mut Value, key: &str) {
+    match v {
+        Value::Table(t) => {
+            for (k, x) in t.iter_mut() {
+                redact_tree(x, k);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| redact_tree(x, key)),
+        Value::String(s) => *s = crate::redact::redact_value(key, s),
+        _ => {}
     }
 }
 
@@ -431,6 +554,27 @@ fn merge_checked(
         } else {
             format!("{prefix}.{k}")
         };
+        if path == "businesses" {
+            // Free-form names; each section is checked when the config is deserialized
+            // (deny_unknown_fields names the bad key).
+            if let Value::Table(ut) = v {
+                let Some(Value::Table(mt)) = merged.get_mut(k) else {
+                    unreachable!("defaults have [businesses]")
+                };
+                for (name, section) in ut {
+                    if !section.is_table() {
+                        return Err(ConfigError::WrongType {
+                            source_name: source_name.into(),
+                            key: format!("businesses.{name}"),
+                            expected: "a table [businesses.\"NAME\"]".into(),
+                            found: describe(section),
+                        });
+                    }
+                    mt.insert(name.clone(), section.clone());
+                }
+                continue;
+            }
+        }
         let Some(def) = defaults.get(k) else {
             return Err(ConfigError::UnknownKey {
                 source_name: source_name.into(),
@@ -645,6 +789,45 @@ mod tests {
         .unwrap();
         assert_eq!(l.config.broker.kind, "rabbitmq");
         assert!(l.config.management_url().is_some());
+    }
+
+    #[test]
+    fn printed_config_masks_keys_and_url_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[database]\nurl = \"postgres://u@h/db?password=pw1\"\n[broker]\nkind = \"rabbitmq\"\namqp_url = \"amqp://g:pw2@mq/%2f\"\nmanagement_url = \"http://g:pw3@mq:15672\"\n[providers]\nstt_api_key = \"pw4\"\ncrm_api_secret = \"pw5\"\n[businesses.\"Acme\"]\nstt = \"deepgram\"\nstt_key = \"env:ACME_DG\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&Overrides {
+            file: Some(p.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+        .config;
+        assert_eq!(c.businesses["Acme"].stt.as_deref(), Some("deepgram"));
+        let text = toml::to_string_pretty(&c.redacted()).unwrap();
+        for pw in ["pw1", "pw2", "pw3", "pw4", "pw5"] {
+            assert!(!text.contains(pw), "{pw} printed:\n{text}");
+        }
+        assert!(
+            text.contains("env:ACME_DG") && text.contains("REDACTED"),
+            "{text}"
+        );
+
+        std::fs::write(&p, "[businesses.\"Acme\"]\nstt_key = \"dg-live-123\"\n").unwrap();
+        let e = Config::load(&Overrides {
+            file: Some(p.clone()),
+            ..Default::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("stt_key") && e.contains("env:NAME") && !e.contains("dg-live-123"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub async fn run(
         ctx.clone(),
         WorkerOptions {
             prefetch: config.broker.prefetch,
-            reconcile_after: config.pipeline.reconcile_after(),
+            orphan_after: config.pipeline.orphan_after(),
             ..Default::default()
         },
         stats.clone(),

@@ -9,10 +9,12 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod domain;
+pub mod failpoint;
 pub mod logging;
 pub mod ops;
 pub mod pipeline;
 pub mod queue;
+pub mod redact;
 pub mod store;
 pub mod views;
 

@@ -7,6 +7,7 @@ use callops::bench::console::{run_with, ConsoleBench};
 use callops::store::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
 async fn bench_console_runs_at_tiny_scale_and_drops_its_database() {
     let Some(url) = common::postgres_url() else {
         return;

@@ -10,10 +10,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 fn settings(prefix: &str, amqp_url: &str) -> BrokerSettings {
     BrokerSettings {
@@ -31,7 +28,8 @@ fn settings(prefix: &str, amqp_url: &str) -> BrokerSettings {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
+async fn undecodable_and_misrouted_messages_are_dead_at_once_with_the_reason_in_words() {
     let Some(amqp) = common::amqp_url() else {
         return;
     };
@@ -53,6 +51,7 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
         .unwrap();
     let mut consumer = broker
         .consume(ConsumeSpec {
+            max_in_flight: 0,
             stage: Stage::Sync,
             businesses: vec![biz],
             prefetch: 5,
@@ -86,7 +85,58 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
     .unwrap()
     .await
     .unwrap();
-    // The consumer rejects it (it cannot be decoded) and nothing reaches the handler.
+    // A message of ours for another business, in this business's queue, with a garbled
+    // attempt count: its headers disagree with its queue.
+    let mut h = FieldTable::default();
+    h.insert(
+        "x-callops-job-id".into(),
+        AMQPValue::LongString(LongString::from("misrouted-1".to_string())),
+    );
+    h.insert(
+        "x-callops-business".into(),
+        AMQPValue::LongLongInt(biz + 1000),
+    );
+    h.insert(
+        "x-callops-stage".into(),
+        AMQPValue::LongString(LongString::from("sync".to_string())),
+    );
+    ch.basic_publish(
+        format!("{prefix}.work").as_str().into(),
+        Stage::Sync.queue_for(biz).as_str().into(),
+        BasicPublishOptions::default(),
+        b"{\"call_id\": 1}",
+        BasicProperties::default().with_headers(h),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let mut h = FieldTable::default();
+    h.insert(
+        "x-callops-job-id".into(),
+        AMQPValue::LongString(LongString::from("garbled-1".to_string())),
+    );
+    h.insert("x-callops-business".into(), AMQPValue::LongLongInt(biz));
+    h.insert(
+        "x-callops-stage".into(),
+        AMQPValue::LongString(LongString::from("sync".to_string())),
+    );
+    h.insert(
+        "x-callops-attempts".into(),
+        AMQPValue::LongString(LongString::from("lots".to_string())),
+    );
+    ch.basic_publish(
+        format!("{prefix}.work").as_str().into(),
+        Stage::Sync.queue_for(biz).as_str().into(),
+        BasicPublishOptions::default(),
+        b"{\"call_id\": 2}",
+        BasicProperties::default().with_headers(h),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // The consumer archives them (nothing to retry) and nothing reaches the handler.
     assert!(
         tokio::time::timeout(Duration::from_millis(800), consumer.recv())
             .await
@@ -94,31 +144,54 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
     );
     consumer.stop().await;
 
-    let mut archived = 0;
+    let mut dead = Vec::new();
     for _ in 0..50 {
-        archived += broker.drain_dead_letters().await.unwrap();
-        if store
-            .count_dead_jobs(&DeadJobFilter::default())
+        dead = store
+            .list_dead_jobs(&DeadJobFilter::default(), None, 10)
             .await
-            .unwrap()
-            > 0
-        {
+            .unwrap();
+        if dead.len() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let dead = store
-        .list_dead_jobs(&DeadJobFilter::default(), None, 10)
-        .await
-        .unwrap();
-    assert_eq!(dead.len(), 1, "archived {archived}: {dead:?}");
-    let d = &dead[0];
-    assert_eq!(d.source, "dlx");
-    assert_eq!(d.stage.as_deref(), Some("sync"));
-    assert_eq!(d.business_id, Some(biz));
-    assert!(d.payload.contains("not json at all"));
-    assert!(d.last_error.contains("undecodable"), "{}", d.last_error);
-    assert_eq!(d.reason, "rejected");
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    for d in &dead {
+        assert_eq!(d.source, "worker", "{d:?}");
+        assert_eq!(d.reason, "undecodable", "{d:?}");
+        assert_eq!(d.stage.as_deref(), Some("sync"));
+        assert!(
+            d.last_error.contains("refused by the worker"),
+            "{}",
+            d.last_error
+        );
+    }
+    let by_job = |id: &str| dead.iter().find(|d| d.job_id == id).unwrap();
+    let garbage = dead
+        .iter()
+        .find(|d| d.payload.contains("not json at all"))
+        .expect("the garbage message is archived with its body");
+    assert!(
+        garbage.last_error.contains("undecodable")
+            || garbage.last_error.contains("no headers")
+            || garbage.last_error.contains("no x-callops"),
+        "{}",
+        garbage.last_error
+    );
+    let misrouted = by_job("misrouted-1");
+    assert!(
+        misrouted
+            .last_error
+            .contains("but the message sits in queue"),
+        "{}",
+        misrouted.last_error
+    );
+    let garbled = by_job("garbled-1");
+    assert!(
+        garbled.last_error.contains("is not an integer: \"lots\""),
+        "the header value in words, not bytes: {}",
+        garbled.last_error
+    );
     let left: u64 = broker
         .unarchived_dead_letters()
         .await
@@ -132,60 +205,13 @@ async fn undecodable_message_reaches_dead_jobs_through_dlx_and_drainer() {
     broker.close().await;
 }
 
-/// A TCP proxy in front of RabbitMQ whose connections the test can cut.
-struct Proxy {
-    port: u16,
-    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let l2 = links.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let up = upstream.clone();
-                let h = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(up).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                l2.lock().unwrap().push(h);
-            }
-        });
-        Proxy { port, links }
-    }
-
-    /// Drop every proxied connection at once (both sockets close).
-    fn cut(&self) -> usize {
-        let mut l = self.links.lock().unwrap();
-        let n = l.len();
-        for h in l.drain(..) {
-            h.abort();
-        }
-        n
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
 async fn connection_killed_mid_consume_loses_nothing() {
     let Some(amqp) = common::amqp_url() else {
         return;
     };
-    let upstream = amqp
-        .split_once('@')
-        .map(|(_, h)| h.split('/').next().unwrap_or("127.0.0.1:5672").to_string())
-        .unwrap_or_else(|| "127.0.0.1:5672".into());
-    let proxy = Proxy::start(upstream).await;
-    let via_proxy = {
-        let (creds, rest) = amqp
-            .split_once('@')
-            .unwrap_or(("amqp://guest:guest", "127.0.0.1:5672/%2f"));
-        let vhost = rest.split_once('/').map(|x| x.1).unwrap_or("%2f");
-        format!("{creds}@127.0.0.1:{}/{vhost}", proxy.port)
-    };
+    let (proxy, via_proxy) = common::proxy::amqp_via_proxy(&amqp).await;
     let (store, _dir) = common::sqlite_store().await;
     let prefix = common::unique("cotest");
     let broker = queue::connect("rabbitmq", settings(&prefix, &via_proxy), store.clone())
@@ -201,6 +227,7 @@ async fn connection_killed_mid_consume_loses_nothing() {
 
     let mut consumer = broker
         .consume(ConsumeSpec {
+            max_in_flight: 0,
             stage: Stage::Transcribe,
             businesses: vec![biz],
             prefetch: 50,

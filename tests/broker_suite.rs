@@ -110,6 +110,7 @@ macro_rules! broker_suite {
         }
         mod database_postgres {
             $(
+                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(f) = super::database_postgres().await else { return };
@@ -120,6 +121,7 @@ macro_rules! broker_suite {
         }
         mod rabbitmq {
             $(
+                #[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(f) = super::rabbitmq().await else { return };
@@ -149,6 +151,7 @@ async fn recv(c: &mut queue::Consumer, what: &str) -> Delivery {
 
 fn spec(stage: Stage, businesses: Vec<i64>, prefetch: u16) -> ConsumeSpec {
     ConsumeSpec {
+        max_in_flight: 0,
         stage,
         businesses,
         prefetch,
@@ -364,13 +367,18 @@ async fn dead_job_retry_publishes_then_marks_and_never_twice(f: &Fixture) {
     };
     assert_eq!(f.store.count_dead_jobs(&filter).await.unwrap(), 1);
 
-    let report = dlq::retry_matching(&f.store, &*f.broker, &filter, "admin")
+    let report = dlq::retry_matching(&f.store, &*f.broker, &filter, &dlq::RetryBy::admin("admin"))
         .await
         .unwrap();
     assert_eq!(report.retried, 1);
-    let again = dlq::retry_dead_jobs(&f.store, &*f.broker, &[dead_id], "admin")
-        .await
-        .unwrap();
+    let again = dlq::retry_dead_jobs(
+        &f.store,
+        &*f.broker,
+        &[dead_id],
+        &dlq::RetryBy::admin("admin"),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.retried, 0, "a retried row is not retried twice");
 
     let d = recv(&mut consumer, "the retried job").await;

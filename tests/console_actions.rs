@@ -307,6 +307,7 @@ async fn sqlite_console_actions() {
 }
 
 #[tokio::test]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
 async fn postgres_console_actions() {
     let Some(url) = common::postgres_url() else {
         return;

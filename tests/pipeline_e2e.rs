@@ -139,9 +139,9 @@ async fn run(store: Store, broker: DynBroker) {
         concurrency: 8,
         prefetch: 10,
         business_refresh: Duration::from_millis(500),
-        // Above the 30 s visibility timeout: only a job lost for good is re-sent.
-        reconcile_after: Some(Duration::from_secs(45)),
-        reconcile_every: Duration::from_secs(5),
+        // The orphan alarm must stay silent: every job travels with its change.
+        orphan_after: Some(Duration::from_secs(20)),
+        orphan_every: Duration::from_secs(2),
         ..Default::default()
     };
 
@@ -259,6 +259,17 @@ async fn run(store: Store, broker: DynBroker) {
         .await
         .unwrap();
     eprintln!("settled {c:?}; dead jobs {dj}; worker 1 {stats1:?}; worker 2 {stats2:?}");
+    // No call was ever found without a job, an outbox row or a live lease.
+    let alarms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orphan_alarms")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(alarms, 0, "orphan alarms raised: a job was lost somewhere");
+    let outbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(outbox, 0, "every outbox row was relayed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,6 +286,10 @@ async fn sqlite_with_database_broker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(callops_no_postgres, callops_no_rabbitmq),
+    ignore = "CALLOPS_TEST_POSTGRES_URL and CALLOPS_TEST_AMQP_URL not both set"
+)]
 async fn postgres_with_rabbitmq() {
     let (Some(pg), Some(amqp)) = (common::postgres_url(), common::amqp_url()) else {
         return;
@@ -292,9 +307,9 @@ async fn postgres_with_rabbitmq() {
     broker.close().await;
 }
 
-/// The backstop: a call whose job vanished (deleted here by hand, as a lost message would
-/// be) is noticed after `reconcile_after`, its job published again, and it finishes, with
-/// the reason in its trace.
+/// The orphan alarm: a call whose job vanished (deleted here by hand, as a bug would lose
+/// it) is found, reported once with the reason in its trace, its job published again, and
+/// it finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_job_is_republished_and_the_call_finishes() {
     let (store, _dir) = common::sqlite_store().await;
@@ -331,8 +346,8 @@ async fn lost_job_is_republished_and_the_call_finishes() {
         ctx,
         WorkerOptions {
             business_refresh: Duration::from_millis(200),
-            reconcile_after: Some(Duration::from_secs(1)),
-            reconcile_every: Duration::from_millis(200),
+            orphan_after: Some(Duration::from_secs(1)),
+            orphan_every: Duration::from_millis(200),
             ..Default::default()
         },
         Arc::new(WorkerStats::default()),
@@ -341,12 +356,16 @@ async fn lost_job_is_republished_and_the_call_finishes() {
     wait_until(&store, "the lost calls finished", |c| finished(c) == 3).await;
     tx.send(true).unwrap();
     w.await.unwrap().unwrap();
-    let reconciled: i64 = sqlx::query_scalar(
-        "SELECT COUNT(DISTINCT call_id) FROM call_events WHERE kind = 'reconciled'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    assert_eq!(reconciled, 3, "each lost call has the reason in its trace");
+    let reported: i64 =
+        sqlx::query_scalar("SELECT COUNT(DISTINCT call_id) FROM call_events WHERE kind = 'orphan'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(reported, 3, "each lost call has the alarm in its trace");
+    let alarms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orphan_alarms")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(alarms, 3, "one alarm per lost call, not one per sweep");
     broker.close().await;
 }

@@ -32,6 +32,8 @@ fn settings(base: &str, key: &str) -> ProviderSettings {
         timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(10),
         max_polls: 20,
+        // The in-test servers listen on 127.0.0.1 (refused by default: issue 11).
+        audio: callops::pipeline::providers::audio::AudioPolicy::allowing_loopback(),
         ..Default::default()
     }
 }

@@ -158,6 +158,7 @@ async fn sqlite_source_sync() {
 }
 
 #[tokio::test]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
 async fn postgres_source_sync() {
     let Some(url) = common::postgres_url() else {
         return;

@@ -139,6 +139,7 @@ async fn check_plans(store: Store, postgres: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
 async fn postgres_hot_queries_use_indexes() {
     let Some(url) = common::postgres_url() else {
         return;

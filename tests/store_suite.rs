@@ -20,6 +20,7 @@ macro_rules! store_suite {
         }
         mod postgres {
             $(
+                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(url) = crate::common::postgres_url() else { return };

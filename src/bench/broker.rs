@@ -14,7 +14,8 @@ const ACKERS: usize = 512;
 
 pub async fn run(config: &Config, backend: &str, messages: u64, raw: bool) -> anyhow::Result<()> {
     let store =
-        Store::open_migrated(&config.database.url, config.database.max_connections.max(8)).await?;
+        Store::connect_and_migrate(&config.database.url, config.database.max_connections.max(8))
+            .await?;
     let mut settings = config.broker_settings();
     settings.prefix = format!("callops_bench_{}", std::process::id());
     settings.poll_interval = Duration::from_millis(20);
@@ -97,6 +98,7 @@ async fn publish_all(broker: &dyn Broker, business_id: i64, n: u64) -> anyhow::R
 async fn consume_all(broker: Arc<dyn Broker>, business_id: i64, n: u64) -> anyhow::Result<f64> {
     let mut consumer = broker
         .consume(ConsumeSpec {
+            max_in_flight: 0,
             stage: Stage::Transcribe,
             businesses: vec![business_id],
             prefetch: 1000,

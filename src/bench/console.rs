@@ -221,7 +221,7 @@ pub async fn run_with(
 
 async fn measure(url: &str, name: String, b: ConsoleBench) -> anyhow::Result<ConsoleBenchReport> {
     // The live console's pool size (`run_console`).
-    let store = Store::open_migrated(url, 4).await?;
+    let store = Store::connect_and_migrate(url, 4).await?;
     let now = crate::now_ms();
     let r = async {
         let seed = seed(url, &b, now).await?;

@@ -57,7 +57,7 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     } else {
         config.database.url.clone()
     };
-    let store = Store::open_migrated(&url, config.database.max_connections.max(16)).await?;
+    let store = Store::connect_and_migrate(&url, config.database.max_connections.max(16)).await?;
     let mut settings = config.broker_settings();
     settings.prefix = format!("callops_bench_{}", std::process::id());
     settings.poll_interval = Duration::from_millis(10);
@@ -121,6 +121,10 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     );
 
     let (cpu0, _) = cpu_and_peak_mem();
+    let commits0 = pg_commits(&store).await;
+    crate::logging::count_statements(true);
+    let stmts0 = crate::logging::statements();
+    let mut polls = 0u64;
     let start = Instant::now();
     let stats = Arc::new(WorkerStats::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -140,6 +144,7 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     // and draining.
     let (mut t10, mut t90) = (None::<f64>, None::<f64>);
     loop {
+        polls += 1;
         let counts = counts_since(store.clone()).await?;
         let settled: i64 = counts
             .iter()
@@ -168,6 +173,15 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     }
     let secs = start.elapsed().as_secs_f64();
     let (cpu1, peak_mib) = cpu_and_peak_mem();
+    // The bench's own progress polls are statements (and commits) too: not the pipeline's.
+    let stmts = crate::logging::statements()
+        .saturating_sub(stmts0)
+        .saturating_sub(polls);
+    let commits = pg_commits(&store)
+        .await
+        .zip(commits0)
+        .map(|(a, b)| a - b - polls as i64);
+    crate::logging::count_statements(false);
     let _ = stop_tx.send(true);
     workers.await??;
     let audio_s: i64 = sqlx::query_scalar::<_, i64>(
@@ -201,6 +215,14 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
             );
         }
     }
+    println!(
+        "  statements: {:>8.1} per call (SQL statements the workers ran, incl. claims and idle polls){}",
+        stmts as f64 / b.calls as f64,
+        match commits {
+            Some(c) => format!("; {:.1} transactions per call (pg_stat_database)", c as f64 / b.calls as f64),
+            None => String::new(),
+        }
+    );
     println!("  peak RSS:   {:>8.1} MiB", peak_mib);
     println!(
         "  outcomes:   {:?}; worker {:?}",
@@ -210,4 +232,21 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     broker.delete_topology().await?;
     broker.close().await;
     Ok(())
+}
+
+/// Committed transactions of this Postgres database so far (None on SQLite).
+async fn pg_commits(store: &Store) -> Option<i64> {
+    if store.dialect() != crate::store::Dialect::Postgres {
+        return None;
+    }
+    // The statistics of this transaction's own snapshot would be stale: clear them first.
+    let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(store.pool())
+        .await;
+    sqlx::query_scalar::<_, i64>(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(store.pool())
+    .await
+    .ok()
 }

@@ -205,7 +205,11 @@ pub enum CallCmd {
 }
 
 async fn ops(config: &Config) -> anyhow::Result<Ops> {
-    let rt = crate::pipeline::Runtime::open(config).await?;
+    let rt = if config.console.readonly {
+        crate::pipeline::Runtime::open_readonly(config).await?
+    } else {
+        crate::pipeline::Runtime::open(config).await?
+    };
     let configured = Role::parse(&config.console.role).ok_or_else(|| {
         anyhow::anyhow!(
             "console.role {:?}: expected viewer, support or admin",
@@ -677,7 +681,11 @@ async fn view_data(
     config: &Config,
     route: crate::views::Route,
 ) -> anyhow::Result<crate::console::refresher::Snapshot> {
-    let store = crate::store::Store::open_migrated(&config.database.url, 4).await?;
+    let store = if config.console.readonly {
+        crate::store::Store::open_readonly(&config.database.url, 4).await?
+    } else {
+        crate::store::Store::open_migrated(&config.database.url, 4).await?
+    };
     let broker =
         crate::queue::connect(&config.broker.kind, config.broker_settings(), store.clone()).await?;
     let settings = crate::console::settings::ConsoleSettings::from_config(&config.console);

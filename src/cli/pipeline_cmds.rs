@@ -42,12 +42,20 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
             .collect::<anyhow::Result<_>>()?
     };
     let rt = Runtime::open(config).await?;
+    // [businesses."NAME"] sections in config → the database (issue 11).
+    let applied = crate::cli::business::apply_config(&rt.ctx.store, config).await?;
+    if !applied.is_empty() {
+        eprintln!(
+            "worker: business settings from config applied: {}",
+            applied.join(", ")
+        );
+    }
     let stats = Arc::new(WorkerStats::default());
     let opts = WorkerOptions {
         stages: stages.clone(),
         concurrency,
         prefetch: config.broker.prefetch,
-        reconcile_after: config.pipeline.reconcile_after(),
+        orphan_after: config.pipeline.orphan_after(),
         ..Default::default()
     };
     eprintln!(
@@ -64,23 +72,59 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
     )
     .await?;
     rt.ctx.broker.close().await;
-    eprintln!("worker stopped: {stats:?}");
+    eprintln!(
+        "worker stopped: {} advanced, {} retrying, {} dead, {} duplicates skipped, {} deferred (stage busy elsewhere), {} unsettled (redelivered later), {} outbox jobs relayed, {} orphan alarms",
+        stats.advanced.load(std::sync::atomic::Ordering::Relaxed),
+        stats.retrying.load(std::sync::atomic::Ordering::Relaxed),
+        stats.dead.load(std::sync::atomic::Ordering::Relaxed),
+        stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        stats.deferred.load(std::sync::atomic::Ordering::Relaxed),
+        stats.unsettled.load(std::sync::atomic::Ordering::Relaxed),
+        stats.relayed.load(std::sync::atomic::Ordering::Relaxed),
+        stats.orphans.load(std::sync::atomic::Ordering::Relaxed),
+    );
     Ok(())
 }
 
-pub async fn ingest(config: &Config, file: &str) -> anyhow::Result<()> {
+pub async fn ingest(config: &Config, file: &str, create_businesses: bool) -> anyhow::Result<()> {
     let text = read_input(file)?;
     let rt = Runtime::open(config).await?;
-    let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker).with_provider_kinds(
-        crate::store::businesses::ProviderKinds {
+    let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker)
+        .with_provider_kinds(crate::store::businesses::ProviderKinds {
             stt: config.providers.stt.trim().into(),
             llm: config.providers.llm.trim().into(),
             crm: config.providers.crm.trim().into(),
-        },
-    );
-    let report = ing.ingest_jsonl(&text).await?;
+        })
+        .create_businesses(create_businesses)
+        .with_limits(crate::pipeline::ingest::validate::Limits::from_config(
+            &config.ingest,
+        ));
+    let result = ing.ingest_jsonl(&text).await;
+    // Jobs committed with their calls go out now (RabbitMQ outbox); what cannot is
+    // published by any worker's relay later — nothing is lost either way.
+    let relayed = crate::queue::outbox::flush(
+        &rt.ctx.store,
+        rt.ctx.broker.as_ref(),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    if let Err(e) = &relayed {
+        eprintln!("ingest: jobs wait in the outbox ({e}); `callops worker` publishes them");
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            rt.ctx.broker.close().await;
+            return Err(e);
+        }
+    };
     for r in &report.rejected {
-        eprintln!("{file}:{}: rejected: {}", r.line, r.reason);
+        eprintln!(
+            "{}:{}: rejected: {}",
+            crate::cli::sanitize_for_terminal(file),
+            r.line,
+            crate::cli::sanitize_for_terminal(&r.reason)
+        );
     }
     println!(
         "ingested {}, duplicates {} (republished {}), rejected {}{}",
@@ -115,7 +159,12 @@ pub async fn import(config: &Config, kind: &str, file: &str) -> anyhow::Result<(
     };
     let report = ingest::import(&store, kind, &text, file.ends_with(".csv")).await?;
     for r in &report.rejected {
-        eprintln!("{file}:{}: rejected: {}", r.line, r.reason);
+        eprintln!(
+            "{}:{}: rejected: {}",
+            crate::cli::sanitize_for_terminal(file),
+            r.line,
+            crate::cli::sanitize_for_terminal(&r.reason)
+        );
     }
     println!(
         "created {}, updated {}, rejected {}",
@@ -178,22 +227,20 @@ pub async fn sync(config: &Config, what: crate::cli::SyncWhat) -> anyhow::Result
     let rt = Runtime::open(config).await?;
     let store = &rt.ctx.store;
     let b = business_named(store, &business).await?;
-    let crm = rt.ctx.providers.crm.get(&b.crm_provider).ok_or_else(|| {
-        anyhow::anyhow!(
-            "business {:?} uses CRM {:?}, which this process has no adapter for: {}",
-            b.name,
-            b.crm_provider,
-            if b.crm_provider == "builtin" {
-                "the built-in leads table is its CRM, so there is nothing to sync".to_string()
-            } else {
-                format!(
-                    "set [providers] crm = {:?} and its crm_* keys",
-                    b.crm_provider
-                )
-            }
-        )
-    })?;
-    let report = crate::pipeline::lead_sync::sync_leads(store, &**crm, &b, page_size).await;
+    // The business's own CRM client (its settings over [providers]).
+    let crm = rt
+        .ctx
+        .providers
+        .crm_for(store, &b)
+        .await
+        .map_err(|m| anyhow::anyhow!("{m}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "business {:?} uses the built-in leads table as its CRM: there is nothing to sync",
+                b.name
+            )
+        })?;
+    let report = crate::pipeline::lead_sync::sync_leads(store, &*crm, &b, page_size).await;
     rt.ctx.broker.close().await;
     let report = report?;
     if json {

@@ -34,7 +34,14 @@ use tokio::sync::{mpsc, watch, Notify};
 /// a console for outages opens during one and shows it ("connecting…", then "unreachable
 /// since …, retrying in …"), and picks the data up when they come back.
 pub async fn run_console(config: Config, readonly: bool) -> anyhow::Result<()> {
-    let store = Store::connect_lazy(&config.database.url, 4, Duration::from_secs(3))?;
+    // --readonly: sessions that cannot write at all (and no background writer runs).
+    let readonly_session = readonly || config.console.readonly;
+    let store = Store::connect_lazy(
+        &config.database.url,
+        4,
+        Duration::from_secs(3),
+        readonly_session,
+    )?;
     // `migrate`'s future is not `Send` (sqlx's executor lifetimes), so it runs on a
     // blocking thread of its own rather than as a task.
     // The runtime waits for blocking threads at exit: `stop` ends the retries on quit.
@@ -70,14 +77,22 @@ pub async fn run_console(config: Config, readonly: bool) -> anyhow::Result<()> {
 /// migrate`, where this finds nothing to do) once the database answers.
 async fn migrate_when_reachable(store: Store, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
-        match store.migrate().await {
+        // Never DDL on Postgres or in a read-only session (people log in with roles that
+        // cannot create tables): check the schema version; the embedded SQLite file
+        // migrates itself.
+        let ready = if store.is_readonly() || store.dialect() == crate::store::Dialect::Postgres {
+            store.check_schema().await
+        } else {
+            store.migrate().await.map(|_| ())
+        };
+        match ready {
             Ok(_) => return,
             Err(crate::store::StoreError::Db {
                 source: sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_),
                 ..
             }) => tokio::time::sleep(Duration::from_secs(3)).await,
             Err(e) => {
-                tracing::warn!(error = %e, "console: migrations not applied (run `callops migrate` as the owner)");
+                tracing::warn!(error = %e, "console: the database schema is not current (run `callops migrate` as the owner)");
                 return;
             }
         }

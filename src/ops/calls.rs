@@ -20,7 +20,7 @@ impl Ops {
     /// Retry a dead or stuck call at its current stage: a dead job is retried from the DLQ
     /// (so its row becomes history); a call stuck without a job gets a new one.
     pub async fn call_retry(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
-        self.authorize(Action::CallRetry)?;
+        self.permit(Action::CallRetry).await?;
         let call = self.store.call(call_id).await?;
         if !matches!(
             call.state,
@@ -57,11 +57,16 @@ impl Ops {
         }
         match dead.first() {
             Some(d) => {
+                // The dead row, the new job and the audit row commit together.
                 crate::queue::dlq::retry_dead_jobs(
                     &self.store,
                     &*self.broker,
                     &[d.id],
-                    &self.actor.name,
+                    &crate::queue::dlq::RetryBy {
+                        actor: &self.actor.name,
+                        role: self.actor.role.as_str(),
+                        target: format!("call {call_id}"),
+                    },
                 )
                 .await?;
             }
@@ -72,16 +77,42 @@ impl Ops {
                     Some(call.id),
                     serde_json::json!({ "call_id": call.id }),
                 );
-                self.broker.publish(&job).await?;
+                let mut tx = self.store.begin_write().await?;
+                crate::queue::outbox::enqueue_in(&mut tx, self.broker.kind(), &[job]).await?;
+                self.store
+                    .append_audit(
+                        &mut *tx,
+                        &NewAudit {
+                            actor: &self.actor.name,
+                            role: self.actor.role.as_str(),
+                            action: Action::CallRetry.name(),
+                            target: format!("call {call_id}"),
+                            before: Some(call.position().to_string()),
+                            after: Some(did.clone()),
+                            detail: None,
+                        },
+                    )
+                    .await?;
+                self.store
+                    .append_event(
+                        &mut *tx,
+                        &crate::store::events::NewEvent {
+                            call_id,
+                            business_id: call.business_id,
+                            stage: call.stage,
+                            kind: Action::CallRetry.name(),
+                            reason: format!("{did} — by {} ({})", self.actor.name, self.actor.role),
+                            detail: None,
+                            actor: &self.actor.name,
+                        },
+                    )
+                    .await?;
+                tx.commit().await.map_err(|e| {
+                    OpsError::Invalid(format!("committing the retry of call {call_id}: {e}"))
+                })?;
+                self.jobs_committed().await;
             }
         }
-        self.audit_call(
-            Action::CallRetry,
-            call_id,
-            &call.position().to_string(),
-            &did,
-        )
-        .await?;
         Ok(CallActionOutcome {
             dry_run,
             call_id,
@@ -92,7 +123,7 @@ impl Ops {
     /// Run the business's QC agents on a finished call now, whatever auto-QC says; the
     /// result and its reason appear in the trace.
     pub async fn call_qc(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
-        self.authorize(Action::CallQc)?;
+        self.permit(Action::CallQc).await?;
         let payload = serde_json::json!({ "call_id": call_id, "qc_requested_by": self.actor.name });
         self.rerun(Action::CallQc, call_id, Stage::Analyze, payload, dry_run)
             .await
@@ -100,7 +131,7 @@ impl Ops {
 
     /// Create or update the call's lead now (the notify rules; a duplicate updates).
     pub async fn call_lead(&self, call_id: i64, dry_run: bool) -> Result<CallActionOutcome> {
-        self.authorize(Action::CallLead)?;
+        self.permit(Action::CallLead).await?;
         let payload =
             serde_json::json!({ "call_id": call_id, "lead_requested_by": self.actor.name });
         self.rerun(Action::CallLead, call_id, Stage::Notify, payload, dry_run)
@@ -169,60 +200,21 @@ impl Ops {
                 },
             )
             .await?;
+        // The job commits with the move and the audit row (transactional outbox).
+        crate::queue::outbox::enqueue_in(
+            &mut tx,
+            self.broker.kind(),
+            &[Job::new(call.business_id, stage, Some(call_id), payload)],
+        )
+        .await?;
         tx.commit()
             .await
             .map_err(|e| OpsError::Invalid(e.to_string()))?;
-        // After the commit: a lost publish leaves the call pending (visible as stuck; retry heals it).
-        self.broker
-            .publish(&Job::new(call.business_id, stage, Some(call_id), payload))
-            .await?;
+        self.jobs_committed().await;
         Ok(CallActionOutcome {
             dry_run,
             call_id,
             did,
         })
-    }
-
-    async fn audit_call(
-        &self,
-        action: Action,
-        call_id: i64,
-        before: &str,
-        did: &str,
-    ) -> Result<()> {
-        let call = self.store.call(call_id).await?;
-        let mut tx = self.store.begin_write().await?;
-        self.store
-            .append_audit(
-                &mut *tx,
-                &NewAudit {
-                    actor: &self.actor.name,
-                    role: self.actor.role.as_str(),
-                    action: action.name(),
-                    target: format!("call {call_id}"),
-                    before: Some(before.into()),
-                    after: Some(did.into()),
-                    detail: None,
-                },
-            )
-            .await?;
-        self.store
-            .append_event(
-                &mut *tx,
-                &crate::store::events::NewEvent {
-                    call_id,
-                    business_id: call.business_id,
-                    stage: call.stage,
-                    kind: action.name(),
-                    reason: format!("{did} — by {} ({})", self.actor.name, self.actor.role),
-                    detail: None,
-                    actor: &self.actor.name,
-                },
-            )
-            .await?;
-        tx.commit()
-            .await
-            .map_err(|e| OpsError::Invalid(e.to_string()))?;
-        Ok(())
     }
 }

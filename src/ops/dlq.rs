@@ -68,7 +68,7 @@ impl Ops {
     }
 
     pub async fn dlq_retry(&self, sel: &Selection, dry_run: bool) -> Result<DlqOutcome> {
-        self.authorize(Action::DlqRetry)?;
+        self.permit(Action::DlqRetry).await?;
         let sel = &sel.dead_only();
         let matched = self.dlq_count(sel).await?;
         if dry_run {
@@ -78,17 +78,20 @@ impl Ops {
                 ..Default::default()
             });
         }
-        let by = self.actor.name.as_str();
+        // Each batch writes its own audit row and trace rows with its change.
+        let by = qdlq::RetryBy {
+            actor: &self.actor.name,
+            role: self.actor.role.as_str(),
+            target: sel.describe(),
+        };
         let report = match sel {
             Selection::Ids(ids) => {
-                qdlq::retry_dead_jobs(&self.store, &*self.broker, ids, by).await?
+                qdlq::retry_dead_jobs(&self.store, &*self.broker, ids, &by).await?
             }
             Selection::Matching(f) => {
-                qdlq::retry_matching(&self.store, &*self.broker, f, by).await?
+                qdlq::retry_matching(&self.store, &*self.broker, f, &by).await?
             }
         };
-        self.audit_dlq(Action::DlqRetry, sel, matched, report.retried)
-            .await?;
         Ok(DlqOutcome {
             dry_run,
             matched,
@@ -98,7 +101,7 @@ impl Ops {
     }
 
     pub async fn dlq_discard(&self, sel: &Selection, dry_run: bool) -> Result<DlqOutcome> {
-        self.authorize(Action::DlqDiscard)?;
+        self.permit(Action::DlqDiscard).await?;
         let sel = &sel.dead_only();
         let matched = self.dlq_count(sel).await?;
         if dry_run {
@@ -108,22 +111,23 @@ impl Ops {
                 ..Default::default()
             });
         }
-        let by = self.actor.name.as_str();
         let mut changed = 0;
         match sel {
-            Selection::Ids(ids) => changed += self.store.discard_dead_jobs(ids, by).await?,
+            Selection::Ids(ids) => {
+                for chunk in ids.chunks(1000) {
+                    changed += self.discard_batch(chunk, sel).await?;
+                }
+            }
             Selection::Matching(f) => {
                 let mut after = 0;
                 loop {
                     let ids = self.store.dead_job_ids(f, after, 1000).await?;
                     let Some(&last) = ids.last() else { break };
                     after = last;
-                    changed += self.store.discard_dead_jobs(&ids, by).await?;
+                    changed += self.discard_batch(&ids, sel).await?;
                 }
             }
         }
-        self.audit_dlq(Action::DlqDiscard, sel, matched, changed)
-            .await?;
         Ok(DlqOutcome {
             dry_run,
             matched,
@@ -132,71 +136,59 @@ impl Ops {
         })
     }
 
-    /// One audit row for the action, and a trace row on each call it touched.
-    async fn audit_dlq(
-        &self,
-        action: Action,
-        sel: &Selection,
-        matched: i64,
-        changed: u64,
-    ) -> Result<()> {
+    /// Discard one batch: the rows, a trace row on each call and one audit row naming the
+    /// rows commit together (a bulk discard killed midway is audited for exactly what it did).
+    async fn discard_batch(&self, ids: &[i64], sel: &Selection) -> Result<u64> {
         let mut tx = self.store.begin_write().await?;
+        let done = self
+            .store
+            .discard_dead_jobs_in(&mut tx, ids, &self.actor.name)
+            .await?;
+        if done.is_empty() {
+            return Ok(0);
+        }
+        for (id, call_id, business_id, stage) in &done {
+            if let (Some(call_id), Some(business_id)) = (call_id, business_id) {
+                self.store
+                    .append_event(
+                        &mut *tx,
+                        &NewEvent {
+                            call_id: *call_id,
+                            business_id: *business_id,
+                            stage: stage
+                                .as_deref()
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(Stage::Sync),
+                            kind: Action::DlqDiscard.name(),
+                            reason: format!(
+                                "dead job #{id} discarded by {} ({})",
+                                self.actor.name, self.actor.role
+                            ),
+                            detail: None,
+                            actor: &self.actor.name,
+                        },
+                    )
+                    .await?;
+            }
+        }
+        let names: Vec<String> = done.iter().map(|d| d.0.to_string()).collect();
         self.store
             .append_audit(
                 &mut *tx,
                 &NewAudit {
                     actor: &self.actor.name,
                     role: self.actor.role.as_str(),
-                    action: action.name(),
+                    action: Action::DlqDiscard.name(),
                     target: sel.describe(),
-                    before: Some(format!("{matched} dead")),
-                    after: Some(format!(
-                        "{changed} {}",
-                        if action == Action::DlqRetry {
-                            "retried"
-                        } else {
-                            "discarded"
-                        }
-                    )),
+                    before: Some(format!("{} dead", done.len())),
+                    after: Some(format!("discarded dead jobs #{}", names.join(", #"))),
                     detail: None,
                 },
             )
             .await?;
-        if let Selection::Ids(ids) = sel {
-            for d in self.store.dead_jobs_by_ids(ids).await? {
-                if let (Some(call_id), Some(business_id)) = (d.call_id, d.business_id) {
-                    let verb = if action == Action::DlqRetry {
-                        "retried"
-                    } else {
-                        "discarded"
-                    };
-                    self.store
-                        .append_event(
-                            &mut *tx,
-                            &NewEvent {
-                                call_id,
-                                business_id,
-                                stage: d
-                                    .stage
-                                    .as_deref()
-                                    .and_then(|s| s.parse().ok())
-                                    .unwrap_or(Stage::Sync),
-                                kind: action.name(),
-                                reason: format!(
-                                    "dead job #{} {verb} by {} ({})",
-                                    d.id, self.actor.name, self.actor.role
-                                ),
-                                detail: None,
-                                actor: &self.actor.name,
-                            },
-                        )
-                        .await?;
-                }
-            }
-        }
-        tx.commit()
-            .await
-            .map_err(|e| super::OpsError::Invalid(e.to_string()))?;
-        Ok(())
+        tx.commit().await.map_err(|e| {
+            super::OpsError::Invalid(format!("committing a DLQ discard batch: {e}"))
+        })?;
+        Ok(done.len() as u64)
     }
 }

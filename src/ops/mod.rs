@@ -138,8 +138,52 @@ pub struct Ops {
 }
 
 impl Ops {
+    /// After a commit that wrote jobs (transactional outbox): wake local consumers and
+    /// publish RabbitMQ outbox rows now. Best effort: a worker's relay publishes whatever
+    /// this cannot, so an outage here delays the job, never loses it.
+    pub async fn jobs_committed(&self) {
+        self.broker.enqueued();
+        let _ = crate::queue::outbox::flush(
+            &self.store,
+            &*self.broker,
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    }
+
     pub fn can(&self, action: Action) -> bool {
         !self.readonly && self.actor.role >= action.required_role()
+    }
+
+    /// `authorize`, and a refused action leaves an audit row saying who tried what and why
+    /// it was refused (not in read-only sessions, which write nothing; best effort where the
+    /// database itself refuses the viewer's insert).
+    pub async fn permit(&self, action: Action) -> Result<()> {
+        let refused = match self.authorize(action) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if !self.readonly {
+            let written = self
+                .store
+                .append_audit(
+                    self.store.pool(),
+                    &crate::store::audit::NewAudit {
+                        actor: &self.actor.name,
+                        role: self.actor.role.as_str(),
+                        action: action.name(),
+                        target: "-".into(),
+                        before: None,
+                        after: Some(format!("refused: {refused}")),
+                        detail: None,
+                    },
+                )
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(action = action.name(), error = %e, "could not audit a refused action");
+            }
+        }
+        Err(refused)
     }
 
     pub fn authorize(&self, action: Action) -> Result<()> {
@@ -168,28 +212,18 @@ pub async fn detect_actor(store: &Store, configured_role: Role) -> Result<Actor>
             role: configured_role,
         }),
         Dialect::Postgres => {
-            let row: (String, bool, bool, bool) = sqlx::query_as(
-                "SELECT current_user::text, \
-                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-                   OR pg_has_role(current_user, 'callops_admin', 'MEMBER'), \
-                 pg_has_role(current_user, 'callops_support', 'MEMBER'), \
-                 pg_has_role(current_user, 'callops_viewer', 'MEMBER')",
-            )
-            .fetch_one(store.pool())
-            .await
-            .map_err(|e| {
+            // The database's answer (store::roles): superuser and table owner are admin.
+            let r = store.connection_role().await.map_err(|e| {
                 OpsError::Invalid(format!(
                     "could not read this connection's database role: {e}"
                 ))
             })?;
-            let role = if row.1 {
-                Role::Admin
-            } else if row.2 {
-                Role::Support
-            } else {
-                Role::Viewer
+            let role = match r.role {
+                Some(crate::store::roles::DbRole::Admin) => Role::Admin,
+                Some(crate::store::roles::DbRole::Support) => Role::Support,
+                _ => Role::Viewer,
             };
-            Ok(Actor { name: row.0, role })
+            Ok(Actor { name: r.user, role })
         }
     }
 }

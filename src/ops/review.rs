@@ -45,7 +45,7 @@ impl Ops {
         customer_id: i64,
         dry_run: bool,
     ) -> Result<ReviewOutcome> {
-        self.authorize(Action::ReviewLink)?;
+        self.permit(Action::ReviewLink).await?;
         let call = self.review_call(call_id).await?;
         let customer = self.store.customer(customer_id).await?;
         if customer.business_id != call.business_id {
@@ -69,10 +69,11 @@ impl Ops {
         let mut tx = self.store.begin_write().await?;
         self.link_in(&mut tx, &call, customer_id, Action::ReviewLink, &did)
             .await?;
+        self.enqueue_notify(&mut tx, &call).await?;
         tx.commit()
             .await
             .map_err(|e| db(e, format!("committing link of call {call_id}")))?;
-        self.publish_notify(&call).await?;
+        self.jobs_committed().await;
         Ok(ReviewOutcome {
             dry_run,
             call_id: Some(call_id),
@@ -87,7 +88,7 @@ impl Ops {
         name: Option<&str>,
         dry_run: bool,
     ) -> Result<ReviewOutcome> {
-        self.authorize(Action::ReviewCreateCustomer)?;
+        self.permit(Action::ReviewCreateCustomer).await?;
         let call = self.review_call(call_id).await?;
         let name = name.map(str::to_string).or(call.extracted_name.clone());
         let phone = (call.number_status.as_deref() == Some("valid"))
@@ -122,10 +123,11 @@ impl Ops {
         .map_err(|e| db(e, format!("creating a customer from call {call_id}")))?;
         self.link_in(&mut tx, &call, id, Action::ReviewCreateCustomer, &did)
             .await?;
+        self.enqueue_notify(&mut tx, &call).await?;
         tx.commit()
             .await
             .map_err(|e| db(e, "committing create-customer".into()))?;
-        self.publish_notify(&call).await?;
+        self.jobs_committed().await;
         Ok(ReviewOutcome {
             dry_run,
             call_id: Some(call_id),
@@ -141,7 +143,7 @@ impl Ops {
         into_id: i64,
         dry_run: bool,
     ) -> Result<ReviewOutcome> {
-        self.authorize(Action::ReviewMerge)?;
+        self.permit(Action::ReviewMerge).await?;
         let temp = self.store.customer(temporary_id).await?;
         let into = self.store.customer(into_id).await?;
         if !temp.is_temporary {
@@ -232,7 +234,7 @@ impl Ops {
         minutes: i64,
         dry_run: bool,
     ) -> Result<ReviewOutcome> {
-        self.authorize(Action::ReviewDefer)?;
+        self.permit(Action::ReviewDefer).await?;
         if reason.trim().is_empty() {
             return Err(OpsError::Invalid(
                 "a deferral needs a reason (what are you waiting for?)".into(),
@@ -377,14 +379,16 @@ impl Ops {
         Ok(())
     }
 
-    async fn publish_notify(&self, call: &Call) -> Result<()> {
+    /// The notify job of a linked call, written in the link's own transaction
+    /// (transactional outbox): a crash after the commit cannot lose it.
+    async fn enqueue_notify(&self, tx: &mut AnyConnection, call: &Call) -> Result<()> {
         let job = Job::new(
             call.business_id,
             Stage::Notify,
             Some(call.id),
             serde_json::json!({ "call_id": call.id, "linked_by": self.actor.name }),
         );
-        self.broker.publish(&job).await?;
+        crate::queue::outbox::enqueue_in(tx, self.broker.kind(), &[job]).await?;
         Ok(())
     }
 }

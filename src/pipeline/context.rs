@@ -14,6 +14,9 @@ pub struct Providers {
     pub stt: HashMap<String, Arc<dyn SttProvider>>,
     pub llm: HashMap<String, Arc<dyn LlmProvider>>,
     pub crm: HashMap<String, Arc<dyn CrmAdapter>>,
+    /// Clients per business from its own settings (issue 11); when set, stages use it
+    /// (`Providers::stt_for` …) instead of the by-kind maps above.
+    pub registry: Option<Arc<crate::pipeline::providers::registry::ProviderRegistry>>,
 }
 
 #[derive(Debug, Clone)]
@@ -23,6 +26,11 @@ pub struct PipelineSettings {
     pub min_qc_chars: usize,
     /// Candidates scoring below this are not offered in review.
     pub review_floor: f64,
+    /// A stage run holds its call under a lease this long, renewed every third of it while
+    /// it runs; a run whose worker died is taken over once it runs out.
+    pub lease: std::time::Duration,
+    /// The longest retry delay (the orphan sweep gives retrying calls this long).
+    pub longest_retry_delay: std::time::Duration,
 }
 
 impl Default for PipelineSettings {
@@ -31,6 +39,8 @@ impl Default for PipelineSettings {
             llm_model: "llama3.1".into(),
             min_qc_chars: 40,
             review_floor: 0.70,
+            lease: std::time::Duration::from_secs(30),
+            longest_retry_delay: std::time::Duration::from_secs(64),
         }
     }
 }

@@ -2,13 +2,15 @@
 //! validated first; a bad one is reported with its line and reason and nothing of it is
 //! written; a duplicate is a no-op.
 
-use crate::domain::stage::{CallState, Stage};
+use crate::domain::stage::Stage;
 use crate::pipeline::providers::{Segment, Transcript};
 use crate::queue::{Broker, Job};
 use crate::store::customers::NewCustomer;
 use crate::store::{NewCall, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+pub mod validate;
 
 /// One call record (a JSONL line). Either `audio_url` or `transcript` is required.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -81,14 +83,31 @@ pub fn parse_started_at(v: &serde_json::Value) -> Result<i64, String> {
     }
 }
 
-/// Parse and validate one line. Ok(None) for blank lines.
+/// Parse and validate one line with the default limits. Ok(None) for blank lines.
 pub fn parse_record(line: &str) -> Result<Option<CallRecord>, String> {
+    parse_record_with(line, &validate::Limits::default())
+}
+
+/// Parse and validate one line. Ok(None) for blank lines. Errors never echo raw input.
+pub fn parse_record_with(
+    line: &str,
+    limits: &validate::Limits,
+) -> Result<Option<CallRecord>, String> {
     let t = line.trim();
     if t.is_empty() {
         return Ok(None);
     }
-    let r: CallRecord =
-        serde_json::from_str(t).map_err(|e| format!("not a valid call record: {e}"))?;
+    // serde would read a JSON array positionally into the record's fields.
+    if !t.starts_with('{') {
+        return Err("not a valid call record: expected one JSON object {…} per line".into());
+    }
+    let r: CallRecord = serde_json::from_str(t).map_err(|e| {
+        format!(
+            "not a valid call record: {}",
+            validate::sanitize_message(&e.to_string())
+        )
+    })?;
+    validate::check_record(&r, limits)?;
     if r.business.trim().is_empty() {
         return Err("business is empty".into());
     }
@@ -98,7 +117,8 @@ pub fn parse_record(line: &str) -> Result<Option<CallRecord>, String> {
     if let Some(d) = r.direction.as_deref() {
         if !matches!(d, "inbound" | "outbound") {
             return Err(format!(
-                "direction {d:?} must be \"inbound\" or \"outbound\""
+                "direction {:?} must be \"inbound\" or \"outbound\"",
+                validate::shown(d)
             ));
         }
     }
@@ -160,6 +180,10 @@ pub struct Ingestor<'a> {
     pub broker: &'a dyn Broker,
     businesses: HashMap<String, i64>,
     kinds: crate::store::businesses::ProviderKinds,
+    /// Create businesses the records name (`ingest --create-businesses`); otherwise a
+    /// record for an unknown business is refused.
+    create_businesses: bool,
+    limits: validate::Limits,
 }
 
 impl<'a> Ingestor<'a> {
@@ -169,7 +193,21 @@ impl<'a> Ingestor<'a> {
             broker,
             businesses: HashMap::new(),
             kinds: Default::default(),
+            create_businesses: false,
+            limits: validate::Limits::default(),
         }
+    }
+
+    /// Create the businesses records name instead of refusing them.
+    pub fn create_businesses(mut self, yes: bool) -> Self {
+        self.create_businesses = yes;
+        self
+    }
+
+    /// Size limits for `ingest_jsonl` (config `[ingest]`).
+    pub fn with_limits(mut self, limits: validate::Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Businesses this ingest creates get these provider kinds (config `[providers]`).
@@ -178,13 +216,15 @@ impl<'a> Ingestor<'a> {
         self
     }
 
+    /// The business's id; `Ok(None)` when it does not exist and this ingest may not
+    /// create it.
     async fn business_id(
         &mut self,
         name: &str,
         report: &mut IngestReport,
-    ) -> crate::store::Result<i64> {
+    ) -> crate::store::Result<Option<i64>> {
         if let Some(id) = self.businesses.get(name) {
-            return Ok(*id);
+            return Ok(Some(*id));
         }
         let before = self
             .store
@@ -192,13 +232,23 @@ impl<'a> Ingestor<'a> {
             .await?
             .iter()
             .any(|b| b.name == name);
+        if !before && !self.create_businesses {
+            return Ok(None);
+        }
         let b = self.store.ensure_business_with(name, &self.kinds).await?;
         if !before {
             crate::pipeline::ensure_default_agents(self.store, b.id).await?;
             report.new_businesses.push(name.to_string());
         }
         self.businesses.insert(name.to_string(), b.id);
-        Ok(b.id)
+        Ok(Some(b.id))
+    }
+
+    fn unknown_business(name: &str) -> String {
+        format!(
+            "business {:?} does not exist: add it with `callops business add NAME`, or ingest with --create-businesses",
+            validate::shown(name)
+        )
     }
 
     pub async fn ingest(
@@ -206,56 +256,102 @@ impl<'a> Ingestor<'a> {
         r: &CallRecord,
         report: &mut IngestReport,
     ) -> anyhow::Result<i64> {
-        let business_id = self.business_id(r.business.trim(), report).await?;
+        let Some(business_id) = self.business_id(r.business.trim(), report).await? else {
+            anyhow::bail!("{}", Self::unknown_business(r.business.trim()));
+        };
         let raw = serde_json::to_string(r)?;
-        let (call, created) = self
-            .store
-            .ingest_call(&NewCall {
-                business_id,
-                external_id: r.external_id.trim().to_string(),
-                direction: r.direction.clone().unwrap_or_else(|| "inbound".into()),
-                from_number: r.from.clone(),
-                to_number: r.to.clone(),
-                agent_name: r.agent.clone(),
-                campaign: r.campaign.clone(),
-                language: r.language.clone(),
-                started_at: r.started_at.as_ref().and_then(|v| parse_started_at(v).ok()),
-                duration_ms: (r.duration_s.unwrap_or(0.0) * 1000.0) as i64,
-                audio_url: r.audio_url.clone(),
-                raw,
-            })
-            .await?;
+        let new = NewCall {
+            business_id,
+            external_id: r.external_id.trim().to_string(),
+            direction: r.direction.clone().unwrap_or_else(|| "inbound".into()),
+            from_number: r.from.clone(),
+            to_number: r.to.clone(),
+            agent_name: r.agent.clone(),
+            campaign: r.campaign.clone(),
+            language: r.language.clone(),
+            started_at: r.started_at.as_ref().and_then(|v| parse_started_at(v).ok()),
+            duration_ms: (r.duration_s.unwrap_or(0.0) * 1000.0) as i64,
+            audio_url: r.audio_url.clone(),
+            raw,
+        };
+        // The call and its sync job commit together (transactional outbox): a crash or a
+        // broker outage can no longer leave a call saved with no job.
+        let mut tx = self.store.begin_write().await?;
+        let (call_id, created) = self.store.ingest_call_in(&mut tx, &new).await?;
         let job = Job::new(
             business_id,
             Stage::Sync,
-            Some(call.id),
-            serde_json::json!({ "call_id": call.id }),
+            Some(call_id),
+            serde_json::json!({ "call_id": call_id }),
         );
+        let mut enqueue = created;
+        if !created {
+            // Heal a call an earlier version saved without its job. On RabbitMQ the job may
+            // be queued in the broker, which this cannot see: only calls stuck for a minute
+            // are healed there (a duplicate would be skipped by the stage fence anyway).
+            if let Some(since) = self
+                .store
+                .sync_pending_without_job_in(&mut tx, call_id)
+                .await?
+            {
+                enqueue = self.broker.kind() == "database" || crate::now_ms() - since > 60_000;
+                if enqueue {
+                    report.republished += 1;
+                }
+            }
+        }
+        if enqueue {
+            crate::queue::outbox::enqueue_in(
+                &mut tx,
+                self.broker.kind(),
+                std::slice::from_ref(&job),
+            )
+            .await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| anyhow::anyhow!("committing call {:?}: {e}", new.external_id))?;
+        if enqueue {
+            self.broker.enqueued();
+        }
         if created {
-            self.broker.publish(&job).await?;
             report.ingested += 1;
         } else {
             report.duplicates += 1;
-            // Heal a crash between the insert and the publish of an earlier run.
-            if call.stage == Stage::Sync
-                && call.state == CallState::Pending
-                && crate::now_ms() - call.state_since > 60_000
-            {
-                self.broker.publish(&job).await?;
-                report.republished += 1;
-            }
         }
-        Ok(call.id)
+        Ok(call_id)
     }
 
     /// Ingest a JSONL text; bad lines are reported, good ones ingested.
     pub async fn ingest_jsonl(&mut self, text: &str) -> anyhow::Result<IngestReport> {
         let mut report = IngestReport::default();
         for (i, line) in text.lines().enumerate() {
-            match parse_record(line) {
+            match parse_record_with(line, &self.limits) {
                 Ok(None) => {}
                 Ok(Some(r)) => {
-                    self.ingest(&r, &mut report).await?;
+                    if self
+                        .business_id(r.business.trim(), &mut report)
+                        .await?
+                        .is_none()
+                    {
+                        report.rejected.push(Rejected {
+                            line: i + 1,
+                            reason: Self::unknown_business(r.business.trim()),
+                        });
+                        continue;
+                    }
+                    if let Err(e) = self.ingest(&r, &mut report).await {
+                        return Err(anyhow::anyhow!(
+                            "ingest stopped at line {}: {e:#}. Before it, {} calls were committed with their jobs \
+                             ({} duplicates, {} rejected lines); nothing of line {} was written. \
+                             Fix the cause and run the same input again: committed lines are skipped as duplicates.",
+                            i + 1,
+                            report.ingested,
+                            report.duplicates,
+                            report.rejected.len(),
+                            i + 1
+                        ));
+                    }
                 }
                 Err(reason) => report.rejected.push(Rejected {
                     line: i + 1,
@@ -343,9 +439,48 @@ pub async fn import(
             });
             continue;
         }
-        let business = store.ensure_business(row.business.trim()).await?;
+        let text_ok = [
+            ("business", Some(&row.business)),
+            ("external_id", row.external_id.as_ref()),
+            ("name", row.name.as_ref()),
+            ("phone", row.phone.as_ref()),
+            ("email", row.email.as_ref()),
+            ("status", row.status.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| v.map(|v| (f, v)))
+        .try_for_each(|(f, v)| validate::check_text(f, v, 512, false));
+        if let Err(reason) = text_ok {
+            report.rejected.push(Rejected { line, reason });
+            continue;
+        }
+        // Like ingest: an unknown business is refused, not created on the fly.
+        let Some(business) = store.business_by_name(row.business.trim()).await? else {
+            report.rejected.push(Rejected {
+                line,
+                reason: format!(
+                    "business {:?} does not exist: add it with `callops business add NAME` (and its --region)",
+                    validate::shown(row.business.trim())
+                ),
+            });
+            continue;
+        };
         let phone =
             crate::domain::phone::normalize_phone(row.phone.as_deref(), &business.default_region);
+        // A phone that was given but does not parse (with the business's region) is
+        // reported by line, not dropped silently.
+        if row.phone.as_deref().is_some_and(|p| !p.trim().is_empty()) && phone.e164.is_none() {
+            report.rejected.push(Rejected {
+                line,
+                reason: format!(
+                    "phone could not be parsed with region {} of business {:?}: {}; write it with its country code (+…) or set the business's region (callops business set NAME --region XX)",
+                    business.default_region,
+                    validate::shown(&business.name),
+                    validate::sanitize_message(&phone.reason)
+                ),
+            });
+            continue;
+        }
         match kind {
             ImportKind::Customers => {
                 if row.name.as_deref().unwrap_or("").trim().is_empty() && phone.e164.is_none() {

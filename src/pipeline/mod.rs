@@ -3,6 +3,7 @@
 pub mod context;
 pub mod ingest;
 pub mod lead_sync;
+pub mod orphans;
 pub mod providers;
 pub mod simulate;
 pub mod source_sync;
@@ -25,6 +26,18 @@ impl Runtime {
     pub async fn open(config: &Config) -> anyhow::Result<Runtime> {
         let store =
             Store::open_migrated(&config.database.url, config.database.max_connections).await?;
+        Runtime::with_store(config, store).await
+    }
+
+    /// `console.readonly`: a store whose sessions cannot write (and so a broker that runs
+    /// no dead-letter drainer).
+    pub async fn open_readonly(config: &Config) -> anyhow::Result<Runtime> {
+        let store =
+            Store::open_readonly(&config.database.url, config.database.max_connections).await?;
+        Runtime::with_store(config, store).await
+    }
+
+    async fn with_store(config: &Config, store: Store) -> anyhow::Result<Runtime> {
         let broker =
             crate::queue::connect(&config.broker.kind, config.broker_settings(), store.clone())
                 .await?;
@@ -37,6 +50,13 @@ impl Runtime {
                     llm_model: config.pipeline.llm_model.clone(),
                     min_qc_chars: config.pipeline.min_qc_chars as usize,
                     review_floor: config.pipeline.review_floor,
+                    lease: std::time::Duration::from_millis(config.broker.visibility_timeout_ms),
+                    longest_retry_delay: *config
+                        .broker_settings()
+                        .policy
+                        .tier_delays()
+                        .last()
+                        .expect("at least one tier"),
                 },
             },
         })
@@ -66,6 +86,7 @@ pub fn build_providers(config: &Config) -> anyhow::Result<Providers> {
         timeout: Duration::from_secs(pc.timeout_s.max(1)),
         poll_interval: Duration::from_millis(pc.poll_interval_ms),
         max_polls: pc.max_polls,
+        audio: providers::audio::AudioPolicy::from_config(&config.audio),
         ..Default::default()
     };
     let stt_cfg = ProviderSettings {
@@ -97,7 +118,34 @@ pub fn build_providers(config: &Config) -> anyhow::Result<Providers> {
             key.to_ascii_uppercase()
         )
     };
-    let mut p = Providers::default();
+    let mut p = Providers {
+        // Per-business clients from each business's own settings (over `[providers]`).
+        registry: Some(std::sync::Arc::new(
+            providers::registry::ProviderRegistry::new(providers::registry::RegistryDefaults {
+                stt: ProviderSettings {
+                    base_url: None,
+                    api_key: None,
+                    model: None,
+                    path: None,
+                    ..stt_cfg.clone()
+                },
+                llm: ProviderSettings {
+                    base_url: None,
+                    api_key: None,
+                    model: None,
+                    ..llm_cfg.clone()
+                },
+                crm: ProviderSettings {
+                    base_url: None,
+                    api_key: None,
+                    api_secret: None,
+                    ..crm_cfg.clone()
+                },
+                global: Some(pc.clone()),
+            }),
+        )),
+        ..Default::default()
+    };
     for kind in ["simulated", pc.stt.trim()] {
         if !p.stt.contains_key(kind) {
             let built = build_stt(kind, &stt_cfg).map_err(|e| fix("stt", kind, e))?;

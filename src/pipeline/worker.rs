@@ -1,7 +1,8 @@
 //! Worker runtime: one consumer per stage over every active business's queue (fair by
-//! construction: per-business prefetch), a bounded number of handlers in flight per stage
-//! (backpressure: no unbounded buffer), new businesses picked up on a timer, and a
-//! graceful stop that lets in-flight jobs finish and returns the rest to the queue.
+//! construction: per-business prefetch), at most `concurrency` deliveries held per stage
+//! over all businesses together (what a worker cannot run stays in the queue, visible as
+//! backlog), the outbox relay (RabbitMQ), the orphan alarm, new businesses picked up on a
+//! timer, and a graceful stop that lets in-flight jobs finish and returns the rest.
 
 use super::context::PipelineCtx;
 use super::stages::{self, Handled};
@@ -23,14 +24,11 @@ pub struct WorkerOptions {
     pub business_refresh: Duration,
     /// How long a stop waits for in-flight handlers.
     pub drain_timeout: Duration,
-    /// A call waiting or running at a stage this long without a transition gets its stage
-    /// job published again (`None` = never). A backstop for a job lost anywhere — broker,
-    /// crash, bug: handlers are idempotent, so a needless duplicate is only skipped. Keep
-    /// it well above the slowest provider call, the longest retry delay and the database
-    /// broker's visibility timeout.
-    pub reconcile_after: Option<Duration>,
-    /// How often to look for such calls.
-    pub reconcile_every: Duration,
+    /// The orphan alarm: a live call with no job, no outbox row and no live lease for this
+    /// long is reported (trace, counter, log) and its job published once (`None` = no sweep).
+    pub orphan_after: Option<Duration>,
+    /// How often to sweep.
+    pub orphan_every: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -41,8 +39,8 @@ impl Default for WorkerOptions {
             prefetch: 20,
             business_refresh: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
-            reconcile_after: Some(Duration::from_secs(15 * 60)),
-            reconcile_every: Duration::from_secs(60),
+            orphan_after: Some(Duration::from_secs(60)),
+            orphan_every: Duration::from_secs(30),
         }
     }
 }
@@ -55,6 +53,11 @@ pub struct WorkerStats {
     pub dead: AtomicU64,
     pub duplicates: AtomicU64,
     pub unsettled: AtomicU64,
+    pub deferred: AtomicU64,
+    /// Orphan alarms this process raised (should stay 0: each one is a delivery bug).
+    pub orphans: AtomicU64,
+    /// Outbox rows this process published.
+    pub relayed: AtomicU64,
 }
 
 impl WorkerStats {
@@ -65,6 +68,7 @@ impl WorkerStats {
             Handled::Dead => &self.dead,
             Handled::Duplicate(_) => &self.duplicates,
             Handled::Unsettled(_) => &self.unsettled,
+            Handled::Deferred(_) => &self.deferred,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -79,14 +83,17 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
-    if let Some(after) = opts.reconcile_after {
-        tasks.spawn(reconcile_loop(
+    if let Some(grace) = opts.orphan_after {
+        tasks.spawn(orphan_loop(
             ctx.clone(),
-            opts.stages.clone(),
-            after,
-            opts.reconcile_every,
+            grace,
+            opts.orphan_every,
+            stats.clone(),
             shutdown.clone(),
         ));
+    }
+    if ctx.broker.kind() != "database" {
+        tasks.spawn(relay_loop(ctx.clone(), stats.clone(), shutdown.clone()));
     }
     for stage in opts.stages.clone() {
         tasks.spawn(run_stage(
@@ -103,66 +110,66 @@ pub async fn run(
     Ok(())
 }
 
-/// Republish the stage job of calls that made no transition for `after`.
-async fn reconcile_loop(
+/// Sweep for orphans every `every` (see `pipeline::orphans`).
+async fn orphan_loop(
     ctx: Arc<PipelineCtx>,
-    stages: Vec<Stage>,
-    after: Duration,
+    grace: Duration,
     every: Duration,
+    stats: Arc<WorkerStats>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut sent: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
-    let after_ms = after.as_millis() as i64;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(crate::queue::jitter(every)) => {}
             _ = shutdown.changed() => return Ok(()),
         }
         if *shutdown.borrow() {
             return Ok(());
         }
-        let now = crate::now_ms();
-        let slas: Vec<(Stage, i64)> = stages.iter().map(|s| (*s, after_ms)).collect();
-        // Errors (database down) just wait for the next round.
-        let Ok(calls) = ctx.store.stuck_calls(&slas, 500).await else {
-            continue;
-        };
-        sent.retain(|_, at| now - *at < after_ms);
-        for c in calls {
-            if sent.contains_key(&c.id) {
-                continue;
+        match super::orphans::sweep(&ctx, grace).await {
+            Ok(s) => {
+                stats.orphans.fetch_add(s.raised, Ordering::Relaxed);
             }
-            let job = crate::queue::Job::new(
-                c.business_id,
-                c.stage,
-                Some(c.id),
-                serde_json::json!({ "call_id": c.id }),
-            );
-            if ctx.broker.publish(&job).await.is_err() {
-                break;
+            // Database or broker down: the next sweep tries again.
+            Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+        }
+    }
+}
+
+/// The outbox relay of this process (RabbitMQ): publish committed jobs with confirms,
+/// woken by local commits and polling for other processes' rows.
+async fn relay_loop(
+    ctx: Arc<PipelineCtx>,
+    stats: Arc<WorkerStats>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let wake = ctx.broker.relay_signal();
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        match crate::queue::outbox::relay_once(&ctx.store, ctx.broker.as_ref(), 500).await {
+            Ok(n) => {
+                stats.relayed.fetch_add(n, Ordering::Relaxed);
+                backoff = Duration::from_millis(200);
+                if n == 500 {
+                    continue;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = async { match &wake { Some(w) => w.notified().await, None => std::future::pending().await } } => {}
+                    _ = shutdown.changed() => {}
+                }
             }
-            sent.insert(c.id, now);
-            tracing::warn!(call = c.id, stage = %c.stage, state = %c.state, "no progress; stage job republished");
-            let _ = ctx
-                .store
-                .append_event(
-                    ctx.store.pool(),
-                    &crate::store::events::NewEvent {
-                        call_id: c.id,
-                        business_id: c.business_id,
-                        stage: c.stage,
-                        kind: "reconciled",
-                        reason: format!(
-                            "no transition at {}/{} for {}: its job is published again (a lost job is re-sent; a duplicate is skipped)",
-                            c.stage,
-                            c.state,
-                            crate::views::age(now - c.state_since)
-                        ),
-                        detail: None,
-                        actor: "pipeline",
-                    },
-                )
-                .await;
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::queue::jitter(backoff)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }
@@ -174,13 +181,14 @@ async fn run_stage(
     stats: Arc<WorkerStats>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut businesses = ctx.store.active_business_ids().await?;
+    let mut businesses = ctx.store.runnable_business_ids().await?;
     let mut consumer = ctx
         .broker
         .consume(ConsumeSpec {
             stage,
             businesses: businesses.clone(),
             prefetch: opts.prefetch,
+            max_in_flight: opts.concurrency.max(1) as u32,
         })
         .await?;
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
@@ -210,7 +218,7 @@ async fn run_stage(
             }
             _ = refresh.tick() => {
                 drop(permit);
-                match ctx.store.active_business_ids().await {
+                match ctx.store.runnable_business_ids().await {
                     Ok(now) if now != businesses => {
                         tracing::info!(stage = %stage, before = businesses.len(), after = now.len(), "business set changed");
                         if consumer.set_businesses(&now).await.is_ok() {

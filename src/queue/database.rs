@@ -103,28 +103,40 @@ async fn commit_group(
         .begin()
         .await
         .ctx(|| "starting a job write transaction".into())?;
-    let now = crate::now_ms();
-    for chunk in inserts.chunks(INSERT_CHUNK) {
+    insert_jobs(&mut tx, inserts, crate::now_ms()).await?;
+    for chunk in acks.chunks(500) {
+        // By (id, token) pairs: a delivery whose visibility timeout expired must not delete
+        // the row after someone else claimed it again (that lost the job, and its call sat
+        // in running/retrying for good). The values are our own integers.
+        let pairs: Vec<String> = chunk
+            .iter()
+            .map(|(id, token)| format!("(id = {id} AND claim_token = {token})"))
+            .collect();
+        sqlx::query(&format!("DELETE FROM jobs WHERE {}", pairs.join(" OR ")))
+            .execute(&mut *tx)
+            .await
+            .ctx(|| format!("acking {} jobs", chunk.len()))?;
+    }
+    tx.commit().await.ctx(|| "committing job writes".into())?;
+    Ok(())
+}
+
+/// Insert job rows on `conn` (the group writer's transaction, or a caller's transaction
+/// that commits the change implying these jobs: the transactional outbox of this backend).
+pub(crate) async fn insert_jobs(
+    conn: &mut sqlx::AnyConnection,
+    jobs: &[&Job],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in jobs.chunks(INSERT_CHUNK) {
         let mut sql = format!("INSERT INTO jobs ({INSERT_COLS}) VALUES ");
         for i in 0..chunk.len() {
             let b = i * 11;
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10,
-                b + 11
-            ));
+            let ps: Vec<String> = (1..=11).map(|k| format!("${}", b + k)).collect();
+            sql.push_str(&format!("({})", ps.join(",")));
         }
         let mut q = sqlx::query(&sql);
         for j in chunk {
@@ -141,24 +153,10 @@ async fn commit_group(
                 .bind(now)
                 .bind(now);
         }
-        q.execute(&mut *tx)
+        q.execute(&mut *conn)
             .await
             .ctx(|| format!("inserting {} jobs", chunk.len()))?;
     }
-    for chunk in acks.chunks(500) {
-        // By (id, token) pairs: a delivery whose visibility timeout expired must not delete
-        // the row after someone else claimed it again (that lost the job, and its call sat
-        // in running/retrying for good). The values are our own integers.
-        let pairs: Vec<String> = chunk
-            .iter()
-            .map(|(id, token)| format!("(id = {id} AND claim_token = {token})"))
-            .collect();
-        sqlx::query(&format!("DELETE FROM jobs WHERE {}", pairs.join(" OR ")))
-            .execute(&mut *tx)
-            .await
-            .ctx(|| format!("acking {} jobs", chunk.len()))?;
-    }
-    tx.commit().await.ctx(|| "committing job writes".into())?;
     Ok(())
 }
 
@@ -205,6 +203,61 @@ impl Acker for DbAcker {
         self.settled.store(true, Ordering::Relaxed);
         Ok(())
     }
+
+    async fn settle_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        retry: Option<(&Job, Duration)>,
+    ) -> Result<bool> {
+        let n = match retry {
+            None => sqlx::query("DELETE FROM jobs WHERE id = $1 AND claim_token = $2")
+                .bind(self.row_id)
+                .bind(self.token)
+                .execute(&mut *conn)
+                .await
+                .ctx(|| format!("acking job row {}", self.row_id))?,
+            Some((job, delay)) => {
+                let now = crate::now_ms();
+                sqlx::query(
+                    "UPDATE jobs SET attempts = $1, errors = $2, run_at = $3, enqueued_at = $4, \
+                     claim_token = NULL, claimed_at = NULL, deliveries = 0 WHERE id = $5 AND claim_token = $6",
+                )
+                .bind(job.attempts as i64)
+                .bind(serde_json::to_string(&job.errors).expect("errors serialize"))
+                .bind(now + delay.as_millis() as i64)
+                .bind(now)
+                .bind(self.row_id)
+                .bind(self.token)
+                .execute(&mut *conn)
+                .await
+                .ctx(|| format!("scheduling retry of job {}", job.id))?
+            }
+        }
+        .rows_affected();
+        if n == 0 {
+            return Err(QueueError::Store(StoreError::Conflict(format!(
+                "job row {} of queue {} was claimed again by another worker (this claim's lease ran out)",
+                self.row_id, self.queue
+            ))));
+        }
+        Ok(true)
+    }
+
+    fn settled_in_tx(&self) {
+        self.settled.store(true, Ordering::Relaxed);
+    }
+
+    async fn extend(&self, by: Duration) -> Result<bool> {
+        let n = sqlx::query("UPDATE jobs SET run_at = $1 WHERE id = $2 AND claim_token = $3")
+            .bind(crate::now_ms() + by.as_millis() as i64)
+            .bind(self.row_id)
+            .bind(self.token)
+            .execute(self.store.pool())
+            .await
+            .ctx(|| format!("extending the claim of job row {}", self.row_id))?
+            .rows_affected();
+        Ok(n > 0)
+    }
 }
 
 impl Drop for DbAcker {
@@ -240,6 +293,9 @@ struct InFlight {
 impl InFlight {
     fn get(&self, q: &str) -> u32 {
         *self.counts.lock().unwrap().get(q).unwrap_or(&0)
+    }
+    fn total(&self) -> u32 {
+        self.counts.lock().unwrap().values().sum()
     }
     fn add(&self, q: &str, n: u32) {
         *self
@@ -353,7 +409,19 @@ impl ClaimLoop {
                 rotation = (rotation + 1) % queues.len();
                 for k in 0..queues.len() {
                     let q = &queues[(rotation + k) % queues.len()];
-                    let room = (self.spec.prefetch as u32).saturating_sub(self.inflight.get(q));
+                    let mut room = (self.spec.prefetch as u32).saturating_sub(self.inflight.get(q));
+                    if self.spec.max_in_flight > 0 {
+                        // Only free handler slots: a job claimed ahead would wait out a
+                        // crashed worker's lease instead of running elsewhere.
+                        let free = self
+                            .spec
+                            .max_in_flight
+                            .saturating_sub(self.inflight.total());
+                        if free == 0 {
+                            break;
+                        }
+                        room = room.min(free);
+                    }
                     if room == 0 {
                         continue;
                     }
@@ -369,7 +437,7 @@ impl ClaimLoop {
             }
             self.connected.store(!failed, Ordering::Relaxed);
             if failed {
-                tokio::time::sleep(backoff).await;
+                tokio::time::sleep(jitter(backoff)).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
@@ -480,6 +548,10 @@ impl ClaimLoop {
 impl Broker for DatabaseBroker {
     fn kind(&self) -> &'static str {
         "database"
+    }
+
+    fn enqueued(&self) {
+        self.published.notify_waiters();
     }
 
     async fn publish(&self, job: &Job) -> Result<()> {

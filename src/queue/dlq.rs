@@ -1,6 +1,6 @@
-//! DLQ operations shared by both brokers: retry publishes a fresh job and waits for the
-//! confirm *before* marking the dead row retried (a crash in between may duplicate a
-//! job, never lose one); the row stays as history.
+//! DLQ operations shared by both brokers: retry marks the dead row retried and writes the
+//! fresh job (transactional outbox) and the audit row in one transaction per batch; the
+//! row stays as history.
 
 use super::{Broker, Job, Result};
 use crate::store::{DeadJobFilter, Store};
@@ -14,33 +14,114 @@ pub struct RetryReport {
     pub skipped_undecodable: Vec<i64>,
 }
 
-/// Retry these dead rows. Rows no longer `dead` (retried meanwhile) are skipped.
+/// Who retries, for the audit row each batch writes in its own transaction.
+#[derive(Debug, Clone)]
+pub struct RetryBy<'a> {
+    pub actor: &'a str,
+    pub role: &'a str,
+    /// What the operator selected, in words (the audit row's target).
+    pub target: String,
+}
+
+impl<'a> RetryBy<'a> {
+    /// A retry by `actor` with the admin role (CLI tools and tests).
+    pub fn admin(actor: &'a str) -> Self {
+        RetryBy {
+            actor,
+            role: "admin",
+            target: "dead jobs".into(),
+        }
+    }
+}
+
+/// Retry these dead rows. Rows no longer `dead` (retried meanwhile) are skipped. Each batch
+/// of up to 500 commits its rows' status, their new jobs (outbox), a trace row per call and
+/// one audit row naming the rows together: an action killed midway leaves audit rows for
+/// exactly what it changed.
 pub async fn retry_dead_jobs(
     store: &Store,
     broker: &dyn Broker,
     ids: &[i64],
-    by: &str,
+    by: &RetryBy<'_>,
 ) -> Result<RetryReport> {
     let mut report = RetryReport::default();
     for chunk in ids.chunks(500) {
         let rows = store.dead_jobs_by_ids(chunk).await?;
+        let mut tx = store.begin_write().await?;
         let mut jobs: Vec<Job> = Vec::new();
-        let mut mapping = Vec::new();
+        let mut retried = Vec::new();
         for row in rows
             .iter()
             .filter(|r| r.status == crate::store::DeadJobStatus::Dead)
         {
-            match row.to_retry_job() {
-                Some(job) => {
-                    mapping.push((row.id, job.id.clone()));
-                    jobs.push(job);
-                }
-                None => report.skipped_undecodable.push(row.id),
+            let Some(job) = row.to_retry_job() else {
+                report.skipped_undecodable.push(row.id);
+                continue;
+            };
+            if !store
+                .mark_dead_job_retried_in(&mut tx, row.id, &job.id, by.actor)
+                .await?
+            {
+                continue;
             }
+            if let (Some(call_id), Some(business_id), Some(stage)) = (
+                row.call_id,
+                row.business_id,
+                row.stage.as_deref().and_then(|s| s.parse().ok()),
+            ) {
+                store
+                    .append_event(
+                        &mut *tx,
+                        &crate::store::events::NewEvent {
+                            call_id,
+                            business_id,
+                            stage,
+                            kind: "dlq.retry",
+                            reason: format!(
+                                "dead job #{} retried by {} ({}) as job {}",
+                                row.id, by.actor, by.role, job.id
+                            ),
+                            detail: None,
+                            actor: by.actor,
+                        },
+                    )
+                    .await?;
+            }
+            retried.push(row.id);
+            jobs.push(job);
         }
-        broker.publish_many(&jobs).await?;
-        report.retried += store.mark_dead_jobs_retried(&mapping, by).await?;
+        if !jobs.is_empty() {
+            super::outbox::enqueue_in(&mut tx, broker.kind(), &jobs).await?;
+            store
+                .append_audit(
+                    &mut *tx,
+                    &crate::store::audit::NewAudit {
+                        actor: by.actor,
+                        role: by.role,
+                        action: "dlq.retry",
+                        target: by.target.clone(),
+                        before: Some(format!("{} dead", retried.len())),
+                        after: Some(format!(
+                            "retried dead jobs #{}",
+                            retried
+                                .iter()
+                                .map(|i| i.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", #")
+                        )),
+                        detail: None,
+                    },
+                )
+                .await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| super::QueueError::Other(format!("committing a DLQ retry batch: {e}")))?;
+        broker.enqueued();
+        report.retried += jobs.len() as u64;
     }
+    // Out now when we can; a worker's relay publishes whatever this cannot.
+    let _ = super::outbox::flush(store, broker, std::time::Duration::from_secs(10)).await;
     Ok(report)
 }
 
@@ -50,7 +131,7 @@ pub async fn retry_matching(
     store: &Store,
     broker: &dyn Broker,
     filter: &DeadJobFilter,
-    by: &str,
+    by: &RetryBy<'_>,
 ) -> Result<RetryReport> {
     let mut report = RetryReport::default();
     let mut after = 0i64;

@@ -9,6 +9,7 @@
 
 pub mod database;
 pub mod dlq;
+pub mod outbox;
 pub mod rabbitmq;
 
 use crate::domain::stage::Stage;
@@ -118,6 +119,67 @@ impl RetryPolicy {
         let idx = (attempts.saturating_sub(1) as usize).min(tiers.len() - 1);
         tiers[idx]
     }
+
+    /// The shortest tier not shorter than `d` (the longest tier if none is).
+    pub fn tier_at_least(&self, d: Duration) -> Duration {
+        let tiers = self.tier_delays();
+        tiers
+            .iter()
+            .copied()
+            .find(|t| *t >= d)
+            .unwrap_or(*tiers.last().expect("at least one tier"))
+    }
+
+    /// `delay_after` with jitter, for backends that can delay by any amount (the database
+    /// broker): uniform between half the tier and the tier, so workers that failed together
+    /// do not all come back in the same instant. A server's `Retry-After` wins when given.
+    pub fn jittered_delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(after) = retry_after {
+            return after.min(Duration::from_secs(3600));
+        }
+        jitter(self.delay_after(attempts))
+    }
+
+    /// Refuse settings that cannot work, naming the config key.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.max_attempts == 0 || self.max_attempts > 100 {
+            return Err(format!(
+                "broker.max_attempts = {} is out of range: use 1..=100",
+                self.max_attempts
+            ));
+        }
+        if self.base_delay < Duration::from_millis(10)
+            || self.base_delay > Duration::from_secs(3600)
+        {
+            return Err(format!(
+                "broker.retry_base_ms = {} is out of range: use 10..=3600000 (ms)",
+                self.base_delay.as_millis()
+            ));
+        }
+        if self.tiers == 0 || self.tiers > 8 {
+            return Err(format!(
+                "broker.retry_tiers = {} is out of range: use 1..=8",
+                self.tiers
+            ));
+        }
+        let longest = self.base_delay.as_secs_f64() * 4f64.powi(self.tiers as i32 - 1);
+        if longest > 7.0 * 86400.0 {
+            return Err(format!(
+                "broker.retry_base_ms × 4^(retry_tiers-1) = {longest:.0} s exceeds 7 days: lower one of them"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Uniform in [d/2, d]: spreads reconnects, claims and retries of many workers apart.
+pub fn jitter(d: Duration) -> Duration {
+    use rand::Rng;
+    let ms = d.as_millis() as u64;
+    if ms < 2 {
+        return d;
+    }
+    Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
 }
 
 /// What a consumer reads: one stage, these businesses' queues, at most `prefetch`
@@ -127,6 +189,10 @@ pub struct ConsumeSpec {
     pub stage: Stage,
     pub businesses: Vec<i64>,
     pub prefetch: u16,
+    /// Unacknowledged deliveries over all business queues together (the worker's handler
+    /// slots for the stage): what it cannot run stays in the queue, visible as backlog.
+    /// 0 = no limit beyond `prefetch` per queue.
+    pub max_in_flight: u32,
 }
 
 /// Depth of one queue as the console shows it.
@@ -152,6 +218,28 @@ pub trait Acker: Send + Sync {
     async fn ack(&self) -> Result<()>;
     /// Put `job` (with its updated attempts/errors) back after `delay`, then drop this delivery.
     async fn retry_later(&self, job: &Job, delay: Duration) -> Result<()>;
+    /// Settle inside the caller's transaction when the backend keeps its jobs in that
+    /// database: `ack` (job = None) or reschedule. `Ok(false)`: this backend cannot, settle
+    /// after the commit instead. `Err(Conflict)`: the claim was lost to another worker.
+    async fn settle_in(
+        &self,
+        _conn: &mut sqlx::AnyConnection,
+        _retry: Option<(&Job, Duration)>,
+    ) -> Result<bool> {
+        Ok(false)
+    }
+    /// The transaction that `settle_in` wrote into has committed.
+    fn settled_in_tx(&self) {}
+    /// Extend the claim while a handler still works on it (the lease heartbeat). `Ok(false)`:
+    /// the claim is gone (another worker took the job over).
+    async fn extend(&self, _by: Duration) -> Result<bool> {
+        Ok(true)
+    }
+    /// False when the delivery came over a channel that has since died: the broker has
+    /// handed (or will hand) the message to someone else, so it must not be processed.
+    fn is_live(&self) -> bool {
+        true
+    }
 }
 
 pub struct Delivery {
@@ -190,6 +278,41 @@ impl Delivery {
 
     pub async fn ack(self) -> Result<()> {
         self.acker.ack().await
+    }
+
+    /// See [`Acker::settle_in`].
+    pub async fn settle_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        retry: Option<(&Job, Duration)>,
+    ) -> Result<bool> {
+        self.acker.settle_in(conn, retry).await
+    }
+
+    pub fn settled_in_tx(&self) {
+        self.acker.settled_in_tx()
+    }
+
+    pub async fn extend(&self, by: Duration) -> Result<bool> {
+        self.acker.extend(by).await
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.acker.is_live()
+    }
+
+    /// Put `job` (this delivery's job with its attempts and errors updated) back after `delay`.
+    pub async fn retry_with(self, job: &Job, delay: Duration) -> Result<()> {
+        self.acker.retry_later(job, delay).await
+    }
+
+    /// Put the job back unchanged after `delay` (not an attempt: the stage is busy elsewhere).
+    pub async fn defer(self, delay: Duration) -> Result<()> {
+        self.acker.retry_later(&self.job, delay).await
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
     }
 
     /// Record a failed attempt: retry later with backoff, or — out of attempts —
@@ -284,6 +407,13 @@ pub trait Broker: Send + Sync {
     async fn drain_dead_letters(&self) -> Result<u64>;
     /// Connection state for the console header.
     fn is_connected(&self) -> bool;
+    /// Jobs were committed with [`outbox::enqueue_in`]: wake local consumers (database) or
+    /// the relay (RabbitMQ) now rather than at their next poll.
+    fn enqueued(&self) {}
+    /// What the outbox relay of this process waits on between polls.
+    fn relay_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
     /// Close connections; jobs not acked are redelivered later.
     async fn close(&self);
     /// Remove every exchange and queue this broker's prefix owns (tests and benches

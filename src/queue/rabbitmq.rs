@@ -104,6 +104,8 @@ struct Inner {
 
 pub struct RabbitBroker {
     inner: Arc<Inner>,
+    /// Wakes this process's outbox relay after a local commit wrote outbox rows.
+    relay_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Inner {
@@ -685,7 +687,7 @@ async fn supervise(inner: Arc<Inner>) {
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "RabbitMQ reconnect failed; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
+                    tokio::time::sleep(super::jitter(backoff)).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
@@ -723,7 +725,16 @@ fn header_int(h: &FieldTable, k: &str) -> std::result::Result<Option<i64>, Strin
         _ => None,
     };
     n.map(Some)
-        .ok_or_else(|| format!("header {k} is not an integer: {v:?}"))
+        .ok_or_else(|| format!("header {k} is not an integer: {}", show_value(v)))
+}
+
+/// A header value in words: strings as text (lapin's Debug prints their bytes).
+fn show_value(v: &AMQPValue) -> String {
+    match v {
+        AMQPValue::LongString(s) => format!("{:?}", String::from_utf8_lossy(s.as_bytes())),
+        AMQPValue::ShortString(s) => format!("{:?}", s.as_str()),
+        other => format!("{other:?}"),
+    }
 }
 
 /// A delivery back into a Job; Err says why it cannot be. Optional headers may be missing
@@ -846,6 +857,10 @@ impl Acker for RabbitAcker {
             .await?;
         self.ack().await
     }
+
+    fn is_live(&self) -> bool {
+        self.acker.usable()
+    }
 }
 
 impl Drop for RabbitAcker {
@@ -872,6 +887,7 @@ impl Drop for RabbitAcker {
 struct ConsumerShared {
     stage: Stage,
     prefetch: u16,
+    max_in_flight: u32,
     businesses: StdMutex<Vec<i64>>,
     changed: Notify,
     stopped: AtomicBool,
@@ -921,7 +937,7 @@ async fn consume_loop(inner: Arc<Inner>, shared: Arc<ConsumerShared>) {
         if let Err(err) = run_session(&inner, &shared, &conn, &mut gen_rx, gen_now).await {
             if !inner.closed.load(Ordering::Relaxed) {
                 tracing::warn!(stage = %shared.stage, error = %err, "consumer session ended; resuming");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(super::jitter(Duration::from_millis(400))).await;
             }
         }
     }
@@ -943,6 +959,14 @@ async fn run_session(
     ch.basic_qos(shared.prefetch.max(1), BasicQosOptions { global: false })
         .await
         .map_err(|err| e("setting prefetch", err))?;
+    if shared.max_in_flight > 0 {
+        // RabbitMQ: global = true is a limit shared by every consumer of the channel, i.e.
+        // by all business queues of this stage together (the worker's handler slots).
+        let total = u16::try_from(shared.max_in_flight).unwrap_or(u16::MAX);
+        ch.basic_qos(total, BasicQosOptions { global: true })
+            .await
+            .map_err(|err| e("setting the channel-wide prefetch", err))?;
+    }
     let (broken_tx, mut broken_rx) = mpsc::channel::<String>(16);
     let mut subs: HashMap<i64, Sub> = HashMap::new();
     let result: Result<()> = async {
@@ -1096,11 +1120,32 @@ async fn forward(
                 }
             }
             Err(why) => {
-                // requeue=false: the broker dead-letters it into {p}.dlq.{stage}, and the
-                // drainer archives it into dead_jobs.
-                tracing::error!(queue = %queue, %why, "undecodable message rejected to the dead-letter exchange");
-                if let Err(err) = d.acker.reject(BasicRejectOptions { requeue: false }).await {
-                    tracing::warn!(queue = %queue, error = %err, "rejecting an undecodable message failed; it will be redelivered");
+                // Permanent: no retry can fix it. Archive it with the reason in words, then
+                // ack; if the database cannot take it, reject it to the dead-letter exchange
+                // (the drainer archives it later, with the broker's reason).
+                tracing::error!(queue = %queue, %why, "undecodable message archived to dead_jobs");
+                let mut rec = dead_letter_record(&d, shared.stage);
+                let attempt = rec.attempts;
+                rec.errors = vec![AttemptError {
+                    attempt,
+                    at: crate::now_ms(),
+                    error: format!("refused by the worker reading {queue}: {why}"),
+                }];
+                rec.reason = "undecodable".into();
+                rec.source = "worker".into();
+                let archived = inner.store.insert_dead_job(&rec).await;
+                let settled = match archived {
+                    Ok(_) => d.acker.ack(BasicAckOptions::default()).await.map(|_| ()),
+                    Err(err) => {
+                        tracing::warn!(queue = %queue, error = %err, "archiving an undecodable message failed; rejecting it to the dead-letter exchange");
+                        d.acker
+                            .reject(BasicRejectOptions { requeue: false })
+                            .await
+                            .map(|_| ())
+                    }
+                };
+                if let Err(err) = settled {
+                    tracing::warn!(queue = %queue, error = %err, "settling an undecodable message failed; it will be redelivered");
                 }
             }
         }
@@ -1272,6 +1317,10 @@ impl Inner {
     /// Archive every message of every `{p}.dlq.{stage}` into `dead_jobs`, acking each only
     /// after its row is committed.
     async fn drain_dead_letters(&self) -> Result<u64> {
+        if self.store.is_readonly() {
+            // --readonly: taking messages off the DLX queues would be a write.
+            return Ok(0);
+        }
         let _one_at_a_time = self.drain_lock.lock().await;
         let conn = self.live_conn(Instant::now() + RECONNECT_WAIT).await?;
         let ch = conn
@@ -1471,7 +1520,12 @@ impl RabbitBroker {
         *inner.conn.write().unwrap() = Some(c);
         tokio::spawn(supervise(inner.clone()));
         let drainer = inner.clone();
+        // A read-only store (--readonly) means nothing is written: no archiving drainer.
+        let readonly = inner.store.is_readonly();
         tokio::spawn(async move {
+            if readonly {
+                return;
+            }
             loop {
                 tokio::time::sleep(DRAIN_EVERY).await;
                 if drainer.closed.load(Ordering::Relaxed) {
@@ -1482,7 +1536,10 @@ impl RabbitBroker {
                 }
             }
         });
-        Ok(RabbitBroker { inner })
+        Ok(RabbitBroker {
+            inner,
+            relay_wake: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 }
 
@@ -1512,6 +1569,14 @@ impl Broker for RabbitBroker {
         "rabbitmq"
     }
 
+    fn enqueued(&self) {
+        self.relay_wake.notify_one();
+    }
+
+    fn relay_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.relay_wake.clone())
+    }
+
     async fn publish(&self, job: &Job) -> Result<()> {
         self.inner
             .publish(&self.inner.work_exchange(), std::slice::from_ref(job))
@@ -1534,6 +1599,7 @@ impl Broker for RabbitBroker {
         let shared = Arc::new(ConsumerShared {
             stage: spec.stage,
             prefetch: spec.prefetch,
+            max_in_flight: spec.max_in_flight,
             businesses: StdMutex::new(spec.businesses.clone()),
             changed: Notify::new(),
             stopped: AtomicBool::new(false),

@@ -18,11 +18,39 @@ pub struct Business {
     pub link_threshold: f64,
     pub active: bool,
     pub created_at: i64,
+    /// Per-business provider settings (migration 0006); credentials are references.
+    #[serde(default)]
+    pub settings: BusinessSettings,
+    /// Bumped by every settings change: workers key their cached clients by it.
+    #[serde(default)]
+    pub settings_version: i64,
+    /// What the last worker to build this business's clients found wrong (None = fine).
+    #[serde(default)]
+    pub config_error: Option<String>,
+}
+
+/// Provider settings of one business beyond the kinds: service roots, models, default
+/// language and credentials. Credentials are references (`env:NAME`, `file:/path`) that
+/// only the worker resolves; the database refuses anything else (CHECK constraints).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BusinessSettings {
+    pub language: Option<String>,
+    pub stt_base_url: Option<String>,
+    pub stt_model: Option<String>,
+    pub stt_key_ref: Option<String>,
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_key_ref: Option<String>,
+    pub crm_base_url: Option<String>,
+    pub crm_key_ref: Option<String>,
+    pub crm_secret_ref: Option<String>,
 }
 
 const COLUMNS: &str =
     "id, name, default_region, stt_provider, llm_provider, crm_provider, auto_qc, \
-    auto_create_leads, lead_filter, link_threshold, active, created_at";
+    auto_create_leads, lead_filter, link_threshold, active, created_at, language, \
+    stt_base_url, stt_model, stt_key_ref, llm_base_url, llm_model, llm_key_ref, crm_base_url, \
+    crm_key_ref, crm_secret_ref, settings_version, config_error";
 
 fn row(r: &AnyRow) -> Result<Business> {
     Ok(Business {
@@ -38,6 +66,20 @@ fn row(r: &AnyRow) -> Result<Business> {
         link_threshold: col(r, "link_threshold")?,
         active: col::<i64>(r, "active")? != 0,
         created_at: col(r, "created_at")?,
+        settings: BusinessSettings {
+            language: col(r, "language")?,
+            stt_base_url: col(r, "stt_base_url")?,
+            stt_model: col(r, "stt_model")?,
+            stt_key_ref: col(r, "stt_key_ref")?,
+            llm_base_url: col(r, "llm_base_url")?,
+            llm_model: col(r, "llm_model")?,
+            llm_key_ref: col(r, "llm_key_ref")?,
+            crm_base_url: col(r, "crm_base_url")?,
+            crm_key_ref: col(r, "crm_key_ref")?,
+            crm_secret_ref: col(r, "crm_secret_ref")?,
+        },
+        settings_version: col(r, "settings_version")?,
+        config_error: col(r, "config_error")?,
     })
 }
 

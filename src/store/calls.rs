@@ -125,8 +125,21 @@ impl Store {
     /// Insert a call at `sync/pending`. A duplicate `(business_id, external_id)` returns
     /// the existing call unchanged and `false`.
     pub async fn ingest_call(&self, c: &NewCall) -> Result<(Call, bool)> {
-        let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
+        let (_, created) = self.ingest_call_in(&mut tx, c).await?;
+        tx.commit().await.ctx(|| "committing ingest".into())?;
+        let call = self.call_by_external(c.business_id, &c.external_id).await?;
+        Ok((call, created))
+    }
+
+    /// `ingest_call` on the caller's transaction, so the call and its sync job commit
+    /// together. Returns the call's id and whether it was created now.
+    pub async fn ingest_call_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        c: &NewCall,
+    ) -> Result<(i64, bool)> {
+        let now = crate::now_ms();
         let inserted = sqlx::query(
             "INSERT INTO calls (business_id, external_id, direction, from_number, to_number, agent_name, campaign, \
              language, started_at, duration_ms, audio_url, stage, state, state_since, raw, created_at, updated_at) \
@@ -165,10 +178,40 @@ impl Store {
                 },
             )
             .await?;
+            return Ok((id, true));
         }
-        tx.commit().await.ctx(|| "committing ingest".into())?;
-        let call = self.call_by_external(c.business_id, &c.external_id).await?;
-        Ok((call, created))
+        let r = sqlx::query("SELECT id FROM calls WHERE business_id = $1 AND external_id = $2")
+            .bind(c.business_id)
+            .bind(&c.external_id)
+            .fetch_one(&mut *tx)
+            .await
+            .ctx(|| {
+                format!(
+                    "reading call {:?} of business {}",
+                    c.external_id, c.business_id
+                )
+            })?;
+        Ok((col(&r, "id")?, created))
+    }
+
+    /// A call that waits at sync with nothing to move it on: no job row and no outbox row
+    /// (a call saved before the outbox existed, by a crash between insert and publish).
+    /// On RabbitMQ its job may sit in the broker's queue instead, which this cannot see.
+    pub async fn sync_pending_without_job_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        call_id: i64,
+    ) -> Result<Option<i64>> {
+        let r = sqlx::query(
+            "SELECT c.state_since FROM calls c WHERE c.id = $1 AND c.stage = 'sync' AND c.state = 'pending' \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.call_id = c.id) \
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id)",
+        )
+        .bind(call_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .ctx(|| format!("checking the sync job of call {call_id}"))?;
+        r.map(|r| col(&r, "state_since")).transpose()
     }
 
     pub async fn call(&self, id: i64) -> Result<Call> {
@@ -302,31 +345,91 @@ impl Store {
     }
 
     /// The common start of a stage job in one statement: the call is at `stage`, belongs to
-    /// `business_id` and waits (pending / retrying / a redelivered running) → running, one
-    /// more attempt. `None` when it is anywhere else; the caller then takes the careful
-    /// path (stale delivery, operator retry of a dead job, …).
+    /// `business_id` and waits (pending / retrying, or running under a lease that ran out:
+    /// its worker died) → running, one more attempt, under the lease `token` until
+    /// `lease_until`. `None` when it is anywhere else — including running under another
+    /// run's live lease; the caller then takes the careful path.
     pub async fn start_call(
         &self,
         call_id: i64,
         business_id: i64,
         stage: Stage,
+        token: i64,
+        lease_until: i64,
     ) -> Result<Option<Call>> {
         let now = crate::now_ms();
         let r = sqlx::query(&format!(
             "UPDATE calls SET state = 'running', \
              state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
-             attempts = attempts + 1, updated_at = $1, version = version + 1 \
+             attempts = attempts + 1, updated_at = $1, version = version + 1, \
+             lease_token = $5, lease_until = $6 \
              WHERE id = $2 AND business_id = $3 AND stage = $4 \
-             AND state IN ('pending', 'retrying', 'running') RETURNING {CALL_COLUMNS}"
+             AND (state IN ('pending', 'retrying') \
+                  OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1))) \
+             RETURNING {CALL_COLUMNS}"
         ))
         .bind(now)
         .bind(call_id)
         .bind(business_id)
         .bind(stage.as_str())
+        .bind(token)
+        .bind(lease_until)
         .fetch_optional(&self.pool)
         .await
         .ctx(|| format!("starting {stage} of call {call_id}"))?;
         r.as_ref().map(row_to_call).transpose()
+    }
+
+    /// The lease of a running call: (token, until), when it has one.
+    pub async fn call_lease(&self, call_id: i64) -> Result<Option<(i64, i64)>> {
+        let r = sqlx::query("SELECT lease_token, lease_until FROM calls WHERE id = $1")
+            .bind(call_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("reading the lease of call {call_id}"))?;
+        let Some(r) = r else { return Ok(None) };
+        let token: Option<i64> = col(&r, "lease_token")?;
+        let until: Option<i64> = col(&r, "lease_until")?;
+        Ok(token.zip(until))
+    }
+
+    /// Heartbeat: push the lease on. `false` when the run no longer holds it.
+    pub async fn extend_lease(&self, call_id: i64, token: i64, until: i64) -> Result<bool> {
+        let n = sqlx::query("UPDATE calls SET lease_until = $1 WHERE id = $2 AND lease_token = $3")
+            .bind(until)
+            .bind(call_id)
+            .bind(token)
+            .execute(&self.pool)
+            .await
+            .ctx(|| format!("extending the lease of call {call_id}"))?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// The fence of a stage result, inside its transaction: release the lease `token`.
+    /// `Conflict` when the run no longer holds it (its lease ran out and another run took the
+    /// call): nothing of this run may then commit.
+    pub async fn release_lease_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        call_id: i64,
+        token: i64,
+    ) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE calls SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2",
+        )
+        .bind(call_id)
+        .bind(token)
+        .execute(&mut *conn)
+        .await
+        .ctx(|| format!("checking the lease of call {call_id}"))?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "call {call_id}: this run's lease was lost (it ran out and another run took the call); its result is discarded"
+            )));
+        }
+        Ok(())
     }
 
     /// Calls in flight longer than their stage's SLA, oldest first. One index range

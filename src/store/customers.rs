@@ -157,7 +157,9 @@ impl Store {
         rows.iter().map(customer).collect()
     }
 
-    /// Insert a customer; with an external id, an existing one is updated instead (imports are repeatable).
+    /// Insert a customer; with an external id, an existing one is updated instead (imports
+    /// are repeatable). A live customer with the same (business, phone) is the same
+    /// customer: it is completed (name, email, external id where missing), not duplicated.
     pub async fn upsert_customer(&self, c: &NewCustomer) -> Result<(i64, bool)> {
         let now = crate::now_ms();
         if let Some(ext) = &c.external_id {
@@ -171,7 +173,8 @@ impl Store {
             if let Some(r) = existing {
                 let id: i64 = col(&r, "id")?;
                 sqlx::query(
-                    "UPDATE customers SET name = $1, name_normalized = $2, phone = $3, email = $4, updated_at = $5 WHERE id = $6",
+                    "UPDATE customers SET name = $1, name_normalized = $2, phone = $3, email = $4, updated_at = $5, \
+                     name_keys_version = CASE WHEN name IS NOT DISTINCT FROM $1 THEN name_keys_version ELSE 0 END WHERE id = $6",
                 )
                 .bind(c.name.as_deref())
                 .bind(c.name_normalized.as_deref())
@@ -187,7 +190,15 @@ impl Store {
         }
         let r = sqlx::query(
             "INSERT INTO customers (business_id, external_id, name, name_normalized, phone, email, is_temporary, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8) RETURNING id",
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8) \
+             ON CONFLICT (business_id, phone) WHERE phone IS NOT NULL AND merged_into IS NULL DO UPDATE SET \
+             name = COALESCE(customers.name, excluded.name), \
+             name_normalized = COALESCE(customers.name_normalized, excluded.name_normalized), \
+             email = COALESCE(customers.email, excluded.email), \
+             external_id = COALESCE(customers.external_id, excluded.external_id), \
+             name_keys_version = CASE WHEN customers.name IS NULL THEN 0 ELSE customers.name_keys_version END, \
+             updated_at = excluded.updated_at \
+             RETURNING id, created_at",
         )
         .bind(c.business_id)
         .bind(c.external_id.as_deref())
@@ -200,7 +211,312 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .ctx(|| format!("creating a customer for business {}", c.business_id))?;
-        Ok((col(&r, "id")?, true))
+        Ok((col(&r, "id")?, col::<i64>(&r, "created_at")? == now))
+    }
+
+    /// The link stage's find-or-create, race-free: the customer holding (business, phone),
+    /// created if none, and the call's link written, in one transaction. Two concurrent
+    /// calls from one new number get one customer (the unique index of migration 0008
+    /// decides; the loser's INSERT does nothing and it reads the winner's row). A customer
+    /// without a phone (temporary) is always new. Returns (customer id, created).
+    pub async fn link_call_to_customer_by_phone(
+        &self,
+        call_id: i64,
+        c: &NewCustomer,
+        link: &LinkUpdate,
+    ) -> Result<(i64, bool)> {
+        let now = crate::now_ms();
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO customers (business_id, external_id, name, name_normalized, phone, email, is_temporary, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8) \
+             ON CONFLICT (business_id, phone) WHERE phone IS NOT NULL AND merged_into IS NULL DO NOTHING RETURNING id",
+        )
+        .bind(c.business_id)
+        .bind(c.external_id.as_deref())
+        .bind(c.name.as_deref())
+        .bind(c.name_normalized.as_deref())
+        .bind(c.phone.as_deref())
+        .bind(c.email.as_deref())
+        .bind(c.is_temporary as i64)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .ctx(|| format!("creating a customer for call {call_id}"))?;
+        let (id, created) = match inserted {
+            Some(r) => (col::<i64>(&r, "id")?, true),
+            None => {
+                let r = sqlx::query(
+                    "SELECT id FROM customers WHERE business_id = $1 AND phone = $2 AND merged_into IS NULL",
+                )
+                .bind(c.business_id)
+                .bind(c.phone.as_deref())
+                .fetch_one(&mut *tx)
+                .await
+                .ctx(|| format!("reading the customer holding the number of call {call_id}"))?;
+                (col::<i64>(&r, "id")?, false)
+            }
+        };
+        let mut u = link.clone();
+        u.customer_id = Some(id);
+        set_call_link_in(&mut tx, call_id, &u).await?;
+        tx.commit()
+            .await
+            .ctx(|| format!("committing the link of call {call_id}"))?;
+        Ok((id, created))
+    }
+
+    /// Key the named customers of a business that have no (current) name keys yet: new
+    /// rows from any writer, renamed customers, rows from before migration 0008. Cheap
+    /// when there are none (a partial index holds exactly those). Returns how many.
+    pub async fn ensure_name_keys(&self, business_id: i64) -> Result<u64> {
+        const BATCH: i64 = 2000;
+        let mut total = 0;
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, name FROM customers WHERE business_id = $1 AND name_keys_version = 0 \
+                 AND name IS NOT NULL ORDER BY id LIMIT $2",
+            )
+            .bind(business_id)
+            .bind(BATCH)
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("listing unkeyed customers of business {business_id}"))?;
+            if rows.is_empty() {
+                return Ok(total);
+            }
+            let mut keyed: Vec<(i64, Vec<String>)> = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let id: i64 = col(r, "id")?;
+                let name: String = col(r, "name")?;
+                keyed.push((id, crate::domain::names::name_keys(&name)));
+            }
+            self.write_name_keys(business_id, &keyed).await?;
+            total += rows.len() as u64;
+            if (rows.len() as i64) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Replace the name keys of these customers (one transaction).
+    pub async fn write_name_keys(
+        &self,
+        business_id: i64,
+        keyed: &[(i64, Vec<String>)],
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for chunk in keyed.chunks(200) {
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
+            sqlx::query(&format!(
+                "DELETE FROM customer_name_keys WHERE customer_id IN ({})",
+                ids.join(",")
+            ))
+            .execute(&mut *tx)
+            .await
+            .ctx(|| format!("clearing name keys of business {business_id}"))?;
+            let mut values = Vec::new();
+            let mut binds: Vec<String> = Vec::new();
+            for (id, keys) in chunk {
+                for k in keys {
+                    binds.push(k.clone());
+                    values.push(format!("({business_id}, ${}, {id})", binds.len()));
+                }
+            }
+            if !values.is_empty() {
+                let sql = format!(
+                    "INSERT INTO customer_name_keys (business_id, key, customer_id) VALUES {} ON CONFLICT DO NOTHING",
+                    values.join(",")
+                );
+                let mut q = sqlx::query(&sql);
+                for b in &binds {
+                    q = q.bind(b);
+                }
+                q.execute(&mut *tx)
+                    .await
+                    .ctx(|| format!("writing name keys of business {business_id}"))?;
+            }
+            sqlx::query(&format!(
+                "UPDATE customers SET name_keys_version = 1 WHERE id IN ({})",
+                ids.join(",")
+            ))
+            .execute(&mut *tx)
+            .await
+            .ctx(|| format!("marking customers of business {business_id} keyed"))?;
+        }
+        tx.commit()
+            .await
+            .ctx(|| format!("committing name keys of business {business_id}"))?;
+        Ok(())
+    }
+
+    /// Live, named, non-temporary customers found by name keys: those with a surname key in
+    /// `surname_keys` and (when `first_keys` is given) a first-name key in it or a one-word
+    /// name; the same with the roles swapped when `swapped`. At most `limit`, by id.
+    pub async fn customers_by_name_keys(
+        &self,
+        business_id: i64,
+        surname_keys: &[String],
+        first_keys: &[String],
+        limit: u32,
+    ) -> Result<Vec<Customer>> {
+        if surname_keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut binds: Vec<String> = Vec::new();
+        let list = |keys: &[String], binds: &mut Vec<String>| -> String {
+            keys.iter()
+                .map(|k| {
+                    binds.push(k.clone());
+                    format!("${}", binds.len() + 1)
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let sel = |l: &str| {
+            format!("SELECT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({l})")
+        };
+        let ids_sql = if first_keys.is_empty() {
+            let l = list(
+                &surname_keys
+                    .iter()
+                    .map(|k| format!("l{k}"))
+                    .collect::<Vec<_>>(),
+                &mut binds,
+            );
+            sel(&l)
+        } else {
+            let ls = list(
+                &surname_keys
+                    .iter()
+                    .map(|k| format!("l{k}"))
+                    .collect::<Vec<_>>(),
+                &mut binds,
+            );
+            let mut fk: Vec<String> = first_keys.iter().map(|k| format!("f{k}")).collect();
+            fk.push("n1".into());
+            let ff = list(&fk, &mut binds);
+            let lf = list(
+                &first_keys
+                    .iter()
+                    .map(|k| format!("l{k}"))
+                    .collect::<Vec<_>>(),
+                &mut binds,
+            );
+            let fs = list(
+                &surname_keys
+                    .iter()
+                    .map(|k| format!("f{k}"))
+                    .collect::<Vec<_>>(),
+                &mut binds,
+            );
+            format!(
+                "{} AND customer_id IN ({}) UNION {} AND customer_id IN ({})",
+                sel(&ls),
+                sel(&ff),
+                sel(&lf),
+                sel(&fs)
+            )
+        };
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({ids_sql}) AND merged_into IS NULL \
+             AND is_temporary = 0 AND name IS NOT NULL ORDER BY id LIMIT {limit}"
+        );
+        let mut q = sqlx::query(&sql).bind(business_id);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("finding customers of business {business_id} by name keys"))?;
+        rows.iter().map(customer).collect()
+    }
+
+    /// Live, named customers whose first name has one of these keys (at most `limit`).
+    pub async fn customers_by_first_name_keys(
+        &self,
+        business_id: i64,
+        keys: &[String],
+        limit: u32,
+    ) -> Result<Vec<Customer>> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN (SELECT customer_id FROM customer_name_keys \
+             WHERE business_id = $1 AND key IN ({})) AND merged_into IS NULL AND is_temporary = 0 \
+             AND name IS NOT NULL ORDER BY id LIMIT {limit}",
+            marks.join(",")
+        );
+        let mut q = sqlx::query(&sql).bind(business_id);
+        for k in keys {
+            q = q.bind(format!("f{k}"));
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("finding customers of business {business_id} by first name"))?;
+        rows.iter().map(customer).collect()
+    }
+
+    /// How many keyed customers carry each of these keys (for surname frequencies).
+    pub async fn name_key_counts(
+        &self,
+        business_id: i64,
+        keys: &[String],
+    ) -> Result<Vec<(String, i64)>> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT key, COUNT(*) AS n FROM customer_name_keys WHERE business_id = $1 AND key IN ({}) GROUP BY key",
+            marks.join(",")
+        );
+        let mut q = sqlx::query(&sql).bind(business_id);
+        for k in keys {
+            q = q.bind(k);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("counting name keys of business {business_id}"))?;
+        rows.iter()
+            .map(|r| Ok((col::<String>(r, "key")?, col::<i64>(r, "n")?)))
+            .collect()
+    }
+
+    /// Named live customers of a business (the denominator of surname frequencies).
+    pub async fn named_customer_count(&self, business_id: i64) -> Result<i64> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n FROM customers WHERE business_id = $1 AND name IS NOT NULL \
+             AND merged_into IS NULL AND is_temporary = 0",
+        )
+        .bind(business_id)
+        .fetch_one(&self.pool)
+        .await
+        .ctx(|| format!("counting customers of business {business_id}"))?;
+        col(&r, "n")
+    }
+
+    /// Calls already linked to each of these customers (their history with the business).
+    pub async fn prior_call_counts(&self, ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT customer_id, COUNT(*) AS n FROM calls WHERE customer_id IN ({}) GROUP BY customer_id",
+            list.join(",")
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .ctx(|| "counting earlier calls of candidates".into())?;
+        rows.iter()
+            .map(|r| Ok((col::<i64>(r, "customer_id")?, col::<i64>(r, "n")?)))
+            .collect()
     }
 
     /// Record the phone normalization of a call.
@@ -224,28 +540,12 @@ impl Store {
     }
 
     pub async fn set_call_link(&self, call_id: i64, u: &LinkUpdate) -> Result<()> {
-        sqlx::query(
-            // sqlx 0.8's Any driver binds a NULL f64 as float4 on Postgres and then fails the
-            // next non-NULL f64 on that cached statement ("incorrect binary data format"):
-            // bind a plain f64 always, with -1 standing for "no confidence".
-            "UPDATE calls SET customer_id = $1, link_status = $2, link_method = $3, \
-             link_confidence = CASE WHEN $4 < 0 THEN NULL ELSE $4 END, \
-             extracted_name = $5, review_priority = $6, review_reason = $7, review_candidates = $8, updated_at = $9 WHERE id = $10",
-        )
-        .bind(u.customer_id)
-        .bind(&u.link_status)
-        .bind(u.link_method.as_deref())
-        .bind(u.link_confidence.unwrap_or(-1.0))
-        .bind(u.extracted_name.as_deref())
-        .bind(u.review_priority)
-        .bind(u.review_reason.as_deref())
-        .bind(u.review_candidates.as_deref())
-        .bind(crate::now_ms())
-        .bind(call_id)
-        .execute(&self.pool)
-        .await
-        .ctx(|| format!("saving the link of call {call_id}"))?;
-        Ok(())
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .ctx(|| format!("saving the link of call {call_id}"))?;
+        set_call_link_in(&mut conn, call_id, u).await
     }
 
     pub async fn lead_by_phone(&self, business_id: i64, phone: &str) -> Result<Option<Lead>> {
@@ -409,4 +709,34 @@ impl Store {
         .ctx(|| format!("saving watermark {source}"))?;
         Ok(())
     }
+}
+
+/// Write a call's link on a connection or inside a transaction.
+pub(crate) async fn set_call_link_in(
+    conn: &mut sqlx::AnyConnection,
+    call_id: i64,
+    u: &LinkUpdate,
+) -> Result<()> {
+    sqlx::query(
+        // sqlx 0.8's Any driver binds a NULL f64 as float4 on Postgres and then fails the
+        // next non-NULL f64 on that cached statement ("incorrect binary data format"):
+        // bind a plain f64 always, with -1 standing for "no confidence".
+        "UPDATE calls SET customer_id = $1, link_status = $2, link_method = $3, \
+         link_confidence = CASE WHEN $4 < 0 THEN NULL ELSE $4 END, \
+         extracted_name = $5, review_priority = $6, review_reason = $7, review_candidates = $8, updated_at = $9 WHERE id = $10",
+    )
+    .bind(u.customer_id)
+    .bind(&u.link_status)
+    .bind(u.link_method.as_deref())
+    .bind(u.link_confidence.unwrap_or(-1.0))
+    .bind(u.extracted_name.as_deref())
+    .bind(u.review_priority)
+    .bind(u.review_reason.as_deref())
+    .bind(u.review_candidates.as_deref())
+    .bind(crate::now_ms())
+    .bind(call_id)
+    .execute(&mut *conn)
+    .await
+    .ctx(|| format!("saving the link of call {call_id}"))?;
+    Ok(())
 }

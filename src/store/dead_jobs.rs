@@ -245,6 +245,21 @@ impl Store {
     /// Write a dead job. A second write of the same (job, attempt) — a redelivered job
     /// that dies again before its ack landed — returns the existing row instead.
     pub async fn insert_dead_job(&self, d: &DeadJobInsert) -> Result<i64> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .ctx(|| format!("writing dead job {} of queue {}", d.job_id, d.queue))?;
+        self.insert_dead_job_in(&mut conn, d).await
+    }
+
+    /// `insert_dead_job` on the caller's transaction (the dead row and the call's move to
+    /// dead commit together: the DLQ never holds a call that is not dead).
+    pub async fn insert_dead_job_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        d: &DeadJobInsert,
+    ) -> Result<i64> {
         let now = crate::now_ms();
         let first = d.errors.first();
         let last = d.errors.last();
@@ -278,7 +293,7 @@ impl Store {
         .bind(now)
         .bind(&d.reason)
         .bind(&d.source)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await
         .ctx(|| format!("writing dead job {} of queue {}", d.job_id, d.queue))?;
         match row {
@@ -287,12 +302,25 @@ impl Store {
                 let r = sqlx::query("SELECT id FROM dead_jobs WHERE job_id = $1 AND attempts = $2")
                     .bind(&d.job_id)
                     .bind(d.attempts as i64)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *conn)
                     .await
                     .ctx(|| format!("reading existing dead job {}", d.job_id))?;
                 col(&r, "id")
             }
         }
+    }
+
+    /// The newest dead row of job `job_id` that is still dead (not retried or discarded):
+    /// a redelivery of a job that already died is a duplicate, not an operator's retry.
+    pub async fn live_dead_row_of_job(&self, job_id: &str) -> Result<Option<i64>> {
+        let r = sqlx::query(
+            "SELECT id FROM dead_jobs WHERE job_id = $1 AND status = 'dead' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| format!("looking up dead rows of job {job_id}"))?;
+        r.map(|r| col(&r, "id")).transpose()
     }
 
     pub async fn dead_job(&self, id: i64) -> Result<DeadJob> {
@@ -437,6 +465,30 @@ impl Store {
         Ok(n)
     }
 
+    /// Mark one dead row retried as job `job_id`, on the caller's transaction. `false` when
+    /// the row is no longer `dead` (someone retried or discarded it meanwhile).
+    pub async fn mark_dead_job_retried_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: i64,
+        job_id: &str,
+        by: &str,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE dead_jobs SET status = 'retried', status_at = $1, status_by = $2, retried_as = $3 \
+             WHERE id = $4 AND status = 'dead'",
+        )
+        .bind(crate::now_ms())
+        .bind(by)
+        .bind(job_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .ctx(|| format!("marking dead job {id} retried"))?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
     /// Discard dead rows (payload kept as history). Returns how many changed.
     pub async fn discard_dead_jobs(&self, ids: &[i64], by: &str) -> Result<u64> {
         if ids.is_empty() {
@@ -453,6 +505,43 @@ impl Store {
             .await
             .ctx(|| format!("discarding {} dead jobs", ids.len()))?
             .rows_affected())
+    }
+
+    /// `discard_dead_jobs` on the caller's transaction; returns the rows it changed as
+    /// (id, call_id, business_id, stage), so the caller can audit and trace exactly those.
+    pub async fn discard_dead_jobs_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        ids: &[i64],
+        by: &str,
+    ) -> Result<Vec<(i64, Option<i64>, Option<i64>, Option<String>)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = format!(
+            "UPDATE dead_jobs SET status = 'discarded', status_at = $1, status_by = $2 WHERE status = 'dead' AND id IN ({}) \
+             RETURNING id, call_id, business_id, stage",
+            id_list(ids)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(crate::now_ms())
+            .bind(by)
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(|| format!("discarding {} dead jobs", ids.len()))?;
+        let mut out: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    col(r, "id")?,
+                    col(r, "call_id")?,
+                    col(r, "business_id")?,
+                    col(r, "stage")?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        out.sort_by_key(|r: &(i64, Option<i64>, Option<i64>, Option<String>)| r.0);
+        Ok(out)
     }
 
     pub async fn dead_jobs_by_ids(&self, ids: &[i64]) -> Result<Vec<DeadJob>> {

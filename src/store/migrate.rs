@@ -37,12 +37,93 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_console_at_scale.sql"),
     },
     Migration {
+        version: 5,
+        name: "outbox_leases",
+        postgres: include_str!("../../migrations/postgres/0005_outbox_leases.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0005_outbox_leases.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "business_settings",
+        postgres: include_str!("../../migrations/postgres/0006_business_settings.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0006_business_settings.sql"),
+    },
+    Migration {
         version: 7,
         name: "review_deferral",
         postgres: include_str!("../../migrations/postgres/0007_review_deferral.sql"),
         sqlite: include_str!("../../migrations/sqlite/0007_review_deferral.sql"),
     },
+    Migration {
+        version: 8,
+        name: "customer_identity",
+        postgres: include_str!("../../migrations/postgres/0008_customer_identity.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0008_customer_identity.sql"),
+    },
 ];
+
+/// The database roles the console's roles map to (see `store::roles`).
+pub const DB_ROLES: [&str; 3] = ["callops_viewer", "callops_support", "callops_admin"];
+
+/// Tables support may write (review, QC, leads), beyond reading everything. A table a
+/// later migration adds is readable by every role and writable by admin through the
+/// default privileges; add it here when support must write it. Names that do not exist
+/// (yet) are skipped.
+const SUPPORT_WRITES: &[(&str, &str)] = &[
+    ("calls", "INSERT, UPDATE"),
+    ("customers", "INSERT, UPDATE"),
+    ("leads", "INSERT, UPDATE"),
+    ("call_events", "INSERT"),
+    ("audit_log", "INSERT"),
+    ("jobs", "INSERT"),
+    ("outbox", "INSERT"),
+];
+
+/// Grants for the three roles on everything in the schema, and default privileges so a
+/// table or sequence created later by this owner is covered without another grant. Run
+/// by `migrate` after every run: a migration that forgets its grants is still covered.
+fn grants_sql() -> String {
+    let mut sql = String::from(
+        "DO $$
+DECLARE r TEXT;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['callops_viewer', 'callops_support', 'callops_admin'] LOOP
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL; -- another database's migration created it at the same moment
+        END;
+    END LOOP;
+END
+$$;
+GRANT USAGE ON SCHEMA public TO callops_viewer, callops_support, callops_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO callops_viewer, callops_support;
+GRANT ALL ON ALL TABLES IN SCHEMA public TO callops_admin;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO callops_support;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO callops_admin;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO callops_viewer, callops_support;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO callops_admin;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO callops_support;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO callops_admin;
+DO $$
+BEGIN
+",
+    );
+    for (table, privs) in SUPPORT_WRITES {
+        sql.push_str(&format!(
+            "    IF to_regclass('public.{table}') IS NOT NULL THEN\n        GRANT {privs} ON {table} TO callops_support;\n    END IF;\n"
+        ));
+    }
+    sql.push_str("END\n$$;\n");
+    sql
+}
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
+}
 
 /// Arbitrary constant: serializes concurrent `migrate` runs on one Postgres database.
 const PG_MIGRATION_LOCK: i64 = 0x0063_616c_6c6f_7073;
@@ -104,6 +185,12 @@ impl Store {
                     .ctx(|| format!("committing migration {}", m.version))?;
                 now_applied.push(m.version);
             }
+            if self.dialect == Dialect::Postgres {
+                sqlx::raw_sql(&grants_sql())
+                    .execute(&mut *conn)
+                    .await
+                    .ctx(|| "granting the callops roles on every table (and by default on later ones)".into())?;
+            }
             Ok(now_applied)
         }
         .await;
@@ -114,4 +201,65 @@ impl Store {
         }
         result
     }
+}
+
+impl Store {
+    /// Versions this build knows that the database has not applied (none = current).
+    /// Reads only: any login with a callops role can run it.
+    pub async fn missing_migrations(&self) -> Result<Vec<i64>> {
+        let applied: Vec<i64> =
+            match sqlx::query("SELECT version FROM callops_migrations")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(rows) => rows.iter().map(|r| r.get::<i64, _>(0)).collect(),
+                Err(e) if is_undefined_table(&e) => Vec::new(),
+                Err(e) => return Err(e).ctx(|| {
+                    "reading the schema version (table callops_migrations); a login needs one of \
+                     the callops roles: `callops roles grant LOGIN viewer|support|admin`"
+                        .into()
+                }),
+            };
+        Ok(MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
+    /// Refuse a database whose schema is behind this build, without running any DDL.
+    pub async fn check_schema(&self) -> Result<()> {
+        let missing = self.missing_migrations().await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let user: String = match self.dialect {
+            Dialect::Postgres => sqlx::query_scalar("SELECT current_user::text")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or_else(|_| "?".into()),
+            Dialect::Sqlite => "the SQLite file's owner".into(),
+        };
+        let have = MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !missing.contains(v))
+            .max()
+            .unwrap_or(0);
+        Err(super::StoreError::SchemaBehind {
+            have,
+            want: latest_version(),
+            user,
+        })
+    }
+}
+
+/// "relation does not exist" (Postgres 42P01) or SQLite's "no such table".
+fn is_undefined_table(e: &sqlx::Error) -> bool {
+    if let sqlx::Error::Database(d) = e {
+        if d.code().as_deref() == Some("42P01") {
+            return true;
+        }
+    }
+    e.to_string().contains("no such table")
 }

@@ -4,13 +4,16 @@
 
 pub mod agents;
 pub mod audit;
+pub mod business_settings;
 pub mod businesses;
 pub mod calls;
 pub mod customers;
 pub mod dead_jobs;
 pub mod events;
 pub mod migrate;
+pub mod orphans;
 pub mod read;
+pub mod roles;
 pub mod throughput;
 pub mod transcripts;
 
@@ -43,6 +46,8 @@ pub enum StoreError {
     BadUrl { url: String, why: String },
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("the database schema is at version {have} but this callops needs version {want}: run `callops migrate` as the database owner (connecting as {user})")]
+    SchemaBehind { have: i64, want: i64, user: String },
 }
 
 /// Attach what we were doing to a sqlx error.
@@ -74,7 +79,7 @@ impl Dialect {
             Ok(Dialect::Sqlite)
         } else {
             Err(StoreError::BadUrl {
-                url: url.to_string(),
+                url: redact_url(url),
                 why: "expected a sqlite: or postgres:// URL (config key database.url, env CALLOPS_DATABASE_URL)".into(),
             })
         }
@@ -87,41 +92,70 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     url: String,
+    /// Opened with `open_readonly`: the session itself refuses writes.
+    readonly: bool,
     /// Finished minutes of throughput already read by the overview (see `read.rs`).
     throughput_cache: std::sync::Arc<std::sync::Mutex<read::MinuteCache>>,
 }
 
 static DRIVERS: Once = Once::new();
 
+/// Pool settings both connect paths share: SQLite pragmas, and read-only sessions.
+fn pool_options(dialect: Dialect, max_connections: u32, readonly: bool) -> AnyPoolOptions {
+    let mut opts = AnyPoolOptions::new().max_connections(max_connections.max(1));
+    if dialect == Dialect::Sqlite {
+        opts = opts.after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers (the console) run beside the single writer;
+                // busy_timeout makes concurrent writers wait instead of failing.
+                for pragma in [
+                    "PRAGMA journal_mode=WAL",
+                    "PRAGMA busy_timeout=10000",
+                    "PRAGMA synchronous=NORMAL",
+                    "PRAGMA foreign_keys=ON",
+                ] {
+                    sqlx::Executor::execute(&mut *conn, pragma).await?;
+                }
+                if readonly {
+                    // Any INSERT/UPDATE/DELETE/DDL on this connection now fails.
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA query_only=ON").await?;
+                }
+                Ok(())
+            })
+        });
+    } else if readonly {
+        opts = opts.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // Postgres itself refuses every write on these sessions
+                // ("cannot execute INSERT in a read-only transaction").
+                sqlx::Executor::execute(
+                    &mut *conn,
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                )
+                .await?;
+                Ok(())
+            })
+        });
+    }
+    opts
+}
+
 impl Store {
     /// Connect to `url` (`sqlite:path` creates the file and its directory; `postgres://…`).
+    /// Runs no DDL: see `open_migrated` for what entry points should call.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        Store::connect_with(url, max_connections, false).await
+    }
+
+    async fn connect_with(url: &str, max_connections: u32, readonly: bool) -> Result<Store> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let dialect = Dialect::from_url(url)?;
         let connect_url = match dialect {
             Dialect::Sqlite => sqlite_url(url)?,
             Dialect::Postgres => url.to_string(),
         };
-        let mut opts = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
+        let opts = pool_options(dialect, max_connections, readonly)
             .acquire_timeout(Duration::from_secs(10));
-        if dialect == Dialect::Sqlite {
-            opts = opts.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers (the console) run beside the single writer;
-                    // busy_timeout makes concurrent writers wait instead of failing.
-                    for pragma in [
-                        "PRAGMA journal_mode=WAL",
-                        "PRAGMA busy_timeout=10000",
-                        "PRAGMA synchronous=NORMAL",
-                        "PRAGMA foreign_keys=ON",
-                    ] {
-                        sqlx::Executor::execute(&mut *conn, pragma).await?;
-                    }
-                    Ok(())
-                })
-            });
-        }
         let pool = opts
             .connect(&connect_url)
             .await
@@ -130,54 +164,75 @@ impl Store {
             pool,
             dialect,
             url: url.to_string(),
+            readonly,
             throughput_cache: Default::default(),
         })
     }
 
     /// A store whose pool connects on first use (the console opens during an outage and
     /// shows it): nothing is attempted here, and each acquire gives up after `acquire`.
-    pub fn connect_lazy(url: &str, max_connections: u32, acquire: Duration) -> Result<Store> {
+    /// `readonly` sessions cannot write, as with `open_readonly`.
+    pub fn connect_lazy(
+        url: &str,
+        max_connections: u32,
+        acquire: Duration,
+        readonly: bool,
+    ) -> Result<Store> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let dialect = Dialect::from_url(url)?;
         let connect_url = match dialect {
             Dialect::Sqlite => sqlite_url(url)?,
             Dialect::Postgres => url.to_string(),
         };
-        let mut opts = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(acquire);
-        if dialect == Dialect::Sqlite {
-            opts = opts.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // As in `connect`: WAL for the reader beside the writer, busy_timeout.
-                    for pragma in [
-                        "PRAGMA journal_mode=WAL",
-                        "PRAGMA busy_timeout=10000",
-                        "PRAGMA synchronous=NORMAL",
-                        "PRAGMA foreign_keys=ON",
-                    ] {
-                        sqlx::Executor::execute(&mut *conn, pragma).await?;
-                    }
-                    Ok(())
-                })
-            });
-        }
-        let pool = opts
+        let pool = pool_options(dialect, max_connections, readonly)
+            .acquire_timeout(acquire)
             .connect_lazy(&connect_url)
             .ctx(|| format!("preparing a connection pool for {}", redact_url(url)))?;
         Ok(Store {
             pool,
             dialect,
             url: url.to_string(),
+            readonly,
             throughput_cache: Default::default(),
         })
     }
 
-    /// Connect and apply migrations (the embedded SQLite path migrates itself).
+    /// What every entry point calls: a store over a database whose schema is current.
+    /// It never runs DDL on Postgres, so people can log in with roles that cannot create
+    /// tables: it checks the schema version and refuses a database that is behind ("run
+    /// `callops migrate` as the database owner"). The embedded SQLite default migrates
+    /// itself (one file, one owner).
     pub async fn open_migrated(url: &str, max_connections: u32) -> Result<Store> {
+        let store = Store::connect(url, max_connections).await?;
+        match store.dialect {
+            Dialect::Sqlite => {
+                store.migrate().await?;
+            }
+            Dialect::Postgres => store.check_schema().await?,
+        }
+        Ok(store)
+    }
+
+    /// Connect and apply migrations on any backend: `callops migrate`, and tests and
+    /// benches that create their own database (they are its owner).
+    pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<Store> {
         let store = Store::connect(url, max_connections).await?;
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// `--readonly`: a store whose sessions cannot write at all (Postgres read-only
+    /// transactions, SQLite `query_only`), over a schema that must already be current.
+    pub async fn open_readonly(url: &str, max_connections: u32) -> Result<Store> {
+        let store = Store::connect_with(url, max_connections, true).await?;
+        store.check_schema().await?;
+        Ok(store)
+    }
+
+    /// Opened with `open_readonly` (background writers such as dead-letter drainers
+    /// must not run).
+    pub fn is_readonly(&self) -> bool {
+        self.readonly
     }
 
     /// Start a transaction that will write. On SQLite it takes the write lock up front
@@ -246,16 +301,10 @@ fn sqlite_url(url: &str) -> Result<String> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
-/// Hide a password in a URL before it goes into an error or a log.
+/// Hide a password in a URL before it goes into an error or a log (the crate's one
+/// redactor, see `crate::redact`).
 pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((creds, host)) = rest.split_once('@') {
-            if let Some((user, _)) = creds.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
-    }
-    url.to_string()
+    crate::redact::redact_url(url)
 }
 
 /// Read helpers for `AnyRow` that name the column on failure.
@@ -306,8 +355,12 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(
             redact_url("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
+            "postgres://u:REDACTED@h/db"
         );
         assert_eq!(redact_url("sqlite:x.db"), "sqlite:x.db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=secret"),
+            "postgres://u@h/db?password=REDACTED"
+        );
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http_server;
+pub mod proxy;
 
 use callops::store::Store;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,24 +26,39 @@ pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("CALLOPS_TEST_POSTGRES_URL") {
+/// True under CI (`CI=true`, as `.ci/run` and every CI service set it): a suite whose
+/// service URL is missing fails there instead of passing without running.
+pub fn in_ci() -> bool {
+    matches!(
+        std::env::var("CI")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Ok("true") | Ok("1") | Ok("yes")
+    )
+}
+
+/// The URL in `var`, or None (the test returns early; build.rs also marks such suites
+/// ignored so the runner reports them as skipped). Panics when CI=true and it is missing.
+pub fn service_url(var: &str, suite: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(u) if !u.is_empty() => Some(u),
+        _ if in_ci() => {
+            panic!("CI=true but {var} is not set: the {suite} suite must run in CI, not be skipped")
+        }
         _ => {
-            eprintln!("skipped: CALLOPS_TEST_POSTGRES_URL not set (Postgres suite not run)");
+            eprintln!("skipped: {var} not set ({suite} suite not run)");
             None
         }
     }
 }
 
+pub fn postgres_url() -> Option<String> {
+    service_url("CALLOPS_TEST_POSTGRES_URL", "Postgres")
+}
+
 pub fn amqp_url() -> Option<String> {
-    match std::env::var("CALLOPS_TEST_AMQP_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("skipped: CALLOPS_TEST_AMQP_URL not set (RabbitMQ suite not run)");
-            None
-        }
-    }
+    service_url("CALLOPS_TEST_AMQP_URL", "RabbitMQ")
 }
 
 /// A uniquely named Postgres database, dropped when this guard drops.
@@ -53,7 +69,7 @@ pub struct PgDb {
     name: String,
 }
 
-fn with_db(url: &str, db: &str) -> String {
+pub fn with_db(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
@@ -70,6 +86,40 @@ fn with_db(url: &str, db: &str) -> String {
 }
 
 impl PgDb {
+    /// A fresh database with no schema (the test runs `callops migrate` itself).
+    pub async fn create_empty(admin_url: &str) -> PgDb {
+        let name = unique("callops_test");
+        let admin = Store::connect(admin_url, 1)
+            .await
+            .expect("connect to CALLOPS_TEST_POSTGRES_URL");
+        sweep_stale(&admin).await;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(admin.pool())
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = with_db(admin_url, &name);
+        let store = Store::connect(&url, 4)
+            .await
+            .expect("connect test database");
+        PgDb {
+            store,
+            url,
+            admin_url: admin_url.to_string(),
+            name,
+        }
+    }
+
+    /// This database's URL as another login (the test URL names the `postgres` user or
+    /// none; the login needs no password under trust authentication).
+    pub fn url_as(&self, login: &str) -> String {
+        let u = url::Url::parse(&self.url).expect("test URL parses");
+        let mut u = u.clone();
+        u.set_username(login).expect("URL takes a user");
+        let _ = u.set_password(None);
+        u.to_string()
+    }
+
     pub async fn create(admin_url: &str) -> PgDb {
         let name = unique("callops_test");
         let admin = Store::connect(admin_url, 1)
@@ -82,7 +132,8 @@ impl PgDb {
             .expect("create test database");
         admin.close().await;
         let url = with_db(admin_url, &name);
-        let store = Store::open_migrated(&url, 8)
+        // The test is the database's owner: it migrates (entry points never run DDL).
+        let store = Store::connect_and_migrate(&url, 8)
             .await
             .expect("migrate test database");
         PgDb {
@@ -113,6 +164,35 @@ async fn sweep_stale(admin: &Store) {
                     .await;
             }
         }
+    }
+}
+
+/// Login roles made by a test, dropped after its database (roles are cluster-wide).
+pub struct Logins {
+    pub admin_url: String,
+    pub names: Vec<String>,
+}
+
+impl Drop for Logins {
+    fn drop(&mut self) {
+        let (admin_url, names) = (self.admin_url.clone(), self.names.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(admin) = Store::connect(&admin_url, 1).await {
+                    for n in names {
+                        let _ = sqlx::query(&format!("DROP ROLE IF EXISTS \"{n}\""))
+                            .execute(admin.pool())
+                            .await;
+                    }
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct Http {
     pub client: reqwest::Client,
     pub provider: String,
     pub timeout: Duration,
+    /// Bounds on downloading a call's audio (`download_audio`).
+    pub audio: super::audio::AudioPolicy,
 }
 
 /// A response that was read to the end.
@@ -59,6 +61,7 @@ impl Http {
             client,
             provider: provider.to_string(),
             timeout,
+            audio: Default::default(),
         })
     }
 
@@ -305,48 +308,11 @@ pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// A URL fit for an error message: user info dropped and the values of query parameters
-/// that look like credentials (presigned S3/Azure/GCS URLs, `?token=`, `?key=`) replaced.
+/// A URL fit for an error message: the crate's one redactor (`crate::redact`) masks the
+/// password and the values of query parameters that look like credentials (presigned
+/// S3/Azure/GCS URLs, `?token=`, `?key=`).
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let base = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{path}")
-        }
-        None => base.to_string(),
-    };
-    let Some(query) = query else {
-        return base;
-    };
-    let query = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if is_secret_param(k) => format!("{k}=REDACTED"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{base}?{query}")
-}
-
-fn is_secret_param(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "sig",
-        "token",
-        "key",
-        "secret",
-        "credential",
-        "auth",
-        "pass",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
+    crate::redact::redact_url(url)
 }
 
 /// `base` without a trailing slash, so `format!("{base}/v1/…")` never doubles it.
@@ -362,19 +328,15 @@ pub(crate) struct Audio {
     pub file_name: String,
 }
 
-/// Download a call's audio. Only http/https: `sim://` and `file://` URLs belong to other
+/// Download a call's audio within `http.audio` (schemes, hosts, public addresses only,
+/// size cap, deadline: see `audio.rs`). `sim://` and `file://` URLs belong to other
 /// providers and retrying cannot change that.
 pub(crate) async fn download_audio(http: &Http, url: &str) -> Result<Audio, ProviderError> {
-    let shown = redact_url(url);
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    if !matches!(scheme.as_deref(), Some("http") | Some("https")) {
-        return Err(http.permanent(format!(
-            "audio_url {shown} is not http(s): {} downloads the audio itself and only fetches http:// and https:// URLs",
-            http.provider
-        )));
+    let reply = super::audio::fetch(http, &http.audio, url).await?;
+    let what = format!("downloading audio GET {}", redact_url(url));
+    if !reply.status.is_success() {
+        return Err(http.status_error(&what, &reply));
     }
-    let what = format!("downloading audio GET {shown}");
-    let reply = http.send(&what, http.client.get(url)).await?;
     if reply.body.is_empty() {
         return Err(http.permanent(format!(
             "{what}: HTTP {} with an empty body (0 bytes of audio)",
@@ -482,7 +444,7 @@ mod tests {
         );
         assert_eq!(
             redact_url("https://u:p@host/a.wav?X-Amz-Signature=1&X-Amz-Credential=2&x=3"),
-            "https://host/a.wav?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&x=3"
+            "https://u:REDACTED@host/a.wav?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&x=3"
         );
         assert_eq!(redact_url("sim://audio/1?lang=de"), "sim://audio/1?lang=de");
     }

@@ -1,9 +1,11 @@
 //! External services the pipeline calls: speech-to-text, LLM agents, CRM. Each has a
 //! `simulated` implementation so the demo and load tests run offline.
 
+pub mod audio;
 pub mod crm;
 pub(crate) mod http;
 pub mod llm;
+pub mod registry;
 pub mod sim;
 pub mod stt;
 
@@ -96,6 +98,8 @@ pub struct ProviderSettings {
     pub max_polls: u32,
     /// The simulated providers' latency and failure rates.
     pub sim: SimSettings,
+    /// Bounds on downloading call audio (STT kinds that fetch the audio themselves).
+    pub audio: audio::AudioPolicy,
 }
 
 impl Default for ProviderSettings {
@@ -110,6 +114,7 @@ impl Default for ProviderSettings {
             poll_interval: Duration::from_secs(3),
             max_polls: 200,
             sim: SimSettings::default(),
+            audio: Default::default(),
         }
     }
 }
@@ -128,6 +133,7 @@ impl std::fmt::Debug for ProviderSettings {
             .field("poll_interval", &self.poll_interval)
             .field("max_polls", &self.max_polls)
             .field("sim", &self.sim)
+            .field("audio", &self.audio)
             .finish()
     }
 }
@@ -202,21 +208,24 @@ pub fn build_stt(kind: &str, cfg: &ProviderSettings) -> Result<Arc<dyn SttProvid
             ProviderSettings::non_empty(&cfg.api_key),
             model.unwrap_or_else(|| "whisper-1".into()),
             cfg.timeout,
-        )?),
+        )?
+        .with_audio(cfg.audio.clone())),
         "whisper.cpp" | "whispercpp" => Arc::new(OpenAiWhisper::new(
             cfg.required_base("whisper.cpp", "http://127.0.0.1:8080")?,
             ProviderSettings::non_empty(&cfg.path).unwrap_or_else(|| "/inference".into()),
             ProviderSettings::non_empty(&cfg.api_key),
             model.unwrap_or_else(|| "whisper-1".into()),
             cfg.timeout,
-        )?),
+        )?
+        .with_audio(cfg.audio.clone())),
         "openai" => Arc::new(OpenAiWhisper::new(
             cfg.base_or("https://api.openai.com"),
             ProviderSettings::non_empty(&cfg.path).unwrap_or_else(|| "/v1/audio/transcriptions".into()),
             Some(cfg.required_key("openai", "Authorization: Bearer <key>")?),
             model.unwrap_or_else(|| "whisper-1".into()),
             cfg.timeout,
-        )?),
+        )?
+        .with_audio(cfg.audio.clone())),
         "sarvam" => Arc::new(Sarvam::new(
             cfg.base_or("https://api.sarvam.ai"),
             cfg.required_key("sarvam", "api-subscription-key header")?,
@@ -224,7 +233,8 @@ pub fn build_stt(kind: &str, cfg: &ProviderSettings) -> Result<Arc<dyn SttProvid
             cfg.timeout,
             cfg.poll_interval,
             cfg.max_polls,
-        )?),
+        )?
+        .with_audio(cfg.audio.clone())),
         _ => return Err(unknown("STT", kind, STT_KINDS)),
     })
 }

@@ -150,15 +150,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
                 Decision::Run(reason) => event(ctx, call, "qc", reason, None).await?,
             }
         }
-        let result = run_agent(
-            ctx,
-            call,
-            &business.llm_provider,
-            agent,
-            &segments,
-            &transcript.text,
-        )
-        .await?;
+        let result = run_agent(ctx, call, &business, agent, &segments, &transcript.text).await?;
         if let Some(obj) = result.as_object() {
             for (k, v) in obj {
                 merged.insert(k.clone(), v.clone());
@@ -263,7 +255,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
 async fn run_agent(
     ctx: &PipelineCtx,
     call: &Call,
-    llm_kind: &str,
+    business: &crate::store::businesses::Business,
     agent: &Agent,
     segments: &[Segment],
     text: &str,
@@ -297,12 +289,12 @@ async fn run_agent(
         .await?;
         return Ok(value);
     }
-    let llm = ctx.providers.llm.get(llm_kind).ok_or_else(|| {
-        StageError::Permanent(format!(
-            "LLM provider '{llm_kind}' is not configured in this worker (agent '{}')",
-            agent.name
-        ))
-    })?;
+    // The business's own client (registry); a misconfigured business waits (issue 11).
+    let llm = ctx
+        .providers
+        .llm_for(&ctx.store, business)
+        .await
+        .map_err(|m| StageError::Transient(format!("{m} (agent '{}')", agent.name)))?;
     let fields = agent.field_names();
     let schema_name: String = agent
         .name

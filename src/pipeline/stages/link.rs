@@ -1,19 +1,45 @@
-//! link: find the customer. Normalized phone → lead id → name match with a confidence.
-//! At or above the business's threshold: linked. Below: the review queue with ranked
-//! candidates. A withheld number with no usable name gets a temporary customer so leads
-//! and appointments are never blocked.
+//! link: find the customer. The customer's number (the caller's on inbound calls, the
+//! number dialled on outbound ones; never the business's own) → lead id → a number the
+//! caller said aloud → the caller's name, scored with every piece of evidence
+//! (domain::names::matching). At or above the business's threshold with no veto and a
+//! clear margin: linked. Otherwise the review queue with ranked candidates (third parties
+//! and names the agent said included). A valid number nobody has gets a customer
+//! (race-free find-or-create on the unique (business, phone)); a withheld one with no
+//! usable name a temporary customer, so leads and appointments are never blocked.
+//!
+//! Writes (for the stage transaction): `calls` link columns (set_call_link or, with a
+//! customer to create, link_call_to_customer_by_phone: customer INSERT … ON CONFLICT + the
+//! call's link in one transaction); `customer_name_keys` + `customers.name_keys_version`
+//! (ensure_name_keys, idempotent backfill of unkeyed customers); one `call_events` row
+//! (kind "link_evidence") with the evidence behind the decision.
 
 use super::{Outcome, StageError};
 use crate::domain::decisions::review_priority;
-use crate::domain::names::{link_decision, normalize_name, rank_candidates, LinkDecision};
+use crate::domain::names::spoken_phone::spoken_phones;
+use crate::domain::names::{
+    caller_evidence, fold_digraphs, fold_key, guard_llm_name_in, link_decision, normalize_name,
+    rank_customers, word_keys, CallerEvidence, CandidateCustomer, LinkDecision, LinkEvidence,
+    NameContext, NameQuery, QuerySource, RankedCandidate,
+};
+use crate::domain::phone::normalize_phone;
 use crate::pipeline::context::PipelineCtx;
+use crate::pipeline::providers::Segment;
 use crate::queue::Job;
-use crate::store::customers::{LinkUpdate, NewCustomer};
-use crate::store::Call;
+use crate::store::customers::{Customer, LinkUpdate, NewCustomer};
+use crate::store::events::NewEvent;
+use crate::store::{Call, Store};
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// How many named customers are considered for a name match.
-const NAME_CANDIDATES: u32 = 20_000;
+/// At most this many customers are read per name query (found by index keys).
+const NAME_CANDIDATES: u32 = 500;
+/// At most this many customers are read for a single word said as a first name.
+const FIRST_NAME_CANDIDATES: u32 = 50;
+/// At most this many ranked candidates are stored on a review item.
+const STORED_CANDIDATES: usize = 100;
+/// Customers' earlier calls are counted for this many of the best candidates.
+const HISTORY_FOR: usize = 50;
 
 pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
@@ -29,7 +55,6 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
             ),
         });
     }
-    let name = call.extracted_name.clone();
     let intent: Option<String> =
         sqlx::query_scalar::<_, Option<String>>("SELECT intent FROM calls WHERE id = $1")
             .bind(call.id)
@@ -38,39 +63,134 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
             .map_err(|e| {
                 StageError::Transient(format!("reading intent of call {}: {e}", call.id))
             })?;
+    let prio = priority(&intent, &call);
+    let region = business.default_region.clone();
 
-    // 1. Phone.
-    if let (Some("valid"), Some(e164)) = (call.number_status.as_deref(), call.from_e164.as_deref())
-    {
+    // 0. Whose number is whose: outbound calls reach the customer at `to`.
+    let outbound = call.direction.eq_ignore_ascii_case("outbound");
+    let (number_status, number) = if outbound {
+        let r = normalize_phone(call.to_number.as_deref(), &region);
+        (r.status.as_str().to_string(), r.e164)
+    } else {
+        (
+            call.number_status
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
+            call.from_e164.clone(),
+        )
+    };
+    let own = own_numbers(store, &call, &business.name, &region, outbound).await?;
+    let mut notes: Vec<String> = Vec::new();
+    if outbound {
+        notes.push(format!(
+            "outbound call: the customer is the number dialled ({})",
+            number.as_deref().unwrap_or(&number_status)
+        ));
+    }
+    let own_hit = number.as_ref().is_some_and(|n| own.contains(n));
+    if own_hit {
+        notes.push(format!(
+            "{} is the business's own number: not a customer's",
+            number.as_deref().unwrap_or("")
+        ));
+    }
+    let number = number.filter(|_| number_status == "valid" && !own_hit);
+
+    // The transcript's evidence, read with the business's and the agent's names.
+    let ev = evidence(store, &call, &business.name).await?;
+    let nctx = name_context(&business.name, &call);
+    let model_name = call
+        .extracted_name
+        .clone()
+        .filter(|_| ev.name.is_none() && ev.third_parties.is_empty());
+    let model_ok = match &model_name {
+        Some(n) => model_guard(store, call.id, n, &nctx).await?,
+        None => None,
+    };
+    let caller_query: Option<NameQuery> = ev
+        .name
+        .as_ref()
+        .map(|c| NameQuery {
+            name: c.name.clone(),
+            title: c.title.clone(),
+            cue: c.cue.clone(),
+            cue_confidence: c.confidence,
+            source: QuerySource::Caller,
+        })
+        .or_else(|| {
+            model_ok.as_ref().map(|n| NameQuery {
+                name: n.clone(),
+                title: None,
+                cue: "model".into(),
+                cue_confidence: 0.7,
+                source: QuerySource::Model,
+            })
+        });
+    let stored_name: Option<String> = caller_query.as_ref().map(|q| q.name.clone());
+    if let (Some(n), None) = (&model_name, &model_ok) {
+        notes.push(format!(
+            "analyze's name '{n}' not used (guard or attribution refused it)"
+        ));
+    }
+    let spoken: Vec<String> = spoken_phones(&ev.caller_texts, &region)
+        .into_iter()
+        .filter_map(|p| p.e164)
+        .filter(|p| !own.contains(p))
+        .collect();
+    let mut pool: Vec<Customer> = Vec::new();
+    for p in &spoken {
+        for c in store.customers_by_phone(call.business_id, p).await? {
+            if !pool.iter().any(|x| x.id == c.id) {
+                pool.push(c);
+            }
+        }
+    }
+    let link_ev = LinkEvidence {
+        spoken_phones: spoken.clone(),
+        direction: if outbound { "outbound" } else { "inbound" }.into(),
+        spoken_owners: pool.iter().map(|c| c.id).collect(),
+    };
+    let third = third_party_note(&ev);
+    record_evidence(ctx, &call, &ev, &spoken, &notes).await?;
+    let review = |reason: &str, cands: &[RankedCandidate]| {
+        review_update(stored_name.clone(), reason, cands, prio)
+    };
+
+    // 1. The customer's number.
+    if let Some(e164) = number.as_deref() {
         let found = store.customers_by_phone(call.business_id, e164).await?;
         if found.len() == 1 {
             let c = &found[0];
+            let conflict = caller_query
+                .as_ref()
+                .filter(|q| q.source == QuerySource::Caller)
+                .and_then(|q| name_conflict(q, c, &link_ev));
+            if let Some(why) = conflict.or_else(|| third.clone()) {
+                let cands = phone_candidates(caller_query.as_ref(), &found, e164, &link_ev);
+                let reason = format!(
+                    "link: phone {e164} matched customer #{} but {why} → review",
+                    c.id
+                );
+                store
+                    .set_call_link(call.id, &review(&reason, &cands))
+                    .await?;
+                return Ok(Outcome::Review { reason });
+            }
             let reason = format!("link: phone {e164} matched customer #{}", c.id);
             store
-                .set_call_link(call.id, &linked(c.id, "phone", 1.0, name.clone()))
+                .set_call_link(call.id, &linked(c.id, "phone", 1.0, stored_name.clone()))
                 .await?;
             return Ok(Outcome::Next { reason });
         }
         if found.len() > 1 {
             let ids: Vec<i64> = found.iter().map(|c| c.id).collect();
-            let candidates = serde_json::json!(found
-                .iter()
-                .map(|c| serde_json::json!({"customer_id": c.id, "name": c.name, "confidence": 0.9, "why": format!("same phone {e164}")}))
-                .collect::<Vec<_>>());
+            let cands = phone_candidates(caller_query.as_ref(), &found, e164, &link_ev);
             let reason = format!(
                 "link: phone {e164} matched {} customers {ids:?} → review",
                 found.len()
             );
             store
-                .set_call_link(
-                    call.id,
-                    &review(
-                        name.clone(),
-                        &reason,
-                        candidates.to_string(),
-                        priority(&intent, &call),
-                    ),
-                )
+                .set_call_link(call.id, &review(&reason, &cands))
                 .await?;
             return Ok(Outcome::Review { reason });
         }
@@ -90,109 +210,624 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
             if let Some(cid) = lead.customer_id {
                 let reason = format!("link: lead {lead_ext} belongs to customer #{cid}");
                 store
-                    .set_call_link(call.id, &linked(cid, "lead_id", 1.0, name.clone()))
+                    .set_call_link(call.id, &linked(cid, "lead_id", 1.0, stored_name.clone()))
                     .await?;
                 return Ok(Outcome::Next { reason });
             }
         }
     }
-    // 3. Name.
-    if let Some(n) = &name {
-        let customers = store
-            .named_customers(call.business_id, NAME_CANDIDATES)
-            .await?;
-        let freq = surname_frequencies(customers.iter().filter_map(|c| c.name.as_deref()));
-        let pool: Vec<(i64, String, f64)> = customers
-            .iter()
-            .filter_map(|c| {
-                let cn = c.name.clone()?;
-                let f = surname(&cn)
-                    .and_then(|s| freq.get(&s).copied())
-                    .unwrap_or(0.0);
-                Some((c.id, cn, f))
-            })
-            .collect();
-        let ranked = rank_candidates(n, &pool, business.link_threshold, ctx.settings.review_floor);
-        match link_decision(&ranked, business.link_threshold) {
-            LinkDecision::Link {
-                customer_id,
-                confidence,
-                reason,
-            } => {
-                store
-                    .set_call_link(
-                        call.id,
-                        &linked(customer_id, "name", confidence, name.clone()),
-                    )
-                    .await?;
-                return Ok(Outcome::Next {
-                    reason: format!("link: {reason}"),
-                });
+    // 3. + 4. Names and spoken numbers, all evidence together.
+    let mut queries: Vec<NameQuery> = caller_query.iter().cloned().collect();
+    for tp in &ev.third_parties {
+        if let Some(c) = &tp.name {
+            queries.push(NameQuery {
+                name: c.name.clone(),
+                title: c.title.clone(),
+                cue: tp.relation.clone(),
+                cue_confidence: 0.5,
+                source: QuerySource::ThirdParty,
+            });
+        }
+    }
+    for a in &ev.addressed {
+        queries.push(NameQuery {
+            name: a.name.clone(),
+            title: a.title.clone(),
+            cue: a.cue.clone(),
+            cue_confidence: a.confidence,
+            source: QuerySource::Addressed,
+        });
+    }
+    let spoken_hits = pool.len();
+    if !queries.is_empty() {
+        store.ensure_name_keys(call.business_id).await?;
+    }
+    let mut ranked: Vec<RankedCandidate> = Vec::new();
+    for q in &queries {
+        let mut customers = name_candidates(store, call.business_id, &q.name).await?;
+        for c in &pool {
+            if !customers.iter().any(|x| x.id == c.id) {
+                customers.push(c.clone());
             }
-            LinkDecision::Review { reason } => {
-                let candidates = serde_json::to_string(&ranked.iter().take(5).collect::<Vec<_>>())
-                    .unwrap_or_default();
-                let reason = format!("link: {reason}");
-                store
-                    .set_call_link(
-                        call.id,
-                        &review(name.clone(), &reason, candidates, priority(&intent, &call)),
-                    )
-                    .await?;
+        }
+        let cands = candidate_customers(store, call.business_id, &customers).await?;
+        let mut r = rank_customers(q, &cands, &link_ev, ctx.settings.review_floor);
+        if let Some(t) = &third {
+            for c in r.iter_mut() {
+                c.vetoes.push(t.clone());
+            }
+        }
+        merge(&mut ranked, r);
+    }
+    if queries.is_empty() && !pool.is_empty() {
+        // No name at all, but the caller said a customer's number.
+        let cands = candidate_customers(store, call.business_id, &pool).await?;
+        let q = NameQuery {
+            name: String::new(),
+            title: None,
+            cue: "spoken number".into(),
+            cue_confidence: 0.9,
+            source: QuerySource::Caller,
+        };
+        let mut r = spoken_only(&q, &cands, &spoken);
+        if let Some(t) = &third {
+            for c in r.iter_mut() {
+                c.vetoes.push(t.clone());
+            }
+        }
+        merge(&mut ranked, r);
+    }
+    ranked.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.vetoes.len().cmp(&b.vetoes.len()))
+            .then(b.agreement.cmp(&a.agreement))
+            .then(b.prior_calls.cmp(&a.prior_calls))
+            .then(a.customer_id.cmp(&b.customer_id))
+    });
+    let spoken_note = if spoken_hits > 0 {
+        format!("; spoken number matched {spoken_hits} customer(s)")
+    } else {
+        String::new()
+    };
+    match link_decision(&ranked, business.link_threshold) {
+        LinkDecision::Link {
+            customer_id,
+            confidence,
+            reason,
+        } => {
+            let method = if ranked[0].agreement >= 3
+                && ranked[0].why.contains("said this customer's number")
+            {
+                "spoken_phone"
+            } else {
+                "name"
+            };
+            store
+                .set_call_link(
+                    call.id,
+                    &linked(customer_id, method, confidence, stored_name.clone()),
+                )
+                .await?;
+            return Ok(Outcome::Next {
+                reason: format!("link: {reason}{spoken_note}"),
+            });
+        }
+        LinkDecision::Review { reason } => {
+            let reason = format!("link: {reason}{spoken_note}");
+            store
+                .set_call_link(call.id, &review(&reason, &ranked))
+                .await?;
+            return Ok(Outcome::Review { reason });
+        }
+        LinkDecision::NoCandidates { reason } => {
+            if let Some(t) = &third {
+                let reason = format!("link: {t}; {reason} → review");
+                store.set_call_link(call.id, &review(&reason, &[])).await?;
                 return Ok(Outcome::Review { reason });
             }
-            LinkDecision::NoCandidates { reason } => {
-                if call.number_status.as_deref() != Some("valid") {
-                    let reason = format!(
-                        "link: {reason}; number {} → review",
-                        call.number_status.as_deref().unwrap_or("unknown")
-                    );
-                    store
-                        .set_call_link(
-                            call.id,
-                            &review(name.clone(), &reason, "[]".into(), priority(&intent, &call)),
-                        )
-                        .await?;
-                    return Ok(Outcome::Review { reason });
-                }
+            if !ev.addressed.is_empty() && caller_query.is_none() {
+                let reason = format!(
+                    "link: the agent addressed the caller as '{}' (not the caller's own words); {reason} → review",
+                    ev.addressed[0].name
+                );
+                store.set_call_link(call.id, &review(&reason, &[])).await?;
+                return Ok(Outcome::Review { reason });
+            }
+            if let (Some(_), None) = (&caller_query, &number) {
+                let reason = format!(
+                    "link: {reason}; number {} → review",
+                    if own_hit {
+                        "is the business's own"
+                    } else {
+                        number_status.as_str()
+                    }
+                );
+                store.set_call_link(call.id, &review(&reason, &[])).await?;
+                return Ok(Outcome::Review { reason });
             }
         }
     }
-    // 4. A valid number nobody has: a new customer. A withheld one with no usable name:
-    //    a temporary customer, so the lead and any appointment are not blocked.
-    let valid = call.number_status.as_deref() == Some("valid");
-    let (id, _) = store
-        .upsert_customer(&NewCustomer {
-            business_id: call.business_id,
-            external_id: None,
-            name: name.clone(),
-            name_normalized: name.as_deref().map(normalize_name),
-            phone: if valid { call.from_e164.clone() } else { None },
-            email: None,
-            is_temporary: !valid,
-        })
-        .await?;
-    let (method, reason) = if valid {
-        (
-            "new_customer",
-            format!(
-                "link: no customer with {} → created customer #{id}",
-                call.from_e164.as_deref().unwrap_or("")
-            ),
+    // 5. A valid number nobody has: a new customer (race-free). A withheld one with no
+    //    usable name: a temporary customer, so the lead and any appointment are not blocked.
+    //    A name goes onto a new customer only when the caller said it with a firm cue.
+    let firm_name = caller_query
+        .as_ref()
+        .filter(|q| q.source == QuerySource::Caller && q.cue_confidence >= 0.75)
+        .map(|q| q.name.clone());
+    let valid = number.is_some();
+    let method = if valid { "new_customer" } else { "temporary" };
+    let mut u = linked(
+        0,
+        method,
+        if valid { 1.0 } else { 0.0 },
+        stored_name.clone(),
+    );
+    u.link_status = method.into();
+    let (id, created) = store
+        .link_call_to_customer_by_phone(
+            call.id,
+            &NewCustomer {
+                business_id: call.business_id,
+                external_id: None,
+                name: if valid { firm_name.clone() } else { None },
+                name_normalized: if valid {
+                    firm_name.as_deref().map(normalize_name)
+                } else {
+                    None
+                },
+                phone: number.clone(),
+                email: None,
+                is_temporary: !valid,
+            },
+            &u,
         )
+        .await?;
+    let mut reason = if valid {
+        let e = number.as_deref().unwrap_or("");
+        if created {
+            format!("link: no customer with {e} → created customer #{id}")
+        } else {
+            format!("link: customer #{id} with {e} was created meanwhile by another call → linked to it")
+        }
     } else {
-        (
-            "temporary",
-            format!(
-                "link: number {} and no usable name → temporary customer #{id} (merge it in review when the caller is known)",
-                call.number_status.as_deref().unwrap_or("unknown")
-            ),
+        format!(
+            "link: number {} and no usable name → temporary customer #{id} (merge it in review when the caller is known)",
+            if own_hit { "is the business's own" } else { number_status.as_str() }
         )
     };
-    let mut u = linked(id, method, if valid { 1.0 } else { 0.0 }, name);
-    u.link_status = method.into();
-    store.set_call_link(call.id, &u).await?;
+    if valid && stored_name.is_some() && firm_name.is_none() {
+        reason.push_str(" (the name was said with a weak cue: not stored on the customer)");
+    }
+    for n in &notes {
+        reason.push_str("; ");
+        reason.push_str(n);
+    }
     Ok(Outcome::Next { reason })
+}
+
+fn name_context(business_name: &str, call: &Call) -> NameContext {
+    let agents: Vec<&str> = call.agent_name.as_deref().into_iter().collect();
+    NameContext::new(Some(business_name), &agents)
+}
+
+/// The transcript's segments read for who called.
+async fn evidence(
+    store: &Store,
+    call: &Call,
+    business_name: &str,
+) -> Result<CallerEvidence, StageError> {
+    let Some(t) = store.transcript(call.id).await? else {
+        return Ok(CallerEvidence::default());
+    };
+    let segments: Vec<Segment> = serde_json::from_str(&t.segments).unwrap_or_default();
+    let pairs: Vec<(String, String)> = if segments.is_empty() {
+        vec![("speaker".into(), t.text.clone())]
+    } else {
+        segments
+            .iter()
+            .map(|s| (s.speaker.clone(), s.text.clone()))
+            .collect()
+    };
+    let caller_speaker = pairs.iter().any(|(s, _)| s == "caller").then_some("caller");
+    Ok(caller_evidence(
+        &pairs,
+        caller_speaker,
+        &name_context(business_name, call),
+    ))
+}
+
+/// analyze's stored name when the rules found none: a model's claim, kept only if it
+/// passes the guard with the business context and its quote names no third party.
+async fn model_guard(
+    store: &Store,
+    call_id: i64,
+    name: &str,
+    nctx: &NameContext,
+) -> Result<Option<String>, StageError> {
+    let quote: Option<String> = sqlx::query_scalar::<_, Option<String>>(
+        "SELECT detail FROM call_events WHERE call_id = $1 AND kind = 'name' AND detail IS NOT NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(call_id)
+    .fetch_optional(store.pool())
+    .await
+    .map_err(|e| StageError::Transient(format!("reading the name evidence of call {call_id}: {e}")))?
+    .flatten();
+    let text = store
+        .transcript(call_id)
+        .await?
+        .map(|t| t.text)
+        .unwrap_or_default();
+    let quote = quote.unwrap_or_default();
+    Ok(guard_llm_name_in(name, &quote, &text, nctx).ok())
+}
+
+/// The business's own numbers: the other side of this call, numbers configured in the
+/// business's settings (`own_numbers`), and numbers it calls out from.
+async fn own_numbers(
+    store: &Store,
+    call: &Call,
+    _business: &str,
+    region: &str,
+    outbound: bool,
+) -> Result<Vec<String>, StageError> {
+    let mut own = Vec::new();
+    let side = if outbound {
+        call.from_e164
+            .clone()
+            .or_else(|| normalize_phone(call.from_number.as_deref(), region).e164)
+    } else {
+        normalize_phone(call.to_number.as_deref(), region).e164
+    };
+    own.extend(side);
+    let settings: Option<String> =
+        sqlx::query_scalar::<_, String>("SELECT settings FROM businesses WHERE id = $1")
+            .bind(call.business_id)
+            .fetch_optional(store.pool())
+            .await
+            .map_err(|e| StageError::Transient(format!("reading business settings: {e}")))?;
+    if let Some(s) = settings {
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+        for n in v["own_numbers"].as_array().into_iter().flatten() {
+            if let Some(e) = n
+                .as_str()
+                .and_then(|n| normalize_phone(Some(n), region).e164)
+            {
+                own.push(e);
+            }
+        }
+    }
+    if !outbound {
+        if let Some(from) = call.from_e164.as_deref() {
+            let dials_out: Option<i64> = sqlx::query_scalar::<_, i64>(
+                "SELECT 1 FROM calls WHERE business_id = $1 AND direction = 'outbound' AND from_e164 = $2 LIMIT 1",
+            )
+            .bind(call.business_id)
+            .bind(from)
+            .fetch_optional(store.pool())
+            .await
+            .map_err(|e| StageError::Transient(format!("checking own numbers: {e}")))?;
+            if dials_out.is_some() {
+                own.push(from.to_string());
+            }
+        }
+    }
+    Ok(own)
+}
+
+fn third_party_note(ev: &CallerEvidence) -> Option<String> {
+    let tp = ev.third_parties.first()?;
+    Some(match &tp.name {
+        Some(c) => format!(
+            "the caller speaks for someone else ({}: '{}')",
+            tp.relation, c.name
+        ),
+        None => format!("the caller speaks for someone else ({})", tp.relation),
+    })
+}
+
+/// A trace row with what the transcript said about the caller.
+async fn record_evidence(
+    ctx: &PipelineCtx,
+    call: &Call,
+    ev: &CallerEvidence,
+    spoken: &[String],
+    notes: &[String],
+) -> Result<(), StageError> {
+    let mut parts = vec![ev.attribution.clone()];
+    if let Some(n) = &ev.name {
+        parts.push(format!(
+            "caller's name '{}' ({}{}, cue '{}' {:.2})",
+            n.name,
+            n.title
+                .as_deref()
+                .map(|t| format!("title {t}, "))
+                .unwrap_or_default(),
+            if n.spelled { "spelled out" } else { "said" },
+            n.cue,
+            n.confidence
+        ));
+    }
+    for tp in &ev.third_parties {
+        parts.push(format!(
+            "third party: {}{}",
+            tp.relation,
+            tp.name
+                .as_ref()
+                .map(|c| format!(" '{}'", c.name))
+                .unwrap_or_default()
+        ));
+    }
+    for a in &ev.addressed {
+        parts.push(format!("{} '{}'", a.cue, a.name));
+    }
+    for (n, why) in &ev.rejected {
+        parts.push(format!("'{n}' is no name: {why}"));
+    }
+    if !spoken.is_empty() {
+        parts.push(format!("numbers said: {}", spoken.join(", ")));
+    }
+    parts.extend(notes.iter().cloned());
+    ctx.store
+        .append_event(
+            ctx.store.pool(),
+            &NewEvent {
+                call_id: call.id,
+                business_id: call.business_id,
+                stage: crate::domain::stage::Stage::Link,
+                kind: "link_evidence",
+                reason: format!("link evidence: {}", parts.join("; ")),
+                detail: serde_json::to_string(ev).ok(),
+                actor: "pipeline",
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Customers whose name keys match the name's surname (and first name when given).
+async fn name_candidates(
+    store: &Store,
+    business_id: i64,
+    name: &str,
+) -> Result<Vec<Customer>, StageError> {
+    let n = normalize_name(name);
+    let toks: Vec<&str> = n.split_whitespace().collect();
+    let Some(last) = toks.last() else {
+        return Ok(vec![]);
+    };
+    let sur = word_keys(last);
+    // Same full name first (small), then everyone with the surname (first names that
+    // differ are review candidates too), each at most NAME_CANDIDATES.
+    let mut out = if toks.len() >= 2 {
+        store
+            .customers_by_name_keys(business_id, &sur, &word_keys(toks[0]), NAME_CANDIDATES)
+            .await?
+    } else {
+        // One word: a surname, or a first name ("it's Karen"): a few by first name too.
+        store
+            .customers_by_first_name_keys(business_id, &sur, FIRST_NAME_CANDIDATES)
+            .await?
+    };
+    for c in store
+        .customers_by_name_keys(business_id, &sur, &[], NAME_CANDIDATES)
+        .await?
+    {
+        if !out.iter().any(|x| x.id == c.id) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Customers with their surname share (on folded keys) and earlier calls.
+async fn candidate_customers(
+    store: &Store,
+    business_id: i64,
+    customers: &[Customer],
+) -> Result<Vec<CandidateCustomer>, StageError> {
+    let surname_of = |c: &Customer| {
+        c.name.as_deref().map(normalize_name).and_then(|n| {
+            n.split_whitespace()
+                .last()
+                .map(|l| format!("lf:{}", fold_digraphs(&fold_key(l))))
+        })
+    };
+    let mut keys: Vec<String> = customers.iter().filter_map(surname_of).collect();
+    keys.sort();
+    keys.dedup();
+    let counts: HashMap<String, i64> = store
+        .name_key_counts(business_id, &keys)
+        .await?
+        .into_iter()
+        .collect();
+    let total = named_total(store, business_id).await?.max(1) as f64;
+    let ids: Vec<i64> = customers
+        .iter()
+        .take(HISTORY_FOR.max(customers.len().min(HISTORY_FOR)))
+        .map(|c| c.id)
+        .collect();
+    let history: HashMap<i64, i64> = store.prior_call_counts(&ids).await?.into_iter().collect();
+    Ok(customers
+        .iter()
+        .filter(|c| c.name.is_some() || c.phone.is_some())
+        .map(|c| CandidateCustomer {
+            id: c.id,
+            name: c.name.clone().unwrap_or_default(),
+            phone: c.phone.clone(),
+            surname_share: surname_of(c)
+                .and_then(|k| counts.get(&k).copied())
+                .map_or(0.0, |n| n as f64 / total),
+            prior_calls: history.get(&c.id).copied().unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Named customers per business, cached for a minute (the denominator of frequencies).
+async fn named_total(store: &Store, business_id: i64) -> Result<i64, StageError> {
+    static CACHE: Mutex<Option<HashMap<i64, (Instant, i64)>>> = Mutex::new(None);
+    if let Some((at, n)) = CACHE
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().and_then(|m| m.get(&business_id).copied()))
+    {
+        if at.elapsed() < Duration::from_secs(60) {
+            return Ok(n);
+        }
+    }
+    let n = store.named_customer_count(business_id).await?;
+    if let Ok(mut c) = CACHE.lock() {
+        c.get_or_insert_with(HashMap::new)
+            .insert(business_id, (Instant::now(), n));
+    }
+    Ok(n)
+}
+
+/// Keep the best entry per customer.
+fn merge(into: &mut Vec<RankedCandidate>, more: Vec<RankedCandidate>) {
+    for c in more {
+        match into.iter_mut().find(|x| x.customer_id == c.customer_id) {
+            Some(x)
+                if c.confidence > x.confidence
+                    || (c.confidence == x.confidence && c.vetoes.len() < x.vetoes.len()) =>
+            {
+                *x = c
+            }
+            Some(_) => {}
+            None => into.push(c),
+        }
+    }
+}
+
+/// Candidates that only the spoken number found (no name said).
+fn spoken_only(
+    q: &NameQuery,
+    cands: &[CandidateCustomer],
+    spoken: &[String],
+) -> Vec<RankedCandidate> {
+    let one = cands.len() == 1;
+    cands
+        .iter()
+        .map(|c| {
+            let mut vetoes = Vec::new();
+            if !one {
+                vetoes.push(format!(
+                    "the spoken number belongs to {} customers",
+                    cands.len()
+                ));
+            }
+            RankedCandidate {
+                customer_id: c.id,
+                name: c.name.clone(),
+                extracted: q.name.clone(),
+                score: 0.0,
+                confidence: 0.95,
+                why: format!(
+                    "the caller said this customer's number ({}); no name said{}",
+                    spoken.join(", "),
+                    if c.prior_calls > 0 {
+                        format!("; {} earlier call(s)", c.prior_calls)
+                    } else {
+                        String::new()
+                    }
+                ),
+                vetoes,
+                source: QuerySource::Caller,
+                agreement: 3,
+                prior_calls: c.prior_calls,
+                surname_same: false,
+            }
+        })
+        .collect()
+}
+
+/// Does the caller's name contradict the customer the number belongs to?
+fn name_conflict(q: &NameQuery, c: &Customer, ev: &LinkEvidence) -> Option<String> {
+    let name = c.name.as_deref()?;
+    let r = rank_customers(
+        q,
+        &[CandidateCustomer {
+            id: c.id,
+            name: name.into(),
+            ..Default::default()
+        }],
+        &LinkEvidence {
+            direction: String::new(),
+            ..ev.clone()
+        },
+        0.0,
+    );
+    let Some(r) = r.first() else {
+        return Some(format!(
+            "the caller said '{}', the customer is '{name}'",
+            q.name
+        ));
+    };
+    let hard = r
+        .vetoes
+        .iter()
+        .find(|v| v.starts_with("different first name") || v.starts_with("different gender"));
+    if let Some(v) = hard {
+        return Some(format!(
+            "the caller's name '{}' disagrees with '{name}': {v}",
+            q.name
+        ));
+    }
+    (r.score < 0.7).then(|| {
+        format!(
+            "the caller said '{}', the customer is '{name}' ({:.2})",
+            q.name, r.score
+        )
+    })
+}
+
+fn phone_candidates(
+    q: Option<&NameQuery>,
+    found: &[Customer],
+    e164: &str,
+    ev: &LinkEvidence,
+) -> Vec<RankedCandidate> {
+    let mut out: Vec<RankedCandidate> = found
+        .iter()
+        .map(|c| {
+            let named = q.and_then(|q| {
+                rank_customers(
+                    q,
+                    &[CandidateCustomer {
+                        id: c.id,
+                        name: c.name.clone().unwrap_or_default(),
+                        ..Default::default()
+                    }],
+                    ev,
+                    0.0,
+                )
+                .into_iter()
+                .next()
+            });
+            let mut r = named.unwrap_or(RankedCandidate {
+                customer_id: c.id,
+                name: c.name.clone().unwrap_or_default(),
+                extracted: q.map(|q| q.name.clone()).unwrap_or_default(),
+                score: 0.0,
+                confidence: 0.0,
+                why: String::new(),
+                vetoes: vec![],
+                source: QuerySource::Caller,
+                agreement: 0,
+                prior_calls: 0,
+                surname_same: false,
+            });
+            r.confidence = (0.9 + r.confidence / 10.0).min(1.0);
+            r.why = format!("same phone {e164}; {}", r.why);
+            r
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.customer_id.cmp(&b.customer_id))
+    });
+    out
 }
 
 fn linked(customer_id: i64, method: &str, confidence: f64, name: Option<String>) -> LinkUpdate {
@@ -206,7 +841,15 @@ fn linked(customer_id: i64, method: &str, confidence: f64, name: Option<String>)
     }
 }
 
-fn review(name: Option<String>, reason: &str, candidates: String, priority: i64) -> LinkUpdate {
+fn review_update(
+    name: Option<String>,
+    reason: &str,
+    cands: &[RankedCandidate],
+    priority: i64,
+) -> LinkUpdate {
+    let candidates =
+        serde_json::to_string(&cands.iter().take(STORED_CANDIDATES).collect::<Vec<_>>())
+            .unwrap_or_else(|_| "[]".into());
     LinkUpdate {
         customer_id: None,
         link_status: "review".into(),
@@ -225,29 +868,4 @@ fn priority(intent: &Option<String>, call: &Call) -> i64 {
         intent.as_deref() == Some("purchase"),
         crate::now_ms() - call.created_at,
     )
-}
-
-fn surname(name: &str) -> Option<String> {
-    normalize_name(name)
-        .split_whitespace()
-        .last()
-        .map(str::to_string)
-}
-
-/// Share of customers carrying each surname: common names weigh less in a match.
-fn surname_frequencies<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<String, f64> {
-    let mut counts: HashMap<String, f64> = HashMap::new();
-    let mut total = 0.0;
-    for n in names {
-        if let Some(s) = surname(n) {
-            *counts.entry(s).or_default() += 1.0;
-            total += 1.0;
-        }
-    }
-    if total > 0.0 {
-        for v in counts.values_mut() {
-            *v /= total;
-        }
-    }
-    counts
 }

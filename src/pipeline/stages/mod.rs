@@ -10,7 +10,7 @@ pub mod transcribe;
 
 use super::context::PipelineCtx;
 use crate::domain::stage::{CallState, Position, Stage};
-use crate::queue::{Delivery, FailOutcome, Job};
+use crate::queue::{Delivery, Job, QueueError};
 use crate::store::calls::Move;
 use crate::store::{Call, StoreError};
 
@@ -60,6 +60,8 @@ pub enum Handled {
     Duplicate(String),
     /// Could not even settle the job (broker or database down): it will come back.
     Unsettled(String),
+    /// The stage runs elsewhere under a live lease: put back until that lease would end.
+    Deferred(String),
 }
 
 fn mv<'a>(
@@ -81,8 +83,16 @@ fn mv<'a>(
 
 pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     let job = d.job.clone();
+    if !d.is_live() {
+        // Buffered before its channel died: the broker hands the message out again, so
+        // running it here as well would run the stage twice.
+        return Handled::Unsettled(format!(
+            "delivery of job {} came over a channel that has closed since: skipped (the broker redelivers it)",
+            job.id
+        ));
+    }
     let Some(call_id) = job.call_id else {
-        return settle_dead(ctx, d, None, "job has no call_id: nothing to work on").await;
+        return settle_dead(ctx, d, None, None, "job has no call_id: nothing to work on").await;
     };
     let attempt = job.attempts + 1;
     let start_reason = if d.redelivered {
@@ -90,14 +100,16 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     } else {
         format!("{} started (attempt {attempt})", job.stage)
     };
-    // Fast path: one statement moves a waiting call to running.
+    let token: i64 = rand::Rng::gen_range(&mut rand::thread_rng(), 1..i64::MAX);
+    let lease_until = || crate::now_ms() + ctx.settings.lease.as_millis() as i64;
+    // Fast path: one statement moves a waiting call to running under this run's lease.
     let started = match ctx
         .store
-        .start_call(call_id, job.business_id, job.stage)
+        .start_call(call_id, job.business_id, job.stage, token, lease_until())
         .await
     {
         Ok(c) => c,
-        Err(e) => return settle_fail(ctx, d, None, &e.to_string()).await,
+        Err(e) => return settle_fail(ctx, d, None, None, &e.to_string(), None).await,
     };
     let call = match started {
         Some(call) => {
@@ -118,36 +130,97 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
                 .await;
             call
         }
-        None => match start_slow(ctx, &job, call_id, start_reason).await {
+        None => match start_slow(ctx, &job, call_id, token, lease_until()).await {
             Start::Run(call) => call,
-            Start::Dead(why) => return settle_dead(ctx, d, None, &why).await,
-            Start::Fail(call, why) => return settle_fail(ctx, d, call.as_ref(), &why).await,
+            Start::Dead(why) => return settle_dead(ctx, d, None, None, &why).await,
+            Start::Fail(why) => return settle_fail(ctx, d, None, None, &why, None).await,
             Start::Duplicate(call, why) => return settle_duplicate(ctx, d, &call, why).await,
+            Start::Busy(call, left_ms) => return settle_busy(ctx, d, &call, left_ms).await,
         },
     };
-    let result = match job.stage {
-        Stage::Sync => sync::run(ctx, &call, &job).await,
-        Stage::Transcribe => transcribe::run(ctx, &call, &job).await,
-        Stage::Analyze => analyze::run(ctx, &call, &job).await,
-        Stage::Link => link::run(ctx, &call, &job).await,
-        Stage::Notify => notify::run(ctx, &call, &job).await,
+    let result = match run_leased(ctx, &d, &call, &job, token).await {
+        Ok(r) => r,
+        Err(lost) => {
+            // Another run owns the call now; it does the work. Nothing of ours commits.
+            return ack_or_unsettled(d, Handled::Duplicate(lost)).await;
+        }
     };
     let audio_s = call.duration_ms / 1000;
+    if crate::failpoint::enabled() {
+        crate::failpoint::hit(&format!("before_commit.{}", job.stage)).await;
+    }
     match result {
-        Ok(outcome) => settle_success(ctx, d, &call, outcome, audio_s).await,
-        Err(StageError::Permanent(msg)) => {
+        Ok(outcome) => settle_success(ctx, d, &call, outcome, audio_s, token).await,
+        Err(e) => {
             let _ = ctx
                 .store
                 .bump_throughput(ctx.store.pool(), call.business_id, job.stage, 0, 0, 1)
                 .await;
-            settle_dead(ctx, d, Some(&call), &msg).await
+            match e {
+                StageError::Permanent(msg) => {
+                    settle_dead(ctx, d, Some(&call), Some(token), &msg).await
+                }
+                StageError::Transient(msg) => {
+                    let after = retry_after_of(&msg);
+                    settle_fail(ctx, d, Some(&call), Some(token), &msg, after).await
+                }
+            }
         }
-        Err(StageError::Transient(msg)) => {
-            let _ = ctx
-                .store
-                .bump_throughput(ctx.store.pool(), call.business_id, job.stage, 0, 0, 1)
-                .await;
-            settle_fail(ctx, d, Some(&call), &msg).await
+    }
+}
+
+/// The `Retry-After` a provider sent, carried in the error text by the HTTP clients.
+fn retry_after_of(msg: &str) -> Option<std::time::Duration> {
+    crate::pipeline::providers::ProviderError::Transient {
+        provider: String::new(),
+        message: msg.to_string(),
+    }
+    .retry_after()
+}
+
+/// Run the stage while renewing the lease (and the broker claim) every third of it, so a
+/// provider call longer than the lease still runs exactly once. `Err` when the lease was
+/// lost: another run took the call over, and this run must not commit anything.
+async fn run_leased(
+    ctx: &PipelineCtx,
+    d: &Delivery,
+    call: &Call,
+    job: &Job,
+    token: i64,
+) -> Result<Result<Outcome, StageError>, String> {
+    let lease = ctx.settings.lease;
+    let every = (lease / 3).max(std::time::Duration::from_millis(100));
+    let run = async {
+        match job.stage {
+            Stage::Sync => sync::run(ctx, call, job).await,
+            Stage::Transcribe => transcribe::run(ctx, call, job).await,
+            Stage::Analyze => analyze::run(ctx, call, job).await,
+            Stage::Link => link::run(ctx, call, job).await,
+            Stage::Notify => notify::run(ctx, call, job).await,
+        }
+    };
+    tokio::pin!(run);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            r = &mut run => return Ok(r),
+            _ = tick.tick() => {
+                let until = crate::now_ms() + lease.as_millis() as i64;
+                match ctx.store.extend_lease(call.id, token, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(format!(
+                            "{} of call {}: lease lost while running (another run took over)",
+                            job.stage, call.id
+                        ))
+                    }
+                    // Database unreachable: keep working; the fence at commit decides.
+                    Err(e) => tracing::warn!(call = call.id, error = %e, "lease heartbeat failed"),
+                }
+                if let Ok(false) = d.extend(lease).await {
+                    tracing::warn!(call = call.id, job = %job.id, "broker claim lost while running; the call lease still fences the result");
+                }
+            }
         }
     }
 }
@@ -156,48 +229,98 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
 enum Start {
     Run(Call),
     Dead(String),
-    Fail(Option<Call>, String),
+    Fail(String),
     Duplicate(Call, String),
+    /// Running under another run's live lease, for this many more ms.
+    Busy(Call, i64),
 }
 
 /// The careful start, when the call is not simply waiting at the job's stage: a stale or
-/// misrouted delivery, an operator's retry of a dead job, a call that does not exist.
-async fn start_slow(ctx: &PipelineCtx, job: &Job, call_id: i64, start_reason: String) -> Start {
+/// misrouted delivery, an operator's retry of a dead job, a call another run holds, a call
+/// that does not exist or whose row is corrupt.
+async fn start_slow(
+    ctx: &PipelineCtx,
+    job: &Job,
+    call_id: i64,
+    token: i64,
+    lease_until: i64,
+) -> Start {
     let call = match ctx.store.call(call_id).await {
         Ok(c) => c,
         Err(StoreError::NotFound(_)) => {
             return Start::Dead(format!("call {call_id} does not exist (job {})", job.id))
         }
-        Err(e) => return Start::Fail(None, e.to_string()),
+        Err(StoreError::Corrupt(why)) => {
+            return Start::Dead(format!(
+                "call {call_id} cannot be read: {why}; fix the row, then retry this dead job"
+            ))
+        }
+        Err(e) => return Start::Fail(e.to_string()),
     };
     if let Some(why) = stale(&call, job) {
         return Start::Duplicate(call, why);
     }
-    let running = Position::new(job.stage, CallState::Running);
-    if call.state == CallState::Dead {
-        let reason = format!("dead {} job retried as job {}", job.stage, job.id);
-        let to = Position::new(job.stage, CallState::Pending);
-        if let Err(e) = ctx
-            .store
-            .move_call(
-                call_id,
-                &mv(to, Some(call.position()), "retried", reason, None),
-            )
-            .await
-        {
-            return Start::Fail(Some(call), e.to_string());
+    match call.state {
+        CallState::Running => {
+            let now = crate::now_ms();
+            match ctx.store.call_lease(call_id).await {
+                Ok(Some((_, until))) if until >= now => return Start::Busy(call, until - now),
+                Ok(_) => {}
+                Err(e) => return Start::Fail(e.to_string()),
+            }
         }
+        CallState::Dead => {
+            match ctx.store.live_dead_row_of_job(&job.id).await {
+                Ok(Some(dead_id)) => {
+                    return Start::Duplicate(
+                        call,
+                        format!("job {} already died as dead job #{dead_id}", job.id),
+                    )
+                }
+                Ok(None) => {}
+                Err(e) => return Start::Fail(e.to_string()),
+            }
+            let reason = format!("dead {} job retried as job {}", job.stage, job.id);
+            let to = Position::new(job.stage, CallState::Pending);
+            if let Err(e) = ctx
+                .store
+                .move_call(
+                    call_id,
+                    &mv(to, Some(call.position()), "retried", reason, None),
+                )
+                .await
+            {
+                return Start::Fail(e.to_string());
+            }
+        }
+        _ => {}
     }
+    let reason = format!("{} started (attempt {})", job.stage, job.attempts + 1);
     match ctx
         .store
-        .move_call(call_id, &mv(running, None, "started", start_reason, None))
+        .start_call(call_id, job.business_id, job.stage, token, lease_until)
         .await
     {
-        Ok(c) => Start::Run(c),
-        Err(StoreError::IllegalTransition(t)) => {
-            Start::Duplicate(call, format!("not runnable: {t}"))
+        Ok(Some(c)) => {
+            let _ = ctx
+                .store
+                .append_event(
+                    ctx.store.pool(),
+                    &crate::store::events::NewEvent {
+                        call_id,
+                        business_id: c.business_id,
+                        stage: job.stage,
+                        kind: "started",
+                        reason,
+                        detail: None,
+                        actor: "pipeline",
+                    },
+                )
+                .await;
+            Start::Run(c)
         }
-        Err(e) => Start::Fail(Some(call), e.to_string()),
+        Ok(None) => Start::Duplicate(call, "moved by someone else while starting".into()),
+        Err(e) => Start::Fail(e.to_string()),
     }
 }
 
@@ -223,12 +346,44 @@ fn stale(call: &Call, job: &Job) -> Option<String> {
     }
 }
 
+/// A failure inside a settling transaction: someone else owns the call now, or not.
+enum TxError {
+    Conflict(String),
+    Other(String),
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(why) => TxError::Conflict(why),
+            e => TxError::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<QueueError> for TxError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Store(StoreError::Conflict(why)) => TxError::Conflict(why),
+            e => TxError::Other(e.to_string()),
+        }
+    }
+}
+
+fn commit_err(what: String) -> impl FnOnce(sqlx::Error) -> TxError {
+    move |e| TxError::Other(format!("committing {what}: {e}"))
+}
+
+/// The stage's result in one transaction, fenced by the lease: the move, its trace row,
+/// the throughput count, the next stage's job (outbox) and — on the database broker — the
+/// ack. A crash anywhere leaves either all of it or none of it.
 async fn settle_success(
     ctx: &PipelineCtx,
     d: Delivery,
     call: &Call,
     outcome: Outcome,
     audio_s: i64,
+    token: i64,
 ) -> Handled {
     let stage = d.job.stage;
     let running = Position::new(stage, CallState::Running);
@@ -254,38 +409,47 @@ async fn settle_success(
         CallState::Done => "done",
         _ => "completed",
     };
-    // The move and its throughput count commit together, so buckets always sum to the
-    // calls that went through (a crash cannot count a call twice or not at all).
-    let moved = async {
+    let moved: Result<bool, TxError> = async {
         let mut tx = ctx.store.begin_write().await?;
+        ctx.store.release_lease_in(&mut tx, call.id, token).await?;
         ctx.store
             .move_call_in(&mut tx, call.id, &mv(to, Some(running), kind, reason, None))
             .await?;
         ctx.store
             .bump_throughput(&mut *tx, call.business_id, stage, 1, audio_s, 0)
             .await?;
-        tx.commit().await.map_err(|e| StoreError::Db {
-            context: format!("committing the {stage} result of call {}", call.id),
-            source: e,
-        })
+        if let Some(job) = &next_job {
+            crate::queue::outbox::enqueue_in(&mut tx, ctx.broker.kind(), std::slice::from_ref(job))
+                .await?;
+        }
+        let acked = d.settle_in(&mut tx, None).await?;
+        tx.commit().await.map_err(commit_err(format!(
+            "the {stage} result of call {}",
+            call.id
+        )))?;
+        Ok(acked)
     }
     .await;
     match moved {
-        Ok(()) => {}
-        // Someone else (a concurrent redelivery, an operator) moved it: their move stands.
-        Err(StoreError::Conflict(why)) => {
-            return ack_or_unsettled(d, Handled::Duplicate(why)).await
+        Ok(acked) => {
+            if crate::failpoint::enabled() {
+                crate::failpoint::hit(&format!("after_commit.{stage}")).await;
+            }
+            if next_job.is_some() {
+                ctx.broker.enqueued();
+            }
+            if acked {
+                d.settled_in_tx();
+                return Handled::Advanced(to);
+            }
+            // A failed ack only means a redelivery, which finds the call moved on.
+            ack_or_unsettled(d, Handled::Advanced(to)).await
         }
-        Err(e) => return settle_fail(ctx, d, Some(call), &e.to_string()).await,
+        // The lease ran out and another run took over, or an operator moved the call:
+        // their move stands, ours is discarded.
+        Err(TxError::Conflict(why)) => ack_or_unsettled(d, Handled::Duplicate(why)).await,
+        Err(TxError::Other(e)) => settle_fail(ctx, d, Some(call), Some(token), &e, None).await,
     }
-    if let Some(job) = next_job {
-        // Publish before ack: a crash here leaves the call pending at the next stage and
-        // this job unacked; its redelivery republishes (see settle_duplicate).
-        if let Err(e) = ctx.broker.publish(&job).await {
-            return Handled::Unsettled(format!("publishing the {} job failed: {e}", job.stage));
-        }
-    }
-    ack_or_unsettled(d, Handled::Advanced(to)).await
 }
 
 async fn ack_or_unsettled(d: Delivery, then: Handled) -> Handled {
@@ -295,22 +459,11 @@ async fn ack_or_unsettled(d: Delivery, then: Handled) -> Handled {
     }
 }
 
-/// A redelivery for a call that moved on. If the call waits at the next stage, its job may
-/// have been lost in a crash between commit and publish: publish it again (the next stage
-/// is idempotent, so a duplicate costs only a skipped delivery).
+/// A redelivery for a call that moved on (or whose job already died): acked, with the
+/// reason in the trace. Nothing is republished: the move that passed this stage committed
+/// the next stage's job with it.
 async fn settle_duplicate(ctx: &PipelineCtx, d: Delivery, call: &Call, why: String) -> Handled {
     let stage = d.job.stage;
-    if stage.next() == Some(call.stage) && call.state == CallState::Pending {
-        let job = Job::new(
-            call.business_id,
-            call.stage,
-            Some(call.id),
-            serde_json::json!({ "call_id": call.id }),
-        );
-        if let Err(e) = ctx.broker.publish(&job).await {
-            return Handled::Unsettled(format!("republishing the {} job failed: {e}", call.stage));
-        }
-    }
     let _ = ctx
         .store
         .append_event(
@@ -329,77 +482,211 @@ async fn settle_duplicate(ctx: &PipelineCtx, d: Delivery, call: &Call, why: Stri
     ack_or_unsettled(d, Handled::Duplicate(why)).await
 }
 
-async fn settle_fail(ctx: &PipelineCtx, d: Delivery, call: Option<&Call>, error: &str) -> Handled {
+/// The stage runs elsewhere under a live lease: put this delivery back until the lease
+/// would have run out (not an attempt). If that run finishes, the delivery is a duplicate
+/// then; if its worker died, the lease has run out and this delivery takes over.
+async fn settle_busy(ctx: &PipelineCtx, d: Delivery, call: &Call, left_ms: i64) -> Handled {
     let stage = d.job.stage;
-    let attempt = d.job.attempts + 1;
-    match d.fail(error).await {
-        Ok(FailOutcome::Retrying { attempt, delay }) => {
-            if let Some(c) = call {
-                let reason = format!(
-                    "{stage} failed (attempt {attempt}), retrying in {} ms",
-                    delay.as_millis()
-                );
-                let _ = ctx
-                    .store
-                    .move_call(
-                        c.id,
-                        &mv(
-                            Position::new(stage, CallState::Retrying),
-                            None,
-                            "retry",
-                            reason,
-                            Some(error.into()),
-                        ),
-                    )
-                    .await;
-            }
-            Handled::Retrying
-        }
-        Ok(FailOutcome::Dead { dead_job_id }) => {
-            if let Some(c) = call {
-                let reason = format!("{stage} failed {attempt} times: dead job #{dead_job_id}");
-                let _ = ctx
-                    .store
-                    .move_call(
-                        c.id,
-                        &mv(
-                            Position::new(stage, CallState::Dead),
-                            None,
-                            "dead",
-                            reason,
-                            Some(error.into()),
-                        ),
-                    )
-                    .await;
-            }
-            Handled::Dead
-        }
-        Err(e) => Handled::Unsettled(format!("could not record the failure ({error}): {e}")),
+    let delay = std::time::Duration::from_millis(left_ms.max(0) as u64 + 500);
+    let delay = delay + crate::queue::jitter(std::time::Duration::from_millis(1000));
+    let _ = ctx
+        .store
+        .append_event(
+            ctx.store.pool(),
+            &crate::store::events::NewEvent {
+                call_id: call.id,
+                business_id: call.business_id,
+                stage,
+                kind: "deferred",
+                reason: format!(
+                    "{stage} delivery deferred {} s: the stage is running under another worker's lease",
+                    delay.as_secs()
+                ),
+                detail: None,
+                actor: "pipeline",
+            },
+        )
+        .await;
+    let why = format!("call {} busy at {stage} for {left_ms} ms more", call.id);
+    match d.defer(delay).await {
+        Ok(()) => Handled::Deferred(why),
+        Err(e) => Handled::Unsettled(format!("deferring failed ({why}): {e}")),
     }
 }
 
-async fn settle_dead(ctx: &PipelineCtx, d: Delivery, call: Option<&Call>, error: &str) -> Handled {
+/// A failed attempt: the retry is scheduled and the call moves to retrying in one
+/// transaction (database broker), or the move commits first and the delayed job is
+/// published after it (RabbitMQ: a crash in between redelivers the original). Out of
+/// attempts, the job dies (`settle_dead_job`).
+async fn settle_fail(
+    ctx: &PipelineCtx,
+    d: Delivery,
+    call: Option<&Call>,
+    token: Option<i64>,
+    error: &str,
+    retry_after: Option<std::time::Duration>,
+) -> Handled {
     let stage = d.job.stage;
-    match d.dead(error).await {
-        Ok(dead_job_id) => {
-            if let Some(c) = call {
-                let reason = format!("{stage} failed permanently: dead job #{dead_job_id}");
-                let _ = ctx
-                    .store
-                    .move_call(
-                        c.id,
-                        &mv(
-                            Position::new(stage, CallState::Dead),
-                            None,
-                            "dead",
-                            reason,
-                            Some(error.into()),
-                        ),
-                    )
-                    .await;
-            }
+    let mut job = d.job.clone();
+    job.attempts += 1;
+    job.errors.push(crate::queue::AttemptError {
+        attempt: job.attempts,
+        at: crate::now_ms(),
+        error: error.to_string(),
+    });
+    if job.attempts >= d.policy().max_attempts {
+        return settle_dead_job(ctx, d, call, token, job, "max attempts reached").await;
+    }
+    let attempt = job.attempts;
+    let delay = match (ctx.broker.kind(), retry_after) {
+        ("database", after) => d.policy().jittered_delay(attempt, after),
+        // RabbitMQ delays by tier queues: the nearest tier at or above Retry-After.
+        (_, Some(after)) => d.policy().tier_at_least(after),
+        (_, None) => d.policy().delay_after(attempt),
+    };
+    if call.is_none() && ctx.broker.kind() != "database" {
+        // Nothing to move (the call could not even be read): no database needed to retry.
+        return match d.retry_with(&job, delay).await {
+            Ok(()) => Handled::Retrying,
+            Err(e) => Handled::Unsettled(format!("could not schedule the retry ({error}): {e}")),
+        };
+    }
+    let res: Result<bool, TxError> = async {
+        let mut tx = ctx.store.begin_write().await?;
+        if let (Some(c), Some(t)) = (call, token) {
+            ctx.store.release_lease_in(&mut tx, c.id, t).await?;
+        }
+        if let Some(c) = call {
+            let reason = format!(
+                "{stage} failed (attempt {attempt}), retrying in {} ms{}",
+                delay.as_millis(),
+                if retry_after.is_some() {
+                    " (the provider's Retry-After)"
+                } else {
+                    ""
+                }
+            );
+            ctx.store
+                .move_call_in(
+                    &mut tx,
+                    c.id,
+                    &mv(
+                        Position::new(stage, CallState::Retrying),
+                        None,
+                        "retry",
+                        reason,
+                        Some(error.into()),
+                    ),
+                )
+                .await?;
+        }
+        let in_tx = d.settle_in(&mut tx, Some((&job, delay))).await?;
+        tx.commit()
+            .await
+            .map_err(commit_err(format!("the retry of job {}", job.id)))?;
+        Ok(in_tx)
+    }
+    .await;
+    match res {
+        Ok(true) => {
+            d.settled_in_tx();
+            Handled::Retrying
+        }
+        Ok(false) => match d.retry_with(&job, delay).await {
+            Ok(()) => Handled::Retrying,
+            Err(e) => Handled::Unsettled(format!("could not schedule the retry ({error}): {e}")),
+        },
+        Err(TxError::Conflict(why)) => ack_or_unsettled(d, Handled::Duplicate(why)).await,
+        Err(TxError::Other(e)) => {
+            Handled::Unsettled(format!("could not record the failure ({error}): {e}"))
+        }
+    }
+}
+
+/// Dead at once, whatever the attempt count (permanent errors: a 4xx, a corrupt row).
+async fn settle_dead(
+    ctx: &PipelineCtx,
+    d: Delivery,
+    call: Option<&Call>,
+    token: Option<i64>,
+    error: &str,
+) -> Handled {
+    let mut job = d.job.clone();
+    job.attempts += 1;
+    job.errors.push(crate::queue::AttemptError {
+        attempt: job.attempts,
+        at: crate::now_ms(),
+        error: error.to_string(),
+    });
+    settle_dead_job(ctx, d, call, token, job, "permanent error").await
+}
+
+/// The dead-job row and the call's move to dead commit together (and the ack too on the
+/// database broker), so the DLQ never holds a call that is not dead. A redelivery after a
+/// lost ack finds the job's dead row and is skipped.
+async fn settle_dead_job(
+    ctx: &PipelineCtx,
+    d: Delivery,
+    call: Option<&Call>,
+    token: Option<i64>,
+    job: Job,
+    reason: &str,
+) -> Handled {
+    let stage = job.stage;
+    let attempts = job.attempts;
+    let error = job
+        .errors
+        .last()
+        .map(|e| e.error.clone())
+        .unwrap_or_default();
+    let res: Result<bool, TxError> = async {
+        let mut tx = ctx.store.begin_write().await?;
+        if let (Some(c), Some(t)) = (call, token) {
+            ctx.store.release_lease_in(&mut tx, c.id, t).await?;
+        }
+        let dead_job_id = ctx
+            .store
+            .insert_dead_job_in(
+                &mut tx,
+                &crate::store::DeadJobInsert::from_job(&job, reason),
+            )
+            .await?;
+        if let Some(c) = call {
+            let why = if reason == "permanent error" {
+                format!("{stage} failed permanently: dead job #{dead_job_id}")
+            } else {
+                format!("{stage} failed {attempts} times: dead job #{dead_job_id}")
+            };
+            ctx.store
+                .move_call_in(
+                    &mut tx,
+                    c.id,
+                    &mv(
+                        Position::new(stage, CallState::Dead),
+                        None,
+                        "dead",
+                        why,
+                        Some(error.clone()),
+                    ),
+                )
+                .await?;
+        }
+        let in_tx = d.settle_in(&mut tx, None).await?;
+        tx.commit()
+            .await
+            .map_err(commit_err(format!("dead job {}", job.id)))?;
+        Ok(in_tx)
+    }
+    .await;
+    match res {
+        Ok(true) => {
+            d.settled_in_tx();
             Handled::Dead
         }
-        Err(e) => Handled::Unsettled(format!("could not dead-letter ({error}): {e}")),
+        Ok(false) => ack_or_unsettled(d, Handled::Dead).await,
+        Err(TxError::Conflict(why)) => ack_or_unsettled(d, Handled::Duplicate(why)).await,
+        Err(TxError::Other(e)) => {
+            Handled::Unsettled(format!("could not dead-letter ({error}): {e}"))
+        }
     }
 }

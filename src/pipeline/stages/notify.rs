@@ -67,17 +67,13 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         if created { "created" } else { "updated" },
         lead.call_count
     );
-    if business.crm_provider != "builtin" {
-        let crm = ctx
-            .providers
-            .crm
-            .get(&business.crm_provider)
-            .ok_or_else(|| {
-                StageError::Permanent(format!(
-                    "CRM '{}' of business '{}' is not configured in this worker",
-                    business.crm_provider, business.name
-                ))
-            })?;
+    // The business's own CRM client (registry); a misconfigured business waits.
+    if let Some(crm) = ctx
+        .providers
+        .crm_for(store, &business)
+        .await
+        .map_err(|m| StageError::Transient(m.to_string()))?
+    {
         let (first, last) = split_name(call.extracted_name.as_deref());
         let r = crm
             .upsert_lead(&LeadUpsert {

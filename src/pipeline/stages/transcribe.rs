@@ -19,16 +19,12 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         });
     }
     let business = store.business(call.business_id).await?;
+    // The business's own client (registry); a misconfigured business waits (issue 11).
     let provider = ctx
         .providers
-        .stt
-        .get(&business.stt_provider)
-        .ok_or_else(|| {
-            StageError::Permanent(format!(
-                "business '{}' uses STT provider '{}', which is not configured in this worker",
-                business.name, business.stt_provider
-            ))
-        })?;
+        .stt_for(store, &business)
+        .await
+        .map_err(|m| StageError::Transient(m.to_string()))?;
     let audio_url = call
         .audio_url
         .clone()

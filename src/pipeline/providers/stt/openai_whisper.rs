@@ -20,6 +20,12 @@ pub struct OpenAiWhisper {
 }
 
 impl OpenAiWhisper {
+    /// Bounds on downloading call audio (config `[audio]`).
+    pub fn with_audio(mut self, policy: crate::pipeline::providers::audio::AudioPolicy) -> Self {
+        self.http.audio = policy;
+        self
+    }
+
     pub fn new(
         base_url: String,
         path: String,

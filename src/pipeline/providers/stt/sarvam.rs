@@ -27,6 +27,12 @@ pub struct Sarvam {
 }
 
 impl Sarvam {
+    /// Bounds on downloading call audio (config `[audio]`).
+    pub fn with_audio(mut self, policy: crate::pipeline::providers::audio::AudioPolicy) -> Self {
+        self.http.audio = policy;
+        self
+    }
+
     pub fn new(
         base_url: String,
         api_key: String,

@@ -1,0 +1,182 @@
+//! Tokens, sentences and the canonical text form every comparison starts from.
+
+use unicode_normalization::UnicodeNormalization;
+
+pub(crate) fn is_mark(c: char) -> bool {
+    // Combining marks: Rust's std has no general-category test, so the ranges that occur
+    // in our languages (Latin diacritics, Hebrew points, Indic vowel signs, ZWJ/ZWNJ).
+    matches!(c as u32,
+        0x0300..=0x036F | 0x0591..=0x05BD | 0x05BF | 0x05C1..=0x05C2 | 0x05C4..=0x05C5 | 0x05C7
+        | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 | 0x0900..=0x0903 | 0x093A..=0x094F
+        | 0x0951..=0x0957 | 0x0962..=0x0963 | 0x0981..=0x0983 | 0x09BC..=0x09D7 | 0x0A01..=0x0A03
+        | 0x0A3C..=0x0A51 | 0x0A81..=0x0A83 | 0x0ABC..=0x0ACD | 0x200C..=0x200D)
+}
+
+pub(crate) fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || is_mark(c)
+}
+
+/// NFKC, typographic apostrophes made plain: the form every comparison starts from.
+pub(crate) fn canonical(s: &str) -> String {
+    s.nfkc()
+        .map(|c| {
+            if matches!(
+                c,
+                '\u{2019}' | '\u{2018}' | '\u{02BC}' | '`' | '´' | '\u{05F3}'
+            ) {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// One word of an utterance.
+#[derive(Debug, Clone)]
+pub(crate) struct Tok {
+    /// The whitespace-separated piece as written, punctuation included (for evidence).
+    pub raw: String,
+    /// The word without surrounding punctuation, original case.
+    pub word: String,
+    pub lower: String,
+    /// Punctuation right after the word ("," "." "?"), empty if none.
+    pub tail: String,
+    /// Punctuation followed the word: a clause boundary.
+    pub punct_after: bool,
+    /// The punctuation ends a sentence ('.', '!', '?', '।'), unless the word is a title
+    /// abbreviation or an initial ("Dr.", "J.").
+    pub sentence_end: bool,
+    /// The word was spelled out letter by letter in the call ("S-C-H-M-I-D-T").
+    pub spelled: bool,
+}
+
+impl Tok {
+    pub(crate) fn new(raw: &str, word: &str, tail: &str, abbreviation: bool) -> Tok {
+        Tok {
+            raw: raw.to_string(),
+            word: word.to_string(),
+            lower: word.to_lowercase(),
+            tail: tail.to_string(),
+            punct_after: !tail.is_empty(),
+            sentence_end: tail.contains(['.', '!', '?', '।', '…']) && !abbreviation,
+            spelled: false,
+        }
+    }
+    pub(crate) fn question(&self) -> bool {
+        self.tail.contains('?')
+    }
+}
+
+pub(crate) fn tokenize(text: &str) -> Vec<Tok> {
+    let text = canonical(text);
+    let mut out: Vec<Tok> = Vec::new();
+    for raw in text.split_whitespace() {
+        let start = raw.len() - raw.trim_start_matches(|c: char| !is_word_char(c)).len();
+        let end = raw.trim_end_matches(|c: char| !is_word_char(c)).len();
+        // Punctuation before a word ("„Müller", "(Peter") or standing alone ("—", "...")
+        // ends the previous clause.
+        if start > 0 || start >= end {
+            if let Some(prev) = out.last_mut() {
+                prev.punct_after = true;
+                prev.sentence_end |=
+                    raw[..start.min(raw.len())].contains(['.', '!', '?', '।', '…']);
+                if raw[..start.min(raw.len())].contains('?') {
+                    prev.tail.push('?');
+                }
+            }
+        }
+        if start >= end {
+            continue;
+        }
+        let (word, tail) = (&raw[start..end], &raw[end..]);
+        let lower = word.to_lowercase();
+        let abbreviation =
+            super::lexicon::TITLES.contains(&lower.as_str()) || word.chars().count() == 1;
+        out.push(Tok::new(raw, word, tail, abbreviation));
+    }
+    out
+}
+
+/// Sentences as token ranges.
+pub(crate) fn sentences(toks: &[Tok]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, t) in toks.iter().enumerate() {
+        if t.sentence_end {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < toks.len() {
+        out.push(start..toks.len());
+    }
+    out
+}
+
+pub(crate) fn sentence_text(toks: &[Tok], at: usize) -> String {
+    let range = sentences(toks)
+        .into_iter()
+        .find(|r| r.contains(&at))
+        .unwrap_or(0..toks.len());
+    toks[range]
+        .iter()
+        .map(|t| t.raw.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(crate) fn is_cased(c: char) -> bool {
+    c.is_uppercase() || c.is_lowercase()
+}
+
+/// "rahul" → "Rahul": names read from lowercase STT output are stored capitalized.
+pub(crate) fn capitalize(w: &str) -> String {
+    let mut cs = w.chars();
+    match cs.next() {
+        Some(f) if f.is_lowercase() => f.to_uppercase().chain(cs).collect(),
+        _ => w.to_string(),
+    }
+}
+
+/// Lowercase words separated by single spaces, punctuation gone: for phrase matching.
+pub(crate) fn flatten(s: &str) -> String {
+    canonical(s)
+        .to_lowercase()
+        .chars()
+        .map(|c| if is_word_char(c) || c == '\'' { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Does `flat` (from [`flatten`]) contain `phrase` as whole words?
+pub(crate) fn has_phrase(flat: &str, phrase: &str) -> bool {
+    format!(" {flat} ").contains(&format!(" {phrase} "))
+}
+
+/// The script of a word, for "does this look like a name in its script".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    Latin,
+    Devanagari,
+    Hebrew,
+    Other,
+}
+
+pub fn script_of_char(c: char) -> Option<Script> {
+    match c as u32 {
+        0x0900..=0x097F | 0xA8E0..=0xA8FF => Some(Script::Devanagari),
+        0x0590..=0x05FF | 0xFB1D..=0xFB4F => Some(Script::Hebrew),
+        _ if c.is_ascii_alphabetic() => Some(Script::Latin),
+        0x00C0..=0x024F | 0x1E00..=0x1EFF => Some(Script::Latin),
+        _ if c.is_alphabetic() => Some(Script::Other),
+        _ => None,
+    }
+}
+
+/// The script of a word: the first letter's script (None when it has no letters).
+pub fn script_of(word: &str) -> Option<Script> {
+    word.chars().find_map(script_of_char)
+}
