@@ -195,6 +195,8 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         if !b.active {
             name.push_str(" (off)");
         }
+        // Cut with an ellipsis, so a shortened name reads as shortened.
+        let name = super::widgets::cut(&name, if wide { 22 } else { 14 });
         let mut cells = vec![Cell::from(name).style(name_style)];
         if wide {
             for i in 0..5 {
