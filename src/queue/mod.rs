@@ -411,4 +411,63 @@ mod tests {
         assert_eq!(p.delay_after(3), Duration::from_millis(1600));
         assert_eq!(p.delay_after(9), Duration::from_millis(1600));
     }
+
+    #[test]
+    fn retry_after_wins_over_the_tier_and_jitter_stays_within_the_tier() {
+        let p = RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(100),
+            tiers: 3,
+        };
+        // A server's Retry-After: 7 delays by 7 s, not by the 100 ms tier.
+        assert_eq!(
+            p.jittered_delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            p.jittered_delay(1, Some(Duration::from_secs(86_400))),
+            Duration::from_secs(3600),
+            "capped at an hour"
+        );
+        for _ in 0..200 {
+            let d = p.jittered_delay(2, None);
+            assert!(
+                d >= Duration::from_millis(200) && d <= Duration::from_millis(400),
+                "{d:?}"
+            );
+        }
+        // RabbitMQ: the nearest tier at or above it.
+        assert_eq!(
+            p.tier_at_least(Duration::from_millis(350)),
+            Duration::from_millis(400)
+        );
+        assert_eq!(
+            p.tier_at_least(Duration::from_secs(7)),
+            Duration::from_millis(1600)
+        );
+    }
+
+    #[test]
+    fn absurd_retry_settings_are_refused_with_the_key() {
+        let bad = |max_attempts, base_ms, tiers| {
+            RetryPolicy {
+                max_attempts,
+                base_delay: Duration::from_millis(base_ms),
+                tiers,
+            }
+            .validate()
+            .unwrap_err()
+        };
+        assert!(bad(0, 1000, 4).contains("broker.max_attempts"));
+        assert!(bad(5, 0, 4).contains("broker.retry_base_ms"));
+        assert!(bad(5, 1000, 40).contains("broker.retry_tiers"));
+        assert!(bad(5, 3_600_000, 8).contains("exceeds 7 days"));
+        assert!(RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(1000),
+            tiers: 4
+        }
+        .validate()
+        .is_ok());
+    }
 }

@@ -675,3 +675,16 @@ async fn settle_dead_job(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn retry_after_is_read_from_the_provider_error_text() {
+        let msg = "openai: transient: HTTP 429: Rate limit reached (Retry-After: 7)";
+        assert_eq!(
+            super::retry_after_of(msg),
+            Some(std::time::Duration::from_secs(7))
+        );
+        assert_eq!(super::retry_after_of("HTTP 500: upstream exploded"), None);
+    }
+}
