@@ -49,9 +49,20 @@ pub fn init(dir: &Path, level: &str) -> anyhow::Result<WorkerGuard> {
         .with_writer(writer)
         .with_ansi(false)
         .with_filter(filter);
-    let counter = StatementCounter.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-        COUNTING.load(Ordering::Relaxed) && meta.target() == "sqlx::query"
-    }));
+    // Decided per event (counting is switched on and off at run time), not cached per
+    // callsite: a callsite filter of "never" would hide the statements for good.
+    let counter = StatementCounter.with_filter(
+        tracing_subscriber::filter::DynFilterFn::new(|meta, _| {
+            COUNTING.load(Ordering::Relaxed) && meta.target() == "sqlx::query"
+        })
+        .with_callsite_filter(|meta| {
+            if meta.target() == "sqlx::query" {
+                tracing::subscriber::Interest::sometimes()
+            } else {
+                tracing::subscriber::Interest::never()
+            }
+        }),
+    );
     let _ = tracing_subscriber::registry()
         .with(fmt)
         .with(counter)

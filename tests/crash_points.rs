@@ -307,15 +307,26 @@ fn kill_at(mut child: Child, point: &str) {
     child.wait().unwrap();
 }
 
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+/// A worker process that is killed when the test ends, even when it panics (a failed
+/// assertion must not leave workers running on the machine).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
+
+fn stop(w: Running) {
+    drop(w);
+}
+
 
 async fn crash_then_recover(b: Backend, point: &str) {
     let leads = b.seed(CALLS).await;
     kill_at(b.worker(Some(point), 3000, 10), point);
-    let w = b.worker(None, 3000, 10);
+    let w = Running(b.worker(None, 3000, 10));
     b.wait_all_finished(CALLS).await;
     // Let the relay and a sweep run after the last move before checking the leftovers.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -404,7 +415,7 @@ async fn postgres_rabbitmq_killed_between_relay_publish_and_outbox_delete() {
         b.worker(Some("relay_after_publish"), 3000, 10),
         "relay_after_publish",
     );
-    let w = b.worker(None, 3000, 10);
+    let w = Running(b.worker(None, 3000, 10));
     b.wait_all_finished(CALLS).await;
     // The dead relay's rows come back once its claim (30 s) runs out and are published
     // again: wait for that, so their duplicate deliveries are part of the check.
@@ -463,8 +474,8 @@ async fn long_call_runs_once(b: Backend) {
         broker.close().await;
     }
     // Lease 3 s, transcription 7 s: the provider call outlives the lease more than twice.
-    let w1 = b.worker(None, 3000, 7000);
-    let w2 = b.worker(None, 3000, 7000);
+    let w1 = Running(b.worker(None, 3000, 7000));
+    let w2 = Running(b.worker(None, 3000, 7000));
     b.wait_all_finished(N).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let starts: Vec<(i64, i64)> = sqlx::query_as(
@@ -523,7 +534,7 @@ async fn postgres_rabbitmq_broker_cut_and_database_connections_terminated_mid_ru
     const N: u64 = 120;
     let leads = b.seed(N).await;
     let (proxy, via) = common::proxy::amqp_via_proxy(&b.amqp).await;
-    let w = b.worker_via(&via, 3000, 30);
+    let w = Running(b.worker_via(&via, 3000, 30));
     let terminate = "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()";
     let admin = sqlx::PgPool::connect(&b.url).await.unwrap();
