@@ -212,14 +212,29 @@ fn same_name(a: &str, b: &str) -> bool {
     normalize_name(a) == normalize_name(b)
 }
 
-async fn run_language(lang: &str, t: &mut Tally) {
+#[derive(Clone)]
+enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+async fn run_language(lang: &str, t: &mut Tally, backend: &Backend) {
     let corpus = load(lang);
     let b = &corpus.business;
     let own = b["own_number"].as_str().unwrap();
     let agent = b["agent"].as_str().unwrap();
     for c in &corpus.cases {
         // A fresh database per case: a customer one case creates is no candidate in the next.
-        let (store, _dir) = common::sqlite_store().await;
+        let (store, _dir, _pg) = match backend {
+            Backend::Sqlite => {
+                let (s, d) = common::sqlite_store().await;
+                (s, Some(d), None)
+            }
+            Backend::Postgres(url) => {
+                let db = common::PgDb::create(url).await;
+                (db.store.clone(), None, Some(db))
+            }
+        };
         let (bid, ids) = seed(&store, b).await;
         let ctx = ctx_for(store.clone()).await;
         let id = c["id"].as_str().unwrap();
@@ -341,11 +356,24 @@ async fn run_language(lang: &str, t: &mut Tally) {
 
 #[tokio::test]
 async fn linking_corpus_never_links_wrong_and_never_stores_non_names() {
+    corpus(Backend::Sqlite).await;
+}
+
+/// The same corpus on Postgres (the name-key queries and the find-or-create are SQL).
+#[tokio::test]
+async fn linking_corpus_on_postgres() {
+    let Some(url) = common::postgres_url() else {
+        return;
+    };
+    corpus(Backend::Postgres(url)).await;
+}
+
+async fn corpus(backend: Backend) {
     let mut total = Tally::default();
     let mut lines = Vec::new();
     for lang in ["de", "en", "hi", "he"] {
         let mut t = Tally::default();
-        run_language(lang, &mut t).await;
+        run_language(lang, &mut t, &backend).await;
         lines.push(format!(
             "{lang}: {} cases; full-name auto-link recall {}/{}; wrong links {}; non-names stored {}; review right-first {}/{}; spoken-number links {}/{}",
             t.cases, t.full_linked, t.full_name, t.wrong_links.len(), t.non_names.len(),
@@ -364,7 +392,11 @@ async fn linking_corpus_never_links_wrong_and_never_stores_non_names() {
         total.misses.extend(t.misses);
         total.soft.extend(t.soft);
     }
-    println!("linking corpus (SQLite, real sync + link stages):");
+    let which = match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres(_) => "Postgres",
+    };
+    println!("linking corpus ({which}, real sync + link stages):");
     for l in &lines {
         println!("  {l}");
     }

@@ -26,6 +26,8 @@ use super::normalize_name;
 use super::text::{script_of, Script};
 use rphonetic::{Cologne, Encoder};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NameScore {
@@ -316,10 +318,22 @@ fn normalize_title_words(t: &str) -> Vec<String> {
         .collect()
 }
 
+/// The gender lexicon, folded once.
+fn folded_first_names() -> &'static (HashSet<String>, HashSet<String>) {
+    static SETS: OnceLock<(HashSet<String>, HashSet<String>)> = OnceLock::new();
+    SETS.get_or_init(|| {
+        (
+            FEMALE_FIRST.iter().map(|n| fold_key(n)).collect(),
+            MALE_FIRST.iter().map(|n| fold_key(n)).collect(),
+        )
+    })
+}
+
 fn gender_of_first(first: &str) -> Option<Gender> {
     let k = fold_key(first);
-    let f = FEMALE_FIRST.iter().any(|n| fold_key(n) == k);
-    let m = MALE_FIRST.iter().any(|n| fold_key(n) == k);
+    let (female, male) = folded_first_names();
+    let f = female.contains(&k);
+    let m = male.contains(&k);
     match (f, m) {
         (true, false) => Some(Gender::Female),
         (false, true) => Some(Gender::Male),
@@ -431,7 +445,32 @@ fn share01(share: f64) -> f64 {
 }
 
 /// Score one customer against a query.
-fn score_one(q: &NameQuery, c: &CandidateCustomer, ev: &LinkEvidence) -> RankedCandidate {
+/// What is known about the query once, for every candidate.
+struct QueryFacts {
+    gender: Option<(Gender, String)>,
+}
+
+impl QueryFacts {
+    fn of(q: &NameQuery) -> Self {
+        let qn = normalize_name(&q.name);
+        let qt: Vec<&str> = qn.split_whitespace().collect();
+        let gender = gender_of_title(q.title.as_deref())
+            .map(|g| (g, format!("title {}", q.title.as_deref().unwrap_or(""))))
+            .or_else(|| {
+                (qt.len() >= 2)
+                    .then(|| gender_of_first(qt[0]).map(|g| (g, format!("first name {}", qt[0]))))
+                    .flatten()
+            });
+        QueryFacts { gender }
+    }
+}
+
+fn score_with(
+    q: &NameQuery,
+    c: &CandidateCustomer,
+    ev: &LinkEvidence,
+    facts: &QueryFacts,
+) -> RankedCandidate {
     let qn = normalize_name(&q.name);
     let cn = normalize_name(&c.name);
     let qt: Vec<&str> = qn.split_whitespace().collect();
@@ -525,13 +564,7 @@ fn score_one(q: &NameQuery, c: &CandidateCustomer, ev: &LinkEvidence) -> RankedC
     }
     let mut confidence = score;
     // Gender by title or first name, against the customer's first name or stored title.
-    let q_gender = gender_of_title(q.title.as_deref())
-        .map(|g| (g, format!("title {}", q.title.as_deref().unwrap_or(""))))
-        .or_else(|| {
-            (qt.len() >= 2)
-                .then(|| gender_of_first(qt[0]).map(|g| (g, format!("first name {}", qt[0]))))
-                .flatten()
-        });
+    let q_gender = facts.gender.clone();
     let c_gender = gender_of_title(stored_title(&c.name).as_deref())
         .or_else(|| (ct.len() >= 2).then(|| gender_of_first(ct[0])).flatten());
     match (q_gender, c_gender) {
@@ -636,9 +669,10 @@ pub fn rank_customers(
     ev: &LinkEvidence,
     review_floor: f64,
 ) -> Vec<RankedCandidate> {
+    let facts = QueryFacts::of(q);
     let mut out: Vec<RankedCandidate> = customers
         .iter()
-        .map(|c| score_one(q, c, ev))
+        .map(|c| score_with(q, c, ev, &facts))
         // Above the floor, or the same surname (a Petra for a Peter is worth a look), or
         // the customer whose number the caller said.
         .filter(|c| {

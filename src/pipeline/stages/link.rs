@@ -609,12 +609,21 @@ async fn name_candidates(
             .customers_by_first_name_keys(business_id, &sur, FIRST_NAME_CANDIDATES)
             .await?
     };
-    for c in store
-        .customers_by_name_keys(business_id, &sur, &[], NAME_CANDIDATES)
-        .await?
-    {
-        if !out.iter().any(|x| x.id == c.id) {
-            out.push(c);
+    // Exact folded spellings first; phonetic codes and consonant skeletons (other
+    // spellings, other scripts) only while there is room.
+    let (exact, loose): (Vec<String>, Vec<String>) =
+        sur.iter().cloned().partition(|k| k.starts_with("f:"));
+    for tier in [exact, loose] {
+        if out.len() >= NAME_CANDIDATES as usize || tier.is_empty() {
+            continue;
+        }
+        for c in store
+            .customers_by_name_keys(business_id, &tier, &[], NAME_CANDIDATES)
+            .await?
+        {
+            if !out.iter().any(|x| x.id == c.id) {
+                out.push(c);
+            }
         }
     }
     Ok(out)
