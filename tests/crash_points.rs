@@ -322,7 +322,6 @@ fn stop(w: Running) {
     drop(w);
 }
 
-
 async fn crash_then_recover(b: Backend, point: &str) {
     let leads = b.seed(CALLS).await;
     kill_at(b.worker(Some(point), 3000, 10), point);
