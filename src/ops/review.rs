@@ -109,18 +109,32 @@ impl Ops {
         }
         let now = crate::now_ms();
         let mut tx = self.store.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
+        // (business, phone) is unique for live customers: a phone someone already holds
+        // (created by a concurrent call meanwhile) links to that customer instead.
+        let created: Option<i64> = sqlx::query_scalar(
             "INSERT INTO customers (business_id, name, name_normalized, phone, is_temporary, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,0,$5,$5) RETURNING id",
+             VALUES ($1,$2,$3,$4,0,$5,$5) \
+             ON CONFLICT (business_id, phone) WHERE phone IS NOT NULL AND merged_into IS NULL DO NOTHING RETURNING id",
         )
         .bind(call.business_id)
         .bind(name.as_deref())
         .bind(name.as_deref().map(crate::domain::names::normalize_name))
         .bind(phone.as_deref())
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(|e| db(e, format!("creating a customer from call {call_id}")))?;
+        let id: i64 = match created {
+            Some(id) => id,
+            None => sqlx::query_scalar(
+                "SELECT id FROM customers WHERE business_id = $1 AND phone = $2 AND merged_into IS NULL",
+            )
+            .bind(call.business_id)
+            .bind(phone.as_deref())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| db(e, format!("reading the customer holding the phone of call {call_id}")))?,
+        };
         self.link_in(&mut tx, &call, id, Action::ReviewCreateCustomer, &did)
             .await?;
         self.enqueue_notify(&mut tx, &call).await?;
