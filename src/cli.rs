@@ -233,6 +233,16 @@ pub enum BenchWhat {
         #[arg(long)]
         failures: bool,
     },
+    /// SQL statements per second of one idle worker over many businesses
+    Idle {
+        #[arg(long, default_value = "database")]
+        backend: String,
+        #[arg(long, default_value_t = 1000)]
+        businesses: u32,
+        /// Measured seconds (after 5 s of startup)
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
     /// Console refresh and render latency on a big Postgres (seeds its own database with COPY)
     Console {
         #[arg(long, default_value_t = 1000)]
@@ -346,6 +356,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         failures,
                     };
                     crate::bench::pipeline::run(&config, b).await
+                }
+                BenchWhat::Idle {
+                    backend,
+                    businesses,
+                    seconds,
+                } => {
+                    let b = crate::bench::idle::IdleBench {
+                        backend,
+                        businesses,
+                        seconds,
+                    };
+                    crate::bench::idle::run(&config, b).await
                 }
                 BenchWhat::Console {
                     businesses,

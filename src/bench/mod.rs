@@ -2,5 +2,6 @@
 
 pub mod broker;
 pub mod console;
+pub mod idle;
 pub mod pipeline;
 pub mod raw_lapin;

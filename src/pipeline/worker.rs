@@ -144,6 +144,8 @@ async fn relay_loop(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let wake = ctx.broker.relay_signal();
+    // Other processes' commits (Postgres): a notification instead of a 4-per-second poll.
+    let notifier = crate::queue::pg_notify::Notifier::start(&ctx.store);
     let mut backoff = Duration::from_millis(200);
     loop {
         if *shutdown.borrow() {
@@ -156,9 +158,15 @@ async fn relay_loop(
                 if n == 500 {
                     continue;
                 }
+                let poll = if notifier.listening() {
+                    Duration::from_secs(10)
+                } else {
+                    Duration::from_millis(250)
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = tokio::time::sleep(poll) => {}
                     _ = async { match &wake { Some(w) => w.notified().await, None => std::future::pending().await } } => {}
+                    _ = notifier.outbox().notified() => {}
                     _ = shutdown.changed() => {}
                 }
             }

@@ -4,6 +4,7 @@
 //! claimable again by itself. Publishes and acks are group-committed by one writer task:
 //! each caller still waits for its own commit.
 
+use super::pg_notify::Notifier;
 use super::*;
 use crate::store::{col, Ctx, Dialect, StoreError};
 use rand::Rng;
@@ -26,7 +27,13 @@ pub struct DatabaseBroker {
     connected: Arc<AtomicBool>,
     /// Wakes idle local consumers when this process publishes.
     published: Arc<Notify>,
+    /// Wakes idle consumers when any process commits jobs (Postgres); started by the first
+    /// consumer, so a broker that only publishes (ingest, the console) holds no listener.
+    notifier: std::sync::OnceLock<Arc<Notifier>>,
 }
+
+/// With notifications, an idle consumer's safety poll: a lost notification costs at most this.
+const IDLE_POLL_WITH_NOTIFY: Duration = Duration::from_secs(10);
 
 const INSERT_COLS: &str =
     "job_id, queue, business_id, stage, call_id, payload, attempts, errors, first_enqueued_at, enqueued_at, run_at";
@@ -44,6 +51,7 @@ impl DatabaseBroker {
             writer: tx,
             connected,
             published: Arc::new(Notify::new()),
+            notifier: std::sync::OnceLock::new(),
         }
     }
 
@@ -247,24 +255,19 @@ impl Acker for DbAcker {
         self.settled.store(true, Ordering::Relaxed);
     }
 
-    async fn extend(&self, by: Duration) -> Result<bool> {
-        let n = sqlx::query("UPDATE jobs SET run_at = $1 WHERE id = $2 AND claim_token = $3")
-            .bind(crate::now_ms() + by.as_millis() as i64)
-            .bind(self.row_id)
-            .bind(self.token)
-            .execute(self.store.pool())
-            .await
-            .ctx(|| format!("extending the claim of job row {}", self.row_id))?
-            .rows_affected();
-        Ok(n > 0)
+    fn claim_row(&self) -> Option<(i64, i64)> {
+        Some((self.row_id, self.token))
     }
+
+    // No per-delivery `extend`: the pipeline's lease keeper renews the claims of running
+    // handlers together with their call leases (`store::leases`), one statement for many.
 }
 
 impl Drop for DbAcker {
     /// A delivery dropped without ack or retry (shutdown, handler panic) goes back to
     /// its queue now instead of waiting out the visibility timeout.
     fn drop(&mut self) {
-        self.inflight.release(&self.queue);
+        self.inflight.release(self.row_id);
         if self.settled.load(Ordering::Relaxed) {
             return;
         }
@@ -283,32 +286,23 @@ impl Drop for DbAcker {
     }
 }
 
-/// Unacknowledged deliveries per queue: the per-business prefetch.
+/// Unacknowledged deliveries of one consumer (one stage), over all its businesses: the
+/// one budget that bounds in-flight work, whatever the number of businesses.
 #[derive(Default)]
 struct InFlight {
-    counts: StdMutex<HashMap<String, u32>>,
+    claims: StdMutex<HashMap<i64, i64>>,
     freed: Notify,
 }
 
 impl InFlight {
-    fn get(&self, q: &str) -> u32 {
-        *self.counts.lock().unwrap().get(q).unwrap_or(&0)
-    }
     fn total(&self) -> u32 {
-        self.counts.lock().unwrap().values().sum()
+        self.claims.lock().unwrap().len() as u32
     }
-    fn add(&self, q: &str, n: u32) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .entry(q.to_string())
-            .or_default() += n;
+    fn add(&self, row_id: i64, token: i64) {
+        self.claims.lock().unwrap().insert(row_id, token);
     }
-    fn release(&self, q: &str) {
-        if let Some(c) = self.counts.lock().unwrap().get_mut(q) {
-            *c = c.saturating_sub(1);
-        }
+    fn release(&self, row_id: i64) {
+        self.claims.lock().unwrap().remove(&row_id);
         self.freed.notify_one();
     }
 }
@@ -332,19 +326,51 @@ impl ConsumerControl for DbConsumerControl {
     }
 }
 
-fn claim_sql(dialect: Dialect) -> &'static str {
+const CLAIM_RETURNING: &str =
+    "RETURNING jobs.id, jobs.job_id, jobs.business_id, jobs.stage, jobs.call_id, \
+     jobs.payload, jobs.attempts, jobs.errors, jobs.first_enqueued_at, jobs.deliveries";
+
+/// One claim per stage for every business, fair between them:
+/// $1 claimed until, $2 now, $3 claim token, $4 stage, $5 how many, $6 business cursor,
+/// $7 at most this many of one business, $8 the businesses this worker serves (JSON array).
+///
+/// Postgres walks the businesses that have jobs of the stage in id order after the cursor
+/// (a loose index scan: one index probe per such business, none for idle ones) and takes
+/// each one's oldest ready jobs, stopping when it has enough; the next claim starts after
+/// the last business served, so businesses take turns whatever their backlog.
+/// SQLite (one embedded process) ranks the stage's ready jobs per business and takes the
+/// first of every business before the second of any.
+fn claim_sql(dialect: Dialect) -> String {
     match dialect {
-        Dialect::Postgres => {
+        Dialect::Postgres => format!(
+            "WITH RECURSIVE lanes(b) AS ( \
+                 (SELECT business_id FROM jobs WHERE stage = $4 AND business_id > $6 ORDER BY business_id LIMIT 1) \
+               UNION ALL \
+                 SELECT (SELECT j.business_id FROM jobs j WHERE j.stage = $4 AND j.business_id > lanes.b \
+                         ORDER BY j.business_id LIMIT 1) \
+                 FROM lanes WHERE lanes.b IS NOT NULL), \
+             served AS (SELECT CAST(value AS BIGINT) AS b FROM json_array_elements_text(CAST($8 AS json))), \
+             picked AS ( \
+                 SELECT p.id FROM lanes CROSS JOIN LATERAL ( \
+                     SELECT id FROM jobs WHERE stage = $4 AND business_id = lanes.b AND run_at <= $2 \
+                     ORDER BY run_at, id LIMIT $7 FOR UPDATE SKIP LOCKED) p \
+                 WHERE lanes.b IS NOT NULL AND lanes.b IN (SELECT b FROM served) \
+                 LIMIT $5) \
+             UPDATE jobs SET run_at = $1, claimed_at = $2, claim_token = $3, deliveries = deliveries + 1 \
+             FROM picked WHERE jobs.id = picked.id {CLAIM_RETURNING}"
+        ),
+        Dialect::Sqlite => format!(
             "UPDATE jobs SET run_at = $1, claimed_at = $2, claim_token = $3, deliveries = deliveries + 1 \
-             WHERE id IN (SELECT id FROM jobs WHERE queue = $4 AND run_at <= $2 ORDER BY run_at, id LIMIT $5 \
-             FOR UPDATE SKIP LOCKED) \
-             RETURNING id, job_id, business_id, stage, call_id, payload, attempts, errors, first_enqueued_at, deliveries"
-        }
-        Dialect::Sqlite => {
-            "UPDATE jobs SET run_at = $1, claimed_at = $2, claim_token = $3, deliveries = deliveries + 1 \
-             WHERE id IN (SELECT id FROM jobs WHERE queue = $4 AND run_at <= $2 ORDER BY run_at, id LIMIT $5) \
-             RETURNING id, job_id, business_id, stage, call_id, payload, attempts, errors, first_enqueued_at, deliveries"
-        }
+             WHERE id IN ( \
+                 SELECT id FROM ( \
+                     SELECT id, business_id, run_at, \
+                            ROW_NUMBER() OVER (PARTITION BY business_id ORDER BY run_at, id) AS rn \
+                     FROM jobs WHERE stage = $4 AND run_at <= $2 \
+                       AND business_id IN (SELECT value FROM json_each($8))) \
+                 WHERE rn <= $7 \
+                 ORDER BY rn, business_id <= $6, business_id, run_at, id LIMIT $5) \
+             {CLAIM_RETURNING}"
+        ),
     }
 }
 
@@ -392,137 +418,200 @@ struct ClaimLoop {
     connected: Arc<AtomicBool>,
     tx: mpsc::Sender<Delivery>,
     inflight: Arc<InFlight>,
+    notifier: Arc<Notifier>,
 }
 
 impl ClaimLoop {
+    /// How many jobs one claim may take: the free handler slots of this stage (one budget
+    /// for all businesses), or, without a slot limit, `prefetch` per business.
+    fn budget(&self, businesses: usize) -> u32 {
+        if self.spec.max_in_flight > 0 {
+            self.spec
+                .max_in_flight
+                .saturating_sub(self.inflight.total())
+        } else {
+            let cap = (self.spec.prefetch.max(1) as u32).saturating_mul(businesses.max(1) as u32);
+            cap.min(4096).saturating_sub(self.inflight.total())
+        }
+    }
+
     async fn run(self) {
-        let mut rotation = 0usize;
+        let mut cursor = 0i64;
         let mut backoff = Duration::from_millis(100);
         while !self.stopped.load(Ordering::Relaxed) && !self.tx.is_closed() {
-            let queues: Vec<String> = {
-                let b = self.businesses.lock().unwrap();
-                b.iter().map(|id| self.spec.stage.queue_for(*id)).collect()
-            };
-            let mut claimed_any = false;
-            let mut failed = false;
-            if !queues.is_empty() {
-                rotation = (rotation + 1) % queues.len();
-                for k in 0..queues.len() {
-                    let q = &queues[(rotation + k) % queues.len()];
-                    let mut room = (self.spec.prefetch as u32).saturating_sub(self.inflight.get(q));
-                    if self.spec.max_in_flight > 0 {
-                        // Only free handler slots: a job claimed ahead would wait out a
-                        // crashed worker's lease instead of running elsewhere.
-                        let free = self
-                            .spec
-                            .max_in_flight
-                            .saturating_sub(self.inflight.total());
-                        if free == 0 {
-                            break;
-                        }
-                        room = room.min(free);
-                    }
-                    if room == 0 {
-                        continue;
-                    }
-                    match self.claim(q, room).await {
-                        Ok(n) => claimed_any |= n > 0,
-                        Err(e) => {
-                            tracing::warn!(queue = %q, error = %e, "claiming jobs failed; backing off");
-                            failed = true;
-                            break;
-                        }
-                    }
+            let served: Vec<i64> = self.businesses.lock().unwrap().clone();
+            let budget = self.budget(served.len());
+            if served.is_empty() || budget == 0 {
+                // Nothing to serve, or every slot busy: a finished job frees one.
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = self.inflight.freed.notified() => {}
+                    _ = tokio::time::sleep(self.settings.poll_interval.max(Duration::from_millis(200))) => {}
                 }
-            }
-            self.connected.store(!failed, Ordering::Relaxed);
-            if failed {
-                tokio::time::sleep(jitter(backoff)).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
-            backoff = Duration::from_millis(100);
-            if !claimed_any {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                    _ = self.wake.notified() => {}
-                    _ = self.published.notified() => {}
-                    _ = self.inflight.freed.notified() => {}
+            let per_business = (self.spec.prefetch.max(1) as u32).min(budget);
+            let served_json = serde_json::to_string(&served).expect("ids serialize");
+            let mut claimed = self.claim(budget, cursor, per_business, &served_json).await;
+            if let (Ok((n, _)), true) = (&claimed, cursor != 0) {
+                if (*n as u32) < budget {
+                    // The walk reached the last business: go round from the first.
+                    let rest = budget - *n as u32;
+                    cursor = 0;
+                    let more = self
+                        .claim(rest, 0, per_business.min(rest), &served_json)
+                        .await;
+                    claimed = match (claimed, more) {
+                        (Ok((a, _)), Ok((b, last))) => Ok((a + b, last)),
+                        (_, Err(e)) | (Err(e), _) => Err(e),
+                    };
                 }
-            } else {
-                tokio::task::yield_now().await;
+            }
+            match claimed {
+                Ok((n, last)) => {
+                    self.connected.store(true, Ordering::Relaxed);
+                    backoff = Duration::from_millis(100);
+                    cursor = if (n as u32) < budget { 0 } else { last };
+                    if n > 0 {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    self.idle().await;
+                }
+                Err(e) => {
+                    tracing::warn!(stage = %self.spec.stage, error = %e, "claiming jobs failed; backing off");
+                    self.connected.store(false, Ordering::Relaxed);
+                    tokio::time::sleep(jitter(backoff)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
             }
         }
     }
 
-    async fn claim(&self, queue: &str, limit: u32) -> Result<usize> {
+    /// Nothing ready: sleep until the stage's next job is due (a retry, a deferral, a
+    /// crashed worker's claim running out), a commit wakes us, or a poll interval passes.
+    /// With Postgres notifications the poll is only a safety net, so an idle worker issues
+    /// a few queries a minute per stage; SQLite polls (a cheap local read).
+    async fn idle(&self) {
+        let now = crate::now_ms();
+        let poll = if self.notifier.listening() {
+            IDLE_POLL_WITH_NOTIFY
+        } else {
+            self.settings.poll_interval
+        };
+        let mut sleep = poll;
+        if self.notifier.listening() {
+            let next: std::result::Result<Option<i64>, _> =
+                sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE stage = $1")
+                    .bind(self.spec.stage.as_str())
+                    .fetch_one(self.store.pool())
+                    .await;
+            if let Ok(Some(at)) = next {
+                sleep = sleep.min(Duration::from_millis((at - now).max(0) as u64 + 5));
+            }
+        }
+        let woken = self.notifier.stage(self.spec.stage);
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = self.wake.notified() => {}
+            _ = self.published.notified() => {}
+            _ = woken.notified() => {}
+            _ = self.inflight.freed.notified() => {}
+        }
+    }
+
+    /// Claim up to `limit` jobs; returns how many and the last business served.
+    async fn claim(
+        &self,
+        limit: u32,
+        cursor: i64,
+        per_business: u32,
+        served_json: &str,
+    ) -> Result<(usize, i64)> {
         let now = crate::now_ms();
         let token: i64 = rand::thread_rng().gen_range(1..i64::MAX);
-        let rows = sqlx::query(claim_sql(self.store.dialect()))
+        let stage = self.spec.stage;
+        let rows = sqlx::query(&claim_sql(self.store.dialect()))
             .bind(now + self.settings.visibility_timeout.as_millis() as i64)
             .bind(now)
             .bind(token)
-            .bind(queue)
+            .bind(stage.as_str())
             .bind(limit as i64)
+            .bind(cursor)
+            .bind(per_business.max(1) as i64)
+            .bind(served_json)
             .fetch_all(self.store.pool())
             .await
-            .ctx(|| format!("claiming jobs from queue {queue}"))?;
+            .ctx(|| format!("claiming {stage} jobs"))?;
         let n = rows.len();
-        self.inflight.add(queue, n as u32);
+        let mut last = cursor;
+        let mut ready = Vec::with_capacity(n);
         for r in &rows {
             match decode_row(r) {
                 Ok((row_id, job, redelivered)) => {
-                    let acker = DbAcker {
-                        row_id,
-                        token,
-                        writer: self.writer.clone(),
-                        store: self.store.clone(),
-                        settled: AtomicBool::new(false),
-                        inflight: self.inflight.clone(),
-                        queue: queue.to_string(),
-                    };
-                    let d = Delivery::new(
-                        job,
-                        redelivered,
-                        Box::new(acker),
-                        self.store.clone(),
-                        self.settings.policy.clone(),
-                    );
-                    if self.tx.send(d).await.is_err() {
-                        return Ok(n); // consumer gone: the dropped acker releases the job
-                    }
+                    last = last.max(job.business_id);
+                    self.inflight.add(row_id, token);
+                    ready.push((row_id, job, redelivered));
                 }
                 Err((row_id, job_id, payload, why)) => {
-                    self.inflight.release(queue);
-                    self.archive_undecodable(queue, row_id, job_id, payload, why)
+                    let business: Option<i64> = col(r, "business_id").ok();
+                    self.archive_undecodable(stage, business, row_id, job_id, payload, why)
                         .await?;
                 }
             }
         }
-        Ok(n)
+        // Oldest first within the batch (the claim's order is by business).
+        ready.sort_by_key(|(row_id, _, _)| *row_id);
+        for (row_id, job, redelivered) in ready {
+            let queue = job.queue();
+            let acker = DbAcker {
+                row_id,
+                token,
+                writer: self.writer.clone(),
+                store: self.store.clone(),
+                settled: AtomicBool::new(false),
+                inflight: self.inflight.clone(),
+                queue,
+            };
+            let d = Delivery::new(
+                job,
+                redelivered,
+                Box::new(acker),
+                self.store.clone(),
+                self.settings.policy.clone(),
+            );
+            if self.tx.send(d).await.is_err() {
+                return Ok((n, last)); // consumer gone: the dropped acker releases the job
+            }
+        }
+        Ok((n, last))
     }
 
     async fn archive_undecodable(
         &self,
-        queue: &str,
+        stage: Stage,
+        business: Option<i64>,
         row_id: i64,
         job_id: String,
         payload: String,
         why: String,
     ) -> Result<()> {
-        tracing::error!(queue, row_id, %why, "undecodable job archived to dead_jobs");
+        let queue = match business {
+            Some(b) => stage.queue_for(b),
+            None => stage.as_str().to_string(),
+        };
+        tracing::error!(%queue, row_id, %why, "undecodable job archived to dead_jobs");
         let now = crate::now_ms();
-        let (stage, business) = queue.split_once('.').unwrap_or((queue, ""));
         let insert = DeadJobInsert {
             job_id: if job_id.is_empty() {
                 format!("jobs-row-{row_id}")
             } else {
                 job_id
             },
-            business_id: business.parse().ok(),
-            stage: stage.parse().ok(),
+            business_id: business,
+            stage: Some(stage),
             call_id: None,
-            queue: queue.to_string(),
+            queue,
             payload,
             headers: "{}".into(),
             attempts: 1,
@@ -586,6 +675,10 @@ impl Broker for DatabaseBroker {
             connected: self.connected.clone(),
             tx,
             inflight: Arc::new(InFlight::default()),
+            notifier: self
+                .notifier
+                .get_or_init(|| Notifier::start(&self.store))
+                .clone(),
         };
         tokio::spawn(lp.run());
         Ok(Consumer::new(

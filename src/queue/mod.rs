@@ -10,6 +10,7 @@
 pub mod database;
 pub mod dlq;
 pub mod outbox;
+pub mod pg_notify;
 pub mod rabbitmq;
 
 pub use crate::domain::job::{new_job_id, AttemptError, Job};
@@ -175,6 +176,11 @@ pub trait Acker: Send + Sync {
     }
     /// The transaction that `settle_in` wrote into has committed.
     fn settled_in_tx(&self) {}
+    /// The database broker's claimed row (row id, claim token), so a caller can delete it
+    /// in its own statement (`store::stage_commit`); `None` for other backends.
+    fn claim_row(&self) -> Option<(i64, i64)> {
+        None
+    }
     /// Extend the claim while a handler still works on it (the lease heartbeat). `Ok(false)`:
     /// the claim is gone (another worker took the job over).
     async fn extend(&self, _by: Duration) -> Result<bool> {
@@ -236,6 +242,11 @@ impl Delivery {
 
     pub fn settled_in_tx(&self) {
         self.acker.settled_in_tx()
+    }
+
+    /// See [`Acker::claim_row`].
+    pub fn claim_row(&self) -> Option<(i64, i64)> {
+        self.acker.claim_row()
     }
 
     pub async fn extend(&self, by: Duration) -> Result<bool> {

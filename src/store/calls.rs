@@ -1,6 +1,6 @@
 //! Calls: idempotent ingest, and stage/state moves checked by the domain state machine.
 
-use super::{col, Ctx, Result, Store, StoreError};
+use super::{col, Ctx, Dialect, Result, Store, StoreError};
 use crate::domain::stage::{check_transition, CallState, Position, Stage};
 use crate::store::events::NewEvent;
 use serde::{Deserialize, Serialize};
@@ -356,28 +356,60 @@ impl Store {
         stage: Stage,
         token: i64,
         lease_until: i64,
+        reason: &str,
     ) -> Result<Option<Call>> {
         let now = crate::now_ms();
-        let r = sqlx::query(&format!(
-            "UPDATE calls SET state = 'running', \
+        let update = "UPDATE calls SET state = 'running', \
              state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
              attempts = attempts + 1, updated_at = $1, version = version + 1, \
              lease_token = $5, lease_until = $6 \
              WHERE id = $2 AND business_id = $3 AND stage = $4 \
              AND (state IN ('pending', 'retrying') \
-                  OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1))) \
-             RETURNING {CALL_COLUMNS}"
-        ))
-        .bind(now)
-        .bind(call_id)
-        .bind(business_id)
-        .bind(stage.as_str())
-        .bind(token)
-        .bind(lease_until)
-        .fetch_optional(&self.pool)
-        .await
-        .ctx(|| format!("starting {stage} of call {call_id}"))?;
-        r.as_ref().map(row_to_call).transpose()
+                  OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1)))";
+        // The start and its trace row: one statement on Postgres (a round trip saved per
+        // stage); SQLite has no data-modifying CTEs, and a statement there is no round trip.
+        let sql = match self.dialect {
+            Dialect::Postgres => format!(
+                "WITH started AS ({update} RETURNING {CALL_COLUMNS}), \
+                 ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
+                        SELECT id, business_id, $1, $4, 'started', $7, NULL, 'pipeline' FROM started) \
+                 SELECT {CALL_COLUMNS} FROM started"
+            ),
+            Dialect::Sqlite => format!("{update} RETURNING {CALL_COLUMNS}"),
+        };
+        let mut q = sqlx::query(&sql)
+            .bind(now)
+            .bind(call_id)
+            .bind(business_id)
+            .bind(stage.as_str())
+            .bind(token)
+            .bind(lease_until);
+        if self.dialect == Dialect::Postgres {
+            q = q.bind(reason);
+        }
+        let r = q
+            .fetch_optional(&self.pool)
+            .await
+            .ctx(|| format!("starting {stage} of call {call_id}"))?;
+        let call = r.as_ref().map(row_to_call).transpose()?;
+        if let (Some(c), Dialect::Sqlite) = (&call, self.dialect) {
+            // As before the fold: a lost trace row must not undo a start that committed.
+            let _ = self
+                .append_event(
+                    &self.pool,
+                    &NewEvent {
+                        call_id,
+                        business_id: c.business_id,
+                        stage,
+                        kind: "started",
+                        reason: reason.to_string(),
+                        detail: None,
+                        actor: "pipeline",
+                    },
+                )
+                .await;
+        }
+        Ok(call)
     }
 
     /// The lease of a running call: (token, until), when it has one.
@@ -391,19 +423,6 @@ impl Store {
         let token: Option<i64> = col(&r, "lease_token")?;
         let until: Option<i64> = col(&r, "lease_until")?;
         Ok(token.zip(until))
-    }
-
-    /// Heartbeat: push the lease on. `false` when the run no longer holds it.
-    pub async fn extend_lease(&self, call_id: i64, token: i64, until: i64) -> Result<bool> {
-        let n = sqlx::query("UPDATE calls SET lease_until = $1 WHERE id = $2 AND lease_token = $3")
-            .bind(until)
-            .bind(call_id)
-            .bind(token)
-            .execute(&self.pool)
-            .await
-            .ctx(|| format!("extending the lease of call {call_id}"))?
-            .rows_affected();
-        Ok(n > 0)
     }
 
     /// The fence of a stage result, inside its transaction: release the lease `token`.

@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0008_customer_identity.sql"),
         sqlite: include_str!("../../migrations/sqlite/0008_customer_identity.sql"),
     },
+    Migration {
+        version: 13,
+        name: "fair_claims",
+        postgres: include_str!("../../migrations/postgres/0013_fair_claims.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0013_fair_claims.sql"),
+    },
 ];
 
 /// The database roles the console's roles map to (see `store::roles`).

@@ -10,10 +10,12 @@ pub mod calls;
 pub mod customers;
 pub mod dead_jobs;
 pub mod events;
+pub mod leases;
 pub mod migrate;
 pub mod orphans;
 pub mod read;
 pub mod roles;
+pub mod stage_commit;
 pub mod throughput;
 pub mod transcripts;
 
@@ -96,6 +98,8 @@ pub struct Store {
     readonly: bool,
     /// Finished minutes of throughput already read by the overview (see `read.rs`).
     throughput_cache: std::sync::Arc<std::sync::Mutex<read::MinuteCache>>,
+    /// Renews every stage lease this process holds in batches (see `leases.rs`).
+    lease_keeper: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<leases::LeaseKeeper>>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -166,6 +170,7 @@ impl Store {
             url: url.to_string(),
             readonly,
             throughput_cache: Default::default(),
+            lease_keeper: Default::default(),
         })
     }
 
@@ -194,6 +199,7 @@ impl Store {
             url: url.to_string(),
             readonly,
             throughput_cache: Default::default(),
+            lease_keeper: Default::default(),
         })
     }
 

@@ -12,6 +12,7 @@ use super::context::PipelineCtx;
 use crate::domain::stage::{CallState, Position, Stage};
 use crate::queue::{Delivery, Job, QueueError};
 use crate::store::calls::Move;
+use crate::store::stage_commit::{JobTable, StageCommit};
 use crate::store::{Call, StoreError};
 
 /// What a stage decided for the call.
@@ -105,31 +106,21 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     // Fast path: one statement moves a waiting call to running under this run's lease.
     let started = match ctx
         .store
-        .start_call(call_id, job.business_id, job.stage, token, lease_until())
+        .start_call(
+            call_id,
+            job.business_id,
+            job.stage,
+            token,
+            lease_until(),
+            &start_reason,
+        )
         .await
     {
         Ok(c) => c,
         Err(e) => return settle_fail(ctx, d, None, None, &e.to_string(), None).await,
     };
     let call = match started {
-        Some(call) => {
-            let _ = ctx
-                .store
-                .append_event(
-                    ctx.store.pool(),
-                    &crate::store::events::NewEvent {
-                        call_id,
-                        business_id: call.business_id,
-                        stage: job.stage,
-                        kind: "started",
-                        reason: start_reason,
-                        detail: None,
-                        actor: "pipeline",
-                    },
-                )
-                .await;
-            call
-        }
+        Some(call) => call,
         None => match start_slow(ctx, &job, call_id, token, lease_until()).await {
             Start::Run(call) => call,
             Start::Dead(why) => return settle_dead(ctx, d, None, None, &why).await,
@@ -178,8 +169,9 @@ fn retry_after_of(msg: &str) -> Option<std::time::Duration> {
     .retry_after()
 }
 
-/// Run the stage while renewing the lease (and the broker claim) every third of it, so a
-/// provider call longer than the lease still runs exactly once. `Err` when the lease was
+/// Run the stage while the process's lease keeper renews its lease (every third of it,
+/// in one statement for all runs), so a provider call longer than the lease still runs
+/// exactly once; the broker keeps its claim alive the same way. `Err` when the lease was
 /// lost: another run took the call over, and this run must not commit anything.
 async fn run_leased(
     ctx: &PipelineCtx,
@@ -188,8 +180,10 @@ async fn run_leased(
     job: &Job,
     token: i64,
 ) -> Result<Result<Outcome, StageError>, String> {
-    let lease = ctx.settings.lease;
-    let every = (lease / 3).max(std::time::Duration::from_millis(100));
+    let hold = ctx
+        .store
+        .lease_keeper(ctx.settings.lease)
+        .hold(call.id, token, d.claim_row());
     let run = async {
         match job.stage {
             Stage::Sync => sync::run(ctx, call, job).await,
@@ -199,29 +193,12 @@ async fn run_leased(
             Stage::Notify => notify::run(ctx, call, job).await,
         }
     };
-    tokio::pin!(run);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    loop {
-        tokio::select! {
-            r = &mut run => return Ok(r),
-            _ = tick.tick() => {
-                let until = crate::now_ms() + lease.as_millis() as i64;
-                match ctx.store.extend_lease(call.id, token, until).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return Err(format!(
-                            "{} of call {}: lease lost while running (another run took over)",
-                            job.stage, call.id
-                        ))
-                    }
-                    // Database unreachable: keep working; the fence at commit decides.
-                    Err(e) => tracing::warn!(call = call.id, error = %e, "lease heartbeat failed"),
-                }
-                if let Ok(false) = d.extend(lease).await {
-                    tracing::warn!(call = call.id, job = %job.id, "broker claim lost while running; the call lease still fences the result");
-                }
-            }
-        }
+    tokio::select! {
+        r = run => Ok(r),
+        _ = hold.lost() => Err(format!(
+            "{} of call {}: lease lost while running (another run took over)",
+            job.stage, call.id
+        )),
     }
 }
 
@@ -298,27 +275,17 @@ async fn start_slow(
     let reason = format!("{} started (attempt {})", job.stage, job.attempts + 1);
     match ctx
         .store
-        .start_call(call_id, job.business_id, job.stage, token, lease_until)
+        .start_call(
+            call_id,
+            job.business_id,
+            job.stage,
+            token,
+            lease_until,
+            &reason,
+        )
         .await
     {
-        Ok(Some(c)) => {
-            let _ = ctx
-                .store
-                .append_event(
-                    ctx.store.pool(),
-                    &crate::store::events::NewEvent {
-                        call_id,
-                        business_id: c.business_id,
-                        stage: job.stage,
-                        kind: "started",
-                        reason,
-                        detail: None,
-                        actor: "pipeline",
-                    },
-                )
-                .await;
-            Start::Run(c)
-        }
+        Ok(Some(c)) => Start::Run(c),
         Ok(None) => Start::Duplicate(call, "moved by someone else while starting".into()),
         Err(e) => Start::Fail(e.to_string()),
     }
@@ -374,9 +341,9 @@ fn commit_err(what: String) -> impl FnOnce(sqlx::Error) -> TxError {
     move |e| TxError::Other(format!("committing {what}: {e}"))
 }
 
-/// The stage's result in one transaction, fenced by the lease: the move, its trace row,
-/// the throughput count, the next stage's job (outbox) and — on the database broker — the
-/// ack. A crash anywhere leaves either all of it or none of it.
+/// The stage's result in one transaction (one statement on Postgres), fenced by the lease:
+/// the move, its trace row, the throughput count, the next stage's job (outbox) and — on
+/// the database broker — the ack. A crash anywhere leaves either all of it or none of it.
 async fn settle_success(
     ctx: &PipelineCtx,
     d: Delivery,
@@ -386,7 +353,6 @@ async fn settle_success(
     token: i64,
 ) -> Handled {
     let stage = d.job.stage;
-    let running = Position::new(stage, CallState::Running);
     let (to, reason, next_job) = match outcome {
         Outcome::Next { reason } => match stage.next() {
             Some(next) => (
@@ -409,27 +375,28 @@ async fn settle_success(
         CallState::Done => "done",
         _ => "completed",
     };
-    let moved: Result<bool, TxError> = async {
-        let mut tx = ctx.store.begin_write().await?;
-        ctx.store.release_lease_in(&mut tx, call.id, token).await?;
-        ctx.store
-            .move_call_in(&mut tx, call.id, &mv(to, Some(running), kind, reason, None))
-            .await?;
-        ctx.store
-            .bump_throughput(&mut *tx, call.business_id, stage, 1, audio_s, 0)
-            .await?;
-        if let Some(job) = &next_job {
-            crate::queue::outbox::enqueue_in(&mut tx, ctx.broker.kind(), std::slice::from_ref(job))
-                .await?;
-        }
-        let acked = d.settle_in(&mut tx, None).await?;
-        tx.commit().await.map_err(commit_err(format!(
-            "the {stage} result of call {}",
-            call.id
-        )))?;
-        Ok(acked)
-    }
-    .await;
+    let job_table = if ctx.broker.kind() == "database" {
+        JobTable::Jobs
+    } else {
+        JobTable::Outbox
+    };
+    let moved: Result<bool, TxError> = ctx
+        .store
+        .commit_stage_result(&StageCommit {
+            call_id: call.id,
+            token,
+            stage,
+            to,
+            kind,
+            reason: &reason,
+            audio_seconds: audio_s,
+            next_job: next_job.as_ref(),
+            job_table,
+            ack: d.claim_row(),
+        })
+        .await
+        .map(|c| c.acked)
+        .map_err(TxError::from);
     match moved {
         Ok(acked) => {
             if crate::failpoint::enabled() {

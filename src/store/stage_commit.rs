@@ -1,0 +1,234 @@
+//! A stage's successful result in one round trip (issue 14): the move out of running
+//! (fenced by the run's lease, which it releases), its trace row, the throughput bucket,
+//! the next stage's job (the `jobs` row or the `outbox` row: the transactional outbox) and
+//! the database broker's ack. Postgres does all of it in one statement (data-modifying
+//! CTEs, one implicit transaction); SQLite, where a statement is a function call and not a
+//! round trip, in one `BEGIN IMMEDIATE` transaction.
+
+use super::throughput::minute_of;
+use super::{Ctx, Dialect, Result, Store, StoreError};
+use crate::domain::job::Job;
+use crate::domain::stage::{Position, Stage};
+
+/// Where the next stage's job goes: the database broker's `jobs` table, or the `outbox`
+/// a relay publishes to RabbitMQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobTable {
+    Jobs,
+    Outbox,
+}
+
+pub struct StageCommit<'a> {
+    pub call_id: i64,
+    /// The run's lease token: nothing commits unless the run still holds it.
+    pub token: i64,
+    pub stage: Stage,
+    pub to: Position,
+    /// Trace kind: completed / review / done.
+    pub kind: &'a str,
+    pub reason: &'a str,
+    pub audio_seconds: i64,
+    pub next_job: Option<&'a Job>,
+    pub job_table: JobTable,
+    /// The database broker's claim of the job being settled: (row id, claim token).
+    pub ack: Option<(i64, i64)>,
+}
+
+/// What committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageCommitted {
+    /// The claimed job row was deleted in the same commit.
+    pub acked: bool,
+}
+
+impl Store {
+    /// Commit a stage's result. `Conflict` when the run no longer holds the call (its lease
+    /// ran out and another run took over, or an operator moved the call): nothing is written.
+    pub async fn commit_stage_result(&self, c: &StageCommit<'_>) -> Result<StageCommitted> {
+        match self.dialect {
+            Dialect::Postgres => self.commit_stage_pg(c).await,
+            Dialect::Sqlite => self.commit_stage_sqlite(c).await,
+        }
+    }
+
+    async fn commit_stage_pg(&self, c: &StageCommit<'_>) -> Result<StageCommitted> {
+        let now = crate::now_ms();
+        // $1..$10 always; the job and the ack take the numbers after them.
+        let mut sql = String::from(
+            "WITH moved AS ( \
+               UPDATE calls SET stage = $1, state = $2, state_since = $3, \
+                 attempts = CASE WHEN stage = $1 THEN attempts ELSE 0 END, last_error = NULL, \
+                 updated_at = $3, version = version + 1, lease_token = NULL, lease_until = NULL \
+               WHERE id = $4 AND lease_token = $5 AND stage = $6 AND state = 'running' \
+               RETURNING id, business_id), \
+             ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
+               SELECT id, business_id, $3, $6, $7, $8, NULL, 'pipeline' FROM moved), \
+             tp AS (INSERT INTO throughput (minute, business_id, stage, calls, audio_seconds, failures) \
+               SELECT $9, business_id, $6, 1, $10, 0 FROM moved \
+               ON CONFLICT (minute, business_id, stage) DO UPDATE SET calls = throughput.calls + 1, \
+               audio_seconds = throughput.audio_seconds + excluded.audio_seconds)",
+        );
+        let mut n = 10;
+        if c.next_job.is_some() {
+            let p = |k: usize| format!("${}", n + k);
+            match c.job_table {
+                JobTable::Jobs => sql.push_str(&format!(
+                    ", nj AS (INSERT INTO jobs (job_id, queue, business_id, stage, call_id, payload, attempts, \
+                     errors, first_enqueued_at, enqueued_at, run_at) \
+                     SELECT {}, {}, business_id, {}, id, {}, 0, '[]', {}, $3, $3 FROM moved)",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5)
+                )),
+                JobTable::Outbox => sql.push_str(&format!(
+                    ", nj AS (INSERT INTO outbox (job_id, queue, business_id, stage, call_id, body, created_at) \
+                     SELECT {}, {}, business_id, {}, id, {}, $3 FROM moved)",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4)
+                )),
+            }
+            n += match c.job_table {
+                JobTable::Jobs => 5,
+                JobTable::Outbox => 4,
+            };
+        }
+        if c.ack.is_some() {
+            sql.push_str(&format!(
+                ", ack AS (DELETE FROM jobs WHERE id = ${} AND claim_token = ${} \
+                 AND EXISTS (SELECT 1 FROM moved) RETURNING 1) \
+                 SELECT (SELECT COUNT(*) FROM moved) AS moved, (SELECT COUNT(*) FROM ack) AS acked",
+                n + 1,
+                n + 2
+            ));
+        } else {
+            sql.push_str(" SELECT (SELECT COUNT(*) FROM moved) AS moved, 0 AS acked");
+        }
+        let mut q = sqlx::query_as::<_, (i64, i64)>(&sql)
+            .bind(c.to.stage.as_str())
+            .bind(c.to.state.as_str())
+            .bind(now)
+            .bind(c.call_id)
+            .bind(c.token)
+            .bind(c.stage.as_str())
+            .bind(c.kind)
+            .bind(c.reason)
+            .bind(minute_of(now))
+            .bind(c.audio_seconds);
+        if let Some(job) = c.next_job {
+            q = q
+                .bind(job.id.clone())
+                .bind(job.queue())
+                .bind(job.stage.as_str());
+            q = match c.job_table {
+                JobTable::Jobs => q.bind(job.payload.to_string()).bind(job.first_enqueued_at),
+                JobTable::Outbox => q.bind(serde_json::to_string(job).expect("a job serializes")),
+            };
+        }
+        if let Some((row, claim)) = c.ack {
+            q = q.bind(row).bind(claim);
+        }
+        let (moved, acked) = q
+            .fetch_one(&self.pool)
+            .await
+            .ctx(|| format!("committing the {} result of call {}", c.stage, c.call_id))?;
+        if moved == 0 {
+            return Err(lost(c));
+        }
+        Ok(StageCommitted { acked: acked > 0 })
+    }
+
+    async fn commit_stage_sqlite(&self, c: &StageCommit<'_>) -> Result<StageCommitted> {
+        let now = crate::now_ms();
+        let mut tx = self.begin_write().await?;
+        let business_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE calls SET stage = $1, state = $2, state_since = $3, \
+               attempts = CASE WHEN stage = $1 THEN attempts ELSE 0 END, last_error = NULL, \
+               updated_at = $3, version = version + 1, lease_token = NULL, lease_until = NULL \
+             WHERE id = $4 AND lease_token = $5 AND stage = $6 AND state = 'running' \
+             RETURNING business_id",
+        )
+        .bind(c.to.stage.as_str())
+        .bind(c.to.state.as_str())
+        .bind(now)
+        .bind(c.call_id)
+        .bind(c.token)
+        .bind(c.stage.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .ctx(|| format!("moving call {} to {}", c.call_id, c.to))?;
+        let Some(business_id) = business_id else {
+            return Err(lost(c));
+        };
+        sqlx::query(
+            "INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, 'pipeline')",
+        )
+        .bind(c.call_id)
+        .bind(business_id)
+        .bind(now)
+        .bind(c.stage.as_str())
+        .bind(c.kind)
+        .bind(c.reason)
+        .execute(&mut *tx)
+        .await
+        .ctx(|| format!("tracing the {} result of call {}", c.stage, c.call_id))?;
+        self.bump_throughput(&mut *tx, business_id, c.stage, 1, c.audio_seconds, 0)
+            .await?;
+        if let Some(job) = c.next_job {
+            let q = match c.job_table {
+                JobTable::Jobs => sqlx::query(
+                    "INSERT INTO jobs (job_id, queue, business_id, stage, call_id, payload, attempts, errors, \
+                     first_enqueued_at, enqueued_at, run_at) VALUES ($1, $2, $3, $4, $5, $6, 0, '[]', $7, $8, $8)",
+                )
+                .bind(job.id.clone())
+                .bind(job.queue())
+                .bind(job.business_id)
+                .bind(job.stage.as_str())
+                .bind(job.call_id)
+                .bind(job.payload.to_string())
+                .bind(job.first_enqueued_at)
+                .bind(now),
+                JobTable::Outbox => sqlx::query(
+                    "INSERT INTO outbox (job_id, queue, business_id, stage, call_id, body, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(job.id.clone())
+                .bind(job.queue())
+                .bind(job.business_id)
+                .bind(job.stage.as_str())
+                .bind(job.call_id)
+                .bind(serde_json::to_string(job).expect("a job serializes"))
+                .bind(now),
+            };
+            q.execute(&mut *tx)
+                .await
+                .ctx(|| format!("enqueueing job {} for call {}", job.id, c.call_id))?;
+        }
+        let mut acked = false;
+        if let Some((row, claim)) = c.ack {
+            let n = sqlx::query("DELETE FROM jobs WHERE id = $1 AND claim_token = $2")
+                .bind(row)
+                .bind(claim)
+                .execute(&mut *tx)
+                .await
+                .ctx(|| format!("acking job row {row}"))?
+                .rows_affected();
+            acked = n > 0;
+        }
+        tx.commit()
+            .await
+            .ctx(|| format!("committing the {} result of call {}", c.stage, c.call_id))?;
+        Ok(StageCommitted { acked })
+    }
+}
+
+fn lost(c: &StageCommit<'_>) -> StoreError {
+    StoreError::Conflict(format!(
+        "call {}: this run's lease of {} was lost (it ran out and another run took the call, or an operator moved it); its result is discarded",
+        c.call_id, c.stage
+    ))
+}
