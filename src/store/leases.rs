@@ -24,8 +24,11 @@ pub struct LeaseKeeper {
     store: Store,
     lease: Duration,
     /// (call, lease token) → (lost signal, the database broker's claim of its job).
-    held: Mutex<HashMap<(i64, i64), (Arc<Lost>, Option<(i64, i64)>)>>,
+    held: Mutex<HashMap<Pair, (Arc<Lost>, Option<Pair>)>>,
 }
+
+/// (call, lease token) or (job row, claim token).
+type Pair = (i64, i64);
 
 /// One run's lease, renewed while this lives.
 pub struct LeaseHold {
@@ -146,7 +149,7 @@ async fn renew_loop(keeper: Weak<LeaseKeeper>) {
     loop {
         tokio::time::sleep(every).await;
         let Some(k) = keeper.upgrade() else { return };
-        let (leases, claims): (Vec<(i64, i64)>, Vec<(i64, i64)>) = {
+        let (leases, claims): (Vec<Pair>, Vec<Pair>) = {
             let held = k.held.lock().unwrap();
             (
                 held.keys().copied().collect(),
