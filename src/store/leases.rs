@@ -24,11 +24,13 @@ pub struct LeaseKeeper {
     store: Store,
     lease: Duration,
     /// (call, lease token) → (lost signal, the database broker's claim of its job).
-    held: Mutex<HashMap<Pair, (Arc<Lost>, Option<Pair>)>>,
+    held: Mutex<HashMap<Pair, Held>>,
 }
 
 /// (call, lease token) or (job row, claim token).
 type Pair = (i64, i64);
+/// A run's lost signal and the database broker's claim of its job.
+type Held = (Arc<Lost>, Option<Pair>);
 
 /// One run's lease, renewed while this lives.
 pub struct LeaseHold {
