@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0008_customer_identity.sql"),
         sqlite: include_str!("../../migrations/sqlite/0008_customer_identity.sql"),
     },
+    Migration {
+        version: 9,
+        name: "webhooks",
+        postgres: include_str!("../../migrations/postgres/0009_webhooks.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0009_webhooks.sql"),
+    },
 ];
 
 /// The database roles the console's roles map to (see `store::roles`).

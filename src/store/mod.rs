@@ -16,6 +16,7 @@ pub mod read;
 pub mod roles;
 pub mod throughput;
 pub mod transcripts;
+pub mod webhooks;
 
 pub use calls::{Call, NewCall};
 pub use dead_jobs::{DeadJob, DeadJobFilter, DeadJobInsert, DeadJobStatus};
