@@ -294,18 +294,22 @@ impl Client {
     }
 }
 
-/// Rows a request may write: calls, jobs (database broker), outbox, webhook events and
-/// provider-call rows.
-async fn written(store: &Store) -> [i64; 5] {
-    let mut out = [0; 5];
-    for (i, t) in ["calls", "jobs", "outbox", "webhook_events", "webhook_calls"]
-        .iter()
-        .enumerate()
+/// Rows a request may write: calls, jobs (database broker), outbox, webhook events,
+/// provider-call rows, and when those were last touched.
+async fn written(store: &Store) -> [i64; 6] {
+    let mut out = [0; 6];
+    for (i, q) in [
+        "SELECT COUNT(*) FROM calls",
+        "SELECT COUNT(*) FROM jobs",
+        "SELECT COUNT(*) FROM outbox",
+        "SELECT COUNT(*) FROM webhook_events",
+        "SELECT COUNT(*) FROM webhook_calls",
+        "SELECT COALESCE(SUM(updated_at), 0) FROM webhook_calls",
+    ]
+    .iter()
+    .enumerate()
     {
-        out[i] = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        out[i] = sqlx::query_scalar(q).fetch_one(store.pool()).await.unwrap();
     }
     out
 }

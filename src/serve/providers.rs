@@ -200,7 +200,9 @@ impl WebhookProvider for Retell {
             .get("call")
             .filter(|c| c.is_object())
             .ok_or("call object is missing")?;
-        let call_id = text(call, "call_id")?.to_string();
+        let call_id = text(call, "call_id")
+            .map_err(|e| format!("call.{e}"))?
+            .to_string();
         let ev = |action| ProviderEvent {
             event_key: format!("{call_id}:{event}"),
             event_type: event.clone(),
@@ -330,8 +332,12 @@ impl WebhookProvider for Telnyx {
             .get("data")
             .filter(|d| d.is_object())
             .ok_or("data object is missing")?;
-        let id = text(data, "id")?.to_string();
-        let event_type = text(data, "event_type")?.to_string();
+        let id = text(data, "id")
+            .map_err(|e| format!("data.{e}"))?
+            .to_string();
+        let event_type = text(data, "event_type")
+            .map_err(|e| format!("data.{e}"))?
+            .to_string();
         let payload = data
             .get("payload")
             .filter(|p| p.is_object())
@@ -342,8 +348,9 @@ impl WebhookProvider for Telnyx {
             .to_string();
         let action = match event_type.as_str() {
             "call.hangup" => {
-                let occurred = rfc3339_ms(data, "occurred_at")?;
-                let start = rfc3339_ms(payload, "start_time")?;
+                let occurred = rfc3339_ms(data, "occurred_at").map_err(|e| format!("data.{e}"))?;
+                let start =
+                    rfc3339_ms(payload, "start_time").map_err(|e| format!("data.payload.{e}"))?;
                 let direction = match opt_text(payload, "direction").as_deref() {
                     Some("outgoing") | Some("outbound") => Some("outbound".to_string()),
                     Some(_) | None => Some("inbound".to_string()),
