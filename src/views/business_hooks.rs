@@ -78,7 +78,7 @@ pub fn draw(f: &mut Frame, area: Rect, d: &BusinessDetail, now: i64) {
             _ => result.to_string(),
         };
         let waiting = match e.oldest_waiting_at {
-            Some(t) if e.waiting > 0 => format!("{} (oldest {})", e.waiting, age(now - t)),
+            Some(t) if e.waiting > 0 => format!("{}, oldest {}", e.waiting, age(now - t)),
             _ => e.waiting.to_string(),
         };
         let waiting_style = match e.oldest_waiting_at {
@@ -99,13 +99,13 @@ pub fn draw(f: &mut Frame, area: Rect, d: &BusinessDetail, now: i64) {
     });
     let widths = [
         Constraint::Length(9),
-        Constraint::Length(22),
+        Constraint::Length(34),
         Constraint::Length(16),
-        Constraint::Length(20),
+        Constraint::Length(16),
         Constraint::Min(20),
         Constraint::Length(8),
         Constraint::Length(7),
-        Constraint::Length(16),
+        Constraint::Length(18),
     ];
     f.render_widget(Table::new(rows, widths).header(header).block(block), area);
 }
