@@ -735,3 +735,63 @@ async fn rate_limit_answers_429_with_retry_after() {
         "only the admitted calls exist"
     );
 }
+
+/// `callops business add|set|show` keeps webhook secrets as references: a value is refused
+/// and never echoed; `show` lists each endpoint with its reference and flags one that never
+/// received an event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn business_cli_keeps_webhook_secrets_as_references() {
+    let be = sqlite().await;
+    let run = |args: &[&str]| {
+        let out = be.command(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&[
+        "business",
+        "add",
+        "Hooks",
+        "--retell-key",
+        "key_live_SECRET123",
+    ]);
+    assert!(!ok, "a secret value is refused: {out}");
+    assert!(
+        err.contains("retell_key") && err.contains("env:NAME"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("SECRET123") && !out.contains("SECRET123"),
+        "{err}{out}"
+    );
+    assert!(be.store.business_by_name("Hooks").await.unwrap().is_none());
+
+    let (ok, out, err) = run(&[
+        "business",
+        "add",
+        "Hooks",
+        "--twilio-auth-token",
+        "env:HOOKS_TWILIO",
+        "--telnyx-public-key",
+        "file:/run/secrets/hooks-telnyx.pub",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("webhook twilio") && out.contains("env:HOOKS_TWILIO"),
+        "{out}"
+    );
+    assert!(out.contains("NEVER received"), "{out}");
+    let (ok, out, err) = run(&["business", "set", "Hooks", "--twilio-auth-token", ""]);
+    assert!(ok, "{err}");
+    assert!(out.contains("NO SECRET"), "cleared: {out}");
+    let (ok, out, _) = run(&["business", "show", "Hooks", "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["webhooks"][0]["provider"], "telnyx", "{v}");
+    assert_eq!(
+        v["webhooks"][0]["secret_ref"],
+        "file:/run/secrets/hooks-telnyx.pub"
+    );
+}
