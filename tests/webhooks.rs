@@ -77,17 +77,39 @@ impl Backend {
 
     /// The real `callops serve` on a free port; returns it and its base URL.
     fn serve(&self, sets: &[&str]) -> (Proc, String) {
+        let (p, base, _) = self.serve_armed(sets, None);
+        (p, base)
+    }
+
+    /// `serve` with a crash point armed; its stderr lines arrive on the channel.
+    fn serve_armed(
+        &self,
+        sets: &[&str],
+        failpoint: Option<&str>,
+    ) -> (Proc, String, std::sync::mpsc::Receiver<String>) {
         let mut args = vec![];
         for s in sets {
             args.extend(["--set", s]);
         }
         args.extend(["serve", "--listen", "127.0.0.1:0"]);
-        let mut child = self
-            .command(&args)
+        let mut cmd = self.command(&args);
+        match failpoint {
+            Some(f) => cmd.env("CALLOPS_FAILPOINT", f),
+            None => cmd.env_remove("CALLOPS_FAILPOINT"),
+        };
+        let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn callops serve");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("serve: {line}");
+                let _ = tx.send(line);
+            }
+        });
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -97,7 +119,7 @@ impl Backend {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
             .to_string();
-        (Proc(child), base)
+        (Proc(child), base, rx)
     }
 }
 
@@ -794,4 +816,80 @@ async fn business_cli_keeps_webhook_secrets_as_references() {
         v["webhooks"][0]["secret_ref"],
         "file:/run/secrets/hooks-telnyx.pub"
     );
+}
+
+/// `kill -9` of the real serve inside the request, before and after the commit: before,
+/// nothing is written and the redelivery creates the call; after, the call and its job are
+/// both there and the redelivery (the provider saw no 2xx) is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_serve_loses_nothing_and_creates_nothing_twice() {
+    let be = sqlite().await;
+    setup(&be.store).await;
+    for (point, call) in [
+        ("webhook_before_commit", "kill_before"),
+        ("webhook_after_commit", "kill_after"),
+    ] {
+        let (mut serve, base, lines) = be.serve_armed(&[], Some(point));
+        let body = retell_body("call_ended", call);
+        let c = Client {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base,
+        };
+        let pending =
+            tokio::spawn(async move { c.retell("Acme", &body, RETELL_KEY, now_ms()).await });
+        let want = format!("FAILPOINT {point}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(l) if l.contains(&want) => break,
+                _ => assert!(Instant::now() < deadline, "serve never reached {point}"),
+            }
+        }
+        // SIGKILL: no destructor, no graceful shutdown.
+        serve.0.kill().unwrap();
+        serve.0.wait().unwrap();
+        assert!(
+            pending.await.is_err(),
+            "the provider saw no 2xx (its request failed)"
+        );
+        let calls = calls_with_id(&be.store, call).await;
+        let jobs: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs j JOIN calls c ON c.id = j.call_id WHERE c.external_id = $1",
+        )
+        .bind(call)
+        .fetch_one(be.store.pool())
+        .await
+        .unwrap();
+        let expect = if point == "webhook_before_commit" {
+            0
+        } else {
+            1
+        };
+        assert_eq!(
+            (calls, jobs),
+            (expect, expect),
+            "{point}: the call and its job commit together"
+        );
+
+        // The provider retries: a fresh serve answers it.
+        let (_serve, base) = be.serve(&[]);
+        let c = Client {
+            http: reqwest::Client::new(),
+            base,
+        };
+        let (s, v) = c
+            .retell(
+                "Acme",
+                &retell_body("call_ended", call),
+                RETELL_KEY,
+                now_ms(),
+            )
+            .await;
+        let want = if expect == 0 { "created" } else { "duplicate" };
+        assert_eq!((s, v["result"].as_str()), (200, Some(want)), "{point}: {v}");
+        assert_eq!(calls_with_id(&be.store, call).await, 1);
+    }
 }

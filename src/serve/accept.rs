@@ -126,6 +126,7 @@ pub async fn accept(
     store
         .finish_webhook_event_in(&mut tx, event_row, outcome.result(), linked)
         .await?;
+    crate::failpoint::hit("webhook_before_commit").await;
     tx.commit().await.map_err(|e| {
         anyhow::anyhow!(
             "committing {provider} event {:?} of business {:?}: {e}",
@@ -133,6 +134,8 @@ pub async fn accept(
             business.name
         )
     })?;
+    // Committed but not yet answered: the provider retries and gets `duplicate`.
+    crate::failpoint::hit("webhook_after_commit").await;
     if matches!(outcome, Accepted::Created { .. }) {
         broker.enqueued();
         // RabbitMQ: publish the job now; a worker's relay publishes it if this fails.
