@@ -326,7 +326,7 @@ async fn written(store: &Store) -> [i64; 6] {
         "SELECT COUNT(*) FROM outbox",
         "SELECT COUNT(*) FROM webhook_events",
         "SELECT COUNT(*) FROM webhook_calls",
-        "SELECT COALESCE(SUM(updated_at), 0) FROM webhook_calls",
+        "SELECT CAST(COALESCE(SUM(updated_at), 0) AS BIGINT) FROM webhook_calls",
     ]
     .iter()
     .enumerate()
