@@ -380,6 +380,14 @@ async fn scenario(be: &Backend) {
     let (s, v) = c.retell("Acme", &ended, RETELL_KEY, now_ms()).await;
     assert_eq!((s, v["result"].as_str()), (200, Some("created")), "{v}");
     assert_eq!(calls_with_id(store, "retell_A").await, 1);
+    let traced: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM call_events e JOIN calls c ON c.id = e.call_id \
+         WHERE c.external_id = 'retell_A' AND e.kind = 'webhook'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(traced, 1, "the trace says which webhook made the call");
     let after_a = written(store).await;
 
     // Replay of the same signed event, and the same event re-signed (a redelivery).

@@ -8,9 +8,11 @@
 //! provider call's row is locked while its events are merged.
 
 use super::providers::{Action, CallParts, ProviderEvent};
+use crate::domain::stage::Stage;
 use crate::pipeline::ingest::{commit_call_in, validate};
 use crate::queue::Broker;
 use crate::store::businesses::Business;
+use crate::store::events::NewEvent;
 use crate::store::Store;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +100,30 @@ pub async fn accept(
             let r = merged.to_record(&business.name, provider, &ev.provider_call_id);
             let c = commit_call_in(store, &mut tx, broker.kind(), business.id, &r).await?;
             if c.created {
+                // The trace says which webhook made the call (and that it waited for it).
+                store
+                    .append_event(
+                        &mut *tx,
+                        &NewEvent {
+                            call_id: c.call_id,
+                            business_id: business.id,
+                            stage: Stage::Sync,
+                            kind: "webhook",
+                            reason: format!(
+                                "{provider} webhook {} completed call {:?} ({})",
+                                ev.event_type,
+                                ev.provider_call_id,
+                                if merged.segments.is_some() {
+                                    "transcript delivered: STT will be skipped"
+                                } else {
+                                    "recording to transcribe"
+                                }
+                            ),
+                            detail: None,
+                            actor: "serve",
+                        },
+                    )
+                    .await?;
                 Accepted::Created { call_id: c.call_id }
             } else {
                 // A call with this id came in by another way (a JSONL ingest, a source sync).
