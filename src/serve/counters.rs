@@ -40,3 +40,22 @@ pub fn webhook_counts_snapshot() -> Vec<WebhookCount> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_by_business_provider_and_result() {
+        super::count("Unit Biz", "telnyx", "created");
+        super::count("Unit Biz", "telnyx", "created");
+        super::count("Unit Biz", "telnyx", "bad_signature");
+        let snap = super::webhook_counts_snapshot();
+        let get = |r: &str| {
+            snap.iter()
+                .find(|c| c.business == "Unit Biz" && c.provider == "telnyx" && c.result == r)
+                .map(|c| c.count)
+        };
+        assert_eq!(get("created"), Some(2));
+        assert_eq!(get("bad_signature"), Some(1));
+        assert_eq!(get("stale"), None);
+    }
+}
