@@ -167,6 +167,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Receive provider webhooks (Retell, Telnyx, Twilio) at /hooks/{business}/{provider}
+    Serve {
+        /// Address to bind, e.g. 0.0.0.0:8088 (default: [serve] listen; port 0 = any free port)
+        #[arg(long)]
+        listen: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -438,6 +444,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     crate::console::screenshot::screenshot(&view, &out, width, height).await
                 }
             }
+            Some(Command::Serve { listen }) => crate::serve::run(&config, listen.as_deref()).await,
             Some(Command::Console { readonly }) => {
                 crate::console::run_console(config, readonly).await
             }

@@ -21,6 +21,7 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub ingest: IngestConfig,
     pub audio: AudioConfig,
+    pub serve: ServeConfig,
     /// `[businesses."NAME"]`: per-business pipeline settings kept in files.
     #[serde(default)]
     pub businesses: std::collections::BTreeMap<String, BusinessConfig>,
@@ -33,6 +34,19 @@ pub struct IngestConfig {
     pub max_segments: u64,
     pub max_field_chars: u64,
     pub max_url_chars: u64,
+}
+
+/// `callops serve`: provider webhooks (see `serve`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServeConfig {
+    /// Address to bind (`--listen` overrides).
+    pub listen: String,
+    /// Scheme and host the providers call, when serve is behind a proxy ("" = the Host header).
+    pub public_url: String,
+    pub max_body_bytes: u64,
+    /// Webhook requests per minute per business (token bucket), and its burst.
+    pub rate_per_minute: u64,
+    pub burst: u64,
 }
 
 /// Bounds on audio downloads (see `pipeline::providers::audio`).
@@ -72,16 +86,26 @@ pub struct BusinessConfig {
     pub crm_secret: Option<String>,
     pub region: Option<String>,
     pub language: Option<String>,
+    /// Webhook verification secrets of `callops serve` (references).
+    #[serde(default)]
+    pub retell_key: Option<String>,
+    #[serde(default)]
+    pub telnyx_public_key: Option<String>,
+    #[serde(default)]
+    pub twilio_auth_token: Option<String>,
 }
 
 impl BusinessConfig {
     /// The credential keys and their values, for the reference check.
-    pub fn secrets(&self) -> [(&'static str, &Option<String>); 4] {
+    pub fn secrets(&self) -> [(&'static str, &Option<String>); 7] {
         [
             ("stt_key", &self.stt_key),
             ("llm_key", &self.llm_key),
             ("crm_key", &self.crm_key),
             ("crm_secret", &self.crm_secret),
+            ("retell_key", &self.retell_key),
+            ("telnyx_public_key", &self.telnyx_public_key),
+            ("twilio_auth_token", &self.twilio_auth_token),
         ]
     }
 }
@@ -426,6 +450,15 @@ impl Config {
         if self.audio.max_bytes == 0 || self.audio.timeout_s == 0 {
             return Err(bad(
                 "audio.max_bytes / audio.timeout_s",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.serve.max_body_bytes == 0
+            || self.serve.rate_per_minute == 0
+            || self.serve.burst == 0
+        {
+            return Err(bad(
+                "serve.max_body_bytes / serve.rate_per_minute / serve.burst",
                 "must be at least 1".into(),
             ));
         }

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod queue;
 pub mod redact;
+pub mod serve;
 pub mod store;
 pub mod views;
 

@@ -76,6 +76,15 @@ pub struct SettingsArgs {
     /// Default transcription language (BCP-47: de, hi-IN)
     #[arg(long)]
     pub language: Option<String>,
+    /// Retell API key that signs its webhooks: env:NAME or file:/path ("" clears)
+    #[arg(long)]
+    pub retell_key: Option<String>,
+    /// Telnyx webhook public key (base64): env:NAME or file:/path ("" clears)
+    #[arg(long)]
+    pub telnyx_public_key: Option<String>,
+    /// Twilio auth token that signs its webhooks: env:NAME or file:/path ("" clears)
+    #[arg(long)]
+    pub twilio_auth_token: Option<String>,
 }
 
 impl SettingsArgs {
@@ -95,6 +104,9 @@ impl SettingsArgs {
             crm_base_url: self.crm_base_url.clone(),
             crm_key: self.crm_key.clone(),
             crm_secret: self.crm_secret.clone(),
+            retell_key: self.retell_key.clone(),
+            telnyx_public_key: self.telnyx_public_key.clone(),
+            twilio_auth_token: self.twilio_auth_token.clone(),
         }
     }
 }
@@ -152,6 +164,46 @@ fn render(b: &crate::store::businesses::Business) -> String {
     crate::cli::sanitize_for_terminal(out.trim_end())
 }
 
+/// `render` plus the business's webhook endpoints: secret references (never values) and
+/// when each last received an event.
+async fn render_with_hooks(
+    store: &Store,
+    b: &crate::store::businesses::Business,
+) -> anyhow::Result<String> {
+    let mut out = render(b);
+    for e in store.webhook_endpoints(b.id).await? {
+        let (_, line) = webhook_line(&e, crate::now_ms());
+        out.push_str(&crate::cli::sanitize_for_terminal(&format!(
+            "\n  webhook {:<9} {line}",
+            e.provider
+        )));
+    }
+    Ok(out)
+}
+
+/// One endpoint in words: its secret reference, last event and last result.
+pub fn webhook_line(e: &crate::store::webhooks::WebhookEndpoint, now: i64) -> (bool, String) {
+    let secret = match &e.secret_ref {
+        Some(r) if crate::redact::is_reference(r) => r.clone(),
+        Some(_) => crate::redact::MASK.to_string(),
+        None => "NO SECRET (requests are refused)".to_string(),
+    };
+    let last = match e.last_event_at {
+        Some(t) => format!("last event {}s ago", (now - t).max(0) / 1000),
+        None => "NEVER received an event".to_string(),
+    };
+    (
+        e.last_event_at.is_some(),
+        format!(
+            "secret {secret} · {last} · last result {} · {} accepted, {} refused · {} waiting",
+            e.last_result.as_deref().unwrap_or("-"),
+            e.accepted,
+            e.rejected,
+            e.waiting
+        ),
+    )
+}
+
 pub async fn run(config: &Config, cmd: BusinessCmd) -> anyhow::Result<()> {
     let store = Store::open_migrated(&config.database.url, 2).await?;
     let r = run_on(&store, config, cmd).await;
@@ -166,13 +218,13 @@ async fn run_on(store: &Store, config: &Config, cmd: BusinessCmd) -> anyhow::Res
             check_kinds(&patch)?;
             let b = store.add_business(&name, &patch).await?;
             crate::pipeline::ensure_default_agents(store, b.id).await?;
-            println!("{}", render(&b));
+            println!("{}", render_with_hooks(store, &b).await?);
         }
         BusinessCmd::Set { name, settings } => {
             let patch = settings.patch();
             check_kinds(&patch)?;
             let b = store.set_business(&name, &patch).await?;
-            println!("{}", render(&b));
+            println!("{}", render_with_hooks(store, &b).await?);
         }
         BusinessCmd::Show { name, json } => {
             let b = store.business_by_name(&name).await?.ok_or_else(|| {
@@ -187,13 +239,17 @@ async fn run_on(store: &Store, config: &Config, cmd: BusinessCmd) -> anyhow::Res
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v.into()))
                     .chain([("name".to_string(), b.name.clone().into())])
+                    .chain([(
+                        "webhooks".to_string(),
+                        serde_json::to_value(store.webhook_endpoints(b.id).await?)?,
+                    )])
                     .collect();
                 println!(
                     "{}",
                     crate::cli::sanitize_for_terminal(&serde_json::to_string_pretty(&v)?)
                 );
             } else {
-                println!("{}", render(&b));
+                println!("{}", render_with_hooks(store, &b).await?);
             }
         }
         BusinessCmd::List { json } => {

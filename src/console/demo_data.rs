@@ -576,6 +576,7 @@ pub async fn seed_demo_data_at(store: &Store, now: i64) -> anyhow::Result<DemoId
     seed_dead_jobs(store, &biz, &ids, now).await?;
     seed_jobs(store, &biz, now).await?;
     seed_audit(store, &ids, now).await?;
+    seed_webhooks(store, biz[0], now).await?;
     // The review item "Matthias Müller" has a transcript, so the review pane shows the
     // caller's own words the name was taken from.
     let segs = serde_json::json!([
@@ -1132,6 +1133,76 @@ async fn seed_audit(store: &Store, calls: &[i64], now: i64) -> anyhow::Result<()
                 B::OS(after.map(String::from)),
                 B::OS(detail.map(String::from)),
             ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The first business's webhook endpoints: one healthy, one silent for hours whose last
+/// request was refused (with two calls waiting for their recording), one never heard from.
+async fn seed_webhooks(store: &Store, biz: i64, now: i64) -> anyhow::Result<()> {
+    let s = |v: &str| B::S(v.to_string());
+    for (provider, secret, last_event, event_type, result, result_ago, reason, ok, refused) in [
+        (
+            "retell",
+            "env:ACME_RETELL_KEY",
+            Some(12_000),
+            Some("call_analyzed"),
+            Some("created"),
+            12_000,
+            None,
+            1843,
+            0,
+        ),
+        (
+            "telnyx",
+            "file:/run/secrets/acme-telnyx.pub",
+            Some(3 * 3_600_000 + 420_000),
+            Some("call.hangup"),
+            Some("bad_signature"),
+            95_000,
+            Some("telnyx-signature-ed25519 does not verify with the business's Telnyx public key"),
+            512,
+            37,
+        ),
+        (
+            "twilio",
+            "env:ACME_TWILIO_TOKEN",
+            None,
+            None,
+            None,
+            0,
+            None,
+            0,
+            0,
+        ),
+    ] {
+        exec(
+            store,
+            "INSERT INTO webhook_endpoints (business_id, provider, secret_ref, last_event_at, last_event_type, \
+             last_result, last_result_at, last_reason, accepted, rejected) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            vec![
+                B::I(biz),
+                s(provider),
+                s(secret),
+                B::OI(last_event.map(|ago: i64| now - ago)),
+                B::OS(event_type.map(String::from)),
+                B::OS(result.map(String::from)),
+                B::OI(result.map(|_| now - result_ago)),
+                B::OS(reason.map(String::from)),
+                B::I(ok),
+                B::I(refused),
+            ],
+        )
+        .await?;
+    }
+    for (id, ago) in [("v3:sess-7f2a", 25 * 60_000), ("v3:sess-81c0", 4 * 60_000)] {
+        exec(
+            store,
+            "INSERT INTO webhook_calls (business_id, provider, provider_call_id, record, first_at, updated_at) \
+             VALUES ($1, 'telnyx', $2, '{\"ended\":true}', $3, $3)",
+            vec![B::I(biz), s(id), B::I(now - ago)],
         )
         .await?;
     }

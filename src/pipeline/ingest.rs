@@ -174,6 +174,72 @@ pub fn transcript_from_record(raw: &serde_json::Value) -> Option<Transcript> {
     })
 }
 
+/// What [`commit_call_in`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommittedCall {
+    pub call_id: i64,
+    /// The call is new (false: a call with this external id existed).
+    pub created: bool,
+    /// A sync job was written: call [`Broker::enqueued`] after the commit.
+    pub enqueued: bool,
+    /// The call existed without its sync job and got one now.
+    pub republished: bool,
+}
+
+/// Write a validated record's call and its sync job on the caller's transaction
+/// (transactional outbox): a crash or a broker outage can never leave a call saved with no
+/// job. Shared by `ingest` and the webhooks of `callops serve`.
+pub async fn commit_call_in(
+    store: &Store,
+    tx: &mut sqlx::AnyConnection,
+    broker_kind: &str,
+    business_id: i64,
+    r: &CallRecord,
+) -> anyhow::Result<CommittedCall> {
+    let raw = serde_json::to_string(r)?;
+    let new = NewCall {
+        business_id,
+        external_id: r.external_id.trim().to_string(),
+        direction: r.direction.clone().unwrap_or_else(|| "inbound".into()),
+        from_number: r.from.clone(),
+        to_number: r.to.clone(),
+        agent_name: r.agent.clone(),
+        campaign: r.campaign.clone(),
+        language: r.language.clone(),
+        started_at: r.started_at.as_ref().and_then(|v| parse_started_at(v).ok()),
+        duration_ms: (r.duration_s.unwrap_or(0.0) * 1000.0) as i64,
+        audio_url: r.audio_url.clone(),
+        raw,
+    };
+    let (call_id, created) = store.ingest_call_in(tx, &new).await?;
+    let job = Job::new(
+        business_id,
+        Stage::Sync,
+        Some(call_id),
+        serde_json::json!({ "call_id": call_id }),
+    );
+    let mut enqueue = created;
+    let mut republished = false;
+    if !created {
+        // Heal a call an earlier version saved without its job. On RabbitMQ the job may
+        // be queued in the broker, which this cannot see: only calls stuck for a minute
+        // are healed there (a duplicate would be skipped by the stage fence anyway).
+        if let Some(since) = store.sync_pending_without_job_in(tx, call_id).await? {
+            enqueue = broker_kind == "database" || crate::now_ms() - since > 60_000;
+            republished = enqueue;
+        }
+    }
+    if enqueue {
+        crate::queue::outbox::enqueue_in(tx, broker_kind, std::slice::from_ref(&job)).await?;
+    }
+    Ok(CommittedCall {
+        call_id,
+        created,
+        enqueued: enqueue,
+        republished,
+    })
+}
+
 /// Ingest validated records: insert calls, publish their sync jobs.
 pub struct Ingestor<'a> {
     pub store: &'a Store,
@@ -259,61 +325,18 @@ impl<'a> Ingestor<'a> {
         let Some(business_id) = self.business_id(r.business.trim(), report).await? else {
             anyhow::bail!("{}", Self::unknown_business(r.business.trim()));
         };
-        let raw = serde_json::to_string(r)?;
-        let new = NewCall {
-            business_id,
-            external_id: r.external_id.trim().to_string(),
-            direction: r.direction.clone().unwrap_or_else(|| "inbound".into()),
-            from_number: r.from.clone(),
-            to_number: r.to.clone(),
-            agent_name: r.agent.clone(),
-            campaign: r.campaign.clone(),
-            language: r.language.clone(),
-            started_at: r.started_at.as_ref().and_then(|v| parse_started_at(v).ok()),
-            duration_ms: (r.duration_s.unwrap_or(0.0) * 1000.0) as i64,
-            audio_url: r.audio_url.clone(),
-            raw,
-        };
-        // The call and its sync job commit together (transactional outbox): a crash or a
-        // broker outage can no longer leave a call saved with no job.
         let mut tx = self.store.begin_write().await?;
-        let (call_id, created) = self.store.ingest_call_in(&mut tx, &new).await?;
-        let job = Job::new(
-            business_id,
-            Stage::Sync,
-            Some(call_id),
-            serde_json::json!({ "call_id": call_id }),
-        );
-        let mut enqueue = created;
-        if !created {
-            // Heal a call an earlier version saved without its job. On RabbitMQ the job may
-            // be queued in the broker, which this cannot see: only calls stuck for a minute
-            // are healed there (a duplicate would be skipped by the stage fence anyway).
-            if let Some(since) = self
-                .store
-                .sync_pending_without_job_in(&mut tx, call_id)
-                .await?
-            {
-                enqueue = self.broker.kind() == "database" || crate::now_ms() - since > 60_000;
-                if enqueue {
-                    report.republished += 1;
-                }
-            }
-        }
-        if enqueue {
-            crate::queue::outbox::enqueue_in(
-                &mut tx,
-                self.broker.kind(),
-                std::slice::from_ref(&job),
-            )
-            .await?;
-        }
+        let c = commit_call_in(self.store, &mut tx, self.broker.kind(), business_id, r).await?;
         tx.commit()
             .await
-            .map_err(|e| anyhow::anyhow!("committing call {:?}: {e}", new.external_id))?;
-        if enqueue {
+            .map_err(|e| anyhow::anyhow!("committing call {:?}: {e}", r.external_id.trim()))?;
+        if c.enqueued {
             self.broker.enqueued();
         }
+        if c.republished {
+            report.republished += 1;
+        }
+        let (call_id, created) = (c.call_id, c.created);
         if created {
             report.ingested += 1;
         } else {

@@ -31,6 +31,11 @@ pub struct BusinessPatch {
     pub crm_base_url: Option<String>,
     pub crm_key: Option<String>,
     pub crm_secret: Option<String>,
+    /// Webhook verification secrets of `callops serve` (references; kept per endpoint in
+    /// `webhook_endpoints`, not on the business row).
+    pub retell_key: Option<String>,
+    pub telnyx_public_key: Option<String>,
+    pub twilio_auth_token: Option<String>,
 }
 
 impl BusinessPatch {
@@ -50,6 +55,9 @@ impl BusinessPatch {
             crm_base_url: c.crm_base_url.clone(),
             crm_key: c.crm_key.clone(),
             crm_secret: c.crm_secret.clone(),
+            retell_key: c.retell_key.clone(),
+            telnyx_public_key: c.telnyx_public_key.clone(),
+            twilio_auth_token: c.twilio_auth_token.clone(),
         }
     }
 
@@ -61,6 +69,9 @@ impl BusinessPatch {
             ("llm_key", &self.llm_key),
             ("crm_key", &self.crm_key),
             ("crm_secret", &self.crm_secret),
+            ("retell_key", &self.retell_key),
+            ("telnyx_public_key", &self.telnyx_public_key),
+            ("twilio_auth_token", &self.twilio_auth_token),
         ] {
             if let Some(v) = v {
                 let v = v.trim();
@@ -227,6 +238,7 @@ impl Store {
             .business_by_name(name)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("business {name:?}")))?;
+        self.apply_webhook_secrets(b.id, patch).await?;
         let assignments = patch.assignments();
         if assignments.is_empty() {
             return Ok(b);
@@ -260,6 +272,22 @@ impl Store {
             .await
             .ctx(|| format!("updating the settings of business {name:?}"))?;
         self.business(b.id).await
+    }
+
+    /// The patch's webhook secret references → `webhook_endpoints` ("" clears).
+    async fn apply_webhook_secrets(&self, id: i64, patch: &BusinessPatch) -> Result<()> {
+        for (provider, v) in [
+            ("retell", &patch.retell_key),
+            ("telnyx", &patch.telnyx_public_key),
+            ("twilio", &patch.twilio_auth_token),
+        ] {
+            if let Some(v) = v {
+                let v = v.trim();
+                self.set_webhook_secret(id, provider, (!v.is_empty()).then_some(v))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// A worker could not build this business's clients (settings version `version`):

@@ -61,6 +61,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_customer_identity.sql"),
     },
     Migration {
+        version: 9,
+        name: "webhooks",
+        postgres: include_str!("../../migrations/postgres/0009_webhooks.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0009_webhooks.sql"),
+    },
+    Migration {
         version: 13,
         name: "fair_claims",
         postgres: include_str!("../../migrations/postgres/0013_fair_claims.sql"),

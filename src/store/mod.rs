@@ -18,6 +18,7 @@ pub mod roles;
 pub mod stage_commit;
 pub mod throughput;
 pub mod transcripts;
+pub mod webhooks;
 
 pub use calls::{Call, NewCall};
 pub use dead_jobs::{DeadJob, DeadJobFilter, DeadJobInsert, DeadJobStatus};

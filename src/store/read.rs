@@ -137,6 +137,8 @@ pub struct BusinessDetail {
     /// everything cannot hide).
     pub lead_filtered: i64,
     pub dlq: i64,
+    /// Its provider webhook endpoints and when each last received an event (issue 15).
+    pub webhooks: Vec<super::webhooks::WebhookEndpoint>,
 }
 
 /// Everything about one call.
@@ -521,6 +523,7 @@ impl Store {
             }
         }
         states.sort_by_key(|(st, s, _)| (*st, CallState::ALL.iter().position(|x| x == s)));
+        let webhooks = self.webhook_endpoints(id).await?;
         Ok(BusinessDetail {
             business,
             series,
@@ -528,6 +531,7 @@ impl Store {
             states,
             lead_filtered: col(&filtered, "n")?,
             dlq,
+            webhooks,
         })
     }
 

@@ -36,13 +36,16 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState, id: i64) {
             return;
         }
     };
-    let [settings, table, charts] = Layout::vertical([
+    let hooks_height = 3 + d.webhooks.len().max(1) as u16;
+    let [settings, hooks, table, charts] = Layout::vertical([
         Constraint::Length(4),
+        Constraint::Length(hooks_height),
         Constraint::Length(9),
         Constraint::Min(5),
     ])
     .areas(area);
     draw_settings(f, settings, d);
+    super::business_hooks::draw(f, hooks, d, s.now_ms);
     draw_stage_table(f, table, s, d);
     draw_charts(f, charts, d);
 }

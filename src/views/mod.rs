@@ -4,6 +4,7 @@
 //! terminal: ratatui drops some control characters itself but does not promise to.
 
 pub mod business;
+pub mod business_hooks;
 pub mod call;
 pub mod dead_job;
 pub mod help;
