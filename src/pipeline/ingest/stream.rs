@@ -253,7 +253,7 @@ impl<'a> Ingestor<'a> {
             {
                 let p = pending.take().expect("checked above");
                 self.commit(p, &mut report, &mut progress, opts, on).await?;
-            } else if line_no % 1000 == 0 {
+            } else if line_no.is_multiple_of(1000) {
                 on(IngestEvent::Progress(&progress));
             }
         }
