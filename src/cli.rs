@@ -189,7 +189,7 @@ pub enum SyncWhat {
         /// Business name (exact)
         #[arg(long)]
         business: String,
-        /// The source database: sqlite:PATH or postgres://…
+        /// The source database: sqlite:PATH, postgres://… or mysql://… (MariaDB too)
         #[arg(long)]
         url: String,
         #[arg(long)]
