@@ -435,3 +435,29 @@ pub async fn simulate(
     rt.ctx.broker.close().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::pipeline::ingest::stream::IngestProgress;
+
+    #[test]
+    fn the_progress_line_shows_counts_and_a_bar_for_files() {
+        let p = IngestProgress {
+            lines: 5200,
+            bytes: 520,
+            ingested: 5000,
+            duplicates: 190,
+            rejected: 10,
+            batches: 26,
+        };
+        assert_eq!(
+            super::progress_text(&p, Some(1000)),
+            "ingest [##########          ]  52% 5200 lines: 5000 ingested, 190 duplicates, 10 rejected"
+        );
+        assert_eq!(
+            super::progress_text(&p, None),
+            "ingest 5200 lines: 5000 ingested, 190 duplicates, 10 rejected",
+            "stdin has no size: counts only"
+        );
+    }
+}
