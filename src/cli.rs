@@ -89,6 +89,9 @@ pub enum Command {
         /// Handlers in flight per stage
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Serve Prometheus metrics on HOST:PORT at /metrics (e.g. 127.0.0.1:9464)
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<String>,
     },
     /// Ingest JSONL call records from a file or - (stdin)
     Ingest {
@@ -192,7 +195,7 @@ pub enum SyncWhat {
         /// Business name (exact)
         #[arg(long)]
         business: String,
-        /// The source database: sqlite:PATH or postgres://…
+        /// The source database: sqlite:PATH, postgres://… or mysql://… (MariaDB too)
         #[arg(long)]
         url: String,
         #[arg(long)]
@@ -401,7 +404,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Worker {
                 stages,
                 concurrency,
-            }) => pipeline_cmds::worker(&config, &stages, concurrency).await,
+                metrics_addr,
+            }) => {
+                pipeline_cmds::worker(&config, &stages, concurrency, metrics_addr.as_deref()).await
+            }
             Some(Command::Ingest {
                 file,
                 create_businesses,

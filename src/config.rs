@@ -25,6 +25,17 @@ pub struct Config {
     /// `[businesses."NAME"]`: per-business pipeline settings kept in files.
     #[serde(default)]
     pub businesses: std::collections::BTreeMap<String, BusinessConfig>,
+    /// `[metrics]`: Prometheus label cardinality and gauge refresh (issue 15).
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics (see `crate::metrics`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricsConfig {
+    /// Businesses with their own `business` label; the rest are summed as "other".
+    pub top_businesses: u32,
+    /// How long database-derived gauges are cached.
+    pub refresh_ms: u64,
 }
 
 /// Bounds on untrusted call records (see `pipeline::ingest::validate`).

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod domain;
 pub mod failpoint;
 pub mod logging;
+pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod queue;

@@ -32,7 +32,12 @@ pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     rx
 }
 
-pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> anyhow::Result<()> {
+pub async fn worker(
+    config: &Config,
+    stages: &[String],
+    concurrency: usize,
+    metrics_addr: Option<&str>,
+) -> anyhow::Result<()> {
     let stages: Vec<Stage> = if stages.is_empty() {
         Stage::ALL.to_vec()
     } else {
@@ -64,13 +69,25 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
         rt.ctx.broker.kind(),
         crate::store::redact_url(rt.ctx.store.url())
     );
-    worker::run(
-        Arc::new(rt.ctx.clone()),
-        opts,
-        stats.clone(),
-        shutdown_signal(),
-    )
-    .await?;
+    let shutdown = shutdown_signal();
+    if let Some(addr) = metrics_addr {
+        let collector = crate::metrics::Collector::new(
+            rt.ctx.store.clone(),
+            rt.ctx.broker.clone(),
+            crate::metrics::CollectorSettings::from_config(config),
+        );
+        // Read once before the stages start, so their counters carry business labels.
+        if let Err(e) = collector.refresh().await {
+            eprintln!(
+                "worker: metrics gauges could not be read yet ({e:#}); retrying in the background"
+            );
+        }
+        let (bound, _server) =
+            crate::metrics::serve(addr, Some(collector.clone()), shutdown.clone()).await?;
+        eprintln!("worker: metrics on http://{bound}/metrics");
+        tokio::spawn(collector.run(shutdown.clone()));
+    }
+    worker::run(Arc::new(rt.ctx.clone()), opts, stats.clone(), shutdown).await?;
     rt.ctx.broker.close().await;
     eprintln!(
         "worker stopped: {} advanced, {} retrying, {} dead, {} duplicates skipped, {} deferred (stage busy elsewhere), {} unsettled (redelivered later), {} outbox jobs relayed, {} orphan alarms",
@@ -87,8 +104,22 @@ pub async fn worker(config: &Config, stages: &[String], concurrency: usize) -> a
 }
 
 pub async fn ingest(config: &Config, file: &str, create_businesses: bool) -> anyhow::Result<()> {
-    let text = read_input(file)?;
+    use crate::pipeline::ingest::stream::{IngestEvent, StreamOptions};
+    use std::io::IsTerminal;
+    // Opened before the database: a missing file fails fast, naming it.
+    let (input, size): (Box<dyn tokio::io::AsyncRead + Unpin + Send>, Option<u64>) = if file == "-"
+    {
+        (Box::new(tokio::io::stdin()), None)
+    } else {
+        let f = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read {file}: {e}"))?;
+        let size = f.metadata().await.ok().map(|m| m.len());
+        (Box::new(f), size)
+    };
     let rt = Runtime::open(config).await?;
+    let limits = crate::pipeline::ingest::validate::Limits::from_config(&config.ingest);
+    let opts = StreamOptions::for_limits(&limits);
     let mut ing = Ingestor::new(&rt.ctx.store, &*rt.ctx.broker)
         .with_provider_kinds(crate::store::businesses::ProviderKinds {
             stt: config.providers.stt.trim().into(),
@@ -96,10 +127,25 @@ pub async fn ingest(config: &Config, file: &str, create_businesses: bool) -> any
             crm: config.providers.crm.trim().into(),
         })
         .create_businesses(create_businesses)
-        .with_limits(crate::pipeline::ingest::validate::Limits::from_config(
-            &config.ingest,
-        ));
-    let result = ing.ingest_jsonl(&text).await;
+        .with_limits(limits);
+    let shown_file = crate::cli::sanitize_for_terminal(file);
+    // A progress line only for a person watching (stderr a terminal); scripts and pipes get
+    // the rejections and the summary alone.
+    let mut bar = ProgressLine::new(std::io::stderr().is_terminal(), size);
+    let mut on = |ev: IngestEvent<'_>| match ev {
+        IngestEvent::Rejected(r) => {
+            bar.clear();
+            eprintln!(
+                "{shown_file}:{}: rejected: {}",
+                r.line,
+                crate::cli::sanitize_for_terminal(&r.reason)
+            );
+        }
+        IngestEvent::Progress(p) => bar.show(p),
+    };
+    let reader = tokio::io::BufReader::with_capacity(64 << 10, input);
+    let result = ing.ingest_stream(reader, &opts, &mut on).await;
+    bar.clear();
     // Jobs committed with their calls go out now (RabbitMQ outbox); what cannot is
     // published by any worker's relay later — nothing is lost either way.
     let relayed = crate::queue::outbox::flush(
@@ -118,20 +164,12 @@ pub async fn ingest(config: &Config, file: &str, create_businesses: bool) -> any
             return Err(e);
         }
     };
-    for r in &report.rejected {
-        eprintln!(
-            "{}:{}: rejected: {}",
-            crate::cli::sanitize_for_terminal(file),
-            r.line,
-            crate::cli::sanitize_for_terminal(&r.reason)
-        );
-    }
     println!(
         "ingested {}, duplicates {} (republished {}), rejected {}{}",
         report.ingested,
         report.duplicates,
         report.republished,
-        report.rejected.len(),
+        report.rejected_count,
         if report.new_businesses.is_empty() {
             String::new()
         } else {
@@ -139,14 +177,65 @@ pub async fn ingest(config: &Config, file: &str, create_businesses: bool) -> any
         }
     );
     rt.ctx.broker.close().await;
-    if report.rejected.is_empty() {
+    if report.rejected_count == 0 {
         Ok(())
     } else {
         anyhow::bail!(
             "{} records rejected (see above); nothing of them was written",
-            report.rejected.len()
+            report.rejected_count
         )
     }
+}
+
+/// The `ingest` progress line on a terminal: lines read (and % of a file), ingested,
+/// duplicates, rejected; redrawn in place at most 10 times a second.
+struct ProgressLine {
+    on: bool,
+    size: Option<u64>,
+    drawn: Option<std::time::Instant>,
+}
+
+impl ProgressLine {
+    fn new(on: bool, size: Option<u64>) -> Self {
+        ProgressLine {
+            on,
+            size,
+            drawn: None,
+        }
+    }
+
+    fn show(&mut self, p: &crate::pipeline::ingest::stream::IngestProgress) {
+        if !self.on || self.drawn.is_some_and(|t| t.elapsed().as_millis() < 100) {
+            return;
+        }
+        self.drawn = Some(std::time::Instant::now());
+        eprint!("\r\x1b[K{}", progress_text(p, self.size));
+    }
+
+    fn clear(&mut self) {
+        if self.on && self.drawn.is_some() {
+            eprint!("\r\x1b[K");
+            self.drawn = None;
+        }
+    }
+}
+
+/// "ingest [#####     ] 52% 10400 lines: 10000 ingested, 380 duplicates, 20 rejected"
+pub fn progress_text(
+    p: &crate::pipeline::ingest::stream::IngestProgress,
+    size: Option<u64>,
+) -> String {
+    let bar = match size.filter(|s| *s > 0) {
+        Some(s) => {
+            let pct = (p.bytes.min(s) * 100 / s) as usize;
+            format!("[{:<20}] {pct:>3}% ", "#".repeat(pct / 5))
+        }
+        None => String::new(),
+    };
+    format!(
+        "ingest {bar}{} lines: {} ingested, {} duplicates, {} rejected",
+        p.lines, p.ingested, p.duplicates, p.rejected
+    )
 }
 
 pub async fn import(config: &Config, kind: &str, file: &str) -> anyhow::Result<()> {
@@ -345,4 +434,30 @@ pub async fn simulate(
     );
     rt.ctx.broker.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::pipeline::ingest::stream::IngestProgress;
+
+    #[test]
+    fn the_progress_line_shows_counts_and_a_bar_for_files() {
+        let p = IngestProgress {
+            lines: 5200,
+            bytes: 520,
+            ingested: 5000,
+            duplicates: 190,
+            rejected: 10,
+            batches: 26,
+        };
+        assert_eq!(
+            super::progress_text(&p, Some(1000)),
+            "ingest [##########          ]  52% 5200 lines: 5000 ingested, 190 duplicates, 10 rejected"
+        );
+        assert_eq!(
+            super::progress_text(&p, None),
+            "ingest 5200 lines: 5000 ingested, 190 duplicates, 10 rejected",
+            "stdin has no size: counts only"
+        );
+    }
 }

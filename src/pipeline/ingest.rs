@@ -10,6 +10,7 @@ use crate::store::{NewCall, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+pub mod stream;
 pub mod validate;
 
 /// One call record (a JSONL line). Either `audio_url` or `transcript` is required.
@@ -67,6 +68,18 @@ pub struct IngestReport {
     pub republished: u64,
     pub rejected: Vec<Rejected>,
     pub new_businesses: Vec<String>,
+    /// Rejected lines in all; `rejected` keeps the first ones only (a stream of bad input
+    /// must not grow memory), each is also reported as it is met (`IngestEvent::Rejected`).
+    pub rejected_count: u64,
+}
+
+impl IngestReport {
+    /// Add the call counts of a committed batch.
+    fn add_counts(&mut self, batch: &IngestReport) {
+        self.ingested += batch.ingested;
+        self.duplicates += batch.duplicates;
+        self.republished += batch.republished;
+    }
 }
 
 pub fn parse_started_at(v: &serde_json::Value) -> Result<i64, String> {
@@ -325,64 +338,52 @@ impl<'a> Ingestor<'a> {
         let Some(business_id) = self.business_id(r.business.trim(), report).await? else {
             anyhow::bail!("{}", Self::unknown_business(r.business.trim()));
         };
+        // The call and its sync job commit together (transactional outbox): a crash or a
+        // broker outage can no longer leave a call saved with no job.
         let mut tx = self.store.begin_write().await?;
-        let c = commit_call_in(self.store, &mut tx, self.broker.kind(), business_id, r).await?;
+        let mut counted = IngestReport::default();
+        let (call_id, enqueued) = self
+            .ingest_in(&mut tx, business_id, r, &mut counted)
+            .await?;
         tx.commit()
             .await
             .map_err(|e| anyhow::anyhow!("committing call {:?}: {e}", r.external_id.trim()))?;
-        if c.enqueued {
+        if enqueued {
             self.broker.enqueued();
         }
-        if c.republished {
-            report.republished += 1;
-        }
-        let (call_id, created) = (c.call_id, c.created);
-        if created {
-            report.ingested += 1;
-        } else {
-            report.duplicates += 1;
-        }
+        report.add_counts(&counted);
         Ok(call_id)
     }
 
-    /// Ingest a JSONL text; bad lines are reported, good ones ingested.
-    pub async fn ingest_jsonl(&mut self, text: &str) -> anyhow::Result<IngestReport> {
-        let mut report = IngestReport::default();
-        for (i, line) in text.lines().enumerate() {
-            match parse_record_with(line, &self.limits) {
-                Ok(None) => {}
-                Ok(Some(r)) => {
-                    if self
-                        .business_id(r.business.trim(), &mut report)
-                        .await?
-                        .is_none()
-                    {
-                        report.rejected.push(Rejected {
-                            line: i + 1,
-                            reason: Self::unknown_business(r.business.trim()),
-                        });
-                        continue;
-                    }
-                    if let Err(e) = self.ingest(&r, &mut report).await {
-                        return Err(anyhow::anyhow!(
-                            "ingest stopped at line {}: {e:#}. Before it, {} calls were committed with their jobs \
-                             ({} duplicates, {} rejected lines); nothing of line {} was written. \
-                             Fix the cause and run the same input again: committed lines are skipped as duplicates.",
-                            i + 1,
-                            report.ingested,
-                            report.duplicates,
-                            report.rejected.len(),
-                            i + 1
-                        ));
-                    }
-                }
-                Err(reason) => report.rejected.push(Rejected {
-                    line: i + 1,
-                    reason,
-                }),
-            }
+    /// Write one call and (when it needs one) its sync job on the caller's transaction
+    /// (`commit_call_in`, shared with the webhooks); counts go to `counted`, which the
+    /// caller keeps only if the transaction commits. Returns the call id and whether a
+    /// job was written.
+    async fn ingest_in(
+        &mut self,
+        tx: &mut sqlx::AnyConnection,
+        business_id: i64,
+        r: &CallRecord,
+        counted: &mut IngestReport,
+    ) -> anyhow::Result<(i64, bool)> {
+        let c = commit_call_in(self.store, tx, self.broker.kind(), business_id, r).await?;
+        if c.republished {
+            counted.republished += 1;
         }
-        Ok(report)
+        if c.created {
+            counted.ingested += 1;
+        } else {
+            counted.duplicates += 1;
+        }
+        Ok((c.call_id, c.enqueued))
+    }
+
+    /// Ingest a JSONL text; bad lines are reported, good ones ingested (in batches, as
+    /// [`Ingestor::ingest_stream`]).
+    pub async fn ingest_jsonl(&mut self, text: &str) -> anyhow::Result<IngestReport> {
+        let opts = stream::StreamOptions::for_limits(&self.limits);
+        self.ingest_stream(text.as_bytes(), &opts, &mut |_| {})
+            .await
     }
 }
 

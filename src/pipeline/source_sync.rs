@@ -1,5 +1,5 @@
 //! Per-business source-database sync: poll a table of call records in the business's own
-//! database (SQLite or Postgres) with a keyset watermark (watermark column, then id), and
+//! database (SQLite, Postgres, MySQL/MariaDB) with a keyset watermark (watermark column, then id), and
 //! ingest each row exactly as `callops ingest` ingests a JSONL record — same validation,
 //! same duplicate handling. Columns are matched to the record's fields by name
 //! (`from_number`/`to_number` are accepted for `from`/`to`); others are reported once and
@@ -18,7 +18,7 @@ use sqlx::{Column, Row};
 
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
-    /// sqlite:PATH or postgres://…
+    /// sqlite:PATH, postgres://… or mysql://… (also mariadb://…)
     pub url: String,
     pub table: String,
     pub id_column: String,
@@ -90,7 +90,95 @@ fn cell(row: &sqlx::any::AnyRow, i: usize) -> Value {
     if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
         return v.map(Value::from).unwrap_or(Value::Null);
     }
+    // MySQL reports TEXT (and long CAST(… AS CHAR)) columns as blobs.
+    if let Ok(v) = row.try_get::<Option<Vec<u8>>, _>(i) {
+        return v
+            .map(|b| Value::from(String::from_utf8_lossy(&b).into_owned()))
+            .unwrap_or(Value::Null);
+    }
     Value::Null
+}
+
+/// The source database: a pool, and how to speak to it.
+struct Source {
+    pool: sqlx::AnyPool,
+    /// MySQL/MariaDB: `?` placeholders, and an explicit column list (below).
+    mysql: bool,
+}
+
+fn is_mysql_url(url: &str) -> bool {
+    url.starts_with("mysql://") || url.starts_with("mariadb://")
+}
+
+async fn open_source(url: &str) -> anyhow::Result<Source> {
+    let fail = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "cannot open the source database {}: {e}",
+            crate::pipeline::providers::redact_url(url)
+        )
+    };
+    if is_mysql_url(url) {
+        sqlx::any::install_default_drivers();
+        // sqlx's MySQL driver knows the mysql:// scheme only; MariaDB speaks the same protocol.
+        let url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_string(),
+        };
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(|e| fail(&e))?;
+        return Ok(Source { pool, mysql: true });
+    }
+    let store = Store::connect(url, 2).await.map_err(|e| fail(&e))?;
+    Ok(Source {
+        pool: store.pool().clone(),
+        mysql: false,
+    })
+}
+
+/// MySQL's column list for `table`: sqlx's `Any` driver reads only integers, floats and
+/// strings from MySQL, so every other type (TINYINT, DECIMAL, DATETIME, JSON, ENUM, …) is
+/// cast to one of those; a `SELECT *` would fail on the first such column.
+async fn mysql_columns(pool: &sqlx::AnyPool, table: &str) -> anyhow::Result<String> {
+    let (schema, name) = match table.split_once('.') {
+        Some((s, t)) => (Some(s), t),
+        None => (None, table),
+    };
+    let sql = "SELECT CAST(COLUMN_NAME AS CHAR) AS name, CAST(DATA_TYPE AS CHAR) AS type                FROM information_schema.COLUMNS                WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION";
+    let rows = sqlx::query(sql)
+        .bind(schema.map(str::to_string))
+        .bind(name.to_string())
+        .fetch_all(pool)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("reading the columns of {table} from the source database: {e}")
+        })?;
+    if rows.is_empty() {
+        anyhow::bail!(
+            "table {table} does not exist in the source database (or this login cannot see it)"
+        );
+    }
+    let mut cols = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (name, ty) = (cell(r, 0), cell(r, 1));
+        let name = name.as_str().unwrap_or_default().to_string();
+        let ty = ty.as_str().unwrap_or_default().to_ascii_lowercase();
+        // Names come from the catalog, but are quoted anyway (a column named `from`).
+        let q = format!("`{}`", name.replace('`', "``"));
+        cols.push(match ty.as_str() {
+            "bigint" => q.clone(),
+            "int" | "integer" | "mediumint" | "smallint" | "tinyint" | "year" | "bit" => {
+                format!("CAST({q} AS SIGNED) AS {q}")
+            }
+            "double" | "real" => q.clone(),
+            "float" | "decimal" | "numeric" => format!("CAST({q} AS DOUBLE) AS {q}"),
+            _ => format!("CAST({q} AS CHAR) AS {q}"),
+        });
+    }
+    Ok(cols.join(", "))
 }
 
 fn source_key(table: &str) -> String {
@@ -106,12 +194,18 @@ pub async fn sync_source(
     let table = identifier("table", &spec.table)?;
     let id_col = identifier("id column", &spec.id_column)?;
     let wm_col = identifier("watermark column", &spec.watermark_column)?;
-    let source = Store::connect(&spec.url, 2).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the source database {}: {e}",
-            crate::pipeline::providers::redact_url(&spec.url)
-        )
-    })?;
+    let source = open_source(&spec.url).await?;
+    let select = if source.mysql {
+        match mysql_columns(&source.pool, &table).await {
+            Ok(c) => c,
+            Err(e) => {
+                source.pool.close().await;
+                return Err(e);
+            }
+        }
+    } else {
+        "*".to_string()
+    };
     let key = source_key(&table);
     let before: Option<Value> = store
         .watermark(&key, business.id)
@@ -130,26 +224,37 @@ pub async fn sync_source(
         let rows = match &mark {
             None => {
                 sqlx::query(&format!(
-                    "SELECT * FROM {table} ORDER BY {wm_col}, {id_col} LIMIT {}",
+                    "SELECT {select} FROM {table} ORDER BY {wm_col}, {id_col} LIMIT {}",
                     spec.batch.max(1)
                 ))
-                .fetch_all(source.pool())
+                .fetch_all(&source.pool)
                 .await
             }
             Some(m) => {
+                // MySQL numbers no placeholders: `?` each, so the value is bound twice.
+                let (after, binds) = if source.mysql {
+                    (
+                        format!("{wm_col} > ? OR ({wm_col} = ? AND {id_col} > ?)"),
+                        vec![&m["value"], &m["value"], &m["id"]],
+                    )
+                } else {
+                    (
+                        format!("{wm_col} > $1 OR ({wm_col} = $1 AND {id_col} > $2)"),
+                        vec![&m["value"], &m["id"]],
+                    )
+                };
                 let q = format!(
-                    "SELECT * FROM {table} WHERE {wm_col} > $1 OR ({wm_col} = $1 AND {id_col} > $2) \
-                     ORDER BY {wm_col}, {id_col} LIMIT {}",
+                    "SELECT {select} FROM {table} WHERE {after} ORDER BY {wm_col}, {id_col} LIMIT {}",
                     spec.batch.max(1)
                 );
                 let mut q = sqlx::query(&q);
-                for v in [&m["value"], &m["id"]] {
+                for v in binds {
                     q = match v {
                         Value::Number(n) if n.is_i64() => q.bind(n.as_i64()),
                         other => q.bind(other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string())),
                     };
                 }
-                q.fetch_all(source.pool()).await
+                q.fetch_all(&source.pool).await
             }
         }
         .map_err(|e| {
@@ -230,6 +335,6 @@ pub async fn sync_source(
             break;
         }
     }
-    source.pool().close().await;
+    source.pool.close().await;
     Ok(r)
 }

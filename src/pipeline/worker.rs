@@ -74,6 +74,22 @@ impl WorkerStats {
     }
 }
 
+/// The `outcome` label of `callops_stage_runs_total`.
+pub fn outcome_label(h: &Handled) -> &'static str {
+    match h {
+        Handled::Advanced(p) => match p.state {
+            crate::domain::stage::CallState::Review => "review",
+            crate::domain::stage::CallState::Done => "done",
+            _ => "completed",
+        },
+        Handled::Retrying => "retrying",
+        Handled::Dead => "dead",
+        Handled::Duplicate(_) => "duplicate",
+        Handled::Unsettled(_) => "unsettled",
+        Handled::Deferred(_) => "deferred",
+    }
+}
+
 /// Run workers until `shutdown` turns true. Returns after in-flight jobs finished (or the
 /// drain timeout passed: those jobs are redelivered later, never lost).
 pub async fn run(
@@ -216,7 +232,9 @@ async fn run_stage(
                 let ctx = ctx.clone();
                 let stats = stats.clone();
                 inflight.spawn(async move {
+                    let (business, took) = (d.job.business_id, std::time::Instant::now());
                     let h = stages::handle(&ctx, d).await;
+                    crate::metrics::stage_finished(business, stage, outcome_label(&h), took.elapsed());
                     if let Handled::Unsettled(why) = &h {
                         tracing::warn!(stage = %stage, %why, "job left unsettled; it will be redelivered");
                     }

@@ -16,6 +16,7 @@ use crate::queue::QueueStat;
 use serde::Serialize;
 use std::collections::HashMap;
 
+pub mod metrics;
 pub mod review;
 
 /// The overview's rate windows, in minutes.

@@ -61,6 +61,75 @@ pub fn amqp_url() -> Option<String> {
     service_url("CALLOPS_TEST_AMQP_URL", "RabbitMQ")
 }
 
+pub fn mysql_url() -> Option<String> {
+    service_url("CALLOPS_TEST_MYSQL_URL", "MySQL/MariaDB")
+}
+
+/// A uniquely named MySQL/MariaDB database (a business's source database in tests),
+/// dropped when this guard drops.
+pub struct MyDb {
+    pub pool: sqlx::AnyPool,
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl MyDb {
+    pub async fn create(admin_url: &str) -> MyDb {
+        sqlx::any::install_default_drivers();
+        let name = unique("callops_test");
+        let admin = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(admin_url)
+            .await
+            .expect("connect to CALLOPS_TEST_MYSQL_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = with_db(admin_url, &name);
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .expect("connect test database");
+        MyDb {
+            pool,
+            url,
+            admin_url: admin_url.to_string(),
+            name,
+        }
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let (admin_url, name, pool) =
+            (self.admin_url.clone(), self.name.clone(), self.pool.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(2), pool.close()).await;
+                if let Ok(admin) = sqlx::any::AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&admin_url)
+                    .await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// A uniquely named Postgres database, dropped when this guard drops.
 pub struct PgDb {
     pub store: Store,

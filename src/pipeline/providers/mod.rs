@@ -8,6 +8,7 @@ pub mod llm;
 pub mod registry;
 pub mod sim;
 pub mod stt;
+pub mod timed;
 
 pub use http::redact_url;
 pub use sim::SimSettings;

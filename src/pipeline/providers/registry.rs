@@ -278,6 +278,7 @@ impl Providers {
                 ))
             }),
         }
+        .map(|p| super::timed::stt(p, b.id))
     }
 
     pub async fn llm_for(
@@ -294,6 +295,7 @@ impl Providers {
                 ))
             }),
         }
+        .map(|p| super::timed::llm(p, b.id))
     }
 
     /// `Ok(None)`: the business's CRM is the built-in leads table.
@@ -322,6 +324,7 @@ impl Providers {
                     ))
                 }),
         }
+        .map(|o| o.map(|p| super::timed::crm(p, b.id)))
     }
 }
 

@@ -41,7 +41,23 @@ const STORED_CANDIDATES: usize = 100;
 /// Customers' earlier calls are counted for this many of the best candidates.
 const HISTORY_FOR: usize = 50;
 
-pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
+pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, StageError> {
+    let outcome = decide(ctx, call, job).await?;
+    // What was decided, for `callops_link_outcomes_total` (a primary-key read; a failure
+    // only loses the count).
+    if let Ok(c) = ctx.store.call(call.id).await {
+        let method = match (c.link_status.as_deref(), c.link_method.as_deref()) {
+            (Some("review"), _) => "review",
+            (_, Some(m)) => m,
+            (Some(s), None) => s,
+            (None, None) => "none",
+        };
+        crate::metrics::link_outcome(c.business_id, method, c.from_e164.is_none());
+    }
+    Ok(outcome)
+}
+
+async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
     let call = store.call(call.id).await?; // fresh: sync and analyze wrote number and name
     let business = store.business(call.business_id).await?;
