@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0008_customer_identity.sql"),
         sqlite: include_str!("../../migrations/sqlite/0008_customer_identity.sql"),
     },
+    Migration {
+        version: 11,
+        name: "outbound_calls",
+        postgres: include_str!("../../migrations/postgres/0011_outbound_calls.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0011_outbound_calls.sql"),
+    },
 ];
 
 /// The database roles the console's roles map to (see `store::roles`).
@@ -77,6 +83,7 @@ const SUPPORT_WRITES: &[(&str, &str)] = &[
     ("audit_log", "INSERT"),
     ("jobs", "INSERT"),
     ("outbox", "INSERT"),
+    ("outbound_calls", "INSERT, UPDATE"),
 ];
 
 /// Grants for the three roles on everything in the schema, and default privileges so a

@@ -12,6 +12,7 @@ pub mod dead_jobs;
 pub mod events;
 pub mod migrate;
 pub mod orphans;
+pub mod outbound;
 pub mod read;
 pub mod roles;
 pub mod throughput;

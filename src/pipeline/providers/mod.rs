@@ -8,6 +8,7 @@ pub mod llm;
 pub mod registry;
 pub mod sim;
 pub mod stt;
+pub mod voice;
 
 pub use http::redact_url;
 pub use sim::SimSettings;

@@ -23,6 +23,26 @@ pub enum Outcome {
     Review { reason: String },
     /// Finished (after notify, or stopped by a rule — the reason says which).
     Done { reason: String },
+    /// `then`, plus writes it implies (an outbound call for a new lead, issue 16) that
+    /// `settle_success` commits in the same transaction as the result.
+    With {
+        then: Box<Outcome>,
+        follow_ups: Vec<crate::pipeline::outbound::FollowUp>,
+    },
+}
+
+impl Outcome {
+    /// The plain outcome and its follow-up writes.
+    pub fn into_parts(self) -> (Outcome, Vec<crate::pipeline::outbound::FollowUp>) {
+        match self {
+            Outcome::With { then, follow_ups } => {
+                let (o, mut more) = then.into_parts();
+                more.extend(follow_ups);
+                (o, more)
+            }
+            o => (o, Vec::new()),
+        }
+    }
 }
 
 /// Why a stage failed.
@@ -387,6 +407,7 @@ async fn settle_success(
 ) -> Handled {
     let stage = d.job.stage;
     let running = Position::new(stage, CallState::Running);
+    let (outcome, follow_ups) = outcome.into_parts();
     let (to, reason, next_job) = match outcome {
         Outcome::Next { reason } => match stage.next() {
             Some(next) => (
@@ -403,6 +424,7 @@ async fn settle_success(
         },
         Outcome::Review { reason } => (Position::new(stage, CallState::Review), reason, None),
         Outcome::Done { reason } => (Position::new(stage, CallState::Done), reason, None),
+        Outcome::With { .. } => unreachable!("into_parts unwraps With"),
     };
     let kind = match to.state {
         CallState::Review => "review",
@@ -421,6 +443,9 @@ async fn settle_success(
         if let Some(job) = &next_job {
             crate::queue::outbox::enqueue_in(&mut tx, ctx.broker.kind(), std::slice::from_ref(job))
                 .await?;
+        }
+        for f in &follow_ups {
+            crate::pipeline::outbound::write_follow_up_in(&ctx.store, &mut tx, call, f).await?;
         }
         let acked = d.settle_in(&mut tx, None).await?;
         tx.commit().await.map_err(commit_err(format!(
