@@ -68,7 +68,13 @@ impl Dispatcher {
             store,
             broker,
             provider_override: None,
-            lease: Duration::from_secs(60),
+            // CALLOPS_OUTBOUND_LEASE_MS: how soon another worker resumes a dial whose
+            // worker died (the crash tests shorten it).
+            lease: std::env::var("CALLOPS_OUTBOUND_LEASE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis)
+                .unwrap_or(Duration::from_secs(60)),
             poll_every: Duration::from_secs(5),
             max_attempts: 5,
             base_delay: Duration::from_secs(2),
