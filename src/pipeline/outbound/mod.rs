@@ -147,3 +147,51 @@ pub fn already_called(o: &crate::store::outbound::OutboundCall) -> String {
         o.provider_call_id.as_deref().unwrap_or("none")
     )
 }
+
+/// Forms the simulator's leads come from (`simulate::make_record`), some deliberately
+/// without a mapping in the demo.
+pub const DEMO_FORMS: [&str; 6] = [
+    "Spring Promo – Website",
+    "Gaur Yamuna Expressway",
+    "Google Ads – Villas",
+    "Facebook Lead Form",
+    "spring-newsletter",
+    "Referral",
+];
+
+/// The demo's outbound setup for every existing business: the first has auto-call off;
+/// the others call new leads with the simulated provider (agents Maya and Priya, an
+/// inactive "Old Villas Bot"; "Facebook Lead Form" and "Referral" unmapped on purpose),
+/// in always-open hours, at most 40 calls an hour. Idempotent.
+pub async fn demo_setup(store: &Store) -> Result<usize, StoreError> {
+    let businesses = store.businesses().await?;
+    for (i, b) in businesses.iter().enumerate() {
+        let mut s = store.outbound_settings(b.id).await?;
+        if s.updated_at > 0 {
+            continue;
+        }
+        s.auto_call = i > 0;
+        s.provider = "simulated".into();
+        s.from_number = Some("+4930555000".into());
+        s.rate_per_hour = 40;
+        store.save_outbound_settings(&s).await?;
+        for (name, id, active) in [
+            ("Maya", "agent_maya_v2", true),
+            ("Priya", "agent_priya", true),
+            ("Old Villas Bot", "agent_villas_v0", false),
+        ] {
+            let _ = store.add_voice_agent(b.id, name, id, active).await;
+        }
+        use crate::domain::outbound::MatchKind;
+        for (kind, pattern, agent) in [
+            (MatchKind::Prefix, "spring", "Maya"),
+            (MatchKind::Exact, "Gaur Yamuna Expressway", "Priya"),
+            (MatchKind::Keyword, "villas", "Old Villas Bot"),
+        ] {
+            store
+                .add_lead_mapping(b.id, kind, pattern, agent, "demo")
+                .await?;
+        }
+    }
+    Ok(businesses.len())
+}
