@@ -54,6 +54,7 @@ suite!(
     provider_500_then_200_is_one_call,
     concurrent_queueing_and_dispatchers_call_once,
     retell_interrupted_dial_is_found_not_repeated,
+    operators_call_now_and_call_unmapped_with_audit,
 );
 
 fn broker_settings() -> BrokerSettings {
@@ -628,4 +629,102 @@ async fn retell_interrupted_dial_is_found_not_repeated(store: Store) {
     let row = store.outbound_calls(None, 1).await.unwrap().remove(0);
     assert_eq!(row.provider_call_id.as_deref(), Some("Jabr0001"));
     assert!(row.reason.contains("not dialled twice"), "{}", row.reason);
+}
+
+async fn operators_call_now_and_call_unmapped_with_audit(store: Store) {
+    use callops::ops::{Actor, Ops, OpsError, Role};
+    let (server, calls) = common::voice::generic().await;
+    let broker = broker(&store).await;
+    let bid = business(&store, "acme", &server.base).await;
+    let unmapped = queue_lead(&store, bid, "+4930900001", "Referral").await;
+    let d = dispatcher(&store, &broker);
+    d.dispatch_once(T0).await.unwrap();
+    assert_eq!(
+        store
+            .outbound_for_lead(bid, unmapped)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "unmapped"
+    );
+    let ops = |role: Role| Ops {
+        store: store.clone(),
+        broker: broker.clone(),
+        actor: Actor {
+            name: format!("{role}-user"),
+            role,
+        },
+        readonly: false,
+    };
+    // Bulk is admin's; the scope count comes first.
+    assert!(matches!(
+        ops(Role::Support).outbound_call_unmapped(bid, false).await,
+        Err(OpsError::Forbidden { .. })
+    ));
+    let dry = ops(Role::Admin)
+        .outbound_call_unmapped(bid, true)
+        .await
+        .unwrap();
+    assert_eq!(dry.count, 1);
+    store
+        .add_lead_mapping(bid, MatchKind::Exact, "referral", "Maya", "test")
+        .await
+        .unwrap();
+    let done = ops(Role::Admin)
+        .outbound_call_unmapped(bid, false)
+        .await
+        .unwrap();
+    assert_eq!(done.count, 1);
+    let r = d.dispatch_once(T0 + 1_000).await.unwrap();
+    assert_eq!(r.dialled, 1, "{r:?}");
+    assert_eq!(calls.created(), 1);
+
+    // Call now: a lead whose row was skipped goes back to the dialler; a called lead is
+    // refused with when and which call; a viewer may not.
+    let called = store
+        .outbound_for_lead(bid, unmapped)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = ops(Role::Support)
+        .outbound_call_now(unmapped, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not called again") && e.contains(&format!("#{}", called.id)),
+        "{e}"
+    );
+    assert!(matches!(
+        ops(Role::Viewer).outbound_call_now(unmapped, false).await,
+        Err(OpsError::Forbidden { .. })
+    ));
+    let withheld = queue_lead(&store, bid, "customer:5", "spring-promo").await;
+    d.dispatch_once(T0 + 2_000).await.unwrap();
+    let (phone_fixed,): (i64,) = sqlx::query_as(
+        "UPDATE outbound_calls SET to_number = '+4930900002' WHERE lead_id = $1 RETURNING id",
+    )
+    .bind(withheld)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(phone_fixed > 0);
+    ops(Role::Support)
+        .outbound_call_now(withheld, false)
+        .await
+        .unwrap();
+    let r = d.dispatch_once(T0 + 3_000).await.unwrap();
+    assert_eq!(r.dialled, 1, "{r:?}");
+    assert_eq!(calls.created(), 2);
+    let audits: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    for want in ["outbound.call_unmapped", "outbound.call_now"] {
+        assert!(
+            audits.iter().any(|a| a == want),
+            "{want} audited: {audits:?}"
+        );
+    }
 }
