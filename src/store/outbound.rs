@@ -461,6 +461,18 @@ impl Store {
         token: i64,
         limit: i64,
     ) -> Result<Vec<OutboundCall>> {
+        // Read first: an idle dispatcher must not take SQLite's write lock every second.
+        let due: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM outbound_calls WHERE status IN ({ACTIVE_STATUSES}) AND due_at <= $1 \
+             AND claimed_until <= $1 LIMIT 1"
+        ))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| "looking for due outbound calls".into())?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let lock = match self.dialect {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             // One writer at a time on SQLite: the UPDATE itself is the lock.
