@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 pub mod business;
 pub mod headless;
+pub mod outbound;
 pub mod pipeline_cmds;
 pub mod roles;
 
@@ -176,6 +177,21 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// AI voice agents: `agents voice add|set|list`
+    Agents {
+        #[command(subcommand)]
+        cmd: crate::cli::outbound::AgentsCmd,
+    },
+    /// Lead form/source/campaign → voice agent mappings: add, list
+    Mappings {
+        #[command(subcommand)]
+        cmd: crate::cli::outbound::MappingsCmd,
+    },
+    /// Outbound AI calls for new leads: config, list, call, call-unmapped, dispatch
+    Outbound {
+        #[command(subcommand)]
+        cmd: crate::cli::outbound::OutboundCmd,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -327,6 +343,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Some(Command::Roles { cmd }) => roles::run(&config, cmd).await,
             Some(Command::Business { cmd }) => business::run(&config, cmd).await,
+            Some(Command::Agents { cmd }) => outbound::agents(&config, cmd).await,
+            Some(Command::Mappings { cmd }) => outbound::mappings(&config, cmd).await,
+            Some(Command::Outbound { cmd }) => outbound::outbound(&config, cmd).await,
             Some(Command::Migrate) => {
                 // The one command that runs DDL: as the database owner.
                 let store = Store::connect(&config.database.url, 2).await?;

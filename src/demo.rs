@@ -26,6 +26,14 @@ pub async fn run(
                 calls_per_minute,
                 ..Default::default()
             };
+            // Issue 16: once the simulator has created its businesses, they call new leads.
+            let s2 = store.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Err(e) = crate::pipeline::outbound::demo_setup(&s2).await {
+                    tracing::warn!(error = %e, "demo outbound setup failed");
+                }
+            });
             if let Err(e) = simulate::run(&store, &*broker, opts, rx).await {
                 tracing::error!(error = %e, "load generator stopped");
             }

@@ -204,7 +204,7 @@ pub enum CallCmd {
     },
 }
 
-async fn ops(config: &Config) -> anyhow::Result<Ops> {
+pub(crate) async fn ops(config: &Config) -> anyhow::Result<Ops> {
     let rt = if config.console.readonly {
         crate::pipeline::Runtime::open_readonly(config).await?
     } else {

@@ -208,6 +208,11 @@ impl App {
                 d.audit = Some(Part { at, data: x });
             }
         }
+        if let Some(x) = p.outbound {
+            if !frozen || d.outbound.is_none() {
+                d.outbound = Some(Part { at, data: x });
+            }
+        }
         self.reselect();
     }
 
@@ -231,6 +236,7 @@ impl App {
             Route::Review => d.review.as_ref().map(|p| p.at),
             Route::Audit => d.audit.as_ref().map(|p| p.at),
             Route::DeadJob(_) => d.dlq.as_ref().map(|p| p.at),
+            Route::Outbound => d.outbound.as_ref().map(|p| p.at),
         }
     }
 
@@ -581,6 +587,7 @@ impl App {
             Cmd::Dlq => self.goto(Route::Dlq),
             Cmd::Review => self.goto(Route::Review),
             Cmd::Audit => self.goto(Route::Audit),
+            Cmd::Outbound => self.goto(Route::Outbound),
             Cmd::History if route == Route::Review => {
                 self.state.review_deferred = !self.state.review_deferred;
                 self.list_query_changed(ListId::Review);

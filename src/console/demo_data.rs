@@ -577,6 +577,7 @@ pub async fn seed_demo_data_at(store: &Store, now: i64) -> anyhow::Result<DemoId
     seed_jobs(store, &biz, now).await?;
     seed_audit(store, &ids, now).await?;
     seed_webhooks(store, biz[0], now).await?;
+    super::demo_outbound::seed(store, &biz, now).await?;
     // The review item "Matthias Müller" has a transcript, so the review pane shows the
     // caller's own words the name was taken from.
     let segs = serde_json::json!([

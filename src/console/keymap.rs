@@ -41,6 +41,8 @@ pub enum Cmd {
     Qc,
     Lead,
     Unlink,
+    /// Outbound AI calls (issue 16).
+    Outbound,
 }
 
 /// Which views a command means something in.
@@ -300,6 +302,13 @@ const SPECS: &[Spec] = &[
         name: "quit",
         keys: &["q", "ctrl-c"],
         what: "quit (the terminal is restored)",
+        scope: Scope::All,
+    },
+    Spec {
+        cmd: Cmd::Outbound,
+        name: "outbound",
+        keys: &["6"],
+        what: "go to outbound AI calls",
         scope: Scope::All,
     },
 ];

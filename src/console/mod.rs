@@ -6,8 +6,10 @@
 pub mod actions;
 pub mod app;
 pub mod demo_data;
+pub mod demo_outbound;
 pub mod keymap;
 pub mod late_broker;
+pub mod outbound_model;
 pub mod refresher;
 pub mod screenshot;
 pub mod settings;

@@ -35,6 +35,7 @@ pub struct Parts {
     /// The selected review item's own words: (call id, caller lines).
     pub review_evidence: Option<(i64, Vec<String>)>,
     pub audit: Option<Vec<AuditEntry>>,
+    pub outbound: Option<crate::views::outbound::OutboundData>,
     /// (dead jobs still dead, calls in review), fetched on every refresh.
     pub counters: Option<(i64, i64)>,
     /// Calls past their SLA, fetched on every refresh.
@@ -276,6 +277,7 @@ async fn fetch_db(
             p.review = Some(d);
         }
         Route::Audit => p.audit = Some(store.audit_page(limit).await?),
+        Route::Outbound => p.outbound = Some(super::outbound_model::fetch(store, now).await?),
     }
     Ok(p)
 }

@@ -25,6 +25,7 @@ const FONT_BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono-Bold.
 /// sequences (what a transcript can carry), rendered harmless.
 pub const VIEWS: &[&str] = &[
     "overview", "business", "stuck", "dlq", "review", "audit", "call", "hostile", "help",
+    "outbound",
 ];
 
 /// The demo database: a fresh SQLite file under the temp dir, seeded at `DEMO_NOW`.
@@ -72,7 +73,7 @@ impl DemoDb {
             ),
             "call" => format!("call {}", self.ids.traced_call),
             "hostile" => format!("call {}", self.ids.hostile_call),
-            "stuck" | "dlq" | "review" | "audit" | "help" => view.to_string(),
+            "stuck" | "dlq" | "review" | "audit" | "help" | "outbound" => view.to_string(),
             other => anyhow::bail!(
                 "unknown view {other:?}: expected one of {}",
                 VIEWS.join(", ")

@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod dlq;
+pub mod outbound;
 pub mod review;
 
 use crate::queue::DynBroker;
@@ -60,6 +61,10 @@ pub enum Action {
     CallRetry,
     CallQc,
     CallLead,
+    /// Call a lead now with its AI voice agent (issue 16).
+    OutboundCallNow,
+    /// Re-queue every unmapped lead of a business after a mapping was added (bulk).
+    OutboundCallUnmapped,
 }
 
 impl Action {
@@ -75,11 +80,16 @@ impl Action {
             Action::CallRetry => "call.retry",
             Action::CallQc => "call.qc",
             Action::CallLead => "call.lead",
+            Action::OutboundCallNow => "outbound.call_now",
+            Action::OutboundCallUnmapped => "outbound.call_unmapped",
         }
     }
     pub fn required_role(self) -> Role {
         match self {
-            Action::DlqRetry | Action::DlqDiscard | Action::CallRetry => Role::Admin,
+            Action::DlqRetry
+            | Action::DlqDiscard
+            | Action::CallRetry
+            | Action::OutboundCallUnmapped => Role::Admin,
             _ => Role::Support,
         }
     }

@@ -4,6 +4,7 @@ pub mod context;
 pub mod ingest;
 pub mod lead_sync;
 pub mod orphans;
+pub mod outbound;
 pub mod providers;
 pub mod simulate;
 pub mod source_sync;

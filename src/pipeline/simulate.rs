@@ -298,6 +298,9 @@ pub fn make_record(b: &SimBusiness, seq: u64, rng: &mut SmallRng) -> CallRecord 
         duration_s: Some(duration_s),
         language: Some(p.lang.into()),
         agent: Some(["Lena", "Tom", "Asha", "Noa"][rng.gen_range(0..4)].into()),
+        // The lead form the caller came from (outbound mappings); by sequence, not by the
+        // rng, so the rest of a seeded run is unchanged.
+        campaign: Some(crate::pipeline::outbound::DEMO_FORMS[(seq % 6) as usize].into()),
         ..Default::default()
     };
     if rng.gen_bool(0.1) {

@@ -29,6 +29,9 @@ pub struct WorkerOptions {
     pub orphan_after: Option<Duration>,
     /// How often to sweep.
     pub orphan_every: Duration,
+    /// Outbound AI calls (issue 16): a dispatcher pass this often (`None` = this worker
+    /// places no outbound calls).
+    pub outbound_every: Option<Duration>,
 }
 
 impl Default for WorkerOptions {
@@ -41,6 +44,7 @@ impl Default for WorkerOptions {
             drain_timeout: Duration::from_secs(30),
             orphan_after: Some(Duration::from_secs(60)),
             orphan_every: Duration::from_secs(30),
+            outbound_every: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -110,6 +114,17 @@ pub async fn run(
     }
     if ctx.broker.kind() != "database" {
         tasks.spawn(relay_loop(ctx.clone(), stats.clone(), shutdown.clone()));
+    }
+    // Outbound AI calls for new leads (issue 16): every worker claims due rows.
+    if let Some(every) = opts.outbound_every {
+        tasks.spawn(super::outbound::run_loop(
+            Arc::new(super::outbound::Dispatcher::new(
+                ctx.store.clone(),
+                ctx.broker.clone(),
+            )),
+            every,
+            shutdown.clone(),
+        ));
     }
     for stage in opts.stages.clone() {
         tasks.spawn(run_stage(

@@ -597,8 +597,8 @@ impl Store {
             .ctx(|| format!("reading call {call_id}"))
             .and_then(|r| col(&r, "lead_id"))?;
         let inserted = sqlx::query(
-            "INSERT INTO leads (business_id, customer_id, phone, name, source, call_count, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,1,$6,$6) ON CONFLICT (business_id, phone) DO NOTHING RETURNING id",
+            "INSERT INTO leads (business_id, customer_id, phone, name, source, call_count, created_at, updated_at, origin_call_id) \
+             VALUES ($1,$2,$3,$4,$5,1,$6,$6,$7) ON CONFLICT (business_id, phone) DO NOTHING RETURNING id",
         )
         .bind(business_id)
         .bind(customer_id)
@@ -606,6 +606,8 @@ impl Store {
         .bind(name)
         .bind(source)
         .bind(now)
+        // Which call created the lead: a redelivered notify can still tell "new" from "updated".
+        .bind(call_id)
         .fetch_optional(&mut *tx)
         .await
         .ctx(|| format!("creating the lead for call {call_id}"))?;
@@ -644,6 +646,16 @@ impl Store {
             .await
             .ctx(|| format!("committing lead for call {call_id}"))?;
         Ok((l, created))
+    }
+
+    /// The call that created a lead (None for imported leads and leads older than 0011).
+    pub async fn lead_origin_call(&self, lead_id: i64) -> Result<Option<i64>> {
+        let r = sqlx::query("SELECT origin_call_id FROM leads WHERE id = $1")
+            .bind(lead_id)
+            .fetch_one(&self.pool)
+            .await
+            .ctx(|| format!("reading lead {lead_id}"))?;
+        col(&r, "origin_call_id")
     }
 
     pub async fn set_lead_crm_id(&self, lead_id: i64, crm_id: &str) -> Result<()> {

@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0009_webhooks.sql"),
     },
     Migration {
+        version: 11,
+        name: "outbound_calls",
+        postgres: include_str!("../../migrations/postgres/0011_outbound_calls.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0011_outbound_calls.sql"),
+    },
+    Migration {
         version: 13,
         name: "fair_claims",
         postgres: include_str!("../../migrations/postgres/0013_fair_claims.sql"),
@@ -89,6 +95,7 @@ const SUPPORT_WRITES: &[(&str, &str)] = &[
     ("audit_log", "INSERT"),
     ("jobs", "INSERT"),
     ("outbox", "INSERT"),
+    ("outbound_calls", "INSERT, UPDATE"),
 ];
 
 /// Grants for the three roles on everything in the schema, and default privileges so a

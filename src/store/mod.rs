@@ -13,6 +13,7 @@ pub mod events;
 pub mod leases;
 pub mod migrate;
 pub mod orphans;
+pub mod outbound;
 pub mod read;
 pub mod roles;
 pub mod stage_commit;

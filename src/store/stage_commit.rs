@@ -46,12 +46,43 @@ impl Store {
     /// ran out and another run took over, or an operator moved the call): nothing is written.
     pub async fn commit_stage_result(&self, c: &StageCommit<'_>) -> Result<StageCommitted> {
         match self.dialect {
-            Dialect::Postgres => self.commit_stage_pg(c).await,
-            Dialect::Sqlite => self.commit_stage_sqlite(c).await,
+            Dialect::Postgres => {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .ctx(|| "acquiring a connection".into())?;
+                self.commit_stage_pg(&mut conn, c).await
+            }
+            Dialect::Sqlite => {
+                let mut tx = self.begin_write().await?;
+                let done = self.commit_stage_sqlite(&mut tx, c).await?;
+                tx.commit()
+                    .await
+                    .ctx(|| format!("committing the {} result of call {}", c.stage, c.call_id))?;
+                Ok(done)
+            }
         }
     }
 
-    async fn commit_stage_pg(&self, c: &StageCommit<'_>) -> Result<StageCommitted> {
+    /// The same inside the caller's transaction, which may add more (the outbound call a
+    /// new lead implies) before it commits.
+    pub async fn commit_stage_result_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        c: &StageCommit<'_>,
+    ) -> Result<StageCommitted> {
+        match self.dialect {
+            Dialect::Postgres => self.commit_stage_pg(conn, c).await,
+            Dialect::Sqlite => self.commit_stage_sqlite(conn, c).await,
+        }
+    }
+
+    async fn commit_stage_pg(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        c: &StageCommit<'_>,
+    ) -> Result<StageCommitted> {
         let now = crate::now_ms();
         // $1..$10 always; the job and the ack take the numbers after them.
         let mut sql = String::from(
@@ -132,7 +163,7 @@ impl Store {
             q = q.bind(row).bind(claim);
         }
         let (moved, acked) = q
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await
             .ctx(|| format!("committing the {} result of call {}", c.stage, c.call_id))?;
         if moved == 0 {
@@ -141,9 +172,12 @@ impl Store {
         Ok(StageCommitted { acked: acked > 0 })
     }
 
-    async fn commit_stage_sqlite(&self, c: &StageCommit<'_>) -> Result<StageCommitted> {
+    async fn commit_stage_sqlite(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        c: &StageCommit<'_>,
+    ) -> Result<StageCommitted> {
         let now = crate::now_ms();
-        let mut tx = self.begin_write().await?;
         let business_id: Option<i64> = sqlx::query_scalar(
             "UPDATE calls SET stage = $1, state = $2, state_since = $3, \
                attempts = CASE WHEN stage = $1 THEN attempts ELSE 0 END, last_error = NULL, \
@@ -219,9 +253,6 @@ impl Store {
                 .rows_affected();
             acked = n > 0;
         }
-        tx.commit()
-            .await
-            .ctx(|| format!("committing the {} result of call {}", c.stage, c.call_id))?;
         Ok(StageCommitted { acked })
     }
 }

@@ -9,6 +9,7 @@ pub mod call;
 pub mod dead_job;
 pub mod help;
 pub mod lists;
+pub mod outbound;
 pub mod overview;
 pub mod review;
 pub mod state;
@@ -224,6 +225,7 @@ pub fn draw(f: &mut Frame, s: &ConsoleState) {
         Route::Audit => lists::draw_audit(f, body, s),
         Route::DeadJob(id) => dead_job::draw(f, body, s, id),
         Route::Help => help::draw(f, body, s),
+        Route::Outbound => outbound::draw(f, body, s),
     }
     draw_footer(f, footer, s);
     if let Input::Palette { text, choice } = &s.input {
@@ -691,6 +693,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("dlq", "dead jobs"),
     ("review", "the manual-review queue"),
     ("audit", "who did what"),
+    ("outbound", "AI calls to new leads"),
     ("call", "<id> one call and its trace"),
     ("biz", "<name> one business: charts and queues"),
     ("customers", "<text> find a customer to link"),

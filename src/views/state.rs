@@ -20,6 +20,8 @@ pub enum Route {
     Help,
     /// One dead job in full (payload, headers, every attempt).
     DeadJob(i64),
+    /// Outbound AI calls to new leads (issue 16).
+    Outbound,
 }
 
 impl Route {
@@ -34,6 +36,7 @@ impl Route {
             Route::Audit => "audit".into(),
             Route::Help => "help".into(),
             Route::DeadJob(id) => format!("dead job #{id}"),
+            Route::Outbound => "outbound".into(),
         }
     }
 
@@ -193,6 +196,7 @@ pub struct Data {
     /// The selected review item's own transcript lines: (call id, lines).
     pub review_evidence: Option<(i64, Vec<String>)>,
     pub audit: Option<Part<Vec<AuditEntry>>>,
+    pub outbound: Option<Part<super::outbound::OutboundData>>,
     pub names: HashMap<i64, String>,
     /// Whole-system counts fetched with every refresh, whatever the view, so the header
     /// never shows one view's stale or filtered numbers: (dead jobs, calls in review).

@@ -4,6 +4,7 @@
 
 pub mod http_server;
 pub mod proxy;
+pub mod voice;
 
 use callops::store::Store;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -22,6 +22,7 @@ impl App {
             "dlq" => self.goto(Route::Dlq),
             "review" => self.goto(Route::Review),
             "audit" => self.goto(Route::Audit),
+            "outbound" => self.goto(Route::Outbound),
             "help" | "?" => self.push(Route::Help),
             "q" | "quit" | "q!" => return true,
             "call" => match arg.trim_start_matches('#').parse::<i64>() {

@@ -9,6 +9,7 @@ pub mod registry;
 pub mod sim;
 pub mod stt;
 pub mod timed;
+pub mod voice;
 
 pub use http::redact_url;
 pub use sim::SimSettings;

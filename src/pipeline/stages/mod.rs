@@ -24,6 +24,26 @@ pub enum Outcome {
     Review { reason: String },
     /// Finished (after notify, or stopped by a rule — the reason says which).
     Done { reason: String },
+    /// `then`, plus writes it implies (an outbound call for a new lead, issue 16) that
+    /// `settle_success` commits in the same transaction as the result.
+    With {
+        then: Box<Outcome>,
+        follow_ups: Vec<crate::pipeline::outbound::FollowUp>,
+    },
+}
+
+impl Outcome {
+    /// The plain outcome and its follow-up writes.
+    pub fn into_parts(self) -> (Outcome, Vec<crate::pipeline::outbound::FollowUp>) {
+        match self {
+            Outcome::With { then, follow_ups } => {
+                let (o, mut more) = then.into_parts();
+                more.extend(follow_ups);
+                (o, more)
+            }
+            o => (o, Vec::new()),
+        }
+    }
 }
 
 /// Why a stage failed.
@@ -353,6 +373,7 @@ async fn settle_success(
     token: i64,
 ) -> Handled {
     let stage = d.job.stage;
+    let (outcome, follow_ups) = outcome.into_parts();
     let (to, reason, next_job) = match outcome {
         Outcome::Next { reason } => match stage.next() {
             Some(next) => (
@@ -369,6 +390,7 @@ async fn settle_success(
         },
         Outcome::Review { reason } => (Position::new(stage, CallState::Review), reason, None),
         Outcome::Done { reason } => (Position::new(stage, CallState::Done), reason, None),
+        Outcome::With { .. } => unreachable!("into_parts unwraps With"),
     };
     let kind = match to.state {
         CallState::Review => "review",
@@ -380,23 +402,41 @@ async fn settle_success(
     } else {
         JobTable::Outbox
     };
-    let moved: Result<bool, TxError> = ctx
-        .store
-        .commit_stage_result(&StageCommit {
-            call_id: call.id,
-            token,
-            stage,
-            to,
-            kind,
-            reason: &reason,
-            audio_seconds: audio_s,
-            next_job: next_job.as_ref(),
-            job_table,
-            ack: d.claim_row(),
-        })
+    let commit = StageCommit {
+        call_id: call.id,
+        token,
+        stage,
+        to,
+        kind,
+        reason: &reason,
+        audio_seconds: audio_s,
+        next_job: next_job.as_ref(),
+        job_table,
+        ack: d.claim_row(),
+    };
+    let moved: Result<bool, TxError> = if follow_ups.is_empty() {
+        ctx.store
+            .commit_stage_result(&commit)
+            .await
+            .map(|c| c.acked)
+            .map_err(TxError::from)
+    } else {
+        // An outbound call a new lead implies commits with the result (issue 16).
+        async {
+            let mut tx = ctx.store.begin_write().await?;
+            let c = ctx.store.commit_stage_result_in(&mut tx, &commit).await?;
+            for f in &follow_ups {
+                crate::pipeline::outbound::write_follow_up_in(&ctx.store, &mut tx, call, f)
+                    .await?;
+            }
+            tx.commit().await.map_err(commit_err(format!(
+                "the {stage} result of call {}",
+                call.id
+            )))?;
+            Ok(c.acked)
+        }
         .await
-        .map(|c| c.acked)
-        .map_err(TxError::from);
+    };
     match moved {
         Ok(acked) => {
             if crate::failpoint::enabled() {

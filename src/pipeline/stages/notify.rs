@@ -14,13 +14,24 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
     let store = &ctx.store;
     let call = store.call(call.id).await?;
     let business = store.business(call.business_id).await?;
-    let status = match call.number_status.as_deref() {
-        Some("valid") => NumberStatus::Valid,
-        Some("withheld") => NumberStatus::Withheld,
-        _ => NumberStatus::Malformed,
+    let (status, from_e164) = if call.direction.eq_ignore_ascii_case("outbound") {
+        // An outbound call reaches the customer at `to` (an AI call of issue 16 comes back
+        // this way): its lead is the dialled number's, never the business's own number.
+        let r = crate::domain::phone::normalize_phone(
+            call.to_number.as_deref(),
+            &business.default_region,
+        );
+        (r.status, r.e164)
+    } else {
+        let status = match call.number_status.as_deref() {
+            Some("valid") => NumberStatus::Valid,
+            Some("withheld") => NumberStatus::Withheld,
+            _ => NumberStatus::Malformed,
+        };
+        (status, call.from_e164.clone())
     };
     // A withheld caller's lead is keyed by its (temporary) customer so it is never blocked.
-    let key = match (&status, &call.from_e164, call.customer_id) {
+    let key = match (&status, &from_e164, call.customer_id) {
         (NumberStatus::Valid, Some(e164), _) => Some(e164.clone()),
         (_, _, Some(cid)) => Some(format!("customer:{cid}")),
         _ => None,
@@ -38,7 +49,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
     let decision = lead_decision(
         business.auto_create_leads,
         &status,
-        call.from_e164.as_deref(),
+        from_e164.as_deref(),
         forced_by,
         existing,
     );
@@ -92,7 +103,18 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
             if r.created { "created" } else { "updated" }
         ));
     }
-    Ok(Outcome::Next { reason: outcome })
+    // Issue 16: a new lead of a business with auto-call on gets its AI call, queued in the
+    // same transaction as this result; any other lead gets the reason it is not called.
+    // "New" is read from the lead's origin call, so a redelivered notify agrees with the first.
+    let is_new = created
+        || (store.lead_origin_call(lead.id).await? == Some(call.id)
+            && !call.direction.eq_ignore_ascii_case("outbound"));
+    let follow_up =
+        crate::pipeline::outbound::after_lead(store, &business.name, &call, &lead, is_new).await?;
+    Ok(Outcome::With {
+        then: Box::new(Outcome::Next { reason: outcome }),
+        follow_ups: vec![follow_up],
+    })
 }
 
 fn split_name(n: Option<&str>) -> (Option<String>, Option<String>) {
