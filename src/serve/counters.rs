@@ -23,6 +23,7 @@ type Key = (String, String, &'static str);
 static COUNTS: LazyLock<Mutex<BTreeMap<Key, u64>>> = LazyLock::new(Default::default);
 
 pub(crate) fn count(business: &str, provider: &str, result: &'static str) {
+    crate::metrics::webhook_request(business, provider, result);
     let mut m = COUNTS.lock().unwrap_or_else(|p| p.into_inner());
     *m.entry((business.to_string(), provider.to_string(), result))
         .or_insert(0) += 1;

@@ -334,7 +334,16 @@ pub async fn run(config: &Config, listen: Option<&str>) -> anyhow::Result<()> {
         rt.ctx.broker.kind(),
         crate::store::redact_url(rt.ctx.store.url())
     );
-    axum::serve(listener, router(state))
+    // /metrics beside the hooks (issue 15): webhook counters, queue depths, DLQ, review.
+    let collector = crate::metrics::Collector::new(
+        rt.ctx.store.clone(),
+        rt.ctx.broker.clone(),
+        crate::metrics::CollectorSettings::from_config(config),
+    );
+    let (_collector_stop, collector_shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(collector.clone().run(collector_shutdown));
+    let app = router(state).merge(crate::metrics::metrics_router(Some(collector)));
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

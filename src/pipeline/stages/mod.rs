@@ -426,8 +426,7 @@ async fn settle_success(
             let mut tx = ctx.store.begin_write().await?;
             let c = ctx.store.commit_stage_result_in(&mut tx, &commit).await?;
             for f in &follow_ups {
-                crate::pipeline::outbound::write_follow_up_in(&ctx.store, &mut tx, call, f)
-                    .await?;
+                crate::pipeline::outbound::write_follow_up_in(&ctx.store, &mut tx, call, f).await?;
             }
             tx.commit().await.map_err(commit_err(format!(
                 "the {stage} result of call {}",
