@@ -2,5 +2,7 @@
 
 pub mod broker;
 pub mod console;
+pub mod console_rabbit;
+pub mod link;
 pub mod pipeline;
 pub mod raw_lapin;

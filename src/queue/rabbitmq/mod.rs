@@ -23,7 +23,7 @@ mod publish;
 mod stats;
 mod topology;
 
-pub use stats::StatsCost;
+pub use stats::{management_filter, management_query, StatsCost};
 
 use publish::PublishRound;
 pub(crate) use publish::MAX_ROUND;
@@ -297,9 +297,9 @@ impl Broker for RabbitBroker {
         consume::start(&self.inner, spec)
     }
 
-    /// Depth = ready messages (passive declare, exact) + unacknowledged ones (management
-    /// API, when enabled). Jobs waiting in a delay tier are not counted: those queues are
-    /// shared by every business.
+    /// With the management API: ready + unacknowledged from one filtered listing (shared
+    /// for a second); without it: ready messages by passive declares, 16 at a time. Jobs
+    /// waiting in a delay tier are not counted: those queues are shared by every business.
     async fn queue_stats(&self, businesses: &[i64]) -> Result<Vec<QueueStat>> {
         self.inner.queue_stats(businesses).await
     }

@@ -61,6 +61,36 @@ fn regex_literal(s: &str) -> String {
 
 /// The management API filter for the work queues of these businesses (all of the prefix's
 /// when there are many: the URL stays short and the answer is paged).
+pub fn management_filter(prefix: &str, businesses: &[i64]) -> String {
+    work_queue_filter(prefix, businesses)
+}
+
+/// The queue-listing URL of the management API at `base` for the vhost of `amqp_url`, the
+/// query pairs of page `page` under `filter`, and the credentials to send (benchmarks make
+/// the same request by hand as the raw ceiling).
+pub fn management_query(
+    base: &str,
+    amqp_url: &str,
+    filter: &str,
+    page: usize,
+) -> (String, Vec<(&'static str, String)>, (String, String)) {
+    (
+        format!(
+            "{}/api/queues/{}",
+            base.trim_end_matches('/'),
+            amqp_vhost(amqp_url)
+        ),
+        vec![
+            ("page", page.to_string()),
+            ("page_size", MGMT_PAGE.to_string()),
+            ("name", filter.to_string()),
+            ("use_regex", "true".into()),
+            ("columns", COLUMNS.into()),
+        ],
+        amqp_credentials(amqp_url),
+    )
+}
+
 fn work_queue_filter(prefix: &str, businesses: &[i64]) -> String {
     let stages: Vec<String> = Stage::ALL.iter().map(|s| s.to_string()).collect();
     let ids = if businesses.len() <= MGMT_NAMED {
