@@ -230,6 +230,12 @@ pub async fn load_customers(
         tx.commit().await?;
         store.write_name_keys(bid, &keyed).await?;
     }
+    if store.dialect() == crate::store::Dialect::Postgres {
+        // Ids were given explicitly: move the sequence past them for later inserts.
+        sqlx::query("SELECT setval(pg_get_serial_sequence('customers', 'id'), (SELECT MAX(id) FROM customers))")
+            .execute(store.pool())
+            .await?;
+    }
     Ok(sample)
 }
 

@@ -29,9 +29,13 @@ pub(crate) const DECLARE_PARALLEL: usize = 16;
 
 /// The management API's last answer per filter, fetched by one caller at a time (the
 /// others wait for it rather than asking again).
+/// Queue name → the management API's figures for it.
+type Listing = Arc<HashMap<String, serde_json::Value>>;
+
 #[derive(Default)]
 pub(super) struct MgmtCache {
-    slot: tokio::sync::Mutex<Option<(Instant, String, Arc<HashMap<String, serde_json::Value>>)>>,
+    /// (fetched at, filter, listing)
+    slot: tokio::sync::Mutex<Option<(Instant, String, Listing)>>,
     /// HTTP requests made to the management API (benchmarks and tests count them).
     requests: AtomicU64,
     /// Passive declares made (benchmarks and tests count them).
@@ -295,10 +299,7 @@ impl Inner {
 
     /// Per queue name, the management API's view of these businesses' work queues; None
     /// when the API is not configured or failed (stats then come from passive declares).
-    async fn management_stats(
-        &self,
-        businesses: &[i64],
-    ) -> Option<Arc<HashMap<String, serde_json::Value>>> {
+    async fn management_stats(&self, businesses: &[i64]) -> Option<Listing> {
         let base = self.settings.management_url.as_ref()?;
         let filter = work_queue_filter(&self.settings.prefix, businesses);
         let mut slot = self.stats_cache.slot.lock().await;
@@ -330,7 +331,7 @@ impl Inner {
                 }
             }
         }
-        let map: Arc<HashMap<String, serde_json::Value>> = Arc::new(
+        let map: Listing = Arc::new(
             items
                 .into_iter()
                 .filter_map(|q| Some((q["name"].as_str()?.to_string(), q)))
