@@ -81,6 +81,8 @@ pub struct LinkBenchReport {
     pub too_common: usize,
     /// 1-minute load average before and after the timed part.
     pub load_avg: (f64, f64),
+    /// Where a common full name's time goes: (what, customers found, time of that query).
+    pub profile: Vec<(String, usize, Duration)>,
 }
 
 pub fn load_average() -> f64 {
@@ -358,6 +360,7 @@ pub async fn run_on(store: Store, b: &LinkBench) -> anyhow::Result<LinkBenchRepo
         *outcomes.entry(label.to_string()).or_default() += 1;
     }
     let load_after = load_average();
+    let profile = profile_common_name(&store, biz.id).await?;
     Ok(LinkBenchReport {
         dialect: format!("{:?}", store.dialect()).to_lowercase(),
         customers: b.customers,
@@ -372,7 +375,53 @@ pub async fn run_on(store: Store, b: &LinkBench) -> anyhow::Result<LinkBenchRepo
         outcomes,
         too_common,
         load_avg: (load_before, load_after),
+        profile,
     })
+}
+
+/// The candidate queries of the commonest full name, one by one: how many customers hold
+/// each key, and what the key-pair intersection and a surname read cost alone.
+async fn profile_common_name(
+    store: &Store,
+    bid: i64,
+) -> anyhow::Result<Vec<(String, usize, Duration)>> {
+    use crate::domain::names::word_keys;
+    let (first, sur) = (word_keys("Anna"), word_keys("Müller"));
+    let pre =
+        |p: &str, k: &[String]| -> Vec<String> { k.iter().map(|k| format!("{p}{k}")).collect() };
+    let mut out = Vec::new();
+    let mut keys = pre("l", &sur);
+    keys.extend(pre("f", &first));
+    let t = Instant::now();
+    let counts = store.name_key_counts(bid, &keys).await?;
+    out.push((format!("count keys {counts:?}"), counts.len(), t.elapsed()));
+    let t = Instant::now();
+    let pair = store
+        .customers_by_key_pairs(bid, &[(pre("f", &first), pre("l", &sur))])
+        .await?;
+    out.push((
+        "pair Anna x Müller (all keys)".into(),
+        pair.len(),
+        t.elapsed(),
+    ));
+    let exact = |k: &[String]| -> Vec<String> {
+        k.iter().filter(|k| k.starts_with("f:")).cloned().collect()
+    };
+    let t = Instant::now();
+    let pair = store
+        .customers_by_key_pairs(bid, &[(pre("f", &exact(&first)), pre("l", &exact(&sur)))])
+        .await?;
+    out.push((
+        "pair Anna x Müller (exact keys)".into(),
+        pair.len(),
+        t.elapsed(),
+    ));
+    let t = Instant::now();
+    let all = store
+        .customers_by_keys(bid, &pre("l", &exact(&sur)))
+        .await?;
+    out.push(("every Müller (exact key)".into(), all.len(), t.elapsed()));
+    Ok(out)
 }
 
 pub fn print(r: &LinkBenchReport) {
@@ -393,6 +442,13 @@ pub fn print(r: &LinkBenchReport) {
         "  load average (1 min) before/after: {:.2} / {:.2}",
         r.load_avg.0, r.load_avg.1
     );
+    println!("  profile of the commonest full name's candidate queries:");
+    for (what, n, t) in &r.profile {
+        println!(
+            "    {:>9.2} ms  {n:>7} rows  {what}",
+            t.as_secs_f64() * 1000.0
+        );
+    }
 }
 
 /// The CLI entry: `--backend sqlite` (a temporary file) or `postgres` (a temporary database
