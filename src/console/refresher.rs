@@ -461,3 +461,72 @@ pub async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::app::App;
+    use crate::console::keymap::KeyMap;
+    use crate::store::read::BizRow;
+    use ratatui::layout::Rect;
+
+    fn snap_with(rows: Vec<BizRow>) -> Snapshot {
+        Snapshot {
+            route: Route::Overview,
+            started_at: 0,
+            finished_at: 0,
+            db: Answer::Ok { latency_ms: 1 },
+            broker: Answer::Ok { latency_ms: 1 },
+            broker_kind: "rabbitmq".into(),
+            dlx_unarchived: None,
+            parts: Parts {
+                overview: Some(rows),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn row(id: i64, name: &str, backlog: u64) -> BizRow {
+        BizRow {
+            id,
+            name: name.into(),
+            active: true,
+            backlog: [backlog, 0, 0, 0, 0],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rows_off_screen_keep_their_last_queue_figures() {
+        let mut last = HashMap::new();
+        let mut s = snap_with(vec![row(1, "a", 7), row(2, "b", 9)]);
+        carry_queue_figures(&mut s, None, &mut last);
+        // Next refresh asked for business 1 only: 2 keeps 9 rather than showing 0.
+        let mut s = snap_with(vec![row(1, "a", 3), row(2, "b", 0)]);
+        carry_queue_figures(&mut s, Some(&[1]), &mut last);
+        let rows = s.parts.overview.unwrap();
+        assert_eq!(rows[0].backlog_total(), 3);
+        assert_eq!(rows[1].backlog_total(), 9);
+    }
+
+    #[test]
+    fn the_app_names_the_overview_rows_on_screen_unless_sorted_by_queue_figures() {
+        let mut app = App::new(ConsoleSettings::default(), KeyMap::default(), "admin", None);
+        let rows: Vec<BizRow> = (1..=100).map(|i| row(i, &format!("b{i:03}"), 0)).collect();
+        app.apply(snap_with(rows), None);
+        app.prepare(Rect::new(0, 0, 160, 45), 0);
+        let shown = app.queries().on_screen.expect("rows on screen");
+        assert!(
+            shown.len() > 20 && shown.len() < 45,
+            "a 45-line terminal shows a screenful, not 100: {}",
+            shown.len()
+        );
+        assert_eq!(shown[0], 1);
+        // Sorted by backlog, the order needs every business's queues.
+        app.state
+            .list_mut(crate::views::state::ListId::Overview)
+            .sort = 6;
+        app.prepare(Rect::new(0, 0, 160, 45), 0);
+        assert_eq!(app.queries().on_screen, None);
+    }
+}
