@@ -283,6 +283,21 @@ pub enum BenchWhat {
         /// Keep the seeded database instead of dropping it
         #[arg(long)]
         keep: bool,
+        /// Also time the overview over RabbitMQ (broker.amqp_url; and broker.management_url
+        /// when set), with one queue per business and stage under a unique prefix
+        #[arg(long)]
+        rabbitmq: bool,
+    },
+    /// Link-stage latency per call against many customers in one business
+    Link {
+        /// sqlite (a temporary file) or postgres (a temporary database next to database.url)
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: usize,
+        /// Timed calls
+        #[arg(long, default_value_t = 300)]
+        calls: usize,
     },
 }
 
@@ -403,6 +418,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     refreshes,
                     frames,
                     keep,
+                    rabbitmq,
                 } => {
                     let b = crate::bench::console::ConsoleBench {
                         businesses,
@@ -411,8 +427,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         frames,
                         keep,
                         verbose: true,
+                        rabbitmq: rabbitmq.then(|| crate::bench::console_rabbit::RabbitTarget {
+                            amqp_url: config.broker.amqp_url.clone(),
+                            management_url: config.management_url(),
+                        }),
                     };
                     crate::bench::console::run(&config, b).await
+                }
+                BenchWhat::Link {
+                    backend,
+                    customers,
+                    calls,
+                } => {
+                    let b = crate::bench::link::LinkBench {
+                        customers,
+                        calls,
+                        verbose: true,
+                    };
+                    crate::bench::link::run(&config, &backend, b).await
                 }
             },
             Some(Command::Demo {

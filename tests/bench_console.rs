@@ -21,6 +21,7 @@ async fn bench_console_runs_at_tiny_scale_and_drops_its_database() {
             frames: 5,
             keep: false,
             verbose: true,
+            rabbitmq: None,
         },
         None,
     )
@@ -58,4 +59,56 @@ async fn bench_console_runs_at_tiny_scale_and_drops_its_database() {
         .unwrap();
     admin.close().await;
     assert_eq!(left, 0, "database {} was not dropped", report.database);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
+async fn bench_console_times_the_overview_over_rabbitmq_and_deletes_its_queues() {
+    let (Some(url), Some(amqp)) = (common::postgres_url(), common::amqp_url()) else {
+        return;
+    };
+    let mgmt = "http://127.0.0.1:15672".to_string();
+    let mgmt_up = reqwest::Client::new()
+        .get(format!("{mgmt}/api/overview"))
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    let report = run_with(
+        &url,
+        ConsoleBench {
+            businesses: 6,
+            calls: 500,
+            refreshes: 3,
+            frames: 2,
+            keep: false,
+            verbose: true,
+            rabbitmq: Some(callops::bench::console_rabbit::RabbitTarget {
+                amqp_url: amqp,
+                management_url: mgmt_up.then_some(mgmt),
+            }),
+        },
+        None,
+    )
+    .await
+    .expect("bench console over rabbitmq");
+    let r = report.rabbit.expect("rabbitmq figures");
+    assert_eq!(r.queues, 30);
+    let passive = &r.paths[0];
+    assert_eq!(passive.refresh.n, 3);
+    // Five declares per business on screen, and the five dead-letter queues.
+    assert_eq!(passive.declares_per_refresh, 6.0 * 5.0 + 5.0, "{passive:?}");
+    if mgmt_up {
+        let api = r
+            .paths
+            .iter()
+            .find(|p| p.label.starts_with("management"))
+            .unwrap();
+        assert_eq!(api.requests_per_refresh, 1.0, "{api:?}");
+        assert_eq!(
+            api.declares_per_refresh, 5.0,
+            "only the dead-letter queues: {api:?}"
+        );
+    }
 }

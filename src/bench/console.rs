@@ -35,6 +35,8 @@ pub struct ConsoleBench {
     pub keep: bool,
     /// Print progress and results.
     pub verbose: bool,
+    /// Also time the overview over RabbitMQ as the live console reads it.
+    pub rabbitmq: Option<super::console_rabbit::RabbitTarget>,
 }
 
 impl Default for ConsoleBench {
@@ -46,6 +48,7 @@ impl Default for ConsoleBench {
             frames: 200,
             keep: false,
             verbose: true,
+            rabbitmq: None,
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct ConsoleBenchReport {
     pub stuck_listed: usize,
     /// (width, height, view, per-frame stats)
     pub render: Vec<(u16, u16, &'static str, Stats)>,
+    /// The overview over RabbitMQ (with `rabbitmq`).
+    pub rabbit: Option<super::console_rabbit::RabbitReport>,
 }
 
 /// `postgres://…/db?q` with its database replaced by `db`.
@@ -292,6 +297,12 @@ async fn measure(url: &str, name: String, b: ConsoleBench) -> anyhow::Result<Con
                 sd.calls.len()
             );
         }
+        let rabbit = match &b.rabbitmq {
+            Some(t) => Some(
+                super::console_rabbit::measure(&store, now, t, b.refreshes, b.verbose).await?,
+            ),
+            None => None,
+        };
         let mut render = Vec::new();
         for (w, h) in [(160u16, 45u16), (80, 24)] {
             for view in ["overview", "stuck"] {
@@ -320,6 +331,7 @@ async fn measure(url: &str, name: String, b: ConsoleBench) -> anyhow::Result<Con
             stuck_total: sd.total(),
             stuck_listed: sd.calls.len(),
             render,
+            rabbit,
         })
     }
     .await;

@@ -260,6 +260,7 @@ impl App {
             }
             l.offset = l.offset.min(len.saturating_sub(h));
         }
+        self.sync_on_screen();
         if self.state.route() == Route::Stuck {
             let n = views::stuck::groups(&self.state).len();
             self.state.stuck_group_sel = self.state.stuck_group_sel.min(n.saturating_sub(1));

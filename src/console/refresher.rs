@@ -58,6 +58,10 @@ pub struct Queries {
     /// The businesses the last database answer listed: the broker's queue statistics are
     /// asked for these, so a database outage does not make the broker look down too.
     pub known_businesses: Vec<i64>,
+    /// The businesses whose overview rows are on screen, when the order does not depend on
+    /// queue figures (sorting by backlog or oldest job needs every business's): only their
+    /// queues are asked for, so a refresh costs what the screen shows, not the fleet.
+    pub on_screen: Option<Vec<i64>>,
 }
 
 impl Default for Queries {
@@ -72,6 +76,7 @@ impl Default for Queries {
             review: ReviewQuery::default(),
             review_focus: None,
             known_businesses: vec![],
+            on_screen: None,
         }
     }
 }
@@ -161,7 +166,13 @@ pub async fn fetch_filtered(
     let brk = timed(
         "the broker",
         limit,
-        fetch_broker(store, queues, route, &q.known_businesses),
+        fetch_broker(
+            store,
+            queues,
+            route,
+            &q.known_businesses,
+            q.on_screen.as_deref(),
+        ),
     );
     let ((db, db_ms), (brk, brk_ms)) = tokio::join!(db, brk);
     let mut parts = Parts::default();
@@ -288,6 +299,7 @@ async fn fetch_broker(
     queues: Queues<'_>,
     route: Route,
     known: &[i64],
+    on_screen: Option<&[i64]>,
 ) -> Result<(Option<Vec<QueueStat>>, Option<u64>), String> {
     let wants_stats = matches!(route, Route::Overview | Route::Business(_) | Route::Help);
     match queues {
@@ -306,22 +318,55 @@ async fn fetch_broker(
         }
         Queues::Broker(b) => {
             let stats = if wants_stats {
-                let only: Vec<i64> = match route {
-                    Route::Business(id) => vec![id],
+                let only: Vec<i64> = match (route, on_screen) {
+                    (Route::Business(id), _) => vec![id],
+                    // Nothing on screen yet (first refresh): every known business.
+                    (_, Some(ids)) if !ids.is_empty() => ids.to_vec(),
                     _ => known.to_vec(),
                 };
-                Some(b.queue_stats(&only).await.map_err(|e| e.to_string())?)
+                // Asked together: each costs about one round trip.
+                let (stats, dlx) = tokio::join!(b.queue_stats(&only), b.unarchived_dead_letters());
+                (
+                    Some(stats.map_err(|e| e.to_string())?),
+                    dlx.map_err(|e| e.to_string())?,
+                )
             } else {
-                None
+                (
+                    None,
+                    b.unarchived_dead_letters()
+                        .await
+                        .map_err(|e| e.to_string())?,
+                )
             };
-            let dlx = b
-                .unarchived_dead_letters()
-                .await
-                .map_err(|e| e.to_string())?
-                .iter()
-                .map(|q| q.depth)
-                .sum();
-            Ok((stats, Some(dlx)))
+            let (stats, dlx) = stats;
+            Ok((stats, Some(dlx.iter().map(|q| q.depth).sum())))
+        }
+    }
+}
+
+/// Rows whose queues were not asked this time (off screen) keep their last figures instead
+/// of showing an empty backlog; the figures of rows that were asked are remembered.
+fn carry_queue_figures(
+    snap: &mut Snapshot,
+    asked: Option<&[i64]>,
+    last: &mut HashMap<i64, ([u64; 5], Option<i64>)>,
+) {
+    let broker_ok = matches!(snap.broker, Answer::Ok { .. });
+    let Some(rows) = snap.parts.overview.as_mut() else {
+        return;
+    };
+    let asked: Option<std::collections::HashSet<i64>> = asked
+        .filter(|ids| !ids.is_empty())
+        .map(|ids| ids.iter().copied().collect());
+    if !broker_ok {
+        return;
+    }
+    for r in rows.iter_mut() {
+        if asked.as_ref().is_none_or(|a| a.contains(&r.id)) {
+            last.insert(r.id, (r.backlog, r.oldest_job_age_ms));
+        } else if let Some((backlog, oldest)) = last.get(&r.id) {
+            r.backlog = *backlog;
+            r.oldest_job_age_ms = *oldest;
         }
     }
 }
@@ -363,6 +408,7 @@ pub async fn run(
     let mut wait = base;
     let mut route_rx = control.route.subscribe();
     let mut known: Vec<i64> = vec![];
+    let mut last_queues: HashMap<i64, ([u64; 5], Option<i64>)> = HashMap::new();
     loop {
         if control.stop.load(Ordering::Relaxed) {
             return;
@@ -385,6 +431,8 @@ pub async fn run(
             &queries,
         )
         .await;
+        let mut snap = snap;
+        carry_queue_figures(&mut snap, queries.on_screen.as_deref(), &mut last_queues);
         // Active businesses as the overview lists them (the broker asks the same of the
         // database); other views only refresh the list when it is still empty.
         if let Some(rows) = &snap.parts.overview {
@@ -413,5 +461,74 @@ pub async fn run(
             _ = control.now.notified() => {}
             _ = route_rx.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::app::App;
+    use crate::console::keymap::KeyMap;
+    use crate::store::read::BizRow;
+    use ratatui::layout::Rect;
+
+    fn snap_with(rows: Vec<BizRow>) -> Snapshot {
+        Snapshot {
+            route: Route::Overview,
+            started_at: 0,
+            finished_at: 0,
+            db: Answer::Ok { latency_ms: 1 },
+            broker: Answer::Ok { latency_ms: 1 },
+            broker_kind: "rabbitmq".into(),
+            dlx_unarchived: None,
+            parts: Parts {
+                overview: Some(rows),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn row(id: i64, name: &str, backlog: u64) -> BizRow {
+        BizRow {
+            id,
+            name: name.into(),
+            active: true,
+            backlog: [backlog, 0, 0, 0, 0],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rows_off_screen_keep_their_last_queue_figures() {
+        let mut last = HashMap::new();
+        let mut s = snap_with(vec![row(1, "a", 7), row(2, "b", 9)]);
+        carry_queue_figures(&mut s, None, &mut last);
+        // Next refresh asked for business 1 only: 2 keeps 9 rather than showing 0.
+        let mut s = snap_with(vec![row(1, "a", 3), row(2, "b", 0)]);
+        carry_queue_figures(&mut s, Some(&[1]), &mut last);
+        let rows = s.parts.overview.unwrap();
+        assert_eq!(rows[0].backlog_total(), 3);
+        assert_eq!(rows[1].backlog_total(), 9);
+    }
+
+    #[test]
+    fn the_app_names_the_overview_rows_on_screen_unless_sorted_by_queue_figures() {
+        let mut app = App::new(ConsoleSettings::default(), KeyMap::default(), "admin", None);
+        let rows: Vec<BizRow> = (1..=100).map(|i| row(i, &format!("b{i:03}"), 0)).collect();
+        app.apply(snap_with(rows), None);
+        app.prepare(Rect::new(0, 0, 160, 45), 0);
+        let shown = app.queries().on_screen.expect("rows on screen");
+        assert!(
+            shown.len() > 20 && shown.len() < 45,
+            "a 45-line terminal shows a screenful, not 100: {}",
+            shown.len()
+        );
+        assert_eq!(shown[0], 1);
+        // Sorted by backlog, the order needs every business's queues.
+        app.state
+            .list_mut(crate::views::state::ListId::Overview)
+            .sort = 6;
+        app.prepare(Rect::new(0, 0, 160, 45), 0);
+        assert_eq!(app.queries().on_screen, None);
     }
 }

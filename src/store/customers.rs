@@ -350,95 +350,13 @@ impl Store {
         Ok(())
     }
 
-    /// Live, named, non-temporary customers found by name keys: those with a surname key in
-    /// `surname_keys` and (when `first_keys` is given) a first-name key in it or a one-word
-    /// name; the same with the roles swapped when `swapped`. At most `limit`, by id.
-    pub async fn customers_by_name_keys(
-        &self,
-        business_id: i64,
-        surname_keys: &[String],
-        first_keys: &[String],
-        limit: u32,
-    ) -> Result<Vec<Customer>> {
-        if surname_keys.is_empty() {
-            return Ok(vec![]);
-        }
-        let mut binds: Vec<String> = Vec::new();
-        let list = |keys: &[String], binds: &mut Vec<String>| -> String {
-            keys.iter()
-                .map(|k| {
-                    binds.push(k.clone());
-                    format!("${}", binds.len() + 1)
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let sel = |l: &str| {
-            format!("SELECT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({l})")
-        };
-        let ids_sql = if first_keys.is_empty() {
-            let l = list(
-                &surname_keys
-                    .iter()
-                    .map(|k| format!("l{k}"))
-                    .collect::<Vec<_>>(),
-                &mut binds,
-            );
-            sel(&l)
-        } else {
-            let ls = list(
-                &surname_keys
-                    .iter()
-                    .map(|k| format!("l{k}"))
-                    .collect::<Vec<_>>(),
-                &mut binds,
-            );
-            let mut fk: Vec<String> = first_keys.iter().map(|k| format!("f{k}")).collect();
-            fk.push("n1".into());
-            let ff = list(&fk, &mut binds);
-            let lf = list(
-                &first_keys
-                    .iter()
-                    .map(|k| format!("l{k}"))
-                    .collect::<Vec<_>>(),
-                &mut binds,
-            );
-            let fs = list(
-                &surname_keys
-                    .iter()
-                    .map(|k| format!("f{k}"))
-                    .collect::<Vec<_>>(),
-                &mut binds,
-            );
-            format!(
-                "{} AND customer_id IN ({}) UNION {} AND customer_id IN ({})",
-                sel(&ls),
-                sel(&ff),
-                sel(&lf),
-                sel(&fs)
-            )
-        };
-        let sql = format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({ids_sql}) AND merged_into IS NULL \
-             AND is_temporary = 0 AND name IS NOT NULL ORDER BY id LIMIT {limit}"
-        );
-        let mut q = sqlx::query(&sql).bind(business_id);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .ctx(|| format!("finding customers of business {business_id} by name keys"))?;
-        rows.iter().map(customer).collect()
-    }
-
-    /// Live, named customers whose first name has one of these keys (at most `limit`).
-    pub async fn customers_by_first_name_keys(
+    /// Live, named, non-temporary customers holding any of these name keys (as stored:
+    /// position prefix included, e.g. "lf:mueller"), by id. Not limited: callers decide from
+    /// [`Store::name_key_counts`] which keys are worth reading.
+    pub async fn customers_by_keys(
         &self,
         business_id: i64,
         keys: &[String],
-        limit: u32,
     ) -> Result<Vec<Customer>> {
         if keys.is_empty() {
             return Ok(vec![]);
@@ -447,17 +365,67 @@ impl Store {
         let sql = format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN (SELECT customer_id FROM customer_name_keys \
              WHERE business_id = $1 AND key IN ({})) AND merged_into IS NULL AND is_temporary = 0 \
-             AND name IS NOT NULL ORDER BY id LIMIT {limit}",
+             AND name IS NOT NULL ORDER BY id",
             marks.join(",")
         );
         let mut q = sqlx::query(&sql).bind(business_id);
         for k in keys {
-            q = q.bind(format!("f{k}"));
+            q = q.bind(k);
         }
         let rows = q
             .fetch_all(&self.pool)
             .await
-            .ctx(|| format!("finding customers of business {business_id} by first name"))?;
+            .ctx(|| format!("finding customers of business {business_id} by name keys {keys:?}"))?;
+        rows.iter().map(customer).collect()
+    }
+
+    /// Live, named, non-temporary customers holding a key of `drive` AND a key of `probe`,
+    /// for each pair (union), by id. The `drive` side is walked and each of its customers
+    /// probed in the primary key for the other side, so put the rarer keys there.
+    pub async fn customers_by_key_pairs<'a>(
+        &self,
+        business_id: i64,
+        pairs: &'a [(Vec<String>, Vec<String>)],
+    ) -> Result<Vec<Customer>> {
+        let pairs: Vec<&'a (Vec<String>, Vec<String>)> = pairs
+            .iter()
+            .filter(|(d, p)| !d.is_empty() && !p.is_empty())
+            .collect();
+        if pairs.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut binds: Vec<&String> = Vec::new();
+        let mut parts = Vec::new();
+        for (drive, probe) in pairs {
+            let mut marks = |keys: &'a [String]| -> String {
+                let start = binds.len();
+                binds.extend(keys.iter());
+                (0..keys.len())
+                    .map(|i| format!("${}", start + i + 2))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let d = marks(drive);
+            let p = marks(probe);
+            parts.push(format!(
+                "SELECT a.customer_id FROM customer_name_keys a WHERE a.business_id = $1 AND a.key IN ({d}) \
+                 AND EXISTS (SELECT 1 FROM customer_name_keys b WHERE b.business_id = $1 AND b.key IN ({p}) \
+                 AND b.customer_id = a.customer_id)"
+            ));
+        }
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({}) AND merged_into IS NULL \
+             AND is_temporary = 0 AND name IS NOT NULL ORDER BY id",
+            parts.join(" UNION ")
+        );
+        let mut q = sqlx::query(&sql).bind(business_id);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("finding customers of business {business_id} by pairs of name keys"))?;
         rows.iter().map(customer).collect()
     }
 

@@ -120,6 +120,37 @@ impl App {
         }
     }
 
+    /// Tell the refresher which overview rows are on screen (it asks the broker for their
+    /// queues only); none while the order itself depends on queue figures.
+    pub(super) fn sync_on_screen(&mut self) {
+        let ids = if self.state.route() == Route::Overview {
+            let l = self.state.list(ListId::Overview);
+            let sort = views::overview::SORTS[l.sort % views::overview::SORTS.len()];
+            let rows = views::list_rows_area(&self.state, self.area).map(|(_, r)| r.height);
+            match (sort, rows) {
+                ("backlog" | "oldest job", _) | (_, None) => None,
+                (_, Some(h)) => Some(
+                    views::overview::visible(&self.state)
+                        .iter()
+                        .skip(l.offset)
+                        .take(h as usize)
+                        .map(|b| b.id)
+                        .collect(),
+                ),
+            }
+        } else {
+            None
+        };
+        if ids != self.queries.on_screen {
+            self.queries.on_screen = ids;
+            if let Some(c) = &self.control {
+                if let Ok(mut g) = c.queries.lock() {
+                    g.on_screen = self.queries.on_screen.clone();
+                }
+            }
+        }
+    }
+
     /// The searches the refresher runs (tests fetch with them as the live console does).
     pub fn queries(&self) -> Queries {
         self.queries.clone()

@@ -32,10 +32,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// At most this many customers are read per name query (found by index keys).
-const NAME_CANDIDATES: u32 = 500;
-/// At most this many customers are read for a single word said as a first name.
-const FIRST_NAME_CANDIDATES: u32 = 50;
 /// At most this many ranked candidates are stored on a review item.
 const STORED_CANDIDATES: usize = 100;
 /// Customers' earlier calls are counted for this many of the best candidates.
@@ -259,15 +255,17 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
         store.ensure_name_keys(call.business_id).await?;
     }
     let mut ranked: Vec<RankedCandidate> = Vec::new();
+    let mut search_notes: Vec<String> = Vec::new();
     for q in &queries {
-        let mut customers = name_candidates(store, call.business_id, &q.name).await?;
+        let (mut customers, skipped) = name_candidates(store, call.business_id, &q.name).await?;
+        search_notes.extend(skipped);
         for c in &pool {
             if !customers.iter().any(|x| x.id == c.id) {
                 customers.push(c.clone());
             }
         }
         let cands = candidate_customers(store, call.business_id, &customers).await?;
-        let mut r = rank_customers(q, &cands, &link_ev, ctx.settings.review_floor);
+        let mut r = rank(q, cands, &link_ev, ctx.settings.review_floor).await?;
         if let Some(t) = &third {
             for c in r.iter_mut() {
                 c.vetoes.push(t.clone());
@@ -301,11 +299,15 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             .then(b.prior_calls.cmp(&a.prior_calls))
             .then(a.customer_id.cmp(&b.customer_id))
     });
-    let spoken_note = if spoken_hits > 0 {
+    let mut spoken_note = if spoken_hits > 0 {
         format!("; spoken number matched {spoken_hits} customer(s)")
     } else {
         String::new()
     };
+    for n in &search_notes {
+        spoken_note.push_str("; ");
+        spoken_note.push_str(n);
+    }
     match link_decision(&ranked, business.link_threshold) {
         LinkDecision::Link {
             customer_id,
@@ -337,6 +339,8 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             return Ok(Outcome::Review { reason });
         }
         LinkDecision::NoCandidates { reason } => {
+            let reason = format!("{reason}{spoken_note}");
+            notes.extend(search_notes);
             if let Some(t) = &third {
                 let reason = format!("link: {t}; {reason} → review");
                 store.set_call_link(call.id, &review(&reason, &[])).await?;
@@ -601,48 +605,181 @@ async fn record_evidence(
     Ok(())
 }
 
-/// Customers whose name keys match the name's surname (and first name when given).
+/// A name key held by more customers than this is not read on its own: a name that common
+/// cannot single anyone out (the margin rule sends it to review anyway), and reading every
+/// holder would make one call cost what the business's size is. Such keys still find
+/// customers together with the other word of the name, and the trace says which were
+/// skipped and how many customers hold them.
+pub const KEY_READ_LIMIT: i64 = 2_000;
+/// Candidate sets at least this large are scored on a blocking thread, off the runtime.
+const SCORE_OFF_RUNTIME: usize = 256;
+
+/// Customers whose name keys match the name: the same full name (any spelling) always;
+/// everyone with the surname (and, for one word, the first name) while that key is held by
+/// at most [`KEY_READ_LIMIT`] customers. Returns the customers and, for every key skipped
+/// as too common, a trace note.
 async fn name_candidates(
     store: &Store,
     business_id: i64,
     name: &str,
-) -> Result<Vec<Customer>, StageError> {
+) -> Result<(Vec<Customer>, Vec<String>), StageError> {
     let n = normalize_name(name);
     let toks: Vec<&str> = n.split_whitespace().collect();
     let Some(last) = toks.last() else {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     };
     let sur = word_keys(last);
-    // Same full name first (small), then everyone with the surname (first names that
-    // differ are review candidates too), each at most NAME_CANDIDATES.
-    let mut out = if toks.len() >= 2 {
-        store
-            .customers_by_name_keys(business_id, &sur, &word_keys(toks[0]), NAME_CANDIDATES)
-            .await?
+    let first = if toks.len() >= 2 {
+        word_keys(toks[0])
     } else {
-        // One word: a surname, or a first name ("it's Karen"): a few by first name too.
-        store
-            .customers_by_first_name_keys(business_id, &sur, FIRST_NAME_CANDIDATES)
-            .await?
+        vec![]
     };
-    // Exact folded spellings first; phonetic codes and consonant skeletons (other
-    // spellings, other scripts) only while there is room.
+    let pre = |pos: &str, keys: &[String]| -> Vec<String> {
+        keys.iter().map(|k| format!("{pos}{k}")).collect()
+    };
+    let mut notes = Vec::new();
+    // Alone, exact folded spellings first, then phonetic codes and consonant skeletons
+    // (other spellings, other scripts); for one word, also that word as a first name.
     let (exact, loose): (Vec<String>, Vec<String>) =
         sur.iter().cloned().partition(|k| k.starts_with("f:"));
-    for tier in [exact, loose] {
-        if out.len() >= NAME_CANDIDATES as usize || tier.is_empty() {
+    let mut tiers: Vec<(&str, Vec<String>)> = vec![("l", exact), ("l", loose)];
+    if toks.len() == 1 {
+        tiers.insert(0, ("f", sur.clone()));
+    }
+    let mut wanted: Vec<String> = tiers.iter().flat_map(|(pos, k)| pre(pos, k)).collect();
+    // The full name, either way round (a one-word customer name counts as any first name).
+    let mut first_or_single = pre("f", &first);
+    first_or_single.push("n1".into());
+    let pairs = if first.is_empty() {
+        vec![]
+    } else {
+        vec![
+            (pre("l", &sur), first_or_single),
+            (pre("l", &first), pre("f", &sur)),
+        ]
+    };
+    for (x, y) in &pairs {
+        wanted.extend(x.iter().chain(y).cloned());
+    }
+    let counts = key_counts(store, business_id, &wanted).await?;
+    let held = |k: &String| counts.get(k).copied().unwrap_or(0);
+    // Walk the rarer side of each pair, probe the other; keys nobody holds are dropped.
+    let pairs: Vec<(Vec<String>, Vec<String>)> = pairs
+        .into_iter()
+        .map(|(x, y)| {
+            let x: Vec<String> = x.into_iter().filter(|k| held(k) > 0).collect();
+            let y: Vec<String> = y.into_iter().filter(|k| held(k) > 0).collect();
+            let (nx, ny): (i64, i64) = (x.iter().map(held).sum(), y.iter().map(held).sum());
+            if nx <= ny {
+                (x, y)
+            } else {
+                (y, x)
+            }
+        })
+        .collect();
+    // The intersection of two keys: as many as there are, never cut.
+    let mut out = store.customers_by_key_pairs(business_id, &pairs).await?;
+    let mut seen: std::collections::HashSet<i64> = out.iter().map(|c| c.id).collect();
+    for (pos, keys) in tiers {
+        let (mut read, mut skipped) = (Vec::new(), Vec::new());
+        for k in pre(pos, &keys) {
+            match held(&k) {
+                0 => {}
+                n if n <= KEY_READ_LIMIT => read.push(k),
+                n => skipped.push(format!("{} ({n})", &k[1..])),
+            }
+        }
+        if !skipped.is_empty() {
+            notes.push(format!(
+                "name '{name}': {} key {} held by more than {KEY_READ_LIMIT} customers, not read alone{}",
+                if pos == "f" { "first-name" } else { "surname" },
+                skipped.join(", "),
+                if toks.len() >= 2 {
+                    " (customers with the full name were scored)"
+                } else {
+                    " (too common to single anyone out)"
+                }
+            ));
+        }
+        if read.is_empty() {
             continue;
         }
-        for c in store
-            .customers_by_name_keys(business_id, &tier, &[], NAME_CANDIDATES)
-            .await?
-        {
-            if !out.iter().any(|x| x.id == c.id) {
+        for c in store.customers_by_keys(business_id, &read).await? {
+            if seen.insert(c.id) {
                 out.push(c);
             }
         }
     }
+    Ok((out, notes))
+}
+
+/// How many customers hold each name key (0 when none). Counting a common key reads its
+/// whole index range, so answers are reused for a minute: a few customers more or less do
+/// not change whether a key is common or how much a surname's frequency weighs.
+async fn key_counts(
+    store: &Store,
+    business_id: i64,
+    keys: &[String],
+) -> Result<HashMap<String, i64>, StageError> {
+    type Counts = HashMap<(i64, String), (Instant, i64)>;
+    static CACHE: Mutex<Option<Counts>> = Mutex::new(None);
+    const TTL: Duration = Duration::from_secs(60);
+    const MAX_ENTRIES: usize = 200_000;
+    let mut out = HashMap::new();
+    let mut missing = Vec::new();
+    if let Ok(c) = CACHE.lock() {
+        for k in keys {
+            match c.as_ref().and_then(|m| m.get(&(business_id, k.clone()))) {
+                Some((at, n)) if at.elapsed() < TTL => {
+                    out.insert(k.clone(), *n);
+                }
+                _ => missing.push(k.clone()),
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let fetched: HashMap<String, i64> = store
+        .name_key_counts(business_id, &missing)
+        .await?
+        .into_iter()
+        .collect();
+    let now = Instant::now();
+    if let Ok(mut c) = CACHE.lock() {
+        let m = c.get_or_insert_with(HashMap::new);
+        if m.len() + missing.len() > MAX_ENTRIES {
+            m.clear();
+        }
+        for k in &missing {
+            let n = fetched.get(k).copied().unwrap_or(0);
+            m.insert((business_id, k.clone()), (now, n));
+            out.insert(k.clone(), n);
+        }
+    }
+    for (k, n) in fetched {
+        out.entry(k).or_insert(n);
+    }
     Ok(out)
+}
+
+/// `rank_customers`, on a blocking thread when the candidate set is large (scoring is pure
+/// CPU: thousands of candidates would hold a runtime worker for milliseconds).
+async fn rank(
+    q: &NameQuery,
+    cands: Vec<CandidateCustomer>,
+    ev: &LinkEvidence,
+    floor: f64,
+) -> Result<Vec<RankedCandidate>, StageError> {
+    if cands.len() < SCORE_OFF_RUNTIME {
+        return Ok(rank_customers(q, &cands, ev, floor));
+    }
+    let (q, ev) = (q.clone(), ev.clone());
+    tokio::task::spawn_blocking(move || rank_customers(&q, &cands, &ev, floor))
+        .await
+        .map_err(|e| StageError::Transient(format!("scoring name candidates: {e}")))
 }
 
 /// Customers with their surname share (on folded keys) and earlier calls.
@@ -661,11 +798,7 @@ async fn candidate_customers(
     let mut keys: Vec<String> = customers.iter().filter_map(surname_of).collect();
     keys.sort();
     keys.dedup();
-    let counts: HashMap<String, i64> = store
-        .name_key_counts(business_id, &keys)
-        .await?
-        .into_iter()
-        .collect();
+    let counts = key_counts(store, business_id, &keys).await?;
     let total = named_total(store, business_id).await?.max(1) as f64;
     let ids: Vec<i64> = customers
         .iter()

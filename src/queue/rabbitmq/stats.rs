@@ -4,23 +4,139 @@
 use super::{e, Conn, Inner, RECONNECT_WAIT};
 use crate::domain::stage::Stage;
 use crate::queue::{QueueStat, Result};
+use futures_util::future::join_all;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::Channel;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
 
+/// How long one management API answer is reused. The API itself samples queue figures every
+/// 5 s (`collect_statistics_interval`), so asking more often than this buys nothing; every
+/// console and the orphan check of this process share the answer.
+const MGMT_TTL: Duration = Duration::from_millis(1000);
+/// The management API's largest page.
+const MGMT_PAGE: usize = 500;
+/// Up to this many businesses are named in the filter (one short URL, usually one page);
+/// more are matched by the prefix alone.
+const MGMT_NAMED: usize = 100;
+/// Passive declares in flight at once (each on its own channel): enough to hide the round
+/// trip, few enough not to flood the broker with channels.
+pub(crate) const DECLARE_PARALLEL: usize = 16;
+
+/// The management API's last answer per filter, fetched by one caller at a time (the
+/// others wait for it rather than asking again).
+/// Queue name → the management API's figures for it.
+type Listing = Arc<HashMap<String, serde_json::Value>>;
+
+#[derive(Default)]
+pub(super) struct MgmtCache {
+    /// (fetched at, filter, listing)
+    slot: tokio::sync::Mutex<Option<(Instant, String, Listing)>>,
+    /// HTTP requests made to the management API (benchmarks and tests count them).
+    requests: AtomicU64,
+    /// Passive declares made (benchmarks and tests count them).
+    declares: AtomicU64,
+}
+
+/// Counters of what statistics cost this broker so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsCost {
+    pub management_requests: u64,
+    pub passive_declares: u64,
+}
+
+const COLUMNS: &str = "name,messages,messages_ready,messages_unacknowledged,consumers,head_message_timestamp,message_stats.publish_details.rate,message_stats.deliver_get_details.rate";
+
+/// A regex literal for `s` (PCRE, as the management API reads it).
+fn regex_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for ch in s.chars() {
+        if !ch.is_ascii_alphanumeric() && ch != '_' {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The management API filter for the work queues of these businesses (all of the prefix's
+/// when there are many: the URL stays short and the answer is paged).
+pub fn management_filter(prefix: &str, businesses: &[i64]) -> String {
+    work_queue_filter(prefix, businesses)
+}
+
+/// The queue-listing URL of the management API at `base` for the vhost of `amqp_url`, the
+/// query pairs of page `page` under `filter`, and the credentials to send (benchmarks make
+/// the same request by hand as the raw ceiling).
+pub fn management_query(
+    base: &str,
+    amqp_url: &str,
+    filter: &str,
+    page: usize,
+) -> (String, Vec<(&'static str, String)>, (String, String)) {
+    (
+        format!(
+            "{}/api/queues/{}",
+            base.trim_end_matches('/'),
+            amqp_vhost(amqp_url)
+        ),
+        vec![
+            ("page", page.to_string()),
+            ("page_size", MGMT_PAGE.to_string()),
+            ("name", filter.to_string()),
+            ("use_regex", "true".into()),
+            ("columns", COLUMNS.into()),
+        ],
+        amqp_credentials(amqp_url),
+    )
+}
+
+fn work_queue_filter(prefix: &str, businesses: &[i64]) -> String {
+    let stages: Vec<String> = Stage::ALL.iter().map(|s| s.to_string()).collect();
+    let ids = if businesses.len() <= MGMT_NAMED {
+        let mut ids: Vec<i64> = businesses.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        format!(
+            "({})",
+            ids.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        )
+    } else {
+        "[0-9]+".into()
+    };
+    format!(
+        "^{}\\.({})\\.{ids}$",
+        regex_literal(prefix),
+        stages.join("|")
+    )
+}
+
 impl Inner {
-    /// Depth = ready messages (passive declare, exact) + unacknowledged ones (management
-    /// API, when enabled). Jobs waiting in a delay tier are not counted: those queues are
-    /// shared by every business.
+    pub(super) fn stats_cost(&self) -> StatsCost {
+        StatsCost {
+            management_requests: self.stats_cache.requests.load(Ordering::Relaxed),
+            passive_declares: self.stats_cache.declares.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Depth per work queue of these businesses. With the management API: one filtered,
+    /// paged listing (ready + unacknowledged, consumers, rates, head age), shared for
+    /// [`MGMT_TTL`]; without it, or when it fails: ready counts by passive declares, at most
+    /// [`DECLARE_PARALLEL`] at once. Jobs waiting in a delay tier are not counted: those
+    /// queues are shared by every business.
     pub(super) async fn queue_stats(&self, businesses: &[i64]) -> Result<Vec<QueueStat>> {
         let businesses: Vec<i64> = if businesses.is_empty() {
             self.store.active_business_ids().await?
         } else {
             businesses.to_vec()
         };
-        let conn = self.live_conn(Instant::now() + RECONNECT_WAIT).await?;
         let mut keys = Vec::new();
         for b in &businesses {
             for stage in Stage::ALL {
@@ -28,30 +144,63 @@ impl Inner {
             }
         }
         let names: Vec<String> = keys.iter().map(|k| self.work_queue(&k.2)).collect();
-        let (passive, mgmt) =
-            tokio::join!(self.passive_counts(&conn, &names), self.management_stats());
-        let passive = passive?;
         let now = crate::now_ms();
+        if let Some(mgmt) = self.management_stats(&businesses).await {
+            let mut out: Vec<QueueStat> = keys
+                .into_iter()
+                .zip(&names)
+                .map(|((b, stage, rk), name)| match mgmt.get(name) {
+                    // Not listed: never declared (queues are declared on first publish).
+                    None => QueueStat {
+                        queue: rk,
+                        business_id: Some(b),
+                        stage: Some(stage),
+                        depth: 0,
+                        in_flight: Some(0),
+                        oldest_age_ms: None,
+                        publish_rate: None,
+                        deliver_rate: None,
+                        consumers: Some(0),
+                    },
+                    Some(q) => {
+                        let ready = q["messages_ready"].as_u64().unwrap_or(0);
+                        let in_flight = q["messages_unacknowledged"].as_u64();
+                        QueueStat {
+                            queue: rk,
+                            business_id: Some(b),
+                            stage: Some(stage),
+                            depth: ready + in_flight.unwrap_or(0),
+                            in_flight,
+                            oldest_age_ms: q["head_message_timestamp"]
+                                .as_i64()
+                                .map(|t| (now - t * 1000).max(0)),
+                            publish_rate: q["message_stats"]["publish_details"]["rate"].as_f64(),
+                            deliver_rate: q["message_stats"]["deliver_get_details"]["rate"]
+                                .as_f64(),
+                            consumers: q["consumers"].as_u64(),
+                        }
+                    }
+                })
+                .collect();
+            out.sort_by(|a, b| a.queue.cmp(&b.queue));
+            return Ok(out);
+        }
+        let conn = self.live_conn(Instant::now() + RECONNECT_WAIT).await?;
+        let passive = self.passive_counts(&conn, &names).await?;
         let mut out: Vec<QueueStat> = keys
             .into_iter()
-            .zip(names.iter().zip(passive))
-            .map(|((b, stage, rk), (name, counts))| {
+            .zip(passive)
+            .map(|((b, stage, rk), counts)| {
                 let (ready, consumers) = counts.unwrap_or((0, 0));
-                let m = mgmt.get(name);
-                let in_flight = m.and_then(|q| q["messages_unacknowledged"].as_u64());
                 QueueStat {
                     queue: rk,
                     business_id: Some(b),
                     stage: Some(stage),
-                    depth: ready + in_flight.unwrap_or(0),
-                    in_flight,
-                    oldest_age_ms: m
-                        .and_then(|q| q["head_message_timestamp"].as_i64())
-                        .map(|t| (now - t * 1000).max(0)),
-                    publish_rate: m
-                        .and_then(|q| q["message_stats"]["publish_details"]["rate"].as_f64()),
-                    deliver_rate: m
-                        .and_then(|q| q["message_stats"]["deliver_get_details"]["rate"].as_f64()),
+                    depth: ready,
+                    in_flight: None,
+                    oldest_age_ms: None,
+                    publish_rate: None,
+                    deliver_rate: None,
                     consumers: Some(consumers),
                 }
             })
@@ -85,86 +234,153 @@ impl Inner {
     }
 
     /// (ready messages, consumers) of each queue by passive declare; None for a queue that
-    /// does not exist. A missing queue closes the channel (404), so open another for the next.
+    /// does not exist. Up to [`DECLARE_PARALLEL`] lanes, each with its own channel, take the
+    /// next queue in turn, so N queues cost about N / 16 round trips. A missing queue closes
+    /// its lane's channel (404): the lane opens another for its next queue.
     async fn passive_counts(
         &self,
         conn: &Conn,
         queues: &[String],
     ) -> Result<Vec<Option<(u64, u64)>>> {
-        let mut out = Vec::with_capacity(queues.len());
-        let mut ch: Option<Channel> = None;
-        for q in queues {
-            let c = match &ch {
-                Some(c) if c.status().connected() => c.clone(),
-                _ => {
-                    let c = conn
-                        .connection
-                        .create_channel()
-                        .await
-                        .map_err(|err| e("opening a stats channel", err))?;
-                    ch = Some(c.clone());
-                    c
+        let next = AtomicUsize::new(0);
+        let lane = || async {
+            let mut got: Vec<(usize, Option<(u64, u64)>)> = Vec::new();
+            let mut ch: Option<Channel> = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(q) = queues.get(i) else { break };
+                let c = match &ch {
+                    Some(c) if c.status().connected() => c.clone(),
+                    _ => {
+                        let c = conn
+                            .connection
+                            .create_channel()
+                            .await
+                            .map_err(|err| e("opening a stats channel", err))?;
+                        ch = Some(c.clone());
+                        c
+                    }
+                };
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                };
+                self.stats_cache.declares.fetch_add(1, Ordering::Relaxed);
+                match c
+                    .queue_declare(q.as_str().into(), passive, FieldTable::default())
+                    .await
+                {
+                    Ok(info) => got.push((
+                        i,
+                        Some((info.message_count() as u64, info.consumer_count() as u64)),
+                    )),
+                    Err(err) if !conn.alive() => {
+                        return Err(e(format!("reading the depth of {q}"), err));
+                    }
+                    Err(_) => got.push((i, None)),
                 }
-            };
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            };
-            match c
-                .queue_declare(q.as_str().into(), passive, FieldTable::default())
-                .await
-            {
-                Ok(info) => out.push(Some((
-                    info.message_count() as u64,
-                    info.consumer_count() as u64,
-                ))),
-                Err(err) if !conn.alive() => {
-                    return Err(e(format!("reading the depth of {q}"), err));
-                }
-                Err(_) => out.push(None),
             }
-        }
-        if let Some(c) = ch {
-            let _ = c.close(200, "stats read".into()).await;
+            if let Some(c) = ch {
+                if c.status().connected() {
+                    let _ = c.close(200, "stats read".into()).await;
+                }
+            }
+            Ok(got)
+        };
+        let lanes = DECLARE_PARALLEL.min(queues.len());
+        let mut out = vec![None; queues.len()];
+        for r in join_all((0..lanes).map(|_| lane())).await {
+            for (i, v) in r? {
+                out[i] = v;
+            }
         }
         Ok(out)
     }
 
-    /// Per queue name, the management API's view; empty when not configured or failing
-    /// (stats then come from passive declares alone).
-    async fn management_stats(&self) -> HashMap<String, serde_json::Value> {
-        let Some(base) = &self.settings.management_url else {
-            return HashMap::new();
-        };
+    /// Per queue name, the management API's view of these businesses' work queues; None
+    /// when the API is not configured or failed (stats then come from passive declares).
+    async fn management_stats(&self, businesses: &[i64]) -> Option<Listing> {
+        let base = self.settings.management_url.as_ref()?;
+        let filter = work_queue_filter(&self.settings.prefix, businesses);
+        let mut slot = self.stats_cache.slot.lock().await;
+        if let Some((at, f, map)) = slot.as_ref() {
+            // A listing of all the prefix's queues answers any subset too.
+            let covers = *f == filter || f.ends_with("\\.[0-9]+$");
+            if at.elapsed() < MGMT_TTL && covers {
+                return Some(map.clone());
+            }
+        }
         let url = format!(
-            "{}/api/queues/{}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,head_message_timestamp,message_stats.publish_details.rate,message_stats.deliver_get_details.rate",
+            "{}/api/queues/{}",
             base.trim_end_matches('/'),
             amqp_vhost(&self.settings.amqp_url)
         );
+        let mut first = self.management_page(base, &url, &filter, 1).await?;
+        let pages = first["page_count"].as_u64().unwrap_or(1) as usize;
+        let mut items: Vec<serde_json::Value> = match first["items"].take() {
+            serde_json::Value::Array(v) => v,
+            _ => vec![],
+        };
+        if pages > 1 {
+            let rest =
+                join_all((2..=pages).map(|p| self.management_page(base, &url, &filter, p))).await;
+            for page in rest {
+                match page?["items"].take() {
+                    serde_json::Value::Array(v) => items.extend(v),
+                    _ => return None,
+                }
+            }
+        }
+        let map: Listing = Arc::new(
+            items
+                .into_iter()
+                .filter_map(|q| Some((q["name"].as_str()?.to_string(), q)))
+                .collect(),
+        );
+        *slot = Some((Instant::now(), filter, map.clone()));
+        Some(map)
+    }
+
+    /// One page of the filtered queue listing (`{"items": […], "page_count": n, …}`).
+    async fn management_page(
+        &self,
+        base: &str,
+        url: &str,
+        filter: &str,
+        page: usize,
+    ) -> Option<serde_json::Value> {
         let (user, pass) = amqp_credentials(&self.settings.amqp_url);
-        let mut req = self.http.get(&url);
+        let mut req = self.http.get(url).query(&[
+            ("page", page.to_string().as_str()),
+            ("page_size", MGMT_PAGE.to_string().as_str()),
+            ("name", filter),
+            ("use_regex", "true"),
+            ("columns", COLUMNS),
+        ]);
         if !base.contains('@') {
             req = req.basic_auth(user, Some(pass));
         }
-        let shown = crate::store::redact_url(&url);
+        self.stats_cache.requests.fetch_add(1, Ordering::Relaxed);
+        let shown = crate::store::redact_url(url);
         match req.send().await {
-            Ok(r) if r.status().is_success() => match r.json::<Vec<serde_json::Value>>().await {
-                Ok(list) => list
-                    .into_iter()
-                    .filter_map(|q| Some((q["name"].as_str()?.to_string(), q)))
-                    .collect(),
+            Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
+                Ok(v) if v["items"].is_array() => Some(v),
+                Ok(_) => {
+                    tracing::debug!(url = %shown, "management API answered something other than a queue page");
+                    None
+                }
                 Err(err) => {
-                    tracing::debug!(url = %shown, error = %err, "management API answered something other than a queue list");
-                    HashMap::new()
+                    tracing::debug!(url = %shown, error = %err, "management API answered something other than JSON");
+                    None
                 }
             },
             Ok(r) => {
                 tracing::debug!(url = %shown, status = %r.status(), "management API refused the queue listing");
-                HashMap::new()
+                None
             }
             Err(err) => {
                 tracing::debug!(url = %shown, error = %err, "management API unreachable");
-                HashMap::new()
+                None
             }
         }
     }
@@ -233,5 +449,18 @@ mod tests {
         assert_eq!(amqp_vhost("amqp://guest:guest@127.0.0.1:5672/%2f"), "%2f");
         assert_eq!(amqp_vhost("amqp://127.0.0.1:5672"), "%2F");
         assert_eq!(amqp_vhost("amqp://h/prod?heartbeat=10"), "prod");
+    }
+
+    #[test]
+    fn the_management_filter_names_few_businesses_and_escapes_the_prefix() {
+        assert_eq!(
+            work_queue_filter("t-1.x", &[3, 1, 3]),
+            "^t\\-1\\.x\\.(sync|transcribe|analyze|link|notify)\\.(1|3)$"
+        );
+        let many: Vec<i64> = (1..=500).collect();
+        assert_eq!(
+            work_queue_filter("p", &many),
+            "^p\\.(sync|transcribe|analyze|link|notify)\\.[0-9]+$"
+        );
     }
 }
