@@ -131,7 +131,7 @@ async fn hook(
     // The endpoint's health row: best effort, after the answer's own commit.
     let verified = matches!(
         answer.result,
-        "created" | "waiting" | "duplicate" | "ignored"
+        "created" | "waiting" | "duplicate" | "ignored" | "outbound"
     );
     let hit = EndpointHit {
         verified,
@@ -250,6 +250,11 @@ async fn handle(
         };
         return Answer::new(StatusCode::UNAUTHORIZED, result, refused.reason());
     }
+    if pname == "retell" {
+        if let Some(a) = outbound_status(st, b, &body).await {
+            return a;
+        }
+    }
     let ev = match provider
         .parse(&req)
         .and_then(|ev| accept::check(b, pname, &ev, &st.limits).map(|()| ev))
@@ -276,6 +281,50 @@ async fn handle(
         }
         Err(e) => error(&format!("{e:#}")),
     }
+}
+
+/// A verified Retell event about one of our own AI calls (issue 16): its status updates the
+/// outbound call, and when it ended its conversation enters the pipeline as an outbound
+/// call linked to the lead (`apply_status`, idempotent). `None`: not an outbound call of
+/// this business, handled as an inbound call.
+async fn outbound_status(
+    st: &ServeState,
+    b: &crate::store::businesses::Business,
+    body: &[u8],
+) -> Option<Answer> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let call = &v["call"];
+    let provider_call_id = call["call_id"].as_str()?;
+    match st
+        .store
+        .outbound_by_provider_id(b.id, provider_call_id)
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => return None,
+        Err(e) => return Some(error(&e.to_string())),
+    }
+    let report = crate::pipeline::providers::voice::retell::report_of(call);
+    let applied = crate::pipeline::outbound::apply_status(
+        &st.store,
+        st.broker.as_ref(),
+        b.id,
+        provider_call_id,
+        &report,
+    )
+    .await;
+    Some(match applied {
+        Ok(applied) => {
+            let mut a = Answer::new(
+                StatusCode::OK,
+                "outbound",
+                format!("outbound call {provider_call_id}: {applied:?}"),
+            );
+            a.event_type = v["event"].as_str().map(str::to_string);
+            a
+        }
+        Err(e) => error(&format!("{e:#}")),
+    })
 }
 
 fn secret_flag(provider: &str) -> &'static str {
