@@ -551,3 +551,94 @@ async fn killed_serve_loses_nothing_and_creates_nothing_twice() {
         assert_eq!(calls_with_id(&be.store, call).await, 1);
     }
 }
+
+/// A Retell event about one of our own AI calls (issue 16) updates that outbound call and
+/// brings its conversation in as an outbound call linked to the lead; it is not taken for a
+/// new inbound call, and a replay changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retell_event_of_an_outbound_ai_call_updates_it_not_a_new_inbound_call() {
+    let be = sqlite().await;
+    setup(&be.store).await;
+    let store = &be.store;
+    let bid: i64 = sqlx::query_scalar("SELECT id FROM businesses WHERE name = 'Acme'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let (lead_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO leads (business_id, phone, name, source, call_count, created_at, updated_at) \
+         VALUES ($1, '+4930123456', 'Anna Schreiber', 'call', 1, 0, 0) RETURNING id",
+    )
+    .bind(bid)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    callops::store::outbound::insert_outbound_in(
+        &mut tx,
+        &callops::store::outbound::NewOutbound {
+            business_id: bid,
+            lead_id,
+            origin_call_id: None,
+            form: Some("Website".into()),
+            to_number: Some("+4930123456".into()),
+            lead_name: Some("Anna Schreiber".into()),
+            requested_by: "pipeline".into(),
+            due_at: 0,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // The dispatcher dialled it and Retell named the call retell_OUT.
+    sqlx::query(
+        "UPDATE outbound_calls SET status = 'initiated', provider = 'retell', provider_call_id = 'retell_OUT' \
+         WHERE lead_id = $1",
+    )
+    .bind(lead_id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    let (_serve, base) = be.serve(&[]);
+    let c = Client {
+        http: reqwest::Client::new(),
+        base,
+    };
+    let body = retell_body("call_ended", "retell_OUT").replace("\"inbound\"", "\"outbound\"");
+    let (s, v) = c.retell("Acme", &body, RETELL_KEY, now_ms()).await;
+    assert_eq!((s, v["result"].as_str()), (200, Some("outbound")), "{v}");
+    let (status, result_call): (String, Option<i64>) =
+        sqlx::query_as("SELECT status, result_call_id FROM outbound_calls WHERE lead_id = $1")
+            .bind(lead_id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_ne!(
+        status, "initiated",
+        "the webhook did not update the outbound call"
+    );
+    let result_call = result_call.expect("the ended AI call entered the pipeline");
+    let direction: String = sqlx::query_scalar("SELECT direction FROM calls WHERE id = $1")
+        .bind(result_call)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(direction, "outbound");
+    assert_eq!(
+        calls_with_id(store, "retell_OUT").await,
+        0,
+        "not an inbound call"
+    );
+    let calls_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    // A replay changes nothing.
+    let (s, v) = c.retell("Acme", &body, RETELL_KEY, now_ms()).await;
+    assert_eq!(s, 200, "{v}");
+    let calls_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(calls_before, calls_after);
+}
