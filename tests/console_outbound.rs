@@ -218,6 +218,45 @@ async fn outbound_through_the_console(store: Store) {
         total,
         "re-queued, never duplicated"
     );
+    // `C` on a call with a lead that was never called: one outbound row created, audited;
+    // a second `C` acts on that same row (the unique key), never a second one.
+    let (call, lead): (i64, i64) = sqlx::query_as(
+        "SELECT c.id, c.lead_id FROM calls c WHERE c.lead_id IS NOT NULL AND NOT EXISTS \
+         (SELECT 1 FROM outbound_calls o WHERE o.lead_id = c.lead_id) ORDER BY c.id LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("the demo has a call whose lead was never called");
+    let rows_of_lead = format!("SELECT COUNT(*) FROM outbound_calls WHERE lead_id = {lead}");
+    admin.run_command(&format!("call {call}"));
+    refresh(&mut admin, &store).await;
+    admin.handle_key(key(KeyCode::Char('C')));
+    let d = admin.state.dialog.clone().expect("C asks first");
+    assert_eq!(d.choice, 0, "Cancel is the default: {d:?}");
+    assert!(d.title.contains(&format!("lead #{lead}")), "{d:?}");
+    admin.handle_key(key(KeyCode::Esc));
+    assert_eq!(scalar(&store, &rows_of_lead).await, 0);
+    admin.handle_key(key(KeyCode::Char('C')));
+    admin.handle_key(key(KeyCode::Char('y')));
+    assert_eq!(run_requests(&mut admin, &ops(Role::Admin)).await, 1);
+    let (msg, is_err) = admin.state.message.clone().unwrap();
+    assert!(!is_err, "{msg}");
+    assert_eq!(scalar(&store, &rows_of_lead).await, 1, "created once");
+    admin.handle_key(key(KeyCode::Char('C')));
+    admin.handle_key(key(KeyCode::Char('y')));
+    assert_eq!(run_requests(&mut admin, &ops(Role::Admin)).await, 1);
+    assert_eq!(scalar(&store, &rows_of_lead).await, 1, "still one row");
+    assert_eq!(
+        scalar(
+            &store,
+            &format!(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'outbound.call_now' AND target = 'lead {lead}'"
+            )
+        )
+        .await,
+        2,
+        "each confirmed C is audited"
+    );
     broker.close().await;
 }
 

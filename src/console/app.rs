@@ -639,6 +639,11 @@ impl App {
                 }
             }
             Cmd::CallNow if route == Route::Outbound => self.outbound_call_now(),
+            Cmd::CallNow if matches!(route, Route::Call(_)) => {
+                if let Route::Call(id) = route {
+                    self.call_lead_now(id);
+                }
+            }
             Cmd::CallUnmapped if route == Route::Outbound => self.outbound_unmapped(),
             Cmd::CallNow | Cmd::CallUnmapped => {}
             Cmd::Link if route == Route::Review => self.review_link(),

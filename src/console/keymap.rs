@@ -68,6 +68,8 @@ enum Scope {
     Retryable,
     /// The outbound view (C, U).
     Outbound,
+    /// C: the outbound view and one call (its lead).
+    CallNow,
 }
 
 struct Spec {
@@ -321,8 +323,8 @@ const SPECS: &[Spec] = &[
         cmd: Cmd::CallNow,
         name: "call_now",
         keys: &["C"],
-        what: "call the selected row's lead now (support/admin; confirmed, audited)",
-        scope: Scope::Outbound,
+        what: "call the lead now with the AI agent (support/admin; confirmed, audited)",
+        scope: Scope::CallNow,
     },
     Spec {
         cmd: Cmd::CallUnmapped,
@@ -552,6 +554,7 @@ impl KeyMap {
                     Route::Dlq | Route::Stuck | Route::Call(_) | Route::DeadJob(_)
                 ),
                 Scope::Outbound => route == Route::Outbound,
+                Scope::CallNow => matches!(route, Route::Outbound | Route::Call(_)),
             };
             if !applies {
                 continue;
@@ -630,11 +633,12 @@ impl KeyMap {
                 first(Cmd::History)
             )),
             Route::Call(_) => parts.push(format!(
-                "{} retry  {} QC  {} lead  {} unlink",
+                "{} retry  {} QC  {} lead  {} unlink  {} call lead",
                 first(Cmd::Retry),
                 first(Cmd::Qc),
                 first(Cmd::Lead),
-                first(Cmd::Unlink)
+                first(Cmd::Unlink),
+                first(Cmd::CallNow)
             )),
             Route::Outbound => parts.push(format!(
                 "{} call now  {} call unmapped",

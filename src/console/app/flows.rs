@@ -331,6 +331,38 @@ impl App {
         );
     }
 
+    /// C in the call view: call the lead of the call on screen now (only once its detail is
+    /// loaded and it has a lead), confirmed (default Cancel).
+    pub(super) fn call_lead_now(&mut self, id: i64) {
+        if self.refuse_unless(Action::OutboundCallNow) {
+            return;
+        }
+        let lead = match views::call::detail_of(&self.state) {
+            Some(Some(d)) => d.lead.clone(),
+            _ => {
+                self.state.message = Some((
+                    format!("call {id} is not loaded yet: actions wait for its data"),
+                    true,
+                ));
+                return;
+            }
+        };
+        let Some(lead) = lead else {
+            self.state.message = Some((
+                format!("call {id} has no lead: create one first (L), then call it"),
+                true,
+            ));
+            return;
+        };
+        self.confirm(
+            Action::OutboundCallNow,
+            format!("Call lead #{} of call {id} now?", lead.id),
+            vec!["The dialler calls it with the business's mapping and agent (a lead already called is refused); audited.".into()],
+            "Call now".into(),
+            OpRequest::OutboundCallNow(lead.id),
+        );
+    }
+
     /// U in the outbound view: count the unmapped leads of the selected row's business
     /// (the reply asks to confirm with that count).
     pub(super) fn outbound_unmapped(&mut self) {
