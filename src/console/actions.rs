@@ -55,6 +55,18 @@ pub enum OpRequest {
     },
     CallQc(i64),
     CallLead(i64),
+    /// Call a lead now (outbound AI call).
+    OutboundCallNow(i64),
+    /// Count the unmapped leads of a business (a dry run), for the confirmation.
+    OutboundUnmappedPreview {
+        business_id: i64,
+        business: String,
+    },
+    /// Call every unmapped lead of a business again.
+    OutboundUnmapped {
+        business_id: i64,
+        business: String,
+    },
 }
 
 impl OpRequest {
@@ -73,6 +85,10 @@ impl OpRequest {
             OpRequest::CallRetry(_) | OpRequest::CallRetryMany { .. } => Action::CallRetry,
             OpRequest::CallQc(_) => Action::CallQc,
             OpRequest::CallLead(_) => Action::CallLead,
+            OpRequest::OutboundCallNow(_) => Action::OutboundCallNow,
+            OpRequest::OutboundUnmappedPreview { .. } | OpRequest::OutboundUnmapped { .. } => {
+                Action::OutboundCallUnmapped
+            }
         }
     }
 
@@ -102,6 +118,13 @@ impl OpRequest {
             }
             OpRequest::CallQc(id) => format!("queueing QC for call {id}"),
             OpRequest::CallLead(id) => format!("creating the lead of call {id}"),
+            OpRequest::OutboundCallNow(id) => format!("calling lead {id} now"),
+            OpRequest::OutboundUnmappedPreview { business, .. } => {
+                format!("counting the unmapped leads of {business}")
+            }
+            OpRequest::OutboundUnmapped { business, .. } => {
+                format!("calling the unmapped leads of {business}")
+            }
         }
     }
 }
@@ -118,6 +141,12 @@ pub enum OpReply {
         call_id: i64,
         text: String,
         found: Vec<(i64, String)>,
+    },
+    /// How many unmapped leads a business has now, for the confirmation.
+    OutboundUnmappedPreview {
+        business_id: i64,
+        business: String,
+        count: u64,
     },
     Done(String),
     Failed(String),
@@ -224,6 +253,21 @@ async fn run(ops: &Ops, req: OpRequest) -> Result<OpReply, crate::ops::OpsError>
         }
         OpRequest::CallQc(id) => ops.call_qc(id, false).await?.did,
         OpRequest::CallLead(id) => ops.call_lead(id, false).await?.did,
+        OpRequest::OutboundCallNow(lead) => ops.outbound_call_now(lead, false).await?.did,
+        OpRequest::OutboundUnmappedPreview {
+            business_id,
+            business,
+        } => {
+            let o = ops.outbound_call_unmapped(business_id, true).await?;
+            return Ok(OpReply::OutboundUnmappedPreview {
+                business_id,
+                business,
+                count: o.count,
+            });
+        }
+        OpRequest::OutboundUnmapped { business_id, .. } => {
+            ops.outbound_call_unmapped(business_id, false).await?.did
+        }
     };
     Ok(OpReply::Done(did))
 }

@@ -373,6 +373,17 @@ impl App {
                 (self.state.call_scroll[f] as i64 + d).clamp(0, u16::MAX as i64) as u16;
             return;
         }
+        if route == Route::Outbound {
+            let n = self
+                .state
+                .data
+                .outbound
+                .as_ref()
+                .map_or(0, |p| p.data.items.len()) as i64;
+            self.state.outbound_sel =
+                (self.state.outbound_sel as i64 + d).clamp(0, (n - 1).max(0)) as usize;
+            return;
+        }
         if route == Route::Stuck && self.state.stuck_focus_groups {
             let n = views::stuck::groups(&self.state).len() as i64;
             self.state.stuck_group_sel =
@@ -627,6 +638,14 @@ impl App {
                     self.call_action(cmd, id);
                 }
             }
+            Cmd::CallNow if route == Route::Outbound => self.outbound_call_now(),
+            Cmd::CallNow if matches!(route, Route::Call(_)) => {
+                if let Route::Call(id) = route {
+                    self.call_lead_now(id);
+                }
+            }
+            Cmd::CallUnmapped if route == Route::Outbound => self.outbound_unmapped(),
+            Cmd::CallNow | Cmd::CallUnmapped => {}
             Cmd::Link if route == Route::Review => self.review_link(),
             Cmd::NewCustomer if route == Route::Review => {
                 if let Some(c) = self.selected_review_call() {

@@ -43,6 +43,10 @@ pub enum Cmd {
     Unlink,
     /// Outbound AI calls (issue 16).
     Outbound,
+    /// Outbound view: call the selected row's lead now.
+    CallNow,
+    /// Outbound view: call the selected business's unmapped leads again.
+    CallUnmapped,
 }
 
 /// Which views a command means something in.
@@ -62,6 +66,10 @@ enum Scope {
     Markable,
     /// R: DLQ, stuck calls, one call.
     Retryable,
+    /// The outbound view (C, U).
+    Outbound,
+    /// C: the outbound view and one call (its lead).
+    CallNow,
 }
 
 struct Spec {
@@ -311,6 +319,20 @@ const SPECS: &[Spec] = &[
         what: "go to outbound AI calls",
         scope: Scope::All,
     },
+    Spec {
+        cmd: Cmd::CallNow,
+        name: "call_now",
+        keys: &["C"],
+        what: "call the lead now with the AI agent (support/admin; confirmed, audited)",
+        scope: Scope::CallNow,
+    },
+    Spec {
+        cmd: Cmd::CallUnmapped,
+        name: "call_unmapped",
+        keys: &["U"],
+        what: "call every unmapped lead of the selected row's business again, after a mapping was added (admin; count first, confirmed, audited)",
+        scope: Scope::Outbound,
+    },
 ];
 
 /// A key as bound: code plus ctrl/alt (shift is part of the character: `G`, `S`).
@@ -515,7 +537,10 @@ impl KeyMap {
                 Scope::Lists => list,
                 Scope::Overview => route == Route::Overview,
                 Scope::Scrolling => {
-                    list || matches!(route, Route::Call(_) | Route::DeadJob(_) | Route::Help)
+                    list || matches!(
+                        route,
+                        Route::Call(_) | Route::DeadJob(_) | Route::Help | Route::Outbound
+                    )
                 }
                 Scope::Focusable => matches!(route, Route::Stuck | Route::Call(_)),
                 Scope::Open => list || matches!(route, Route::DeadJob(_)),
@@ -528,6 +553,8 @@ impl KeyMap {
                     route,
                     Route::Dlq | Route::Stuck | Route::Call(_) | Route::DeadJob(_)
                 ),
+                Scope::Outbound => route == Route::Outbound,
+                Scope::CallNow => matches!(route, Route::Outbound | Route::Call(_)),
             };
             if !applies {
                 continue;
@@ -606,11 +633,17 @@ impl KeyMap {
                 first(Cmd::History)
             )),
             Route::Call(_) => parts.push(format!(
-                "{} retry  {} QC  {} lead  {} unlink",
+                "{} retry  {} QC  {} lead  {} unlink  {} call lead",
                 first(Cmd::Retry),
                 first(Cmd::Qc),
                 first(Cmd::Lead),
-                first(Cmd::Unlink)
+                first(Cmd::Unlink),
+                first(Cmd::CallNow)
+            )),
+            Route::Outbound => parts.push(format!(
+                "{} call now  {} call unmapped",
+                first(Cmd::CallNow),
+                first(Cmd::CallUnmapped)
             )),
             _ => {}
         }

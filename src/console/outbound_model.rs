@@ -16,6 +16,7 @@ pub async fn fetch(store: &Store, now: i64) -> Result<OutboundData> {
         by_biz.insert(
             b.id,
             OutboundSummary {
+                business_id: b.id,
                 business: b.name.clone(),
                 auto_call: s.auto_call,
                 ..Default::default()
@@ -24,6 +25,7 @@ pub async fn fetch(store: &Store, now: i64) -> Result<OutboundData> {
     }
     for (bid, status, n) in store.outbound_counts(day_start).await? {
         let row = by_biz.entry(bid).or_insert_with(|| OutboundSummary {
+            business_id: bid,
             business: name(bid),
             ..Default::default()
         });
@@ -50,6 +52,7 @@ pub async fn fetch(store: &Store, now: i64) -> Result<OutboundData> {
         .into_iter()
         .map(|o| OutboundItem {
             id: o.id,
+            business_id: o.business_id,
             business: name(o.business_id),
             lead_id: o.lead_id,
             to_number: o.to_number.unwrap_or_default(),

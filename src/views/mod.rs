@@ -693,7 +693,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("dlq", "dead jobs"),
     ("review", "the manual-review queue"),
     ("audit", "who did what"),
-    ("outbound", "AI calls to new leads"),
+    ("outbound", "AI calls to leads: C call now, U unmapped"),
     ("call", "<id> one call and its trace"),
     ("biz", "<name> one business: charts and queues"),
     ("customers", "<text> find a customer to link"),

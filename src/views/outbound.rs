@@ -13,6 +13,7 @@ use ratatui::Frame;
 /// One business's line of the summary.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutboundSummary {
+    pub business_id: i64,
     pub business: String,
     pub auto_call: bool,
     pub initiated: i64,
@@ -27,6 +28,7 @@ pub struct OutboundSummary {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutboundItem {
     pub id: i64,
+    pub business_id: i64,
     pub business: String,
     pub lead_id: i64,
     pub to_number: String,
@@ -124,7 +126,16 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
     f.render_widget(t, sum_area);
 
     let now = s.now_ms;
-    let rows = d.items.iter().map(|o| {
+    let sel = selected_index(s);
+    // Keep the selected row on screen (borders and header take 3 rows).
+    let h = (list_area.height as usize).saturating_sub(3).max(1);
+    let skip = sel.map_or(0, |i| (i + 1).saturating_sub(h));
+    let rows = d.items.iter().enumerate().skip(skip).map(|(i, o)| {
+        let style = if Some(i) == sel {
+            Style::new().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
         Row::new(vec![
             Cell::from(format!("#{}", o.id)),
             Cell::from(super::age(now - o.updated_at)),
@@ -135,29 +146,52 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
             Cell::from(sanitize(&o.status)).style(status_style(&o.status)),
             Cell::from(sanitize(&o.reason)),
         ])
+        .style(style)
     });
-    let t =
-        Table::new(
-            rows,
-            [
-                Constraint::Length(6),
-                Constraint::Length(7),
-                Constraint::Length(18),
-                Constraint::Length(10),
-                Constraint::Length(15),
-                Constraint::Length(24),
-                Constraint::Length(10),
-                Constraint::Min(20),
-            ],
-        )
-        .header(
-            Row::new(vec![
-                "id", "ago", "business", "lead", "number", "form", "status", "reason",
-            ])
-            .style(head),
-        )
-        .block(Block::default().borders(Borders::ALL).title(
-            " latest outbound calls — callops outbound call --lead N · call-unmapped BUSINESS ",
-        ));
+    let t = Table::new(
+        rows,
+        [
+            Constraint::Length(6),
+            Constraint::Length(7),
+            Constraint::Length(18),
+            Constraint::Length(10),
+            Constraint::Length(15),
+            Constraint::Length(24),
+            Constraint::Length(10),
+            Constraint::Min(20),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            "id", "ago", "business", "lead", "number", "form", "status", "reason",
+        ])
+        .style(head),
+    )
+    .block(Block::default().borders(Borders::ALL).title(
+        " latest outbound calls — C call this lead now · U call the business's unmapped leads ",
+    ));
     f.render_widget(t, list_area);
+}
+
+/// The index of the selected outbound row, if there are rows.
+pub fn selected_index(s: &ConsoleState) -> Option<usize> {
+    let n = s.data.outbound.as_ref()?.data.items.len();
+    (n > 0).then(|| s.outbound_sel.min(n - 1))
+}
+
+/// The selected outbound row (C and U act on it).
+pub fn selected(s: &ConsoleState) -> Option<&OutboundItem> {
+    let i = selected_index(s)?;
+    s.data.outbound.as_ref()?.data.items.get(i)
+}
+
+/// The summary line of a business, for its unmapped count.
+pub fn summary_of(s: &ConsoleState, business_id: i64) -> Option<&OutboundSummary> {
+    s.data
+        .outbound
+        .as_ref()?
+        .data
+        .summary
+        .iter()
+        .find(|b| b.business_id == business_id)
 }

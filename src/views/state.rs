@@ -251,6 +251,8 @@ pub struct ConsoleState {
     pub stuck_group: Option<String>,
     pub stuck_focus_groups: bool,
     pub stuck_group_sel: usize,
+    /// Outbound view: the selected row of the outbound-calls list (C and U act on it).
+    pub outbound_sel: usize,
     /// A line for the operator (command result, refusal), and whether it is an error.
     pub message: Option<(String, bool)>,
     /// Keys of the current view as (keys, what) — filled by the console from its keymap
@@ -296,6 +298,7 @@ impl ConsoleState {
             stuck_group: None,
             stuck_focus_groups: false,
             stuck_group_sel: 0,
+            outbound_sel: 0,
             message: None,
             help: vec![],
             hints: String::new(),

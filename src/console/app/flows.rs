@@ -296,6 +296,92 @@ impl App {
         self.pending = Some(Pending::StuckScopes { scopes });
     }
 
+    /// C in the outbound view: call the selected row's lead now, confirmed (default Cancel).
+    /// The ops layer refuses a lead that was already called (dedup) with when and the id.
+    pub(super) fn outbound_call_now(&mut self) {
+        if self.refuse_unless(Action::OutboundCallNow) {
+            return;
+        }
+        let Some(o) = views::outbound::selected(&self.state).cloned() else {
+            self.state.message = Some((
+                "no outbound call selected (the list is empty or still loading)".into(),
+                true,
+            ));
+            return;
+        };
+        self.confirm(
+            Action::OutboundCallNow,
+            format!(
+                "Call lead {} ({}) of {} now?",
+                o.lead_id,
+                views::sanitize(&o.to_number),
+                views::sanitize(&o.business)
+            ),
+            vec![
+                format!(
+                    "outbound #{} is {}: {}",
+                    o.id,
+                    views::sanitize(&o.status),
+                    views::sanitize(&o.reason)
+                ),
+                "The dialler calls it with the business's mapping and agent (a lead already called is refused); audited.".into(),
+            ],
+            "Call now".into(),
+            OpRequest::OutboundCallNow(o.lead_id),
+        );
+    }
+
+    /// C in the call view: call the lead of the call on screen now (only once its detail is
+    /// loaded and it has a lead), confirmed (default Cancel).
+    pub(super) fn call_lead_now(&mut self, id: i64) {
+        if self.refuse_unless(Action::OutboundCallNow) {
+            return;
+        }
+        let lead = match views::call::detail_of(&self.state) {
+            Some(Some(d)) => d.lead.clone(),
+            _ => {
+                self.state.message = Some((
+                    format!("call {id} is not loaded yet: actions wait for its data"),
+                    true,
+                ));
+                return;
+            }
+        };
+        let Some(lead) = lead else {
+            self.state.message = Some((
+                format!("call {id} has no lead: create one first (L), then call it"),
+                true,
+            ));
+            return;
+        };
+        self.confirm(
+            Action::OutboundCallNow,
+            format!("Call lead #{} of call {id} now?", lead.id),
+            vec!["The dialler calls it with the business's mapping and agent (a lead already called is refused); audited.".into()],
+            "Call now".into(),
+            OpRequest::OutboundCallNow(lead.id),
+        );
+    }
+
+    /// U in the outbound view: count the unmapped leads of the selected row's business
+    /// (the reply asks to confirm with that count).
+    pub(super) fn outbound_unmapped(&mut self) {
+        if self.refuse_unless(Action::OutboundCallUnmapped) {
+            return;
+        }
+        let Some(o) = views::outbound::selected(&self.state).cloned() else {
+            self.state.message = Some((
+                "no outbound call selected: U acts on the selected row's business".into(),
+                true,
+            ));
+            return;
+        };
+        self.run(OpRequest::OutboundUnmappedPreview {
+            business_id: o.business_id,
+            business: o.business,
+        });
+    }
+
     /// The selected review item, if loaded and readable (a corrupt row is shown, not acted on).
     pub(super) fn selected_review_call(&mut self) -> Option<crate::store::Call> {
         let key = self.selected_key(ListId::Review)?;
@@ -556,6 +642,40 @@ impl App {
                     text: None,
                 });
                 self.pending = Some(Pending::DlqScopes { retry, scopes });
+            }
+            OpReply::OutboundUnmappedPreview {
+                business_id,
+                business,
+                count,
+            } => {
+                let name = views::sanitize(&business);
+                if count == 0 {
+                    self.state.message = Some((
+                        format!("{name} has no unmapped leads right now: nothing to call"),
+                        false,
+                    ));
+                } else {
+                    self.state.dialog = Some(Dialog {
+                        title: format!(
+                            "Call {} unmapped leads of {name}?",
+                            views::widgets::thousands(count as i64)
+                        ),
+                        lines: vec![
+                            format!("every lead of {name} not called for want of a mapping: {count} (counted now)"),
+                            "Each goes back to the dialler with the current mappings; one still unmapped stays so, with its reason. Audited.".into(),
+                        ],
+                        options: vec![format!(
+                            "Call {}",
+                            views::widgets::thousands(count as i64)
+                        )],
+                        choice: 0,
+                        text: None,
+                    });
+                    self.pending = Some(Pending::Confirm(OpRequest::OutboundUnmapped {
+                        business_id,
+                        business,
+                    }));
+                }
             }
             OpReply::Customers {
                 call_id,
