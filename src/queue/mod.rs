@@ -181,11 +181,6 @@ pub trait Acker: Send + Sync {
     fn claim_row(&self) -> Option<(i64, i64)> {
         None
     }
-    /// Extend the claim while a handler still works on it (the lease heartbeat). `Ok(false)`:
-    /// the claim is gone (another worker took the job over).
-    async fn extend(&self, _by: Duration) -> Result<bool> {
-        Ok(true)
-    }
     /// False when the delivery came over a channel that has since died: the broker has
     /// handed (or will hand) the message to someone else, so it must not be processed.
     fn is_live(&self) -> bool {
@@ -247,10 +242,6 @@ impl Delivery {
     /// See [`Acker::claim_row`].
     pub fn claim_row(&self) -> Option<(i64, i64)> {
         self.acker.claim_row()
-    }
-
-    pub async fn extend(&self, by: Duration) -> Result<bool> {
-        self.acker.extend(by).await
     }
 
     pub fn is_live(&self) -> bool {

@@ -24,6 +24,19 @@ pub struct Timed<P: ?Sized> {
     business_id: i64,
 }
 
+impl<P: ?Sized> Timed<P> {
+    /// Record one request of `kind` ("stt", "llm", "crm") to `provider` that began at `t`.
+    fn observe<T>(&self, kind: &str, provider: &str, t: Instant, r: &Result<T, ProviderError>) {
+        crate::metrics::provider_request(
+            self.business_id,
+            kind,
+            provider,
+            result_label(r),
+            t.elapsed(),
+        );
+    }
+}
+
 pub fn stt(inner: Arc<dyn SttProvider>, business_id: i64) -> Arc<dyn SttProvider> {
     Arc::new(Timed { inner, business_id })
 }
@@ -44,13 +57,7 @@ impl SttProvider for Timed<dyn SttProvider> {
     async fn transcribe(&self, req: &SttRequest) -> Result<Transcript, ProviderError> {
         let t = Instant::now();
         let r = self.inner.transcribe(req).await;
-        crate::metrics::provider_request(
-            self.business_id,
-            "stt",
-            self.inner.name(),
-            result_label(&r),
-            t.elapsed(),
-        );
+        self.observe("stt", self.inner.name(), t, &r);
         r
     }
 }
@@ -63,13 +70,7 @@ impl LlmProvider for Timed<dyn LlmProvider> {
     async fn complete_json(&self, req: &LlmRequest) -> Result<LlmOutput, ProviderError> {
         let t = Instant::now();
         let r = self.inner.complete_json(req).await;
-        crate::metrics::provider_request(
-            self.business_id,
-            "llm",
-            self.inner.name(),
-            result_label(&r),
-            t.elapsed(),
-        );
+        self.observe("llm", self.inner.name(), t, &r);
         r
     }
 }
@@ -82,13 +83,7 @@ impl CrmAdapter for Timed<dyn CrmAdapter> {
     async fn upsert_lead(&self, lead: &LeadUpsert) -> Result<CrmLeadRef, ProviderError> {
         let t = Instant::now();
         let r = self.inner.upsert_lead(lead).await;
-        crate::metrics::provider_request(
-            self.business_id,
-            "crm",
-            self.inner.name(),
-            result_label(&r),
-            t.elapsed(),
-        );
+        self.observe("crm", self.inner.name(), t, &r);
         r
     }
     async fn leads_modified_since(
@@ -102,13 +97,7 @@ impl CrmAdapter for Timed<dyn CrmAdapter> {
             .inner
             .leads_modified_since(since, page, page_size)
             .await;
-        crate::metrics::provider_request(
-            self.business_id,
-            "crm",
-            self.inner.name(),
-            result_label(&r),
-            t.elapsed(),
-        );
+        self.observe("crm", self.inner.name(), t, &r);
         r
     }
 }
