@@ -257,6 +257,9 @@ pub enum BenchWhat {
         /// Inject the configured simulated failure rates
         #[arg(long)]
         failures: bool,
+        /// Also list the statements per call by SQL text
+        #[arg(long)]
+        statements: bool,
     },
     /// SQL statements per second of one idle worker over many businesses
     Idle {
@@ -389,6 +392,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     stt_latency_ms,
                     llm_latency_ms,
                     failures,
+                    statements,
                 } => {
                     let b = crate::bench::pipeline::PipelineBench {
                         backend,
@@ -397,6 +401,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         stt_latency_ms,
                         llm_latency_ms,
                         failures,
+                        statements,
                     };
                     crate::bench::pipeline::run(&config, b).await
                 }

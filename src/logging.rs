@@ -9,6 +9,21 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+static BREAKDOWN: std::sync::Mutex<Option<std::collections::HashMap<String, u64>>> =
+    std::sync::Mutex::new(None);
+
+/// Also count statements by their SQL text (sqlx's summary), for `bench pipeline
+/// --statements`: which statements a call costs.
+pub fn statement_breakdown(on: bool) -> Vec<(String, u64)> {
+    let mut b = BREAKDOWN.lock().unwrap_or_else(|p| p.into_inner());
+    let out = b.take().unwrap_or_default();
+    if on {
+        *b = Some(Default::default());
+    }
+    let mut v: Vec<_> = out.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
 
 /// Count the SQL statements this process executes from now on (benchmarks report
 /// statements per call). Off by default: counting makes sqlx summarize every statement.
@@ -25,8 +40,35 @@ pub fn statements() -> u64 {
 struct StatementCounter;
 
 impl<S: tracing::Subscriber> Layer<S> for StatementCounter {
-    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        let mut b = BREAKDOWN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(map) = b.as_mut() {
+            let mut v = SqlText(String::new());
+            e.record(&mut v);
+            *map.entry(v.0).or_default() += 1;
+        }
+    }
+}
+
+/// The statement text of a sqlx query event, whitespace collapsed.
+struct SqlText(String);
+
+impl tracing::field::Visit for SqlText {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        self.record_str(f, &format!("{v:?}"));
+    }
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        // sqlx leaves `db.statement` empty when the summary is the whole statement.
+        let take = match f.name() {
+            "summary" => self.0.is_empty(),
+            "db.statement" => !v.trim().is_empty(),
+            _ => false,
+        };
+        if take {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            self.0 = words.join(" ").chars().take(110).collect();
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub struct PipelineBench {
     pub stt_latency_ms: u64,
     pub llm_latency_ms: u64,
     pub failures: bool,
+    /// Print the statements a call costs, by SQL text.
+    pub statements: bool,
 }
 
 /// (user + system CPU seconds, peak resident MiB) of this process, from /proc.
@@ -42,6 +44,38 @@ fn cpu_and_peak_mem() -> (f64, f64) {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0);
     (cpu, hwm_kb / 1024.0)
+}
+
+/// CPU seconds used so far by the database and broker servers on this machine: every
+/// `postgres` process (its backends serve the workers) and RabbitMQ's `beam.smp`. Backends
+/// that exit during the run take their time with them, so this is a lower bound.
+fn server_cpu() -> (f64, f64) {
+    let (mut pg, mut mq) = (0.0, 0.0);
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return (pg, mq);
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().bytes().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let secs = (t(11) + t(12)) / 100.0;
+        match comm {
+            "postgres" => pg += secs,
+            "beam.smp" => mq += secs,
+            _ => {}
+        }
+    }
+    (pg, mq)
 }
 
 pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
@@ -121,9 +155,11 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     );
 
     let (cpu0, _) = cpu_and_peak_mem();
+    let (pg0, mq0) = server_cpu();
     let commits0 = pg_commits(&store).await;
     crate::logging::count_statements(true);
     let stmts0 = crate::logging::statements();
+    crate::logging::statement_breakdown(b.statements);
     let mut polls = 0u64;
     let start = Instant::now();
     let stats = Arc::new(WorkerStats::default());
@@ -173,6 +209,7 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     }
     let secs = start.elapsed().as_secs_f64();
     let (cpu1, peak_mib) = cpu_and_peak_mem();
+    let (pg1, mq1) = server_cpu();
     // The bench's own progress polls are statements (and commits) too: not the pipeline's.
     let stmts = crate::logging::statements()
         .saturating_sub(stmts0)
@@ -182,6 +219,7 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
         .zip(commits0)
         .map(|(a, b)| a - b - polls as i64);
     crate::logging::count_statements(false);
+    let breakdown = crate::logging::statement_breakdown(false);
     let _ = stop_tx.send(true);
     workers.await??;
     let audio_s: i64 = sqlx::query_scalar::<_, i64>(
@@ -200,6 +238,17 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
         "  cpu:        {:>8.2} ms per call (this process: workers + database client)",
         (cpu1 - cpu0) * 1000.0 / b.calls as f64
     );
+    {
+        let per = |x: f64| x * 1000.0 / b.calls as f64;
+        let own = per(cpu1 - cpu0);
+        let (pg, mq) = (per(pg1 - pg0), per(mq1 - mq0));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        println!(
+            "  servers:    {pg:>8.2} ms CPU per call in postgres, {mq:.2} in rabbitmq; with this process {:.2} ms → {cores:.0} cores' CPU ceiling {:.0} calls/s",
+            own + pg + mq,
+            cores * 1000.0 / (own + pg + mq)
+        );
+    }
     println!(
         "  audio:      {:>8.0} audio minutes per hour",
         audio_s as f64 / 60.0 / secs * 3600.0
@@ -223,6 +272,9 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
             None => String::new(),
         }
     );
+    for (sql, n) in breakdown {
+        println!("    {:>7.2}/call  {sql}", n as f64 / b.calls as f64);
+    }
     println!("  peak RSS:   {:>8.1} MiB", peak_mib);
     println!(
         "  outcomes:   {:?}; worker {:?}",

@@ -233,6 +233,7 @@ impl Store {
     /// changed (so re-applying the same config does not make workers rebuild), and a
     /// change clears the recorded misconfiguration: workers look again at once.
     pub async fn set_business(&self, name: &str, patch: &BusinessPatch) -> Result<Business> {
+        self.forget_cached_business(None);
         patch.validate()?;
         let b = self
             .business_by_name(name)
@@ -295,6 +296,7 @@ impl Store {
     /// this is news (the reason changed), so the trace gets one event per call, not one
     /// per delivery.
     pub async fn mark_misconfigured(&self, id: i64, version: i64, reason: &str) -> Result<bool> {
+        self.forget_cached_business(Some(id));
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
@@ -335,6 +337,7 @@ impl Store {
 
     /// The clients of this settings version build: the business runs again.
     pub async fn clear_misconfigured(&self, id: i64, version: i64) -> Result<()> {
+        self.forget_cached_business(Some(id));
         sqlx::query(
             "UPDATE businesses SET config_error = NULL, config_error_at = NULL \
              WHERE id = $1 AND settings_version = $2 AND config_error IS NOT NULL",

@@ -29,7 +29,77 @@ pub struct NewEvent<'a> {
     pub actor: &'a str,
 }
 
+/// A trace row a stage run noted while it ran: written with the run's result (the same
+/// statement as its `completed` row), so a call costs no round trip per note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEvent {
+    pub at: i64,
+    pub stage: Stage,
+    pub kind: String,
+    pub reason: String,
+    pub detail: Option<String>,
+}
+
+impl PendingEvent {
+    pub fn of(ev: &NewEvent<'_>) -> PendingEvent {
+        PendingEvent {
+            at: crate::now_ms(),
+            stage: ev.stage,
+            kind: ev.kind.to_string(),
+            reason: ev.reason.clone(),
+            detail: ev.detail.clone(),
+        }
+    }
+}
+
 impl Store {
+    /// Several noted rows of one call in one statement, in order (a run that did not commit
+    /// its result still leaves what it noted).
+    pub async fn append_pending_events<'e, E>(
+        &self,
+        exec: E,
+        call_id: i64,
+        business_id: i64,
+        events: &[PendingEvent],
+    ) -> Result<()>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from(
+            "INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) VALUES ",
+        );
+        for i in 0..events.len() {
+            let b = 2 + i * 5;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "($1, $2, ${}, ${}, ${}, ${}, ${}, 'pipeline')",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        let mut q = sqlx::query(&sql).bind(call_id).bind(business_id);
+        for e in events {
+            q = q
+                .bind(e.at)
+                .bind(e.stage.as_str())
+                .bind(e.kind.as_str())
+                .bind(e.reason.as_str())
+                .bind(e.detail.as_deref());
+        }
+        q.execute(exec)
+            .await
+            .ctx(|| format!("appending {} trace rows for call {call_id}", events.len()))?;
+        Ok(())
+    }
+
     pub async fn append_event<'e, E>(&self, exec: E, ev: &NewEvent<'_>) -> Result<()>
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,

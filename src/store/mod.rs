@@ -102,6 +102,8 @@ pub struct Store {
     throughput_cache: std::sync::Arc<std::sync::Mutex<read::MinuteCache>>,
     /// Renews every stage lease this process holds in batches (see `leases.rs`).
     lease_keeper: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<leases::LeaseKeeper>>>,
+    /// Business rows the pipeline read in the last second (see `business_recent`).
+    business_cache: businesses::BusinessCache,
 }
 
 static DRIVERS: Once = Once::new();
@@ -173,6 +175,7 @@ impl Store {
             readonly,
             throughput_cache: Default::default(),
             lease_keeper: Default::default(),
+            business_cache: Default::default(),
         })
     }
 
@@ -202,6 +205,7 @@ impl Store {
             readonly,
             throughput_cache: Default::default(),
             lease_keeper: Default::default(),
+            business_cache: Default::default(),
         })
     }
 

@@ -32,6 +32,68 @@ pub struct StageCommit<'a> {
     pub job_table: JobTable,
     /// The database broker's claim of the job being settled: (row id, claim token).
     pub ack: Option<(i64, i64)>,
+    /// What the run noted while it ran, written before its result row.
+    pub events: &'a [super::events::PendingEvent],
+    /// Columns of the call the run set (the caller's number, the extracted name), written
+    /// by the same UPDATE that moves the call. Names come from code, never from input.
+    pub call_fields: &'a [(&'static str, CallField)],
+    /// Agent results of the run.
+    pub analyses: &'a [super::transcripts::StoredAnalysis],
+}
+
+/// A value for one of the call's columns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallField {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl Store {
+    /// Set columns of a call outside a stage result (what a failed run had set).
+    pub async fn set_call_fields(
+        &self,
+        call_id: i64,
+        fields: &[(&'static str, CallField)],
+    ) -> Result<()> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE calls SET updated_at = $1{} WHERE id = $2",
+            field_sets(fields, 3)
+        );
+        let q = sqlx::query(&sql).bind(crate::now_ms()).bind(call_id);
+        bind_fields(q, fields)
+            .execute(&self.pool)
+            .await
+            .ctx(|| format!("updating call {call_id}"))?;
+        Ok(())
+    }
+}
+
+/// `, col = $n` for each field, numbered from `first`.
+fn field_sets(fields: &[(&'static str, CallField)], first: usize) -> String {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, (col, _))| {
+            debug_assert!(col.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+            format!(", {col} = ${}", first + i)
+        })
+        .collect()
+}
+
+fn bind_fields<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    fields: &'q [(&'static str, CallField)],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for (_, v) in fields {
+        q = match v {
+            CallField::Text(t) => q.bind(t.as_deref()),
+            CallField::Int(i) => q.bind(*i),
+        };
+    }
+    q
 }
 
 /// What committed.
@@ -85,21 +147,66 @@ impl Store {
     ) -> Result<StageCommitted> {
         let now = crate::now_ms();
         // $1..$10 always; the job and the ack take the numbers after them.
-        let mut sql = String::from(
+        // The noted rows take $11.. (five each) and negative `ord`s, so the result row (ord
+        // 0) gets the highest trace id.
+        let k = c.events.len();
+        let noted: String = (0..k)
+            .map(|i| {
+                let b = 10 + i * 5;
+                format!(
+                    "({}, CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS TEXT)), ",
+                    i as i64 - k as i64,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let fields = field_sets(c.call_fields, 11 + 5 * k);
+        let mut n = 10 + 5 * k + c.call_fields.len();
+        let analyses: String = (0..c.analyses.len())
+            .map(|i| {
+                let b = n + i * 6;
+                format!(
+                    "{}(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS TEXT))",
+                    if i == 0 { "" } else { ", " },
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect();
+        n += 6 * c.analyses.len();
+        let mut sql = format!(
             "WITH moved AS ( \
                UPDATE calls SET stage = $1, state = $2, state_since = $3, \
                  attempts = CASE WHEN stage = $1 THEN attempts ELSE 0 END, last_error = NULL, \
-                 updated_at = $3, version = version + 1, lease_token = NULL, lease_until = NULL \
+                 updated_at = $3, version = version + 1, lease_token = NULL, lease_until = NULL{fields} \
                WHERE id = $4 AND lease_token = $5 AND stage = $6 AND state = 'running' \
                RETURNING id, business_id), \
              ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
-               SELECT id, business_id, $3, $6, $7, $8, NULL, 'pipeline' FROM moved), \
+               SELECT id, business_id, e.at, e.stage, e.kind, e.reason, e.detail, 'pipeline' \
+               FROM moved, (VALUES {noted}(0, $3, $6, $7, $8, CAST(NULL AS TEXT))) \
+                 AS e(ord, at, stage, kind, reason, detail) ORDER BY e.ord), \
              tp AS (INSERT INTO throughput (minute, business_id, stage, calls, audio_seconds, failures) \
                SELECT $9, business_id, $6, 1, $10, 0 FROM moved \
                ON CONFLICT (minute, business_id, stage) DO UPDATE SET calls = throughput.calls + 1, \
                audio_seconds = throughput.audio_seconds + excluded.audio_seconds)",
         );
-        let mut n = 10;
+        if !c.analyses.is_empty() {
+            sql.push_str(&format!(
+                ", an AS (INSERT INTO analyses (call_id, agent_id, agent_version, kind, cache_key, result, raw_output, created_at) \
+                 SELECT moved.id, a.agent_id, a.agent_version, a.kind, a.cache_key, a.result, a.raw_output, $3 \
+                 FROM moved, (VALUES {analyses}) AS a(agent_id, agent_version, kind, cache_key, result, raw_output) \
+                 ON CONFLICT (call_id, agent_id, agent_version) DO UPDATE SET result = excluded.result, \
+                 raw_output = excluded.raw_output, cache_key = excluded.cache_key, created_at = excluded.created_at)"
+            ));
+        }
         if c.next_job.is_some() {
             let p = |k: usize| format!("${}", n + k);
             match c.job_table {
@@ -149,6 +256,29 @@ impl Store {
             .bind(c.reason)
             .bind(minute_of(now))
             .bind(c.audio_seconds);
+        for e in c.events {
+            q = q
+                .bind(e.at)
+                .bind(e.stage.as_str())
+                .bind(e.kind.as_str())
+                .bind(e.reason.as_str())
+                .bind(e.detail.as_deref());
+        }
+        for (_, v) in c.call_fields {
+            q = match v {
+                CallField::Text(t) => q.bind(t.as_deref()),
+                CallField::Int(i) => q.bind(*i),
+            };
+        }
+        for a in c.analyses {
+            q = q
+                .bind(a.agent_id)
+                .bind(a.agent_version)
+                .bind(a.kind.as_str())
+                .bind(a.cache_key.as_str())
+                .bind(a.result.as_str())
+                .bind(a.raw_output.as_deref());
+        }
         if let Some(job) = c.next_job {
             q = q
                 .bind(job.id.clone())
@@ -178,25 +308,37 @@ impl Store {
         c: &StageCommit<'_>,
     ) -> Result<StageCommitted> {
         let now = crate::now_ms();
-        let business_id: Option<i64> = sqlx::query_scalar(
+        let sql = format!(
             "UPDATE calls SET stage = $1, state = $2, state_since = $3, \
                attempts = CASE WHEN stage = $1 THEN attempts ELSE 0 END, last_error = NULL, \
-               updated_at = $3, version = version + 1, lease_token = NULL, lease_until = NULL \
+               updated_at = $3, version = version + 1, lease_token = NULL, lease_until = NULL{} \
              WHERE id = $4 AND lease_token = $5 AND stage = $6 AND state = 'running' \
              RETURNING business_id",
-        )
+            field_sets(c.call_fields, 7)
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(&sql)
         .bind(c.to.stage.as_str())
         .bind(c.to.state.as_str())
         .bind(now)
         .bind(c.call_id)
         .bind(c.token)
-        .bind(c.stage.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .ctx(|| format!("moving call {} to {}", c.call_id, c.to))?;
+        .bind(c.stage.as_str());
+        for (_, v) in c.call_fields {
+            q = match v {
+                CallField::Text(t) => q.bind(t.as_deref()),
+                CallField::Int(i) => q.bind(*i),
+            };
+        }
+        let business_id: Option<i64> = q
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx(|| format!("moving call {} to {}", c.call_id, c.to))?;
         let Some(business_id) = business_id else {
             return Err(lost(c));
         };
+        self.append_pending_events(&mut *tx, c.call_id, business_id, c.events)
+            .await?;
+        self.save_analyses_in(&mut *tx, c.call_id, c.analyses).await?;
         sqlx::query(
             "INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL, 'pipeline')",

@@ -94,6 +94,83 @@ impl Store {
         Ok(())
     }
 
+    /// Several agent results of one call in one statement (their `call_id` is `call_id`).
+    pub async fn save_analyses_in<'e, E>(
+        &self,
+        exec: E,
+        call_id: i64,
+        all: &[StoredAnalysis],
+    ) -> Result<()>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        if all.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<String> = (0..all.len())
+            .map(|i| {
+                let b = 1 + i * 7;
+                format!(
+                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO analyses (call_id, agent_id, agent_version, kind, cache_key, result, raw_output, created_at) \
+             VALUES {} ON CONFLICT (call_id, agent_id, agent_version) DO UPDATE SET \
+             result = excluded.result, raw_output = excluded.raw_output, cache_key = excluded.cache_key, created_at = excluded.created_at",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(call_id);
+        for a in all {
+            q = q
+                .bind(a.agent_id)
+                .bind(a.agent_version)
+                .bind(a.kind.as_str())
+                .bind(a.cache_key.as_str())
+                .bind(a.result.as_str())
+                .bind(a.raw_output.as_deref())
+                .bind(a.created_at);
+        }
+        q.execute(exec)
+            .await
+            .ctx(|| format!("saving {} analyses of call {call_id}", all.len()))?;
+        Ok(())
+    }
+
+    /// Earlier results for these cache keys (same transcript and agent version), by key.
+    pub async fn cached_analyses(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let marks: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT cache_key, MIN(result) AS result FROM analyses WHERE cache_key IN ({}) GROUP BY cache_key",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for k in keys {
+            q = q.bind(k.as_str());
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| "reading the analysis cache".into())?;
+        rows.iter()
+            .map(|r| Ok((col(r, "cache_key")?, col(r, "result")?)))
+            .collect()
+    }
+
     /// A result computed before for the same transcript and agent version.
     pub async fn cached_analysis(&self, cache_key: &str) -> Result<Option<String>> {
         let r = sqlx::query("SELECT result FROM analyses WHERE cache_key = $1 LIMIT 1")

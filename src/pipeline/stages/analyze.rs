@@ -12,6 +12,7 @@ use crate::pipeline::providers::{ProviderError, Segment};
 use crate::queue::Job;
 use crate::store::agents::Agent;
 use crate::store::events::NewEvent;
+use crate::store::stage_commit::CallField;
 use crate::store::transcripts::StoredAnalysis;
 use crate::store::Call;
 
@@ -63,10 +64,9 @@ async fn event(
     reason: String,
     detail: Option<String>,
 ) -> Result<(), StageError> {
-    ctx.store
-        .append_event(
-            ctx.store.pool(),
-            &NewEvent {
+    super::run_scope::note(
+        &ctx.store,
+        &NewEvent {
                 call_id: call.id,
                 business_id: call.business_id,
                 stage: Stage::Analyze,
@@ -87,7 +87,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         .await?
         .ok_or_else(|| StageError::Transient(format!("call {} has no transcript yet", call.id)))?;
     let segments: Vec<Segment> = serde_json::from_str(&transcript.segments).unwrap_or_default();
-    let business = store.business(call.business_id).await?;
+    let business = store.business_recent(call.business_id).await?;
     let agents = store.agents(call.business_id).await?;
     let manual_qc = job.payload["qc_requested_by"].as_str().map(str::to_string);
     if agents.is_empty() {
@@ -103,6 +103,12 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         )
         .await?;
     }
+    // Earlier results for this transcript, for every agent at once (one read).
+    let keys: Vec<String> = agents
+        .iter()
+        .map(|a| cache_key(&transcript.text, a))
+        .collect();
+    let mut cached = store.cached_analyses(&keys).await?;
     let mut merged = serde_json::Map::new();
     for agent in agents.iter() {
         if !agent.enabled {
@@ -150,7 +156,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
                 Decision::Run(reason) => event(ctx, call, "qc", reason, None).await?,
             }
         }
-        let result = run_agent(ctx, call, &business, agent, &segments, &transcript.text).await?;
+        let key = cache_key(&transcript.text, agent);
+        let hit = cached.remove(&key);
+        let result = run_agent(ctx, call, &business, agent, &segments, key, hit).await?;
         if let Some(obj) = result.as_object() {
             for (k, v) in obj {
                 merged.insert(k.clone(), v.clone());
@@ -232,14 +240,15 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
     } else {
         None
     };
-    sqlx::query("UPDATE calls SET extracted_name = $1, intent = $2, updated_at = $3 WHERE id = $4")
-        .bind(name.as_deref())
-        .bind(intent)
-        .bind(crate::now_ms())
-        .bind(call.id)
-        .execute(store.pool())
-        .await
-        .map_err(|e| StageError::Transient(format!("saving insights of call {}: {e}", call.id)))?;
+    super::run_scope::set_call(
+        store,
+        call.id,
+        vec![
+            ("extracted_name", CallField::Text(name.clone())),
+            ("intent", CallField::Text(intent.map(str::to_string))),
+        ],
+    )
+    .await?;
     Ok(Outcome::Next {
         reason: format!(
             "analyzed by {} agents; caller name {}; intent {}",
@@ -252,19 +261,25 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
     })
 }
 
+/// The analysis cache key: the same transcript text through the same agent version.
+fn cache_key(text: &str, agent: &Agent) -> String {
+    fnv64(&[text, &agent.id.to_string(), &agent.version.to_string()])
+}
+
 async fn run_agent(
     ctx: &PipelineCtx,
     call: &Call,
     business: &crate::store::businesses::Business,
     agent: &Agent,
     segments: &[Segment],
-    text: &str,
+    cache_key: String,
+    cached: Option<String>,
 ) -> Result<serde_json::Value, StageError> {
-    let cache_key = fnv64(&[text, &agent.id.to_string(), &agent.version.to_string()]);
-    if let Some(hit) = ctx.store.cached_analysis(&cache_key).await? {
+    if let Some(hit) = cached {
         let value: serde_json::Value = serde_json::from_str(&hit).unwrap_or_default();
-        ctx.store
-            .save_analysis(&StoredAnalysis {
+        super::run_scope::save_analysis(
+            &ctx.store,
+            StoredAnalysis {
                 id: 0,
                 call_id: call.id,
                 agent_id: Some(agent.id),
@@ -274,8 +289,9 @@ async fn run_agent(
                 result: hit,
                 raw_output: None,
                 created_at: crate::now_ms(),
-            })
-            .await?;
+            },
+        )
+        .await?;
         event(
             ctx,
             call,
@@ -337,8 +353,9 @@ async fn run_agent(
             out.raw.chars().take(2000).collect::<String>()
         )));
     }
-    ctx.store
-        .save_analysis(&StoredAnalysis {
+    super::run_scope::save_analysis(
+        &ctx.store,
+        StoredAnalysis {
             id: 0,
             call_id: call.id,
             agent_id: Some(agent.id),
@@ -348,8 +365,9 @@ async fn run_agent(
             result: out.json.to_string(),
             raw_output: Some(out.raw.clone()),
             created_at: crate::now_ms(),
-        })
-        .await?;
+        },
+    )
+    .await?;
     event(
         ctx,
         call,

@@ -588,10 +588,9 @@ async fn record_evidence(
         parts.push(format!("numbers said: {}", spoken.join(", ")));
     }
     parts.extend(notes.iter().cloned());
-    ctx.store
-        .append_event(
-            ctx.store.pool(),
-            &NewEvent {
+    super::run_scope::note(
+        &ctx.store,
+        &NewEvent {
                 call_id: call.id,
                 business_id: call.business_id,
                 stage: crate::domain::stage::Stage::Link,

@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod link;
 pub mod notify;
+pub mod run_scope;
 pub mod sync;
 pub mod transcribe;
 
@@ -149,7 +150,8 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
             Start::Busy(call, left_ms) => return settle_busy(d, &call, left_ms).await,
         },
     };
-    let result = match run_leased(ctx, &d, &call, &job, token).await {
+    let scope = run_scope::RunScope::new(call.id);
+    let result = match run_leased(ctx, &d, &call, &job, token, &scope).await {
         Ok(r) => r,
         Err(lost) => {
             // Another run owns the call now; it does the work. Nothing of ours commits.
@@ -161,8 +163,13 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
         crate::failpoint::hit(&format!("before_commit.{}", job.stage)).await;
     }
     match result {
-        Ok(outcome) => settle_success(ctx, d, &call, outcome, audio_s, token).await,
+        Ok(outcome) => settle_success(ctx, d, &call, outcome, audio_s, token, scope.take()).await,
         Err(e) => {
+            // What the failed attempt found still belongs in the trace, before its failure.
+            scope
+                .take()
+                .write_now(&ctx.store, call.id, call.business_id)
+                .await;
             let _ = ctx
                 .store
                 .bump_throughput(ctx.store.pool(), call.business_id, job.stage, 0, 0, 1)
@@ -199,12 +206,13 @@ async fn run_leased(
     call: &Call,
     job: &Job,
     token: i64,
+    scope: &run_scope::RunScope,
 ) -> Result<Result<Outcome, StageError>, String> {
     let hold = ctx
         .store
         .lease_keeper(ctx.settings.lease)
         .hold(call.id, token, d.claim_row());
-    let run = async {
+    let run = scope.scope(async {
         match job.stage {
             Stage::Sync => sync::run(ctx, call, job).await,
             Stage::Transcribe => transcribe::run(ctx, call, job).await,
@@ -212,7 +220,7 @@ async fn run_leased(
             Stage::Link => link::run(ctx, call, job).await,
             Stage::Notify => notify::run(ctx, call, job).await,
         }
-    };
+    });
     tokio::select! {
         r = run => Ok(r),
         _ = hold.lost() => Err(format!(
@@ -371,6 +379,7 @@ async fn settle_success(
     outcome: Outcome,
     audio_s: i64,
     token: i64,
+    kept: run_scope::Kept,
 ) -> Handled {
     let stage = d.job.stage;
     let (outcome, follow_ups) = outcome.into_parts();
@@ -413,6 +422,9 @@ async fn settle_success(
         next_job: next_job.as_ref(),
         job_table,
         ack: d.claim_row(),
+        events: &kept.events,
+        call_fields: &kept.call_fields,
+        analyses: &kept.analyses,
     };
     let moved: Result<bool, TxError> = if follow_ups.is_empty() {
         ctx.store

@@ -12,8 +12,7 @@ use crate::store::Call;
 
 pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
-    let call = store.call(call.id).await?;
-    let business = store.business(call.business_id).await?;
+    let business = store.business_recent(call.business_id).await?;
     let (status, from_e164) = if call.direction.eq_ignore_ascii_case("outbound") {
         // An outbound call reaches the customer at `to` (an AI call of issue 16 comes back
         // this way): its lead is the dialled number's, never the business's own number.

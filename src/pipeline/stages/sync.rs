@@ -6,20 +6,26 @@ use crate::domain::phone::{normalize_phone, NumberStatus};
 use crate::pipeline::context::PipelineCtx;
 use crate::queue::Job;
 use crate::store::events::NewEvent;
+use crate::store::stage_commit::CallField;
 use crate::store::transcripts::StoredTranscript;
 use crate::store::Call;
 
 pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
-    let business = store.business(call.business_id).await?;
+    let business = store.business_recent(call.business_id).await?;
     let phone = normalize_phone(call.from_number.as_deref(), &business.default_region);
-    store
-        .set_call_number(call.id, phone.e164.as_deref(), phone.status.as_str())
-        .await?;
-    store
-        .append_event(
-            store.pool(),
-            &NewEvent {
+    super::run_scope::set_call(
+        store,
+        call.id,
+        vec![
+            ("from_e164", CallField::Text(phone.e164.clone())),
+            ("number_status", CallField::Text(Some(phone.status.as_str().into()))),
+        ],
+    )
+    .await?;
+    super::run_scope::note(
+        store,
+        &NewEvent {
                 call_id: call.id,
                 business_id: call.business_id,
                 stage: crate::domain::stage::Stage::Sync,

@@ -18,7 +18,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
             reason: format!("stt skipped: {why}"),
         });
     }
-    let business = store.business(call.business_id).await?;
+    let business = store.business_recent(call.business_id).await?;
     // The business's own client (registry); a misconfigured business waits (issue 11).
     let provider = ctx
         .providers

@@ -1,0 +1,117 @@
+//! What one stage run notes while it runs. A handler's trace rows ("caller number valid",
+//! "link evidence", an agent's result) are kept here and written with the run's result, in
+//! the statement that moves the call on — not one round trip each (issue 14). A run that
+//! fails still leaves them (one multi-row insert before it settles); a run that lost its
+//! lease leaves nothing, as the run that took the call over notes its own.
+
+use crate::store::events::{NewEvent, PendingEvent};
+use crate::store::stage_commit::CallField;
+use crate::store::transcripts::StoredAnalysis;
+use crate::store::{Store, StoreError};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+tokio::task_local! {
+    static RUN: RunScope;
+}
+
+#[derive(Clone)]
+pub struct RunScope {
+    call_id: i64,
+    kept: Arc<Mutex<Kept>>,
+}
+
+/// What a run keeps for its result.
+#[derive(Debug, Default)]
+pub struct Kept {
+    pub events: Vec<PendingEvent>,
+    pub call_fields: Vec<(&'static str, CallField)>,
+    pub analyses: Vec<StoredAnalysis>,
+}
+
+impl Kept {
+    /// Write what a run that did not commit its result had kept: the trace rows, the
+    /// agents' results (the cache a retry reuses) and the call's columns.
+    pub async fn write_now(&self, store: &Store, call_id: i64, business_id: i64) {
+        let pool = store.pool();
+        let _ = store
+            .append_pending_events(pool, call_id, business_id, &self.events)
+            .await;
+        let _ = store.save_analyses_in(pool, call_id, &self.analyses).await;
+        let _ = store.set_call_fields(call_id, &self.call_fields).await;
+    }
+}
+
+impl RunScope {
+    pub fn new(call_id: i64) -> RunScope {
+        RunScope {
+            call_id,
+            kept: Arc::default(),
+        }
+    }
+
+    /// Run `f` (the stage handler) with this scope: its notes land here.
+    pub async fn scope<F: Future>(&self, f: F) -> F::Output {
+        RUN.scope(self.clone(), f).await
+    }
+
+    /// What was kept so far; the scope is empty afterwards.
+    pub fn take(&self) -> Kept {
+        std::mem::take(&mut *self.kept.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Keep `f(kept)` in the run of `call_id`, if this is one; false elsewhere.
+fn keep(call_id: i64, f: impl FnOnce(&mut Kept)) -> bool {
+    RUN.try_with(|run| {
+        if run.call_id != call_id {
+            return false;
+        }
+        f(&mut run.kept.lock().unwrap_or_else(|p| p.into_inner()));
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Set columns of the call: with the run's result inside a run, now elsewhere.
+pub async fn set_call(
+    store: &Store,
+    call_id: i64,
+    fields: Vec<(&'static str, CallField)>,
+) -> Result<(), StoreError> {
+    let mut fields = Some(fields);
+    if keep(call_id, |k| {
+        for (col, v) in fields.take().into_iter().flatten() {
+            // A later value for the same column replaces the earlier one.
+            k.call_fields.retain(|(c, _)| *c != col);
+            k.call_fields.push((col, v));
+        }
+    }) {
+        return Ok(());
+    }
+    store
+        .set_call_fields(call_id, &fields.unwrap_or_default())
+        .await
+}
+
+/// Save an agent's result: with the run's result inside a run, now elsewhere.
+pub async fn save_analysis(store: &Store, a: StoredAnalysis) -> Result<(), StoreError> {
+    let mut a = Some(a);
+    let call_id = a.as_ref().map_or(0, |a| a.call_id);
+    if keep(call_id, |k| k.analyses.extend(a.take())) {
+        return Ok(());
+    }
+    match a {
+        Some(a) => store.save_analyses_in(store.pool(), a.call_id, &[a]).await,
+        None => Ok(()),
+    }
+}
+
+/// Note a trace row: inside a stage run of the same call it is written with the run's
+/// result; anywhere else it is written now.
+pub async fn note(store: &Store, ev: &NewEvent<'_>) -> Result<(), StoreError> {
+    if keep(ev.call_id, |k| k.events.push(PendingEvent::of(ev))) {
+        return Ok(());
+    }
+    store.append_event(store.pool(), ev).await
+}
