@@ -241,7 +241,17 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     {
         let per = |x: f64| x * 1000.0 / b.calls as f64;
         let own = per(cpu1 - cpu0);
-        let (pg, mq) = (per(pg1 - pg0), per(mq1 - mq0));
+        // Only the servers this run uses: others' load on them is not this pipeline's.
+        let pg = if store.dialect() == crate::store::Dialect::Postgres {
+            per(pg1 - pg0)
+        } else {
+            0.0
+        };
+        let mq = if b.backend == "rabbitmq" {
+            per(mq1 - mq0)
+        } else {
+            0.0
+        };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         println!(
             "  servers:    {pg:>8.2} ms CPU per call in postgres, {mq:.2} in rabbitmq; with this process {:.2} ms → {cores:.0} cores' CPU ceiling {:.0} calls/s",

@@ -54,12 +54,24 @@ impl Store {
         .execute(&self.pool)
         .await
         .ctx(|| format!("saving agent {name:?} of business {business_id}"))?;
+        self.agents_cache.forget(Some(business_id));
         Ok(self
             .agents(business_id)
             .await?
             .into_iter()
             .find(|a| a.name == name)
             .expect("agent just saved"))
+    }
+
+    /// The agents as a stage run uses them: read at most a second ago by this process (as
+    /// `business_recent`); a change made through this store applies at once.
+    pub async fn agents_recent(&self, business_id: i64) -> Result<Vec<Agent>> {
+        if let Some(a) = self.agents_cache.get(business_id) {
+            return Ok(a);
+        }
+        let a = self.agents(business_id).await?;
+        self.agents_cache.put(business_id, &a);
+        Ok(a)
     }
 
     pub async fn agents(&self, business_id: i64) -> Result<Vec<Agent>> {

@@ -145,7 +145,7 @@ impl Store {
             return Ok(b);
         }
         let b = self.business(id).await?;
-        self.business_cache.put(&b);
+        self.business_cache.put(b.id, &b);
         Ok(b)
     }
 
@@ -181,33 +181,40 @@ impl Store {
     }
 }
 
-/// How old a business row [`Store::business_recent`] may hand out.
+/// How old a business row [`Store::business_recent`] (or its agents,
+/// [`Store::agents_recent`]) may be when handed out.
 pub const BUSINESS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Business rows with the time they were read; shared by the clones of a store.
-#[derive(Clone, Default)]
-pub(crate) struct BusinessCache(
-    std::sync::Arc<std::sync::Mutex<HashMap<i64, (std::time::Instant, Business)>>>,
+/// Rows keyed by id with the time they were read; shared by the clones of a store.
+#[derive(Clone)]
+pub(crate) struct RecentCache<V>(
+    std::sync::Arc<std::sync::Mutex<HashMap<i64, (std::time::Instant, V)>>>,
 );
 
-impl BusinessCache {
-    fn get(&self, id: i64) -> Option<Business> {
+impl<V> Default for RecentCache<V> {
+    fn default() -> Self {
+        RecentCache(Default::default())
+    }
+}
+
+impl<V: Clone> RecentCache<V> {
+    pub(crate) fn get(&self, id: i64) -> Option<V> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&id)
             .filter(|(at, _)| at.elapsed() < BUSINESS_CACHE_TTL)
-            .map(|(_, b)| b.clone())
+            .map(|(_, v)| v.clone())
     }
 
-    fn put(&self, b: &Business) {
+    pub(crate) fn put(&self, id: i64, v: &V) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // Bounded: rows past their age are dropped whenever the map grows large.
         if map.len() >= 4096 {
             map.retain(|_, (at, _)| at.elapsed() < BUSINESS_CACHE_TTL);
         }
-        map.insert(b.id, (std::time::Instant::now(), b.clone()));
+        map.insert(id, (std::time::Instant::now(), v.clone()));
     }
 
-    fn forget(&self, id: Option<i64>) {
+    pub(crate) fn forget(&self, id: Option<i64>) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match id {
             Some(id) => {

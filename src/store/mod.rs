@@ -103,7 +103,9 @@ pub struct Store {
     /// Renews every stage lease this process holds in batches (see `leases.rs`).
     lease_keeper: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<leases::LeaseKeeper>>>,
     /// Business rows the pipeline read in the last second (see `business_recent`).
-    business_cache: businesses::BusinessCache,
+    business_cache: businesses::RecentCache<businesses::Business>,
+    /// Agents of a business read in the last second (see `agents_recent`).
+    agents_cache: businesses::RecentCache<Vec<agents::Agent>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -176,6 +178,7 @@ impl Store {
             throughput_cache: Default::default(),
             lease_keeper: Default::default(),
             business_cache: Default::default(),
+            agents_cache: Default::default(),
         })
     }
 
@@ -206,6 +209,7 @@ impl Store {
             throughput_cache: Default::default(),
             lease_keeper: Default::default(),
             business_cache: Default::default(),
+            agents_cache: Default::default(),
         })
     }
 

@@ -88,7 +88,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         .ok_or_else(|| StageError::Transient(format!("call {} has no transcript yet", call.id)))?;
     let segments: Vec<Segment> = serde_json::from_str(&transcript.segments).unwrap_or_default();
     let business = store.business_recent(call.business_id).await?;
-    let agents = store.agents(call.business_id).await?;
+    let agents = store.agents_recent(call.business_id).await?;
     let manual_qc = job.payload["qc_requested_by"].as_str().map(str::to_string);
     if agents.is_empty() {
         event(
