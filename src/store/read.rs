@@ -50,6 +50,9 @@ pub struct BizRow {
     /// From the broker: jobs per stage queue, and the oldest waiting job.
     pub backlog: [u64; 5],
     pub oldest_job_age_ms: Option<i64>,
+    /// When the broker figures above were read (epoch ms); `None`: never read, so
+    /// `backlog` and `oldest_job_age_ms` are unknown, not zero.
+    pub queues_at: Option<i64>,
 }
 
 impl BizRow {

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long one management API answer is reused. The API itself samples queue figures every
-/// 5 s (`collect_statistics_interval`), so asking more often than this buys nothing; every
-/// console and the orphan check of this process share the answer.
-const MGMT_TTL: Duration = Duration::from_millis(1000);
+/// How long one management API answer is reused: every console and the orphan check of this
+/// process share it. Shorter than the console's broker feed period (1 s), so each of the
+/// feed's polls makes its own request and the age it shows is the age of what it read.
+/// (The API itself samples queue figures every 5 s, `collect_statistics_interval`.)
+const MGMT_TTL: Duration = Duration::from_millis(500);
 /// The management API's largest page.
 const MGMT_PAGE: usize = 500;
 /// Up to this many businesses are named in the filter (one short URL, usually one page);
