@@ -635,34 +635,47 @@ impl Store {
     }
 
     /// Calls in flight longer than their stage's SLA (every stage), for the header: one
-    /// index range count per stage on `calls_in_flight_by_age`.
+    /// statement, an index range count per stage on `calls_in_flight_by_age` (one round
+    /// trip instead of one per stage).
     pub async fn stuck_count_at(&self, slas: &[(Stage, i64)], now: i64) -> Result<i64> {
-        let mut n = 0;
+        if slas.is_empty() {
+            return Ok(0);
+        }
+        let per_stage: Vec<String> = (0..slas.len())
+            .map(|i| {
+                format!(
+                    "SELECT COUNT(*) AS n FROM calls WHERE stage = ${} \
+                     AND state IN ('pending', 'running', 'retrying') AND state_since < ${}",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT CAST(SUM(n) AS BIGINT) FROM ({}) AS per_stage",
+            per_stage.join(" UNION ALL ")
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
         for (stage, sla) in slas {
-            n += sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM calls WHERE stage = $1 AND state IN ('pending', 'running', 'retrying') \
-                 AND state_since < $2",
-            )
-            .bind(stage.as_str())
-            .bind(now - sla)
+            query = query.bind(stage.as_str()).bind(now - sla);
+        }
+        query
             .fetch_one(&self.pool)
             .await
-            .ctx(|| format!("counting stuck calls of stage {stage}"))?;
-        }
-        Ok(n)
+            .ctx(|| "counting stuck calls".into())
     }
 
-    /// (dead jobs still dead, calls in review): the console header's counts.
+    /// (dead jobs still dead, calls in review): the console header's counts, in one
+    /// statement.
     pub async fn header_counters(&self) -> Result<(i64, i64)> {
-        let dead =
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM dead_jobs WHERE status = 'dead'")
-                .fetch_one(&self.pool);
-        let review =
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM calls WHERE state = 'review'")
-                .fetch_one(&self.pool);
-        let (d, r) = tokio::try_join!(dead, review)
-            .ctx(|| "counting dead jobs and calls in review".into())?;
-        Ok((d, r))
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM dead_jobs WHERE status = 'dead') AS dead, \
+             (SELECT COUNT(*) FROM calls WHERE state = 'review') AS review",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ctx(|| "counting dead jobs and calls in review".into())?;
+        Ok((col(&r, "dead")?, col(&r, "review")?))
     }
 
     /// The audit log, newest first.
