@@ -129,32 +129,34 @@ impl BrokerFeed {
 
     /// The businesses of `ids` whose queues were never read.
     pub fn unread(&self, ids: &[i64]) -> Vec<i64> {
+        self.read_before(ids, i64::MIN)
+    }
+
+    /// The businesses of `ids` whose queues were not read since `since` (epoch ms).
+    pub fn read_before(&self, ids: &[i64], since: i64) -> Vec<i64> {
         let s = lock(&self.shared.state);
         ids.iter()
             .copied()
-            .filter(|b| !s.by_business.contains_key(b))
+            .filter(|b| s.by_business.get(b).is_none_or(|r| r.at < since))
             .collect()
     }
 
-    /// Wait until every business of `ids` has been read once, or a poll failed, or
-    /// `limit` passed; true when they all have figures.
-    pub async fn wait_for(&self, ids: &[i64], limit: Duration) -> bool {
+    /// Wait until every business of `ids` has been read since `since` (epoch ms; once at
+    /// all with `i64::MIN`), or a poll failed, or `limit` passed; true when they all were.
+    pub async fn wait_for(&self, ids: &[i64], since: i64, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let polled = self.shared.polled.notified();
             tokio::pin!(polled);
             polled.as_mut().enable();
+            if self.read_before(ids, since).is_empty()
+                && lock(&self.shared.state).dlx_unarchived.is_some()
             {
-                let s = lock(&self.shared.state);
-                let missing = ids.iter().any(|b| !s.by_business.contains_key(b));
-                let dlx_missing = s.dlx_unarchived.is_none();
-                if !missing && !dlx_missing {
-                    return true;
-                }
-                if let Some(Poll::Failed { .. }) = s.last {
-                    // Do not wait for a broker that is down: show the database's data now.
-                    return false;
-                }
+                return true;
+            }
+            if let Some(Poll::Failed { .. }) = lock(&self.shared.state).last {
+                // Do not wait for a broker that is down: show the database's data now.
+                return false;
             }
             if tokio::time::timeout_at(deadline, polled).await.is_err() {
                 return false;

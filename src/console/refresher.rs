@@ -409,10 +409,15 @@ async fn fetch_broker(
             let want = wants_stats.then(|| only.clone());
             feed.want(want.clone());
             let want = want.unwrap_or_default();
-            // Only businesses never read are waited for (bounded): the first screen, rows
-            // scrolled into view, a business opened. Everything else is merged as last read.
-            if !feed.unread(&want).is_empty() || feed.state().dlx_unarchived.is_none() {
-                feed.wait_for(&want, limit).await;
+            // Waited for (bounded): businesses never read (the first screen, rows scrolled
+            // into view), and a business opened whose figures are stale (it is one read of
+            // five queues). Everything else is merged as last read, with its time.
+            let since = match route {
+                Route::Business(_) => crate::now_ms() - crate::views::overview::QUEUES_STALE_MS,
+                _ => i64::MIN,
+            };
+            if !feed.read_before(&want, since).is_empty() || feed.state().dlx_unarchived.is_none() {
+                feed.wait_for(&want, since, limit).await;
             }
             let st = feed.state();
             let answer = match &st.last {
