@@ -227,7 +227,20 @@ pub async fn run_with(
         },
         None => work.await,
     };
-    let keep = (keep && r.is_ok()) || reused;
+    // A seeded database is worth keeping even when a later part failed: `--reuse` needs
+    // no second seeding. (One whose seeding did not finish has no seed note.)
+    let seeded = async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+        )
+        .bind(&name)
+        .fetch_one(admin.pool())
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|n| n.starts_with("callops bench console seed:"))
+    };
+    let keep = reused || (keep && (r.is_ok() || seeded.await));
     if keep {
         println!("kept database {}", crate::store::redact_url(&url));
     } else {

@@ -189,13 +189,21 @@ pub async fn measure(
                 let latencies = feed.poll_latencies();
                 let polls = feed.stop().await.polls.max(1) as f64;
                 let after = broker.stats_cost();
+                let declares = (after.passive_declares - before.passive_declares) as f64 / polls;
+                // The management path falls back to passive declares when the API fails:
+                // figures labelled "management API" must not be those.
+                anyhow::ensure!(
+                    label != "management API" || declares <= 5.0,
+                    "the management API did not answer every poll ({declares:.0} passive declares per poll): \
+                     its figures would be the passive path's; is the management plugin enabled?"
+                );
                 let f = PathFigures {
                     label: format!("{label}, {scope} ({} businesses)", ids.as_ref().map_or(businesses.len(), |v| v.len())),
                     refresh: Stats::of(&times),
                     // The first poll opens channels (and is waited for by the warm-up).
                     broker: Stats::of(latencies.get(1..).unwrap_or(&[])),
                     figures_age: Stats::of(&ages),
-                    declares_per_poll: (after.passive_declares - before.passive_declares) as f64 / polls,
+                    declares_per_poll: declares,
                     requests_per_poll: (after.management_requests - before.management_requests) as f64 / polls,
                 };
                 if verbose {
@@ -283,7 +291,13 @@ pub async fn measure(
 async fn wait_for_management(m: &RabbitBroker, on_screen: &[i64]) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
+        let before = m.stats_cost();
         let stats = m.queue_stats(on_screen).await?;
+        anyhow::ensure!(
+            m.stats_cost().passive_declares == before.passive_declares,
+            "the management API did not answer (the figures came from passive declares): is the \
+             management plugin enabled and CALLOPS_BROKER_MANAGEMENT_URL right?"
+        );
         let depth: u64 = stats.iter().map(|q| q.depth).sum();
         if depth == 5 * on_screen.len() as u64 {
             return Ok(());

@@ -236,16 +236,25 @@ async fn fetch_db(
 ) -> crate::store::Result<Parts> {
     // The header's counters and the view's own queries run at once: one after the other
     // they added up (each part waited for the slowest counter).
+    // The overview's own per-business counts sum to the header's counters.
+    let overview = matches!(route, Route::Overview | Route::Help);
     let common = async {
         tokio::try_join!(
-            store.header_counters(),
+            async {
+                match overview {
+                    true => Ok(None),
+                    false => store.header_counters().await.map(Some),
+                }
+            },
             store.stuck_count_at(&settings.slas_ms, now),
             store.delivery_health_at(now)
         )
     };
     let (mut p, (counters, stuck, delivery)) =
         tokio::try_join!(fetch_view(store, route, settings, now, q), common)?;
-    p.counters = Some(counters);
+    if counters.is_some() {
+        p.counters = counters;
+    }
     p.stuck_count = Some(stuck);
     p.delivery = Some(delivery);
     Ok(p)
@@ -264,7 +273,8 @@ async fn fetch_view(
     match route {
         Route::Overview | Route::Help => {
             // The overview lists every business: their names come with its rows.
-            let rows = store.overview_rows_at(now).await?;
+            let (rows, counters) = store.overview_at(now).await?;
+            p.counters = Some(counters);
             p.names = Some(rows.iter().map(|r| (r.id, r.name.clone())).collect());
             p.overview = Some(rows);
         }

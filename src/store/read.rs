@@ -202,13 +202,40 @@ impl Store {
     /// throughput (rates, failures, audio and the notify sparkline folded into a string per
     /// business so 60 rows per business do not cross the wire), dead jobs and review counts.
     pub async fn overview_rows_at(&self, now: i64) -> Result<Vec<BizRow>> {
+        Ok(self.overview_at(now).await?.0)
+    }
+
+    /// The overview's rows and the header's counters (dead jobs still dead, calls in
+    /// review), the latter summed from the rows' own per-business counts instead of
+    /// counting the same index entries a second time.
+    pub async fn overview_at(&self, now: i64) -> Result<(Vec<BizRow>, (i64, i64))> {
+        let dead_counts = async {
+            // Grouped with the jobs of no business, so the total is every dead job.
+            let rows = sqlx::query(
+                "SELECT business_id, COUNT(*) AS n FROM dead_jobs WHERE status = 'dead' GROUP BY business_id",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| "counting dead jobs by business".into())?;
+            rows.iter()
+                .map(|r| Ok((col::<Option<i64>>(r, "business_id")?, col::<i64>(r, "n")?)))
+                .collect::<Result<Vec<_>>>()
+        };
         let (businesses, throughput, dead, review) = tokio::try_join!(
             self.businesses(),
             self.throughput_aggregate_cached(now),
-            self.dead_job_counts_by_business(),
+            dead_counts,
             self.review_counts_by_business(),
         )?;
-        let dead: HashMap<i64, i64> = dead.into_iter().collect();
+        let counters = (
+            dead.iter().map(|(_, n)| n).sum::<i64>(),
+            // calls.business_id is never NULL: every review call is in a group.
+            review.iter().map(|(_, n)| n).sum::<i64>(),
+        );
+        let dead: HashMap<i64, i64> = dead
+            .into_iter()
+            .filter_map(|(b, n)| Some((b?, n)))
+            .collect();
         let review: HashMap<i64, i64> = review.into_iter().collect();
         let mut by_biz: HashMap<i64, Vec<ThroughputAgg>> = HashMap::new();
         for t in throughput {
@@ -253,7 +280,7 @@ impl Store {
             };
             out.push(row);
         }
-        Ok(out)
+        Ok((out, counters))
     }
 
     /// `throughput_aggregate`, reading only the minutes not final at the last refresh.
