@@ -224,13 +224,15 @@ async fn poll_loop(
                             }
                         }
                         for (b, queues) in per {
-                            s.by_business.insert(
-                                b,
-                                Read {
-                                    queues,
-                                    at: started_at,
-                                },
-                            );
+                            // The oldest figure of the business (a shared management API
+                            // answer can predate this poll).
+                            let at = queues
+                                .iter()
+                                .filter_map(|q| q.read_at)
+                                .min()
+                                .unwrap_or(started_at)
+                                .min(started_at);
+                            s.by_business.insert(b, Read { queues, at });
                         }
                     }
                     s.dlx_unarchived = Some((dlx.iter().map(|q| q.depth).sum(), started_at));

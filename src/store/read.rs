@@ -19,6 +19,11 @@ use std::collections::HashMap;
 pub mod metrics;
 pub mod review;
 
+/// Dead jobs still dead per business (NULL: jobs of no business), for the overview and
+/// the header; an index-only scan of `dead_jobs_dead_by_business`.
+pub const DEAD_COUNTS_SQL: &str =
+    "SELECT business_id, COUNT(*) AS n FROM dead_jobs WHERE status = 'dead' GROUP BY business_id";
+
 /// The overview's rate windows, in minutes.
 pub const WINDOWS_MIN: [i64; 4] = [1, 5, 15, 60];
 
@@ -211,18 +216,32 @@ impl Store {
     pub async fn overview_at(&self, now: i64) -> Result<(Vec<BizRow>, (i64, i64))> {
         let dead_counts = async {
             // Grouped with the jobs of no business, so the total is every dead job.
-            let rows = sqlx::query(
-                "SELECT business_id, COUNT(*) AS n FROM dead_jobs WHERE status = 'dead' GROUP BY business_id",
-            )
-            .fetch_all(&self.pool)
-            .await
-            .ctx(|| "counting dead jobs by business".into())?;
+            let rows = sqlx::query(DEAD_COUNTS_SQL)
+                .fetch_all(&self.pool)
+                .await
+                .ctx(|| "counting dead jobs by business".into())?;
             rows.iter()
                 .map(|r| Ok((col::<Option<i64>>(r, "business_id")?, col::<i64>(r, "n")?)))
                 .collect::<Result<Vec<_>>>()
         };
+        // Only what a row shows of a business (its settings are the business view's).
+        let businesses = async {
+            let rows = sqlx::query("SELECT id, name, active FROM businesses ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .ctx(|| "listing businesses".into())?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        col::<i64>(r, "id")?,
+                        col::<String>(r, "name")?,
+                        col::<i64>(r, "active")? != 0,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()
+        };
         let (businesses, throughput, dead, review) = tokio::try_join!(
-            self.businesses(),
+            businesses,
             self.throughput_aggregate_cached(now),
             dead_counts,
             self.review_counts_by_business(),
@@ -242,18 +261,18 @@ impl Store {
             by_biz.entry(t.business_id).or_default().push(t);
         }
         let mut out = Vec::with_capacity(businesses.len());
-        for b in businesses {
+        for (id, name, active) in businesses {
             let mut row = BizRow {
-                id: b.id,
-                name: b.name.clone(),
-                active: b.active,
-                dlq: *dead.get(&b.id).unwrap_or(&0),
-                review: *review.get(&b.id).unwrap_or(&0),
+                id,
+                name,
+                active,
+                dlq: *dead.get(&id).unwrap_or(&0),
+                review: *review.get(&id).unwrap_or(&0),
                 spark: vec![0; 60],
                 ..Default::default()
             };
             let (mut calls, mut fails) = (0i64, 0i64);
-            for t in by_biz.remove(&b.id).unwrap_or_default() {
+            for t in by_biz.remove(&id).unwrap_or_default() {
                 let Ok(stage) = t.stage.parse::<Stage>() else {
                     continue;
                 };
@@ -750,6 +769,7 @@ impl Store {
                     publish_rate: None,
                     deliver_rate: None,
                     consumers: None,
+                    read_at: Some(now),
                 })
             })
             .collect()
