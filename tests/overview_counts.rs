@@ -78,6 +78,27 @@ async fn check(store: Store) {
         let (biz, stage): (i64, String) = (r.get("business_id"), r.get("stage"));
         backlog.entry(biz).or_default()[stage_index(stage.parse().unwrap())] += 1;
     }
+    // The last hour of throughput (the overview's 60-minute figures), summed here.
+    let w60 = callops::store::throughput::minute_of(now) - 60 * 60_000;
+    let mut hour = HashMap::<i64, ([i64; 5], [i64; 5])>::new();
+    for r in sqlx::query("SELECT business_id, stage, minute, calls, failures FROM throughput")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+    {
+        let (biz, stage, minute, calls, failures): (i64, String, i64, i64, i64) = (
+            r.get("business_id"),
+            r.get("stage"),
+            r.get("minute"),
+            r.get("calls"),
+            r.get("failures"),
+        );
+        if minute >= w60 {
+            let e = hour.entry(biz).or_default();
+            e.0[stage_index(stage.parse().unwrap())] += calls;
+            e.1[stage_index(stage.parse().unwrap())] += failures;
+        }
+    }
     let names: HashMap<i64, String> = sqlx::query("SELECT id, name FROM businesses")
         .fetch_all(store.pool())
         .await
@@ -87,7 +108,7 @@ async fn check(store: Store) {
         .collect();
 
     // The demo data exercises every count (a zero everywhere would prove nothing).
-    assert!(review_all > 0 && dead_all > 0 && stuck > 0 && !jobs.is_empty());
+    assert!(review_all > 0 && dead_all > 0 && stuck > 0 && !jobs.is_empty() && !hour.is_empty());
     assert_eq!(p.counters, Some((dead_all, review_all)), "header counters");
     assert_eq!(p.stuck_count, Some(stuck), "stuck calls");
     assert_eq!(p.names.as_ref(), Some(&names), "business names");

@@ -46,6 +46,9 @@ pub struct FeedState {
 struct Shared {
     /// The businesses whose queues to read; `None`: no view shows queue figures now.
     want: Mutex<Option<Vec<i64>>>,
+    /// `want` was said at least once: the first poll waits for it (it would read nothing
+    /// the first refresh needs otherwise).
+    told: std::sync::atomic::AtomicBool,
     state: Mutex<FeedState>,
     /// Wakes the poller early (new businesses wanted).
     wake: Notify,
@@ -81,6 +84,7 @@ impl BrokerFeed {
             polled: Notify::new(),
             latencies: Mutex::new(Vec::new()),
             stop: std::sync::atomic::AtomicBool::new(false),
+            told: std::sync::atomic::AtomicBool::new(false),
         });
         let kind = broker.kind();
         let task = tokio::spawn(poll_loop(broker, shared.clone(), period, timeout));
@@ -119,7 +123,14 @@ impl BrokerFeed {
     pub fn want(&self, businesses: Option<Vec<i64>>) {
         let unread = self.unread(businesses.as_deref().unwrap_or(&[]));
         let mut w = lock(&self.shared.want);
-        if *w != businesses {
+        if !self
+            .shared
+            .told
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            *w = businesses;
+            self.shared.wake.notify_one();
+        } else if *w != businesses {
             *w = businesses;
             if !unread.is_empty() {
                 self.shared.wake.notify_one();
@@ -185,6 +196,11 @@ async fn poll_loop(
     period: Duration,
     limit: Duration,
 ) {
+    while !shared.told.load(std::sync::atomic::Ordering::Relaxed)
+        && !shared.stop.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        shared.wake.notified().await;
+    }
     while !shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
         let want = lock(&shared.want).clone();
         let started = tokio::time::Instant::now();
