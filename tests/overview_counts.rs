@@ -137,6 +137,17 @@ async fn check(store: Store) {
             Some(now),
             "jobs-table figures are read at `now`"
         );
+        let (calls, failures) = hour.get(&row.id).copied().unwrap_or_default();
+        assert_eq!(
+            row.calls_60, calls,
+            "completions of {} in the last hour",
+            row.id
+        );
+        assert_eq!(
+            row.failures_60, failures,
+            "failures of {} in the last hour",
+            row.id
+        );
     }
 }
 
