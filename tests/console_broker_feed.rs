@@ -137,6 +137,28 @@ async fn refresh_merges_the_feeds_figures_with_their_age() {
     let declares = broker.stats_cost().passive_declares - cost_before.passive_declares;
     assert!(state.polls >= 2);
     assert_eq!(declares, state.polls * (2 * 5 + 5), "{} polls", state.polls);
+
+    // The first refresh, before the database has listed any business: every active
+    // business is read (and waited for), none shows as unknown.
+    let first = BrokerFeed::spawn(
+        broker.clone() as Arc<dyn Broker>,
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    );
+    let snap = fetch_filtered(
+        &store,
+        Queues::Feed(&first),
+        Route::Overview,
+        &console,
+        now,
+        &Queries::default(),
+    )
+    .await;
+    assert!(snap.ok(), "{:?} {:?}", snap.db, snap.broker);
+    let rows = snap.parts.overview.unwrap();
+    assert!(rows.iter().all(|r| r.queues_at.is_some()), "{rows:?}");
+    assert_eq!(row(&rows, a).backlog[stage_index(Stage::Transcribe)], 3);
+    first.stop().await;
     broker.delete_topology().await.unwrap();
     broker.close().await;
 }

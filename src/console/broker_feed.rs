@@ -208,8 +208,10 @@ async fn poll_loop(
         let read = async {
             let stats = async {
                 match &want {
-                    Some(ids) if !ids.is_empty() => broker.queue_stats(ids).await.map(Some),
-                    _ => Ok(None),
+                    // An empty list asks for every active business (the first refresh,
+                    // before the database has said which there are).
+                    Some(ids) => broker.queue_stats(ids).await.map(Some),
+                    None => Ok(None),
                 }
             };
             // Asked together: each costs about one round trip (or one API request).
@@ -235,8 +237,14 @@ async fn poll_loop(
                         let mut per: HashMap<i64, Vec<QueueStat>> =
                             ids.iter().map(|b| (*b, Vec::new())).collect();
                         for q in stats {
-                            if let Some(v) = q.business_id.and_then(|b| per.get_mut(&b)) {
-                                v.push(q);
+                            match q.business_id {
+                                Some(b) if ids.is_empty() => per.entry(b).or_default().push(q),
+                                Some(b) => {
+                                    if let Some(v) = per.get_mut(&b) {
+                                        v.push(q);
+                                    }
+                                }
+                                None => {}
                             }
                         }
                         for (b, queues) in per {
