@@ -286,6 +286,11 @@ pub enum BenchWhat {
         /// Keep the seeded database instead of dropping it
         #[arg(long)]
         keep: bool,
+        /// Measure an existing database seeded by an earlier `--keep` run (its name, as
+        /// printed) instead of seeding a new one; it must hold exactly --businesses and
+        /// --calls (counted), is asked as of its seed time, and is kept afterwards
+        #[arg(long, value_name = "DATABASE")]
+        reuse: Option<String>,
         /// Also time the overview over RabbitMQ (broker.amqp_url; and broker.management_url
         /// when set), with one queue per business and stage under a unique prefix
         #[arg(long)]
@@ -423,6 +428,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     refreshes,
                     frames,
                     keep,
+                    reuse,
                     rabbitmq,
                 } => {
                     let b = crate::bench::console::ConsoleBench {
@@ -431,6 +437,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         refreshes,
                         frames,
                         keep,
+                        reuse,
                         verbose: true,
                         rabbitmq: rabbitmq.then(|| crate::bench::console_rabbit::RabbitTarget {
                             amqp_url: config.broker.amqp_url.clone(),

@@ -20,6 +20,7 @@ async fn bench_console_runs_at_tiny_scale_and_drops_its_database() {
             refreshes: 3,
             frames: 5,
             keep: false,
+            reuse: None,
             verbose: true,
             rabbitmq: None,
         },
@@ -83,6 +84,7 @@ async fn bench_console_times_the_overview_over_rabbitmq_and_deletes_its_queues()
             refreshes: 3,
             frames: 2,
             keep: false,
+            reuse: None,
             verbose: true,
             rabbitmq: Some(callops::bench::console_rabbit::RabbitTarget {
                 amqp_url: amqp,
@@ -98,16 +100,18 @@ async fn bench_console_times_the_overview_over_rabbitmq_and_deletes_its_queues()
     let passive = &r.paths[0];
     assert_eq!(passive.refresh.n, 3);
     // Five declares per business on screen, and the five dead-letter queues.
-    assert_eq!(passive.declares_per_refresh, 6.0 * 5.0 + 5.0, "{passive:?}");
+    assert_eq!(passive.declares_per_poll, 6.0 * 5.0 + 5.0, "{passive:?}");
+    assert!(passive.broker.n > 0, "{passive:?}");
+    assert_eq!(passive.figures_age.n, 3);
     if mgmt_up {
         let api = r
             .paths
             .iter()
             .find(|p| p.label.starts_with("management"))
             .unwrap();
-        assert_eq!(api.requests_per_refresh, 1.0, "{api:?}");
+        assert_eq!(api.requests_per_poll, 1.0, "{api:?}");
         assert_eq!(
-            api.declares_per_refresh, 5.0,
+            api.declares_per_poll, 5.0,
             "only the dead-letter queues: {api:?}"
         );
     }

@@ -33,6 +33,9 @@ pub struct ConsoleBench {
     pub frames: u32,
     /// Keep the database (its URL is printed) instead of dropping it.
     pub keep: bool,
+    /// Measure this database, seeded by an earlier run with `keep`, instead of seeding one
+    /// (checked: it must hold exactly `businesses` and `calls`); it is kept.
+    pub reuse: Option<String>,
     /// Print progress and results.
     pub verbose: bool,
     /// Also time the overview over RabbitMQ as the live console reads it.
@@ -47,6 +50,7 @@ impl Default for ConsoleBench {
             refreshes: 50,
             frames: 200,
             keep: false,
+            reuse: None,
             verbose: true,
             rabbitmq: None,
         }
@@ -179,27 +183,42 @@ pub async fn run_with(
     b: ConsoleBench,
     interrupt: Option<Interrupt>,
 ) -> anyhow::Result<ConsoleBenchReport> {
-    let name = format!(
-        "callops_bench_{}_{}",
-        std::process::id(),
-        crate::now_ms() % 1_000_000_000_000
-    );
     let admin = Store::connect(admin_url, 1).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(admin.pool())
-        .await
-        .map_err(|e| anyhow::anyhow!("creating database {name}: {e}"))?;
+    let name = match &b.reuse {
+        Some(name) => {
+            anyhow::ensure!(
+                name.starts_with("callops_bench_")
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "--reuse takes the name of a database an earlier `bench console --keep` kept \
+                 (callops_bench_…), not {name:?}"
+            );
+            name.clone()
+        }
+        None => {
+            let name = format!(
+                "callops_bench_{}_{}",
+                std::process::id(),
+                crate::now_ms() % 1_000_000_000_000
+            );
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(admin.pool())
+                .await
+                .map_err(|e| anyhow::anyhow!("creating database {name}: {e}"))?;
+            name
+        }
+    };
     let url = with_database(admin_url, &name);
     if b.verbose {
         println!(
-            "bench console: database {} businesses={} calls={} refreshes={}",
+            "bench console: database {}{} businesses={} calls={} refreshes={}",
             crate::store::redact_url(&url),
+            if b.reuse.is_some() { " (reused)" } else { "" },
             b.businesses,
             b.calls,
             b.refreshes
         );
     }
-    let keep = b.keep;
+    let (keep, reused) = (b.keep, b.reuse.is_some());
     let work = measure(&url, name.clone(), b);
     let r = match interrupt {
         Some(stop) => tokio::select! {
@@ -208,7 +227,20 @@ pub async fn run_with(
         },
         None => work.await,
     };
-    let keep = keep && r.is_ok();
+    // A seeded database is worth keeping even when a later part failed: `--reuse` needs
+    // no second seeding. (One whose seeding did not finish has no seed note.)
+    let seeded = async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+        )
+        .bind(&name)
+        .fetch_one(admin.pool())
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|n| n.starts_with("callops bench console seed:"))
+    };
+    let keep = reused || (keep && (r.is_ok() || seeded.await));
     if keep {
         println!("kept database {}", crate::store::redact_url(&url));
     } else {
@@ -227,10 +259,33 @@ pub async fn run_with(
 async fn measure(url: &str, name: String, b: ConsoleBench) -> anyhow::Result<ConsoleBenchReport> {
     // The live console's pool size (`run_console`).
     let store = Store::connect_and_migrate(url, 4).await?;
-    let now = crate::now_ms();
     let r = async {
-        let seed = seed(url, &b, now).await?;
-        if b.verbose {
+        let (seed, now) = match &b.reuse {
+            Some(_) => reused_seed(&store, &name, &b).await?,
+            None => {
+                let now = crate::now_ms();
+                let seed = seed(url, &b, now).await?;
+                // What a later `--reuse` checks and measures as of.
+                sqlx::query(&format!(
+                    "COMMENT ON DATABASE {name} IS 'callops bench console seed: now={now} businesses={} calls={}'",
+                    b.businesses.max(1),
+                    b.calls.max(1)
+                ))
+                .execute(store.pool())
+                .await?;
+                (seed, now)
+            }
+        };
+        if b.verbose && b.reuse.is_some() {
+            println!(
+                "  reused:   seeded as of {now} (measured as of that moment); counted {}",
+                seed.rows
+                    .iter()
+                    .map(|(t, n)| format!("{t} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        } else if b.verbose {
             let total = seed.total_rows();
             println!(
                 "  seed:     {} rows via COPY in {:.1}s ({:.0} rows/s); calls indexes rebuilt in {:.1}s; VACUUM ANALYZE {:.1}s",
@@ -337,6 +392,58 @@ async fn measure(url: &str, name: String, b: ConsoleBench) -> anyhow::Result<Con
     .await;
     store.close().await;
     r
+}
+
+/// A database an earlier run seeded and kept: its seed moment (from the comment the seeding
+/// left) and its rows, counted, which must match what this run was asked for.
+async fn reused_seed(
+    store: &Store,
+    name: &str,
+    b: &ConsoleBench,
+) -> anyhow::Result<(SeedReport, i64)> {
+    let note: Option<String> = sqlx::query_scalar(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+    )
+    .bind(name)
+    .fetch_one(store.pool())
+    .await?;
+    let note = note.unwrap_or_default();
+    let field = |k: &str| -> Option<i64> {
+        note.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse().ok())
+    };
+    let (Some(now), Some(nb), Some(nc)) = (field("now"), field("businesses"), field("calls"))
+    else {
+        anyhow::bail!("database {name} was not seeded by `bench console` (no seed note)");
+    };
+    let mut rows = Vec::new();
+    for t in ["businesses", "calls", "throughput", "jobs", "dead_jobs"] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+            .fetch_one(store.pool())
+            .await?;
+        rows.push((t, n as u64));
+    }
+    anyhow::ensure!(
+        nb == b.businesses.max(1) as i64
+            && nc == b.calls.max(1) as i64
+            && rows[0].1 == nb as u64
+            && rows[1].1 == nc as u64,
+        "database {name} holds {} businesses and {} calls (seeded for {nb} / {nc}); this run asks for {} / {}",
+        rows[0].1,
+        rows[1].1,
+        b.businesses,
+        b.calls
+    );
+    Ok((
+        SeedReport {
+            rows,
+            copy_secs: 0.0,
+            index_secs: 0.0,
+            analyze_secs: 0.0,
+        },
+        now,
+    ))
 }
 
 fn check(snap: &Snapshot) -> anyhow::Result<()> {

@@ -1,12 +1,17 @@
 //! `callops bench console --rabbitmq`: the overview refresh the live console makes on
 //! RabbitMQ. Declares one work queue per business and stage under a unique prefix (one job
-//! in each, so depths are not all zero), then times `refresher::fetch_filtered` exactly as
-//! the console calls it: with the rows on screen, and with every business (sorting by
-//! backlog needs them all), without and with the management API. Beside each, the raw
-//! ceiling measured in the same run: one bare passive declare round trip, and the bare
-//! filtered management request the broker makes. The queues are deleted afterwards.
+//! in each, so depths are not all zero), then runs what `refresher::run` runs: a
+//! `BrokerFeed` reading the broker in the background and `refresher::fetch_filtered` with
+//! `Queues::Feed`, with the rows on screen, and with every business (sorting by backlog
+//! needs them all), without and with the management API. For each it reports the refresh
+//! latency, the broker-only latency (the feed's polls, each a full read of the wanted
+//! queues and the dead-letter queues) and the age of the broker figures the refreshes
+//! showed. Beside them, the raw ceilings measured in the same run: one bare passive declare
+//! round trip, and the bare filtered management request the broker makes. The queues are
+//! deleted afterwards.
 
 use super::console::Stats;
+use crate::console::broker_feed::BrokerFeed;
 use crate::console::refresher::{fetch_filtered, Answer, Queries, Queues};
 use crate::console::settings::ConsoleSettings;
 use crate::domain::stage::Stage;
@@ -17,6 +22,7 @@ use crate::views::Route;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the RabbitMQ part runs.
@@ -31,9 +37,14 @@ pub struct RabbitTarget {
 #[derive(Debug, Clone)]
 pub struct PathFigures {
     pub label: String,
+    /// `fetch_filtered` as the live console calls it (database + merge of the feed's figures).
     pub refresh: Stats,
-    pub declares_per_refresh: f64,
-    pub requests_per_refresh: f64,
+    /// The feed's polls: the broker-only latency.
+    pub broker: Stats,
+    /// How old the on-screen rows' broker figures were when each refresh finished.
+    pub figures_age: Stats,
+    pub declares_per_poll: f64,
+    pub requests_per_poll: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +63,10 @@ pub struct RabbitReport {
 
 /// Rows an overview on a 160x45 terminal shows.
 pub const ON_SCREEN: usize = 38;
+
+/// Pause between timed refreshes (the console's default is 2 s; the feed polls every 1 s
+/// whatever the pace, so this only shortens the run).
+const PACE: Duration = Duration::from_millis(500);
 
 pub async fn measure(
     store: &Store,
@@ -77,7 +92,7 @@ pub async fn measure(
         visibility_timeout: Duration::from_secs(30),
         poll_interval: Duration::from_millis(200),
     };
-    let plain = RabbitBroker::connect(store.clone(), settings(None)).await?;
+    let plain = Arc::new(RabbitBroker::connect(store.clone(), settings(None)).await?);
     let r = async {
         let businesses = store.active_business_ids().await?;
         let t = Instant::now();
@@ -107,16 +122,17 @@ pub async fn measure(
         };
         let mut paths = Vec::new();
         let mgmt = match &target.management_url {
-            Some(u) => Some(RabbitBroker::connect(store.clone(), settings(Some(u.clone()))).await?),
+            Some(u) => Some(Arc::new(
+                RabbitBroker::connect(store.clone(), settings(Some(u.clone()))).await?,
+            )),
             None => None,
         };
         if let Some(m) = &mgmt {
             wait_for_management(m, &on_screen).await?;
         }
-        for (broker, label, pause) in [
-            (Some(&plain), "passive declares", Duration::ZERO),
-            // Past the shared answer's lifetime, so every timed refresh makes its request.
-            (mgmt.as_ref(), "management API", Duration::from_millis(1100)),
+        for (broker, label) in [
+            (Some(&plain), "passive declares"),
+            (mgmt.as_ref(), "management API"),
         ] {
             let Some(broker) = broker else { continue };
             for (scope, ids) in [("rows on screen", Some(on_screen.clone())), ("every business", None)] {
@@ -125,13 +141,21 @@ pub async fn measure(
                     on_screen: ids.clone(),
                     ..Default::default()
                 };
-                let mut times = Vec::new();
                 let before = broker.stats_cost();
+                // What `refresher::run` starts: a feed at the console's cadence.
+                let feed = BrokerFeed::spawn(
+                    broker.clone() as Arc<dyn Broker>,
+                    BrokerFeed::period_for(console.refresh_ms),
+                    Duration::from_millis(console.timeout_ms),
+                );
+                let (mut times, mut ages) = (Vec::new(), Vec::new());
                 let n = refreshes.max(1) + 2;
                 for i in 0..n {
-                    tokio::time::sleep(pause).await;
+                    if i > 0 {
+                        tokio::time::sleep(PACE).await;
+                    }
                     let t = Instant::now();
-                    let snap = fetch_filtered(store, Queues::Broker(broker), Route::Overview, &console, now, &q).await;
+                    let snap = fetch_filtered(store, Queues::Feed(&feed), Route::Overview, &console, now, &q).await;
                     let took = t.elapsed();
                     for a in [&snap.db, &snap.broker] {
                         if let Answer::Failed(e) = a {
@@ -139,34 +163,57 @@ pub async fn measure(
                         }
                     }
                     let rows = snap.parts.overview.unwrap_or_default();
-                    let shown: u64 = rows
-                        .iter()
-                        .filter(|r| on_screen.contains(&r.id))
-                        .map(|r| r.backlog_total())
-                        .sum();
-                    if shown != 5 * on_screen.len() as u64 {
+                    let shown: Vec<_> = rows.iter().filter(|r| on_screen.contains(&r.id)).collect();
+                    let backlog: u64 = shown.iter().map(|r| r.backlog_total()).sum();
+                    if backlog != 5 * on_screen.len() as u64 {
                         anyhow::bail!(
-                            "overview over RabbitMQ ({label}, {scope}) shows a backlog of {shown} on screen, expected {} (one job per queue)",
+                            "overview over RabbitMQ ({label}, {scope}) shows a backlog of {backlog} on screen, expected {} (one job per queue)",
                             5 * on_screen.len()
                         );
                     }
+                    let age = shown
+                        .iter()
+                        .map(|r| r.queues_at.map(|at| snap.finished_at - at))
+                        .collect::<Option<Vec<i64>>>()
+                        .and_then(|v| v.into_iter().max());
+                    let Some(age) = age else {
+                        anyhow::bail!("overview over RabbitMQ ({label}, {scope}): rows on screen without broker figures");
+                    };
                     if i >= 2 {
-                        times.push(took); // the first two warm up connections and plans
+                        // The first two warm up connections and plans (and wait for the
+                        // feed's first read).
+                        times.push(took);
+                        ages.push(Duration::from_millis(age.max(0) as u64));
                     }
                 }
+                let latencies = feed.poll_latencies();
+                let polls = feed.stop().await.polls.max(1) as f64;
                 let after = broker.stats_cost();
-                let k = n as f64;
+                let declares = (after.passive_declares - before.passive_declares) as f64 / polls;
+                // The management path falls back to passive declares when the API fails:
+                // figures labelled "management API" must not be those.
+                anyhow::ensure!(
+                    label != "management API" || declares <= 5.0,
+                    "the management API did not answer every poll ({declares:.0} passive declares per poll): \
+                     its figures would be the passive path's; is the management plugin enabled?"
+                );
                 let f = PathFigures {
                     label: format!("{label}, {scope} ({} businesses)", ids.as_ref().map_or(businesses.len(), |v| v.len())),
                     refresh: Stats::of(&times),
-                    declares_per_refresh: (after.passive_declares - before.passive_declares) as f64 / k,
-                    requests_per_refresh: (after.management_requests - before.management_requests) as f64 / k,
+                    // The first poll opens channels (and is waited for by the warm-up).
+                    broker: Stats::of(latencies.get(1..).unwrap_or(&[])),
+                    figures_age: Stats::of(&ages),
+                    declares_per_poll: declares,
+                    requests_per_poll: (after.management_requests - before.management_requests) as f64 / polls,
                 };
                 if verbose {
+                    println!("  over RabbitMQ, {}:", f.label);
+                    println!("    refresh overview (db + merge)   {}", f.refresh);
                     println!(
-                        "  refresh overview over RabbitMQ, {:<58} {}  ({:.0} declares, {:.1} API requests per refresh)",
-                        f.label, f.refresh, f.declares_per_refresh, f.requests_per_refresh
+                        "    broker only (feed poll)         {}  ({:.0} declares, {:.1} API requests per poll)",
+                        f.broker, f.declares_per_poll, f.requests_per_poll
                     );
+                    println!("    age of figures shown            {}", f.figures_age);
                 }
                 paths.push(f);
             }
@@ -244,7 +291,13 @@ pub async fn measure(
 async fn wait_for_management(m: &RabbitBroker, on_screen: &[i64]) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
+        let before = m.stats_cost();
         let stats = m.queue_stats(on_screen).await?;
+        anyhow::ensure!(
+            m.stats_cost().passive_declares == before.passive_declares,
+            "the management API did not answer (the figures came from passive declares): is the \
+             management plugin enabled and CALLOPS_BROKER_MANAGEMENT_URL right?"
+        );
         let depth: u64 = stats.iter().map(|q| q.depth).sum();
         if depth == 5 * on_screen.len() as u64 {
             return Ok(());

@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod broker_feed;
 pub mod demo_data;
 pub mod demo_outbound;
 pub mod keymap;

@@ -3,6 +3,7 @@
 //! timeout, so a dead broker does not hide database data and a hung database does not
 //! hang anything: the UI keeps the last data and shows the connection as down.
 
+use super::broker_feed::{BrokerFeed, Poll};
 use super::settings::ConsoleSettings;
 use crate::queue::{Broker, QueueStat};
 use crate::store::audit::AuditEntry;
@@ -106,10 +107,12 @@ impl Snapshot {
     }
 }
 
-/// Where queue depths come from: the broker (live), or the jobs table read at a fixed
-/// moment (screenshots and snapshot tests).
+/// Where queue depths come from: the live console's background broker feed (figures as
+/// last read, with their time), the broker asked during the refresh (one-shot commands),
+/// or the jobs table read at a fixed moment (screenshots and snapshot tests).
 #[derive(Clone, Copy)]
 pub enum Queues<'a> {
+    Feed(&'a BrokerFeed),
     Broker(&'a dyn Broker),
     JobsTableAt(i64),
 }
@@ -155,6 +158,7 @@ pub async fn fetch_filtered(
     let started_at = crate::now_ms();
     let limit = Duration::from_millis(settings.timeout_ms.max(100));
     let (broker_kind, connected) = match queues {
+        Queues::Feed(f) => (f.kind().to_string(), true),
         Queues::Broker(b) => (b.kind().to_string(), b.is_connected()),
         Queues::JobsTableAt(_) => ("database".to_string(), true),
     };
@@ -172,6 +176,7 @@ pub async fn fetch_filtered(
             route,
             &q.known_businesses,
             q.on_screen.as_deref(),
+            limit,
         ),
     );
     let ((db, db_ms), (brk, brk_ms)) = tokio::join!(db, brk);
@@ -185,24 +190,27 @@ pub async fn fetch_filtered(
     };
     let mut dlx = None;
     let broker_answer = match brk {
-        Ok((stats, unarchived)) => {
-            dlx = unarchived;
+        Ok(b) => {
+            dlx = b.dlx;
             if let Some(rows) = parts.overview.as_mut() {
-                merge_queue_stats(rows, stats.as_deref().unwrap_or(&[]));
+                merge_queue_stats(rows, b.stats.as_deref().unwrap_or(&[]));
+                for r in rows.iter_mut() {
+                    r.queues_at = b.read_at.get(&r.id).copied().or(b.read_all_at);
+                }
             }
             if let Route::Business(id) = route {
                 parts.business_queues = Some(
-                    stats
+                    b.stats
                         .unwrap_or_default()
                         .into_iter()
                         .filter(|q| q.business_id == Some(id))
                         .collect(),
                 );
             }
-            if connected {
-                Answer::Ok { latency_ms: brk_ms }
-            } else {
-                Answer::Failed("not connected (reconnecting in the background)".into())
+            match b.answer {
+                Some(a) => a,
+                None if connected => Answer::Ok { latency_ms: brk_ms },
+                None => Answer::Failed("not connected (reconnecting in the background)".into()),
             }
         }
         Err(e) => Answer::Failed(e),
@@ -226,21 +234,48 @@ async fn fetch_db(
     now: i64,
     q: &Queries,
 ) -> crate::store::Result<Parts> {
-    let mut p = Parts::default();
-    let limit = settings.list_limit;
-    let (counters, stuck, delivery) = tokio::try_join!(
-        store.header_counters(),
-        store.stuck_count_at(&settings.slas_ms, now),
-        store.delivery_health_at(now)
-    )?;
-    p.counters = Some(counters);
+    // The header's counters and the view's own queries run at once: one after the other
+    // they added up (each part waited for the slowest counter).
+    // The overview's own per-business counts sum to the header's counters.
+    let overview = matches!(route, Route::Overview | Route::Help);
+    let common = async {
+        tokio::try_join!(
+            async {
+                match overview {
+                    true => Ok(None),
+                    false => store.header_counters().await.map(Some),
+                }
+            },
+            store.stuck_count_at(&settings.slas_ms, now),
+            store.delivery_health_at(now)
+        )
+    };
+    let (mut p, (counters, stuck, delivery)) =
+        tokio::try_join!(fetch_view(store, route, settings, now, q), common)?;
+    if counters.is_some() {
+        p.counters = counters;
+    }
     p.stuck_count = Some(stuck);
     p.delivery = Some(delivery);
+    Ok(p)
+}
+
+/// The current view's own data.
+async fn fetch_view(
+    store: &Store,
+    route: Route,
+    settings: &ConsoleSettings,
+    now: i64,
+    q: &Queries,
+) -> crate::store::Result<Parts> {
+    let mut p = Parts::default();
+    let limit = settings.list_limit;
     match route {
         Route::Overview | Route::Help => {
-            let (names, rows) =
-                tokio::try_join!(store.business_names(), store.overview_rows_at(now))?;
-            p.names = Some(names);
+            // The overview lists every business: their names come with its rows.
+            let (rows, counters) = store.overview_at(now).await?;
+            p.counters = Some(counters);
+            p.names = Some(rows.iter().map(|r| (r.id, r.name.clone())).collect());
             p.overview = Some(rows);
         }
         Route::Business(id) => {
@@ -293,6 +328,20 @@ async fn fetch_db(
     Ok(p)
 }
 
+/// The broker's part of a refresh.
+#[derive(Default)]
+struct BrokerPart {
+    stats: Option<Vec<QueueStat>>,
+    /// When each business's figures were read (epoch ms).
+    read_at: HashMap<i64, i64>,
+    /// Every business's figures were read at this moment (the jobs table, or the broker
+    /// asked for every active business: a business without jobs has none waiting).
+    read_all_at: Option<i64>,
+    dlx: Option<u64>,
+    /// How the broker answered, when not by the time this part took (the feed's last poll).
+    answer: Option<Answer>,
+}
+
 /// Queue stats (only for the views that show them) and RabbitMQ's unarchived dead letters.
 async fn fetch_broker(
     store: &Store,
@@ -300,8 +349,15 @@ async fn fetch_broker(
     route: Route,
     known: &[i64],
     on_screen: Option<&[i64]>,
-) -> Result<(Option<Vec<QueueStat>>, Option<u64>), String> {
+    limit: Duration,
+) -> Result<BrokerPart, String> {
     let wants_stats = matches!(route, Route::Overview | Route::Business(_) | Route::Help);
+    let only: Vec<i64> = match (route, on_screen) {
+        (Route::Business(id), _) => vec![id],
+        // Nothing on screen yet (first refresh): every known business.
+        (_, Some(ids)) if !ids.is_empty() => ids.to_vec(),
+        _ => known.to_vec(),
+    };
     match queues {
         Queues::JobsTableAt(now) => {
             let stats = if wants_stats {
@@ -314,16 +370,16 @@ async fn fetch_broker(
             } else {
                 None
             };
-            Ok((stats, Some(0)))
+            Ok(BrokerPart {
+                stats,
+                read_all_at: Some(now),
+                dlx: Some(0),
+                ..Default::default()
+            })
         }
         Queues::Broker(b) => {
-            let stats = if wants_stats {
-                let only: Vec<i64> = match (route, on_screen) {
-                    (Route::Business(id), _) => vec![id],
-                    // Nothing on screen yet (first refresh): every known business.
-                    (_, Some(ids)) if !ids.is_empty() => ids.to_vec(),
-                    _ => known.to_vec(),
-                };
+            let at = crate::now_ms();
+            let (stats, dlx) = if wants_stats {
                 // Asked together: each costs about one round trip.
                 let (stats, dlx) = tokio::join!(b.queue_stats(&only), b.unarchived_dead_letters());
                 (
@@ -338,35 +394,72 @@ async fn fetch_broker(
                         .map_err(|e| e.to_string())?,
                 )
             };
-            let (stats, dlx) = stats;
-            Ok((stats, Some(dlx.iter().map(|q| q.depth).sum())))
+            let dlx = Some(dlx.iter().map(|q| q.depth).sum());
+            Ok(match &stats {
+                // An empty list asks the broker for every active business.
+                Some(_) if only.is_empty() => BrokerPart {
+                    stats,
+                    read_all_at: Some(at),
+                    dlx,
+                    ..Default::default()
+                },
+                Some(_) => BrokerPart {
+                    stats,
+                    read_at: only.iter().map(|b| (*b, at)).collect(),
+                    dlx,
+                    ..Default::default()
+                },
+                None => BrokerPart {
+                    dlx,
+                    ..Default::default()
+                },
+            })
         }
-    }
-}
-
-/// Rows whose queues were not asked this time (off screen) keep their last figures instead
-/// of showing an empty backlog; the figures of rows that were asked are remembered.
-fn carry_queue_figures(
-    snap: &mut Snapshot,
-    asked: Option<&[i64]>,
-    last: &mut HashMap<i64, ([u64; 5], Option<i64>)>,
-) {
-    let broker_ok = matches!(snap.broker, Answer::Ok { .. });
-    let Some(rows) = snap.parts.overview.as_mut() else {
-        return;
-    };
-    let asked: Option<std::collections::HashSet<i64>> = asked
-        .filter(|ids| !ids.is_empty())
-        .map(|ids| ids.iter().copied().collect());
-    if !broker_ok {
-        return;
-    }
-    for r in rows.iter_mut() {
-        if asked.as_ref().is_none_or(|a| a.contains(&r.id)) {
-            last.insert(r.id, (r.backlog, r.oldest_job_age_ms));
-        } else if let Some((backlog, oldest)) = last.get(&r.id) {
-            r.backlog = *backlog;
-            r.oldest_job_age_ms = *oldest;
+        Queues::Feed(feed) => {
+            let want = wants_stats.then(|| only.clone());
+            feed.want(want.clone());
+            let want = want.unwrap_or_default();
+            // Waited for (bounded): businesses never read (the first screen, rows scrolled
+            // into view), and a business opened whose figures are stale (it is one read of
+            // five queues). Everything else is merged as last read, with its time.
+            let since = match route {
+                Route::Business(_) => crate::now_ms() - crate::views::overview::QUEUES_STALE_MS,
+                _ => i64::MIN,
+            };
+            if !feed.read_before(&want, since).is_empty() || feed.state().dlx_unarchived.is_none() {
+                feed.wait_for(&want, since, limit).await;
+            }
+            let st = feed.state();
+            let answer = match &st.last {
+                Some(Poll::Ok { latency_ms, .. }) => Answer::Ok {
+                    latency_ms: *latency_ms,
+                },
+                Some(Poll::Failed { error, .. }) => Answer::Failed(error.clone()),
+                None => Answer::Failed(format!(
+                    "the broker did not answer within {} s",
+                    limit.as_secs_f64()
+                )),
+            };
+            let (stats, read_at) = if wants_stats {
+                let mut stats = Vec::new();
+                let mut read_at = HashMap::new();
+                // Every business read so far: rows off screen keep their last figures, and
+                // their time says how old those are.
+                for (b, r) in &st.by_business {
+                    stats.extend(r.queues.iter().cloned());
+                    read_at.insert(*b, r.at);
+                }
+                (Some(stats), read_at)
+            } else {
+                (None, HashMap::new())
+            };
+            Ok(BrokerPart {
+                stats,
+                read_at,
+                read_all_at: None,
+                dlx: st.dlx_unarchived.map(|(n, _)| n),
+                answer: Some(answer),
+            })
         }
     }
 }
@@ -408,7 +501,12 @@ pub async fn run(
     let mut wait = base;
     let mut route_rx = control.route.subscribe();
     let mut known: Vec<i64> = vec![];
-    let mut last_queues: HashMap<i64, ([u64; 5], Option<i64>)> = HashMap::new();
+    // The broker is read in the background; a refresh merges its latest figures.
+    let feed = BrokerFeed::spawn(
+        broker.clone(),
+        BrokerFeed::period_for(settings.refresh_ms),
+        Duration::from_millis(settings.timeout_ms.max(100)),
+    );
     loop {
         if control.stop.load(Ordering::Relaxed) {
             return;
@@ -424,15 +522,13 @@ pub async fn run(
         queries.known_businesses = known.clone();
         let snap = fetch_filtered(
             &store,
-            Queues::Broker(&*broker),
+            Queues::Feed(&feed),
             route,
             &settings,
             crate::now_ms(),
             &queries,
         )
         .await;
-        let mut snap = snap;
-        carry_queue_figures(&mut snap, queries.on_screen.as_deref(), &mut last_queues);
         // Active businesses as the overview lists them (the broker asks the same of the
         // database); other views only refresh the list when it is still empty.
         if let Some(rows) = &snap.parts.overview {
@@ -499,19 +595,6 @@ mod tests {
     }
 
     #[test]
-    fn rows_off_screen_keep_their_last_queue_figures() {
-        let mut last = HashMap::new();
-        let mut s = snap_with(vec![row(1, "a", 7), row(2, "b", 9)]);
-        carry_queue_figures(&mut s, None, &mut last);
-        // Next refresh asked for business 1 only: 2 keeps 9 rather than showing 0.
-        let mut s = snap_with(vec![row(1, "a", 3), row(2, "b", 0)]);
-        carry_queue_figures(&mut s, Some(&[1]), &mut last);
-        let rows = s.parts.overview.unwrap();
-        assert_eq!(rows[0].backlog_total(), 3);
-        assert_eq!(rows[1].backlog_total(), 9);
-    }
-
-    #[test]
     fn the_app_names_the_overview_rows_on_screen_unless_sorted_by_queue_figures() {
         let mut app = App::new(ConsoleSettings::default(), KeyMap::default(), "admin", None);
         let rows: Vec<BizRow> = (1..=100).map(|i| row(i, &format!("b{i:03}"), 0)).collect();
@@ -530,5 +613,62 @@ mod tests {
             .sort = 6;
         app.prepare(Rect::new(0, 0, 160, 45), 0);
         assert_eq!(app.queries().on_screen, None);
+    }
+
+    fn screen(app: &mut App, w: u16, h: u16) -> String {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+        app.prepare(Rect::new(0, 0, w, h), app.state.now_ms);
+        term.draw(|f| crate::views::draw(f, &app.state)).unwrap();
+        let buf = term.backend().buffer().clone();
+        (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Broker figures say how old they are: fresh ones plainly, stale ones with `~` and
+    /// "(stale)", never-read ones as "?" (unknown, not an empty queue).
+    #[test]
+    fn the_overview_marks_stale_and_unknown_queue_figures() {
+        let now = 1_700_000_000_000;
+        for (w, h) in [(160u16, 12u16), (80, 12)] {
+            let mut app = App::new(ConsoleSettings::default(), KeyMap::default(), "admin", None);
+            app.state.now_ms = now;
+            let mut rows = vec![row(1, "fresh", 7), row(2, "stale", 9), row(3, "unread", 0)];
+            rows[0].queues_at = Some(now - 400);
+            rows[1].queues_at = Some(now - 20_000);
+            app.apply(snap_with(rows.clone()), None);
+            app.state.now_ms = now;
+            let text = screen(&mut app, w, h);
+            let line = |name: &str| {
+                text.lines()
+                    .find(|l| l.contains(name))
+                    .unwrap_or_else(|| panic!("{name} not on screen:\n{text}"))
+                    .to_string()
+            };
+            assert!(
+                !line("fresh").contains('~') && !line("fresh").contains('?'),
+                "{text}"
+            );
+            assert!(line("stale").contains("~"), "{text}");
+            assert!(line("unread").contains('?'), "{text}");
+            assert!(text.contains("queues of 1 not read yet"), "{text}");
+            // Without the unread row, the title gives the age of the oldest figures shown.
+            rows.pop();
+            app.apply(snap_with(rows.clone()), None);
+            app.state.now_ms = now;
+            let text = screen(&mut app, w, h);
+            assert!(text.contains("queues 20s old (stale)"), "{text}");
+            rows.pop();
+            app.apply(snap_with(rows), None);
+            app.state.now_ms = now;
+            let text = screen(&mut app, w, h);
+            assert!(text.contains("queues 0.4s old"), "{text}");
+            assert!(!text.contains("stale"), "{text}");
+        }
     }
 }

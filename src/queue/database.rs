@@ -723,6 +723,7 @@ impl Broker for DatabaseBroker {
                 publish_rate: None,
                 deliver_rate: None,
                 consumers: None,
+                read_at: Some(now),
             });
         }
         out.sort_by(|a, b| a.queue.cmp(&b.queue));

@@ -155,6 +155,10 @@ pub struct QueueStat {
     pub publish_rate: Option<f64>,
     pub deliver_rate: Option<f64>,
     pub consumers: Option<u64>,
+    /// When the broker's figures were read (epoch ms), when not just now: the management
+    /// API's shared answer may be older than the call that returned it.
+    #[serde(default)]
+    pub read_at: Option<i64>,
 }
 
 /// Backend side of one delivery.

@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0013_fair_claims.sql"),
         sqlite: include_str!("../../migrations/sqlite/0013_fair_claims.sql"),
     },
+    Migration {
+        version: 15,
+        name: "overview_counts",
+        postgres: include_str!("../../migrations/postgres/0015_overview_counts.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0015_overview_counts.sql"),
+    },
 ];
 
 /// The database roles the console's roles map to (see `store::roles`).

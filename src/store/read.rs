@@ -19,6 +19,11 @@ use std::collections::HashMap;
 pub mod metrics;
 pub mod review;
 
+/// Dead jobs still dead per business (NULL: jobs of no business), for the overview and
+/// the header; an index-only scan of `dead_jobs_dead_by_business`.
+pub const DEAD_COUNTS_SQL: &str =
+    "SELECT business_id, COUNT(*) AS n FROM dead_jobs WHERE status = 'dead' GROUP BY business_id";
+
 /// The overview's rate windows, in minutes.
 pub const WINDOWS_MIN: [i64; 4] = [1, 5, 15, 60];
 
@@ -50,6 +55,9 @@ pub struct BizRow {
     /// From the broker: jobs per stage queue, and the oldest waiting job.
     pub backlog: [u64; 5],
     pub oldest_job_age_ms: Option<i64>,
+    /// When the broker figures above were read (epoch ms); `None`: never read, so
+    /// `backlog` and `oldest_job_age_ms` are unknown, not zero.
+    pub queues_at: Option<i64>,
 }
 
 impl BizRow {
@@ -199,31 +207,72 @@ impl Store {
     /// throughput (rates, failures, audio and the notify sparkline folded into a string per
     /// business so 60 rows per business do not cross the wire), dead jobs and review counts.
     pub async fn overview_rows_at(&self, now: i64) -> Result<Vec<BizRow>> {
+        Ok(self.overview_at(now).await?.0)
+    }
+
+    /// The overview's rows and the header's counters (dead jobs still dead, calls in
+    /// review), the latter summed from the rows' own per-business counts instead of
+    /// counting the same index entries a second time.
+    pub async fn overview_at(&self, now: i64) -> Result<(Vec<BizRow>, (i64, i64))> {
+        let dead_counts = async {
+            // Grouped with the jobs of no business, so the total is every dead job.
+            let rows = sqlx::query(DEAD_COUNTS_SQL)
+                .fetch_all(&self.pool)
+                .await
+                .ctx(|| "counting dead jobs by business".into())?;
+            rows.iter()
+                .map(|r| Ok((col::<Option<i64>>(r, "business_id")?, col::<i64>(r, "n")?)))
+                .collect::<Result<Vec<_>>>()
+        };
+        // Only what a row shows of a business (its settings are the business view's).
+        let businesses = async {
+            let rows = sqlx::query("SELECT id, name, active FROM businesses ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .ctx(|| "listing businesses".into())?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        col::<i64>(r, "id")?,
+                        col::<String>(r, "name")?,
+                        col::<i64>(r, "active")? != 0,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()
+        };
         let (businesses, throughput, dead, review) = tokio::try_join!(
-            self.businesses(),
+            businesses,
             self.throughput_aggregate_cached(now),
-            self.dead_job_counts_by_business(),
+            dead_counts,
             self.review_counts_by_business(),
         )?;
-        let dead: HashMap<i64, i64> = dead.into_iter().collect();
+        let counters = (
+            dead.iter().map(|(_, n)| n).sum::<i64>(),
+            // calls.business_id is never NULL: every review call is in a group.
+            review.iter().map(|(_, n)| n).sum::<i64>(),
+        );
+        let dead: HashMap<i64, i64> = dead
+            .into_iter()
+            .filter_map(|(b, n)| Some((b?, n)))
+            .collect();
         let review: HashMap<i64, i64> = review.into_iter().collect();
         let mut by_biz: HashMap<i64, Vec<ThroughputAgg>> = HashMap::new();
         for t in throughput {
             by_biz.entry(t.business_id).or_default().push(t);
         }
         let mut out = Vec::with_capacity(businesses.len());
-        for b in businesses {
+        for (id, name, active) in businesses {
             let mut row = BizRow {
-                id: b.id,
-                name: b.name.clone(),
-                active: b.active,
-                dlq: *dead.get(&b.id).unwrap_or(&0),
-                review: *review.get(&b.id).unwrap_or(&0),
+                id,
+                name,
+                active,
+                dlq: *dead.get(&id).unwrap_or(&0),
+                review: *review.get(&id).unwrap_or(&0),
                 spark: vec![0; 60],
                 ..Default::default()
             };
             let (mut calls, mut fails) = (0i64, 0i64);
-            for t in by_biz.remove(&b.id).unwrap_or_default() {
+            for t in by_biz.remove(&id).unwrap_or_default() {
                 let Ok(stage) = t.stage.parse::<Stage>() else {
                     continue;
                 };
@@ -250,7 +299,7 @@ impl Store {
             };
             out.push(row);
         }
-        Ok(out)
+        Ok((out, counters))
     }
 
     /// `throughput_aggregate`, reading only the minutes not final at the last refresh.
@@ -268,10 +317,19 @@ impl Store {
                 _ => w60,
             }
         };
-        let rows = sqlx::query(
-            "SELECT business_id, stage, minute, calls, failures, audio_seconds FROM throughput \
-             WHERE minute >= $1",
-        )
+        // One row per business, its buckets packed as "stage:minute:calls:failures:audio,…":
+        // decoding 15k driver rows per refresh (every business and stage of the live
+        // minutes) cost more than the query; 1,000 short strings parse in a fraction.
+        let agg = match self.dialect {
+            Dialect::Postgres => "string_agg",
+            Dialect::Sqlite => "group_concat",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT business_id, {agg}(stage || ':' || CAST(minute AS TEXT) || ':' || \
+             CAST(calls AS TEXT) || ':' || CAST(failures AS TEXT) || ':' || \
+             CAST(audio_seconds AS TEXT), ',') AS buckets \
+             FROM throughput WHERE minute >= $1 GROUP BY business_id"
+        ))
         .bind(from)
         .fetch_all(&self.pool)
         .await
@@ -285,20 +343,21 @@ impl Store {
             c.rows.clear();
         }
         for r in &rows {
-            let key: (i64, String) = (col(r, "business_id")?, col(r, "stage")?);
-            let v: MinuteSums = (
-                col(r, "minute")?,
-                col(r, "calls")?,
-                col(r, "failures")?,
-                col(r, "audio_seconds")?,
-            );
-            if v.0 < final_until {
-                let minutes = c.rows.entry(key).or_default();
-                if !minutes.iter().any(|m| m.0 == v.0) {
-                    minutes.push(v);
+            let biz: i64 = col(r, "business_id")?;
+            let buckets: Option<String> = col(r, "buckets")?;
+            for item in buckets.as_deref().unwrap_or("").split(',') {
+                let Some((stage, v)) = parse_bucket(item) else {
+                    continue;
+                };
+                let key = (biz, stage.to_string());
+                if v.0 < final_until {
+                    let minutes = c.rows.entry(key).or_default();
+                    if !minutes.iter().any(|m| m.0 == v.0) {
+                        minutes.push(v);
+                    }
+                } else {
+                    live.entry(key).or_default().push(v);
                 }
-            } else {
-                live.entry(key).or_default().push(v);
             }
         }
         c.rows.retain(|_, minutes| {
@@ -632,34 +691,47 @@ impl Store {
     }
 
     /// Calls in flight longer than their stage's SLA (every stage), for the header: one
-    /// index range count per stage on `calls_in_flight_by_age`.
+    /// statement, an index range count per stage on `calls_in_flight_by_age` (one round
+    /// trip instead of one per stage).
     pub async fn stuck_count_at(&self, slas: &[(Stage, i64)], now: i64) -> Result<i64> {
-        let mut n = 0;
+        if slas.is_empty() {
+            return Ok(0);
+        }
+        let per_stage: Vec<String> = (0..slas.len())
+            .map(|i| {
+                format!(
+                    "SELECT COUNT(*) AS n FROM calls WHERE stage = ${} \
+                     AND state IN ('pending', 'running', 'retrying') AND state_since < ${}",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT CAST(SUM(n) AS BIGINT) FROM ({}) AS per_stage",
+            per_stage.join(" UNION ALL ")
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
         for (stage, sla) in slas {
-            n += sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM calls WHERE stage = $1 AND state IN ('pending', 'running', 'retrying') \
-                 AND state_since < $2",
-            )
-            .bind(stage.as_str())
-            .bind(now - sla)
+            query = query.bind(stage.as_str()).bind(now - sla);
+        }
+        query
             .fetch_one(&self.pool)
             .await
-            .ctx(|| format!("counting stuck calls of stage {stage}"))?;
-        }
-        Ok(n)
+            .ctx(|| "counting stuck calls".into())
     }
 
-    /// (dead jobs still dead, calls in review): the console header's counts.
+    /// (dead jobs still dead, calls in review): the console header's counts, in one
+    /// statement.
     pub async fn header_counters(&self) -> Result<(i64, i64)> {
-        let dead =
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM dead_jobs WHERE status = 'dead'")
-                .fetch_one(&self.pool);
-        let review =
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM calls WHERE state = 'review'")
-                .fetch_one(&self.pool);
-        let (d, r) = tokio::try_join!(dead, review)
-            .ctx(|| "counting dead jobs and calls in review".into())?;
-        Ok((d, r))
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM dead_jobs WHERE status = 'dead') AS dead, \
+             (SELECT COUNT(*) FROM calls WHERE state = 'review') AS review",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ctx(|| "counting dead jobs and calls in review".into())?;
+        Ok((col(&r, "dead")?, col(&r, "review")?))
     }
 
     /// The audit log, newest first.
@@ -707,6 +779,7 @@ impl Store {
                     publish_rate: None,
                     deliver_rate: None,
                     consumers: None,
+                    read_at: Some(now),
                 })
             })
             .collect()
@@ -740,6 +813,14 @@ type MinuteSums = (i64, i64, i64, i64);
 
 /// A minute this much older than the current one is final.
 const FINAL_AFTER_MS: i64 = 2 * 60_000;
+
+/// "stage:minute:calls:failures:audio" → (stage, (minute, calls, failures, audio)).
+fn parse_bucket(item: &str) -> Option<(&str, MinuteSums)> {
+    let mut it = item.split(':');
+    let stage = it.next().filter(|s| !s.is_empty())?;
+    let mut num = || it.next()?.parse::<i64>().ok();
+    Some((stage, (num()?, num()?, num()?, num()?)))
+}
 
 /// "offset:calls:failures,…" → `len` (calls, failures) slots, oldest first.
 fn parse_series(s: Option<&str>, len: usize) -> Vec<(u64, u64)> {

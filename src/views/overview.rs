@@ -35,6 +35,24 @@ pub const SORTS: &[&str] = &[
 
 const HEADER_H: u16 = 2;
 
+/// Broker figures older than this are stale: their cells carry a `~` and the title says
+/// how old the oldest shown are (the console reads the broker about every second).
+pub const QUEUES_STALE_MS: i64 = 5_000;
+
+/// How old a row's broker figures are at `now`; `None`: never read (unknown).
+fn queues_age(b: &BizRow, now: i64) -> Option<i64> {
+    b.queues_at.map(|at| (now - at).max(0))
+}
+
+/// "0.4s" under ten seconds (a fresh read is sub-second), `age` above.
+fn short_age(ms: i64) -> String {
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        age(ms)
+    }
+}
+
 /// Width from which every stage gets its own column.
 const WIDE: u16 = 130;
 
@@ -156,15 +174,29 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         _ => None,
     };
 
+    let now = s.now_ms;
+    // A queue figure: "?" never read, "~" read longer than `QUEUES_STALE_MS` ago.
+    let queue_text = |b: &BizRow, q: u64, width: usize| -> (String, bool) {
+        match queues_age(b, now) {
+            None => (format!("{:>width$}", "?"), true),
+            Some(a) if a > QUEUES_STALE_MS => {
+                (format!("~{:>w$}", q, w = width.saturating_sub(1)), true)
+            }
+            Some(_) => (format!("{q:>width$}"), false),
+        }
+    };
     let cell_rate = |b: &BizRow, i: usize| -> Cell<'static> {
         let r = b.rates[i][w];
         let q = b.backlog[i];
+        let (q_text, q_unsure) = queue_text(b, q, 5);
         let (rc, qc) = match old(b.id) {
             Some(o) => ((o.rates[i][w] - r).abs() >= 0.05, o.backlog[i] != q),
             None => (false, false),
         };
         let rate_style = if rc { CHANGED } else { Style::new() };
-        let q_style = if q == 0 {
+        let q_style = if q_unsure {
+            WARN
+        } else if q == 0 {
             DIM
         } else if q >= 100 {
             WARN
@@ -174,7 +206,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         Cell::from(Line::from(vec![
             Span::styled(format!("{:>5}", fmt_rate(r)), rate_style),
             Span::styled(
-                format!(" {:>5}", q),
+                format!(" {q_text}"),
                 if qc { q_style.patch(CHANGED) } else { q_style },
             ),
         ]))
@@ -206,6 +238,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         } else {
             let done = b.rates[4][w];
             let q = b.backlog_total();
+            let (q_text, q_unsure) = queue_text(b, q, 6);
             cells.push(Cell::from(format!("{:>6}", fmt_rate(done))).style(
                 if changed(&|x| fmt_rate(x.rates[4][w])) {
                     CHANGED
@@ -213,15 +246,15 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
                     Style::new()
                 },
             ));
-            cells.push(Cell::from(format!("{q:>6}")).style(
-                if changed(&|x| x.backlog_total().to_string()) {
-                    CHANGED
-                } else if q == 0 {
-                    DIM
-                } else {
-                    Style::new()
-                },
-            ));
+            cells.push(Cell::from(q_text).style(if q_unsure {
+                WARN
+            } else if changed(&|x| x.backlog_total().to_string()) {
+                CHANGED
+            } else if q == 0 {
+                DIM
+            } else {
+                Style::new()
+            }));
         }
         let lag = b.oldest_job_age_ms.unwrap_or(0);
         // Alerts carry a "!" too, so they read without colour (NO_COLOR, colour blindness).
@@ -229,7 +262,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         cells.push(
             Cell::from(format!(
                 "{:>6}{}",
-                b.oldest_job_age_ms.map(age).unwrap_or_else(|| "-".into()),
+                match (b.queues_at, b.oldest_job_age_ms) {
+                    (None, _) => "?".into(),
+                    (Some(_), Some(a)) => age(a),
+                    (Some(_), None) => "-".into(),
+                },
                 bang(lag > s.alerts.lag_ms)
             ))
             .style(if lag > s.alerts.lag_ms {
@@ -337,11 +374,26 @@ pub fn draw(f: &mut Frame, area: Rect, s: &ConsoleState) {
         tot.push(Cell::from(sparkline(&all, spark_w as usize)).style(Style::new().fg(Color::Cyan)));
     }
 
+    // How old the broker figures on screen are: the truth includes its age.
+    let unread = rows.iter().filter(|b| b.queues_at.is_none()).count();
+    let oldest = rows.iter().filter_map(|b| queues_age(b, now)).max();
+    let queues_span = match (oldest, unread) {
+        (_, n) if n > 0 => Span::styled(format!("· queues of {n} not read yet "), WARN),
+        (Some(a), _) if a > 30_000 => {
+            Span::styled(format!("· queues {} old (stale) ", short_age(a)), ALERT)
+        }
+        (Some(a), _) if a > QUEUES_STALE_MS => {
+            Span::styled(format!("· queues {} old (stale) ", short_age(a)), WARN)
+        }
+        (Some(a), _) => Span::styled(format!("· queues {} old ", short_age(a)), DIM),
+        (None, _) => Span::raw(""),
+    };
     let title = Line::from(vec![
         Span::styled(
             format!(" businesses {} of {total} ", rows.len()),
             Style::new().add_modifier(Modifier::BOLD),
         ),
+        queues_span,
         Span::styled(
             format!(
                 "· rates over {} min (w) · sort {}{} (s/S) ",

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long one management API answer is reused. The API itself samples queue figures every
-/// 5 s (`collect_statistics_interval`), so asking more often than this buys nothing; every
-/// console and the orphan check of this process share the answer.
-const MGMT_TTL: Duration = Duration::from_millis(1000);
+/// How long one management API answer is reused: every console and the orphan check of this
+/// process share it. Shorter than the console's broker feed period (1 s), so each of the
+/// feed's polls makes its own request and the age it shows is the age of what it read.
+/// (The API itself samples queue figures every 5 s, `collect_statistics_interval`.)
+const MGMT_TTL: Duration = Duration::from_millis(500);
 /// The management API's largest page.
 const MGMT_PAGE: usize = 500;
 /// Up to this many businesses are named in the filter (one short URL, usually one page);
@@ -34,8 +35,8 @@ type Listing = Arc<HashMap<String, serde_json::Value>>;
 
 #[derive(Default)]
 pub(super) struct MgmtCache {
-    /// (fetched at, filter, listing)
-    slot: tokio::sync::Mutex<Option<(Instant, String, Listing)>>,
+    /// (fetched at, the request's start in epoch ms, filter, listing)
+    slot: tokio::sync::Mutex<Option<(Instant, i64, String, Listing)>>,
     /// HTTP requests made to the management API (benchmarks and tests count them).
     requests: AtomicU64,
     /// Passive declares made (benchmarks and tests count them).
@@ -145,7 +146,7 @@ impl Inner {
         }
         let names: Vec<String> = keys.iter().map(|k| self.work_queue(&k.2)).collect();
         let now = crate::now_ms();
-        if let Some(mgmt) = self.management_stats(&businesses).await {
+        if let Some((mgmt, read_at)) = self.management_stats(&businesses).await {
             let mut out: Vec<QueueStat> = keys
                 .into_iter()
                 .zip(&names)
@@ -161,6 +162,7 @@ impl Inner {
                         publish_rate: None,
                         deliver_rate: None,
                         consumers: Some(0),
+                        read_at: Some(read_at),
                     },
                     Some(q) => {
                         let ready = q["messages_ready"].as_u64().unwrap_or(0);
@@ -178,6 +180,7 @@ impl Inner {
                             deliver_rate: q["message_stats"]["deliver_get_details"]["rate"]
                                 .as_f64(),
                             consumers: q["consumers"].as_u64(),
+                            read_at: Some(read_at),
                         }
                     }
                 })
@@ -202,6 +205,7 @@ impl Inner {
                     publish_rate: None,
                     deliver_rate: None,
                     consumers: Some(consumers),
+                    read_at: Some(now),
                 }
             })
             .collect();
@@ -228,6 +232,7 @@ impl Inner {
                     publish_rate: None,
                     deliver_rate: None,
                     consumers: Some(consumers),
+                    read_at: None,
                 }
             })
             .collect())
@@ -299,17 +304,18 @@ impl Inner {
 
     /// Per queue name, the management API's view of these businesses' work queues; None
     /// when the API is not configured or failed (stats then come from passive declares).
-    async fn management_stats(&self, businesses: &[i64]) -> Option<Listing> {
+    async fn management_stats(&self, businesses: &[i64]) -> Option<(Listing, i64)> {
         let base = self.settings.management_url.as_ref()?;
         let filter = work_queue_filter(&self.settings.prefix, businesses);
         let mut slot = self.stats_cache.slot.lock().await;
-        if let Some((at, f, map)) = slot.as_ref() {
+        if let Some((at, read_at, f, map)) = slot.as_ref() {
             // A listing of all the prefix's queues answers any subset too.
             let covers = *f == filter || f.ends_with("\\.[0-9]+$");
             if at.elapsed() < MGMT_TTL && covers {
-                return Some(map.clone());
+                return Some((map.clone(), *read_at));
             }
         }
+        let read_at = crate::now_ms();
         let url = format!(
             "{}/api/queues/{}",
             base.trim_end_matches('/'),
@@ -337,8 +343,8 @@ impl Inner {
                 .filter_map(|q| Some((q["name"].as_str()?.to_string(), q)))
                 .collect(),
         );
-        *slot = Some((Instant::now(), filter, map.clone()));
-        Some(map)
+        *slot = Some((Instant::now(), read_at, filter, map.clone()));
+        Some((map, read_at))
     }
 
     /// One page of the filtered queue listing (`{"items": […], "page_count": n, …}`).
