@@ -1,9 +1,9 @@
 //! Businesses (tenants) and their pipeline settings.
 
-use std::collections::HashMap;
 use super::{col, Ctx, Result, Store};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Business {

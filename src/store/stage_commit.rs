@@ -77,7 +77,9 @@ fn field_sets(fields: &[(&'static str, CallField)], first: usize) -> String {
         .iter()
         .enumerate()
         .map(|(i, (col, _))| {
-            debug_assert!(col.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+            debug_assert!(col
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
             format!(", {col} = ${}", first + i)
         })
         .collect()
@@ -317,12 +319,12 @@ impl Store {
             field_sets(c.call_fields, 7)
         );
         let mut q = sqlx::query_scalar::<_, i64>(&sql)
-        .bind(c.to.stage.as_str())
-        .bind(c.to.state.as_str())
-        .bind(now)
-        .bind(c.call_id)
-        .bind(c.token)
-        .bind(c.stage.as_str());
+            .bind(c.to.stage.as_str())
+            .bind(c.to.state.as_str())
+            .bind(now)
+            .bind(c.call_id)
+            .bind(c.token)
+            .bind(c.stage.as_str());
         for (_, v) in c.call_fields {
             q = match v {
                 CallField::Text(t) => q.bind(t.as_deref()),
@@ -338,7 +340,8 @@ impl Store {
         };
         self.append_pending_events(&mut *tx, c.call_id, business_id, c.events)
             .await?;
-        self.save_analyses_in(&mut *tx, c.call_id, c.analyses).await?;
+        self.save_analyses_in(&mut *tx, c.call_id, c.analyses)
+            .await?;
         sqlx::query(
             "INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL, 'pipeline')",

@@ -67,16 +67,16 @@ async fn event(
     super::run_scope::note(
         &ctx.store,
         &NewEvent {
-                call_id: call.id,
-                business_id: call.business_id,
-                stage: Stage::Analyze,
-                kind,
-                reason,
-                detail,
-                actor: "pipeline",
-            },
-        )
-        .await?;
+            call_id: call.id,
+            business_id: call.business_id,
+            stage: Stage::Analyze,
+            kind,
+            reason,
+            detail,
+            actor: "pipeline",
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -591,16 +591,16 @@ async fn record_evidence(
     super::run_scope::note(
         &ctx.store,
         &NewEvent {
-                call_id: call.id,
-                business_id: call.business_id,
-                stage: crate::domain::stage::Stage::Link,
-                kind: "link_evidence",
-                reason: format!("link evidence: {}", parts.join("; ")),
-                detail: serde_json::to_string(ev).ok(),
-                actor: "pipeline",
-            },
-        )
-        .await?;
+            call_id: call.id,
+            business_id: call.business_id,
+            stage: crate::domain::stage::Stage::Link,
+            kind: "link_evidence",
+            reason: format!("link evidence: {}", parts.join("; ")),
+            detail: serde_json::to_string(ev).ok(),
+            actor: "pipeline",
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -109,7 +109,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         || (store.lead_origin_call(lead.id).await? == Some(call.id)
             && !call.direction.eq_ignore_ascii_case("outbound"));
     let follow_up =
-        crate::pipeline::outbound::after_lead(store, &business.name, &call, &lead, is_new).await?;
+        crate::pipeline::outbound::after_lead(store, &business.name, call, &lead, is_new).await?;
     Ok(Outcome::With {
         then: Box::new(Outcome::Next { reason: outcome }),
         follow_ups: vec![follow_up],

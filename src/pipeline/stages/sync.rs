@@ -19,23 +19,26 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         call.id,
         vec![
             ("from_e164", CallField::Text(phone.e164.clone())),
-            ("number_status", CallField::Text(Some(phone.status.as_str().into()))),
+            (
+                "number_status",
+                CallField::Text(Some(phone.status.as_str().into())),
+            ),
         ],
     )
     .await?;
     super::run_scope::note(
         store,
         &NewEvent {
-                call_id: call.id,
-                business_id: call.business_id,
-                stage: crate::domain::stage::Stage::Sync,
-                kind: "number",
-                reason: format!("caller number {}: {}", phone.status.as_str(), phone.reason),
-                detail: None,
-                actor: "pipeline",
-            },
-        )
-        .await?;
+            call_id: call.id,
+            business_id: call.business_id,
+            stage: crate::domain::stage::Stage::Sync,
+            kind: "number",
+            reason: format!("caller number {}: {}", phone.status.as_str(), phone.reason),
+            detail: None,
+            actor: "pipeline",
+        },
+    )
+    .await?;
 
     if business.lead_filter {
         let known = match (&phone.status, &phone.e164) {
