@@ -238,6 +238,38 @@ async fn run(store: Store, broker: DynBroker) {
         missing_lead, 0,
         "finished calls without a lead decision in their trace"
     );
+    // What a stage run noted (its trace rows, the caller's number, the agents' results)
+    // committed with its result: before the result row, and on the call.
+    for (stage, noted) in [
+        ("sync", "'number'"),
+        ("analyze", "'analysis', 'name', 'qc', 'qc_skipped', 'agent_skipped', 'agents'"),
+    ] {
+        let misordered: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM calls c WHERE \
+             (SELECT MAX(id) FROM call_events e WHERE e.call_id = c.id AND e.stage = '{stage}' AND e.kind IN ({noted})) > \
+             (SELECT MAX(id) FROM call_events r WHERE r.call_id = c.id AND r.stage = '{stage}' AND r.kind IN ('completed', 'done', 'review'))"
+        ))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(misordered, 0, "{stage} rows written after the stage's result row");
+    }
+    let unnoted: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls c WHERE c.stage <> 'sync' AND (c.number_status IS NULL OR NOT EXISTS \
+         (SELECT 1 FROM call_events e WHERE e.call_id = c.id AND e.kind = 'number'))",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(unnoted, 0, "calls past sync without their number and its trace row");
+    let unanalyzed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls c WHERE c.stage IN ('link', 'notify') \
+         AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.call_id = c.id)",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(unanalyzed, 0, "calls past analysis without the agents' results");
     let unexplained_review: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE state = 'review' AND (review_reason IS NULL OR review_reason = '')")
             .fetch_one(store.pool())
