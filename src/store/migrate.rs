@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0013_fair_claims.sql"),
         sqlite: include_str!("../../migrations/sqlite/0013_fair_claims.sql"),
     },
+    Migration {
+        version: 14,
+        name: "compound_name_keys",
+        postgres: include_str!("../../migrations/postgres/0014_compound_name_keys.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0014_compound_name_keys.sql"),
+    },
 ];
 
 /// The database roles the console's roles map to (see `store::roles`).

@@ -17,9 +17,10 @@ use super::{Outcome, StageError};
 use crate::domain::decisions::review_priority;
 use crate::domain::names::spoken_phone::spoken_phones;
 use crate::domain::names::{
-    caller_evidence, fold_digraphs, fold_key, guard_llm_name_in, link_decision, normalize_name,
-    rank_customers, word_keys, CallerEvidence, CandidateCustomer, LinkDecision, LinkEvidence,
-    NameContext, NameQuery, QuerySource, RankedCandidate,
+    caller_evidence, compound_key, compound_overflow_key, fold_digraphs, fold_key,
+    guard_llm_name_in, link_decision, normalize_name, rank_customers, word_keys, CallerEvidence,
+    CandidateCustomer, LinkDecision, LinkEvidence, NameContext, NameQuery, QuerySource,
+    RankedCandidate, COMPOUND_ONE_WORD,
 };
 use crate::domain::phone::normalize_phone;
 use crate::pipeline::context::PipelineCtx;
@@ -614,10 +615,15 @@ pub const KEY_READ_LIMIT: i64 = 2_000;
 /// Candidate sets at least this large are scored on a blocking thread, off the runtime.
 const SCORE_OFF_RUNTIME: usize = 256;
 
-/// Customers whose name keys match the name: the same full name (any spelling) always;
-/// everyone with the surname (and, for one word, the first name) while that key is held by
-/// at most [`KEY_READ_LIMIT`] customers. Returns the customers and, for every key skipped
-/// as too common, a trace note.
+/// Customers whose name keys match the name: the same full name (any spelling, either
+/// way round) always; everyone with the surname (and, for one word, the first name) while
+/// that key is held by at most [`KEY_READ_LIMIT`] customers. Returns the customers and,
+/// for every key skipped as too common, a trace note.
+///
+/// The full name is read from its compound keys (one posting list per combination of a
+/// surname key and a first-name key, see `domain::names::compound_keys`), never cut: the
+/// same candidates as intersecting the surname's and the first name's postings, without
+/// walking tens of thousands of "Müller"s to find the few "Anna Müller"s.
 async fn name_candidates(
     store: &Store,
     business_id: i64,
@@ -646,39 +652,42 @@ async fn name_candidates(
     if toks.len() == 1 {
         tiers.insert(0, ("f", sur.clone()));
     }
-    let mut wanted: Vec<String> = tiers.iter().flat_map(|(pos, k)| pre(pos, k)).collect();
-    // The full name, either way round (a one-word customer name counts as any first name).
-    let mut first_or_single = pre("f", &first);
-    first_or_single.push("n1".into());
-    let pairs = if first.is_empty() {
+    let mut out = if first.is_empty() {
         vec![]
     } else {
-        vec![
-            (pre("l", &sur), first_or_single),
-            (pre("l", &first), pre("f", &sur)),
-        ]
+        // The full name, either way round (a one-word customer name counts as any first
+        // name): every (surname key, first-name key) combination, and for names with too
+        // many combinations their overflow key probed for the first name.
+        let mut first_or_single = first.clone();
+        first_or_single.push(COMPOUND_ONE_WORD.into());
+        let mut full = Vec::new();
+        let mut overflow = Vec::new();
+        for (s, f) in [(&sur, &first_or_single), (&first, &sur)] {
+            full.extend(
+                s.iter()
+                    .flat_map(|s| f.iter().map(move |f| compound_key(s, f))),
+            );
+            let probe: Vec<String> = f
+                .iter()
+                .map(|k| {
+                    if k == COMPOUND_ONE_WORD {
+                        k.clone()
+                    } else {
+                        format!("f{k}")
+                    }
+                })
+                .collect();
+            overflow.push((s.iter().map(|k| compound_overflow_key(k)).collect(), probe));
+        }
+        full.sort();
+        full.dedup();
+        store
+            .customers_by_full_name_keys(business_id, &full, &overflow)
+            .await?
     };
-    for (x, y) in &pairs {
-        wanted.extend(x.iter().chain(y).cloned());
-    }
+    let wanted: Vec<String> = tiers.iter().flat_map(|(pos, k)| pre(pos, k)).collect();
     let counts = key_counts(store, business_id, &wanted).await?;
     let held = |k: &String| counts.get(k).copied().unwrap_or(0);
-    // Walk the rarer side of each pair, probe the other; keys nobody holds are dropped.
-    let pairs: Vec<(Vec<String>, Vec<String>)> = pairs
-        .into_iter()
-        .map(|(x, y)| {
-            let x: Vec<String> = x.into_iter().filter(|k| held(k) > 0).collect();
-            let y: Vec<String> = y.into_iter().filter(|k| held(k) > 0).collect();
-            let (nx, ny): (i64, i64) = (x.iter().map(held).sum(), y.iter().map(held).sum());
-            if nx <= ny {
-                (x, y)
-            } else {
-                (y, x)
-            }
-        })
-        .collect();
-    // The intersection of two keys: as many as there are, never cut.
-    let mut out = store.customers_by_key_pairs(business_id, &pairs).await?;
     let mut seen: std::collections::HashSet<i64> = out.iter().map(|c| c.id).collect();
     for (pos, keys) in tiers {
         let (mut read, mut skipped) = (Vec::new(), Vec::new());
@@ -715,7 +724,8 @@ async fn name_candidates(
 
 /// How many customers hold each name key (0 when none). Counting a common key reads its
 /// whole index range, so answers are reused for a minute: a few customers more or less do
-/// not change whether a key is common or how much a surname's frequency weighs.
+/// not change whether a key is common or how much a surname's frequency weighs. Zero is
+/// never reused (a key's first holder must not stay unread for a minute).
 async fn key_counts(
     store: &Store,
     business_id: i64,
@@ -755,7 +765,11 @@ async fn key_counts(
         }
         for k in &missing {
             let n = fetched.get(k).copied().unwrap_or(0);
-            m.insert((business_id, k.clone()), (now, n));
+            // A key nobody holds is not remembered: the customer who gets it next must be
+            // found at once (and counting an empty range costs nothing).
+            if n > 0 {
+                m.insert((business_id, k.clone()), (now, n));
+            }
             out.insert(k.clone(), n);
         }
     }
