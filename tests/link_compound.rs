@@ -208,8 +208,17 @@ async fn a_full_name_finds_its_customer_among_thousands_of_namesakes(store: Stor
     let bid = store.ensure_business("Praxis Namen").await.unwrap().id;
     // 5,000 Müllers (none called Theodor) and 3,000 Theodors (none called Müller): both
     // words of "Theodor Müller" are far too common to be read alone.
-    let firsts = ["Anna", "Peter", "Klaus", "Sabine", "Jürgen", "Monika", "Eva"];
-    let surs = ["Weber", "Schmidt", "Schneider", "Fischer", "Becker", "Wagner"];
+    let firsts = [
+        "Anna", "Peter", "Klaus", "Sabine", "Jürgen", "Monika", "Eva",
+    ];
+    let surs = [
+        "Weber",
+        "Schmidt",
+        "Schneider",
+        "Fischer",
+        "Becker",
+        "Wagner",
+    ];
     let mut names: Vec<String> = (0..5_000)
         .map(|i| format!("{} Müller", firsts[i % firsts.len()]))
         .collect();
@@ -247,7 +256,10 @@ async fn a_full_name_finds_its_customer_among_thousands_of_namesakes(store: Stor
     // Another first name of a Müller: many namesakes with exactly that name → review with
     // them as candidates, not a link, and not nothing.
     let (out, cid) = link_says(&store, bid, "t4", "Guten Tag, mein Name ist Eva Müller.").await;
-    assert!(matches!(out, Outcome::Review { .. }) && cid.is_none(), "{out:?}");
+    assert!(
+        matches!(out, Outcome::Review { .. }) && cid.is_none(),
+        "{out:?}"
+    );
     let cands: String = sqlx::query_scalar(
         "SELECT review_candidates FROM calls WHERE business_id = $1 AND external_id = 't4'",
     )
@@ -257,7 +269,10 @@ async fn a_full_name_finds_its_customer_among_thousands_of_namesakes(store: Stor
     .unwrap();
     let cands: Vec<serde_json::Value> = serde_json::from_str(&cands).unwrap();
     assert!(cands.len() >= 50, "{}", cands.len());
-    assert!(cands.iter().take(50).all(|c| c["name"] == "Eva Müller"), "{cands:?}");
+    assert!(
+        cands.iter().take(50).all(|c| c["name"] == "Eva Müller"),
+        "{cands:?}"
+    );
 }
 
 async fn migration_0014_builds_the_compound_keys_of_customers_keyed_before(store: Store) {

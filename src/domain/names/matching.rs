@@ -511,14 +511,22 @@ impl QueryFacts {
     }
 }
 
-fn score_with(
-    q: &NameQuery,
-    c: &CandidateCustomer,
-    ev: &LinkEvidence,
-    facts: &QueryFacts,
-) -> RankedCandidate {
+/// What a customer's stored name alone says about the query (the same for every customer
+/// with that name: computed once per distinct name, see [`rank_customers`]).
+#[derive(Clone)]
+struct NameFacts {
+    score: f64,
+    sur_same: bool,
+    /// After the gender evidence.
+    confidence: f64,
+    agreement: i64,
+    parts: Vec<String>,
+    vetoes: Vec<String>,
+}
+
+fn name_facts(q: &NameQuery, c_name: &str, facts: &QueryFacts) -> NameFacts {
     let qn = normalize_name(&q.name);
-    let cn = normalize_name(&c.name);
+    let cn = normalize_name(c_name);
     let qt: Vec<&str> = qn.split_whitespace().collect();
     let ct: Vec<&str> = cn.split_whitespace().collect();
     let mut vetoes: Vec<String> = Vec::new();
@@ -611,7 +619,7 @@ fn score_with(
     let mut confidence = score;
     // Gender by title or first name, against the customer's first name or stored title.
     let q_gender = facts.gender.clone();
-    let c_gender = gender_of_title(stored_title(&c.name).as_deref())
+    let c_gender = gender_of_title(stored_title(c_name).as_deref())
         .or_else(|| (ct.len() >= 2).then(|| gender_of_first(ct[0])).flatten());
     match (q_gender, c_gender) {
         (Some((g, why)), Some(cg)) if g != cg => {
@@ -626,6 +634,32 @@ fn score_with(
         }
         _ => {}
     }
+    NameFacts {
+        score,
+        sur_same,
+        confidence,
+        agreement,
+        parts,
+        vetoes,
+    }
+}
+
+/// The customer's own evidence (surname frequency, spoken number, history) and the
+/// query's (cue, source, direction) on top of what the name said.
+fn finish_score(
+    q: &NameQuery,
+    c: &CandidateCustomer,
+    ev: &LinkEvidence,
+    named: NameFacts,
+) -> RankedCandidate {
+    let NameFacts {
+        score,
+        sur_same,
+        mut confidence,
+        mut agreement,
+        mut parts,
+        mut vetoes,
+    } = named;
     // Surname frequency.
     let penalty = tf_penalty(c.surname_share);
     confidence *= 1.0 - penalty;
@@ -716,9 +750,18 @@ pub fn rank_customers(
     review_floor: f64,
 ) -> Vec<RankedCandidate> {
     let facts = QueryFacts::of(q);
+    // Large candidate sets are large because many customers share a name: what the name
+    // says is worked out once per distinct name.
+    let mut by_name: std::collections::HashMap<&str, NameFacts> = std::collections::HashMap::new();
     let mut out: Vec<RankedCandidate> = customers
         .iter()
-        .map(|c| score_with(q, c, ev, &facts))
+        .map(|c| {
+            let named = by_name
+                .entry(c.name.as_str())
+                .or_insert_with(|| name_facts(q, &c.name, &facts))
+                .clone();
+            finish_score(q, c, ev, named)
+        })
         // Above the floor, or the same surname (a Petra for a Peter is worth a look), or
         // the customer whose number the caller said.
         .filter(|c| {

@@ -809,7 +809,8 @@ async fn candidate_customers(
                 .map(|l| format!("lf:{}", fold_digraphs(&fold_key(l))))
         })
     };
-    let mut keys: Vec<String> = customers.iter().filter_map(surname_of).collect();
+    let surnames: Vec<Option<String>> = customers.iter().map(surname_of).collect();
+    let mut keys: Vec<String> = surnames.iter().flatten().cloned().collect();
     keys.sort();
     keys.dedup();
     let counts = key_counts(store, business_id, &keys).await?;
@@ -822,12 +823,13 @@ async fn candidate_customers(
     let history: HashMap<i64, i64> = store.prior_call_counts(&ids).await?.into_iter().collect();
     Ok(customers
         .iter()
-        .filter(|c| c.name.is_some() || c.phone.is_some())
-        .map(|c| CandidateCustomer {
+        .zip(surnames)
+        .filter(|(c, _)| c.name.is_some() || c.phone.is_some())
+        .map(|(c, surname)| CandidateCustomer {
             id: c.id,
             name: c.name.clone().unwrap_or_default(),
             phone: c.phone.clone(),
-            surname_share: surname_of(c)
+            surname_share: surname
                 .and_then(|k| counts.get(&k).copied())
                 .map_or(0.0, |n| n as f64 / total),
             prior_calls: history.get(&c.id).copied().unwrap_or(0),
