@@ -266,7 +266,15 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             }
         }
         let cands = candidate_customers(store, call.business_id, &customers).await?;
-        let mut r = rank(q, cands, &link_ev, ctx.settings.review_floor).await?;
+        let mut r = rank_with_shares(
+            store,
+            call.business_id,
+            q,
+            cands,
+            &link_ev,
+            ctx.settings.review_floor,
+        )
+        .await?;
         if let Some(t) = &third {
             for c in r.iter_mut() {
                 c.vetoes.push(t.clone());
@@ -796,25 +804,53 @@ async fn rank(
         .map_err(|e| StageError::Transient(format!("scoring name candidates: {e}")))
 }
 
-/// Customers with their surname share (on folded keys) and earlier calls.
-async fn candidate_customers(
+/// [`rank`] with every candidate's surname frequency. Frequencies cost a count per
+/// surname, so the candidates are first ranked as if every surname were rare: a frequency
+/// only lowers confidence, so whoever that drops would be dropped with it too. Only the
+/// rest (usually the same surname and its spellings) have their surnames counted and are
+/// ranked again: the same result as counting everyone's.
+async fn rank_with_shares(
     store: &Store,
     business_id: i64,
-    customers: &[Customer],
-) -> Result<Vec<CandidateCustomer>, StageError> {
-    let surname_of = |c: &Customer| {
-        c.name.as_deref().map(normalize_name).and_then(|n| {
-            n.split_whitespace()
-                .last()
-                .map(|l| format!("lf:{}", fold_digraphs(&fold_key(l))))
-        })
+    q: &NameQuery,
+    cands: Vec<CandidateCustomer>,
+    ev: &LinkEvidence,
+    floor: f64,
+) -> Result<Vec<RankedCandidate>, StageError> {
+    let kept: std::collections::HashSet<i64> = rank(q, cands.clone(), ev, floor)
+        .await?
+        .iter()
+        .map(|r| r.customer_id)
+        .collect();
+    let mut cands: Vec<CandidateCustomer> =
+        cands.into_iter().filter(|c| kept.contains(&c.id)).collect();
+    let surname_of = |c: &CandidateCustomer| {
+        normalize_name(&c.name)
+            .split_whitespace()
+            .last()
+            .map(|l| format!("lf:{}", fold_digraphs(&fold_key(l))))
     };
-    let surnames: Vec<Option<String>> = customers.iter().map(surname_of).collect();
+    let surnames: Vec<Option<String>> = cands.iter().map(surname_of).collect();
     let mut keys: Vec<String> = surnames.iter().flatten().cloned().collect();
     keys.sort();
     keys.dedup();
     let counts = key_counts(store, business_id, &keys).await?;
     let total = named_total(store, business_id).await?.max(1) as f64;
+    for (c, k) in cands.iter_mut().zip(surnames) {
+        c.surname_share = k
+            .and_then(|k| counts.get(&k).copied())
+            .map_or(0.0, |n| n as f64 / total);
+    }
+    rank(q, cands, ev, floor).await
+}
+
+/// Customers as candidates, with their earlier calls (surname shares: see
+/// [`rank_with_shares`]).
+async fn candidate_customers(
+    store: &Store,
+    _business_id: i64,
+    customers: &[Customer],
+) -> Result<Vec<CandidateCustomer>, StageError> {
     let ids: Vec<i64> = customers
         .iter()
         .take(HISTORY_FOR.max(customers.len().min(HISTORY_FOR)))
@@ -823,15 +859,12 @@ async fn candidate_customers(
     let history: HashMap<i64, i64> = store.prior_call_counts(&ids).await?.into_iter().collect();
     Ok(customers
         .iter()
-        .zip(surnames)
-        .filter(|(c, _)| c.name.is_some() || c.phone.is_some())
-        .map(|(c, surname)| CandidateCustomer {
+        .filter(|c| c.name.is_some() || c.phone.is_some())
+        .map(|c| CandidateCustomer {
             id: c.id,
             name: c.name.clone().unwrap_or_default(),
             phone: c.phone.clone(),
-            surname_share: surname
-                .and_then(|k| counts.get(&k).copied())
-                .map_or(0.0, |n| n as f64 / total),
+            surname_share: 0.0,
             prior_calls: history.get(&c.id).copied().unwrap_or(0),
         })
         .collect())
