@@ -398,20 +398,40 @@ impl Store {
         if parts.is_empty() {
             return Ok(vec![]);
         }
-        let sql = format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({}) AND merged_into IS NULL \
-             AND is_temporary = 0 AND name IS NOT NULL ORDER BY id",
-            parts.join(" UNION ")
-        );
-        let mut q = sqlx::query(&sql).bind(business_id);
+        // The ids first (index only), then their rows by primary key: one statement for
+        // both let Postgres's generic plan of a prepared statement hash a scan of the
+        // whole customers table against the key lists (150 ms at a million customers).
+        let sql = parts.join(" UNION ");
+        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(business_id);
         for b in &owned {
             q = q.bind(b.as_str());
         }
-        let rows = q
+        let ids = q
             .fetch_all(&self.pool)
             .await
             .ctx(|| format!("finding customers of business {business_id} by full-name keys"))?;
-        rows.iter().map(customer).collect()
+        self.named_customers_by_ids(&ids).await
+    }
+
+    /// Live, named, non-temporary customers among these ids, by id.
+    pub async fn named_customers_by_ids(&self, ids: &[i64]) -> Result<Vec<Customer>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(5000) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({}) AND merged_into IS NULL \
+                 AND is_temporary = 0 AND name IS NOT NULL",
+                list.join(",")
+            ))
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("reading {} candidate customers", chunk.len()))?;
+            for r in &rows {
+                out.push(customer(r)?);
+            }
+        }
+        out.sort_by_key(|c| c.id);
+        Ok(out)
     }
 
     /// Live, named, non-temporary customers holding any of these name keys (as stored:
