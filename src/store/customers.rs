@@ -463,6 +463,30 @@ impl Store {
         rows.iter().map(customer).collect()
     }
 
+    /// Ids of the customers holding any of these name keys (index only; live or not: read
+    /// them with [`Store::named_customers_by_ids`]).
+    pub async fn customer_ids_by_keys(
+        &self,
+        business_id: i64,
+        keys: &[String],
+    ) -> Result<Vec<i64>> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT DISTINCT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({})",
+            marks.join(",")
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(business_id);
+        for k in keys {
+            q = q.bind(k);
+        }
+        q.fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("finding customers of business {business_id} by name keys {keys:?}"))
+    }
+
     /// Live, named, non-temporary customers holding a key of `drive` AND a key of `probe`,
     /// for each pair (union), by id. The `drive` side is walked and each of its customers
     /// probed in the primary key for the other side, so put the rarer keys there.

@@ -721,11 +721,15 @@ async fn name_candidates(
         if read.is_empty() {
             continue;
         }
-        for c in store.customers_by_keys(business_id, &read).await? {
-            if seen.insert(c.id) {
-                out.push(c);
-            }
-        }
+        // Ids first: customers an earlier read found (the full name, the exact spelling)
+        // are not read again.
+        let ids: Vec<i64> = store
+            .customer_ids_by_keys(business_id, &read)
+            .await?
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .collect();
+        out.extend(store.named_customers_by_ids(&ids).await?);
     }
     Ok((out, notes))
 }
