@@ -380,7 +380,7 @@ impl Store {
         if !full.is_empty() {
             let f = list(full, &mut owned);
             parts.push(format!(
-                "SELECT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({f})"
+                "SELECT DISTINCT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({f})"
             ));
         }
         for (drive, probe) in pairs {
@@ -415,6 +415,9 @@ impl Store {
 
     /// Live, named, non-temporary customers among these ids, by id.
     pub async fn named_customers_by_ids(&self, ids: &[i64]) -> Result<Vec<Customer>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(5000) {
             let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
