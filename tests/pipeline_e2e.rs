@@ -242,7 +242,10 @@ async fn run(store: Store, broker: DynBroker) {
     // committed with its result: before the result row, and on the call.
     for (stage, noted) in [
         ("sync", "'number'"),
-        ("analyze", "'analysis', 'name', 'qc', 'qc_skipped', 'agent_skipped', 'agents'"),
+        (
+            "analyze",
+            "'analysis', 'name', 'qc', 'qc_skipped', 'agent_skipped', 'agents'",
+        ),
     ] {
         let misordered: i64 = sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM calls c WHERE \
@@ -252,7 +255,10 @@ async fn run(store: Store, broker: DynBroker) {
         .fetch_one(store.pool())
         .await
         .unwrap();
-        assert_eq!(misordered, 0, "{stage} rows written after the stage's result row");
+        assert_eq!(
+            misordered, 0,
+            "{stage} rows written after the stage's result row"
+        );
     }
     let unnoted: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM calls c WHERE c.stage <> 'sync' AND (c.number_status IS NULL OR NOT EXISTS \
@@ -261,7 +267,10 @@ async fn run(store: Store, broker: DynBroker) {
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert_eq!(unnoted, 0, "calls past sync without their number and its trace row");
+    assert_eq!(
+        unnoted, 0,
+        "calls past sync without their number and its trace row"
+    );
     let unanalyzed: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM calls c WHERE c.stage IN ('link', 'notify') \
          AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.call_id = c.id)",
@@ -269,7 +278,10 @@ async fn run(store: Store, broker: DynBroker) {
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert_eq!(unanalyzed, 0, "calls past analysis without the agents' results");
+    assert_eq!(
+        unanalyzed, 0,
+        "calls past analysis without the agents' results"
+    );
     let unexplained_review: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE state = 'review' AND (review_reason IS NULL OR review_reason = '')")
             .fetch_one(store.pool())

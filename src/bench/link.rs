@@ -11,6 +11,7 @@ use crate::domain::stage::Stage;
 use crate::pipeline::context::{PipelineCtx, PipelineSettings, Providers};
 use crate::pipeline::stages::{link, sync, Outcome};
 use crate::queue::{self, BrokerSettings, Job, RetryPolicy};
+use crate::store::customers::NAME_KEYS_VERSION;
 use crate::store::{NewCall, Store};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -179,7 +180,9 @@ pub async fn ctx_for(store: Store) -> anyhow::Result<PipelineCtx> {
 }
 
 /// Bulk-load `n` customers (names, phones, name keys) into business `bid`; returns a sample
-/// of (name, phone) to call as.
+/// of (name, phone) to call as. Customers go in as one JSON array per 20,000 (one
+/// statement), already marked keyed; their keys follow the same way
+/// ([`Store::load_name_keys`]): a million customers load in minutes on either store.
 pub async fn load_customers(
     store: &Store,
     bid: i64,
@@ -188,55 +191,61 @@ pub async fn load_customers(
     let mut rng = SmallRng::seed_from_u64(13);
     let mut sample = Vec::new();
     let now = crate::now_ms();
-    const CHUNK: usize = 500;
+    const CHUNK: usize = 20_000;
     let mut next_id: i64 =
         sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) FROM customers")
             .fetch_one(store.pool())
             .await?;
-    for chunk_start in (0..n).step_by(CHUNK * 20) {
-        let mut tx = store.begin_write().await?;
-        let mut keyed: Vec<(i64, Vec<String>)> = Vec::new();
-        for c in (chunk_start..(chunk_start + CHUNK * 20).min(n)).step_by(CHUNK) {
-            let mut values = Vec::new();
-            let mut binds: Vec<String> = Vec::new();
-            for i in c..(c + CHUNK).min(n) {
-                let name = format!(
-                    "{} {}",
-                    FIRST[rng.gen_range(0..FIRST.len())],
-                    surname(&mut rng)
-                );
-                let phone = format!("+4930{:08}", 10_000_000 + i);
-                if i % (n / 200).max(1) == 0 {
-                    sample.push((name.clone(), phone.clone()));
-                }
-                next_id += 1;
-                keyed.push((next_id, name_keys(&name)));
-                binds.push(name);
-                binds.push(phone);
-                values.push(format!(
-                    "({next_id}, {bid}, ${}, ${}, 0, {now}, {now}, 1)",
-                    binds.len() - 1,
-                    binds.len()
-                ));
-            }
-            let sql = format!(
-                "INSERT INTO customers (id, business_id, name, phone, is_temporary, created_at, updated_at, name_keys_version) VALUES {}",
-                values.join(",")
+    let sql = match store.dialect() {
+        crate::store::Dialect::Postgres => format!(
+            "INSERT INTO customers (id, business_id, name, phone, is_temporary, created_at, updated_at, name_keys_version) \
+             SELECT (e->>0)::BIGINT, $1, e->>1, e->>2, 0, $2, $2, {NAME_KEYS_VERSION} FROM json_array_elements($3::json) AS e"
+        ),
+        crate::store::Dialect::Sqlite => format!(
+            "INSERT INTO customers (id, business_id, name, phone, is_temporary, created_at, updated_at, name_keys_version) \
+             SELECT json_extract(value, '$[0]'), $1, json_extract(value, '$[1]'), json_extract(value, '$[2]'), 0, $2, $2, {NAME_KEYS_VERSION} \
+             FROM json_each($3)"
+        ),
+    };
+    for start in (0..n).step_by(CHUNK) {
+        let mut rows: Vec<(i64, String, String)> = Vec::with_capacity(CHUNK);
+        let mut keyed: Vec<(i64, Vec<String>)> = Vec::with_capacity(CHUNK);
+        for i in start..(start + CHUNK).min(n) {
+            let name = format!(
+                "{} {}",
+                FIRST[rng.gen_range(0..FIRST.len())],
+                surname(&mut rng)
             );
-            let mut q = sqlx::query(&sql);
-            for b in &binds {
-                q = q.bind(b);
+            let phone = format!("+4930{:08}", 10_000_000 + i);
+            if i % (n / 200).max(1) == 0 {
+                sample.push((name.clone(), phone.clone()));
             }
-            q.execute(&mut *tx).await?;
+            next_id += 1;
+            keyed.push((next_id, name_keys(&name)));
+            rows.push((next_id, name, phone));
         }
+        let mut tx = store.begin_write().await?;
+        sqlx::query(&sql)
+            .bind(bid)
+            .bind(now)
+            .bind(serde_json::to_string(&rows)?)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        store.write_name_keys(bid, &keyed).await?;
+        store.load_name_keys(bid, &keyed).await?;
     }
     if store.dialect() == crate::store::Dialect::Postgres {
         // Ids were given explicitly: move the sequence past them for later inserts.
         sqlx::query("SELECT setval(pg_get_serial_sequence('customers', 'id'), (SELECT MAX(id) FROM customers))")
             .execute(store.pool())
             .await?;
+        // Statistics and visibility map as autovacuum keeps them on a store that grew
+        // over time (without it, every index-only count visits the heap).
+        for table in ["customers", "customer_name_keys"] {
+            sqlx::query(&format!("VACUUM ANALYZE {table}"))
+                .execute(store.pool())
+                .await?;
+        }
     }
     Ok(sample)
 }
@@ -382,12 +391,13 @@ pub async fn run_on(store: Store, b: &LinkBench) -> anyhow::Result<LinkBenchRepo
 }
 
 /// The candidate queries of the commonest full name, one by one: how many customers hold
-/// each key, and what the key-pair intersection and a surname read cost alone.
+/// each key, what the compound-key read (what link does) costs, and for comparison the
+/// key-pair intersection it replaced and a surname read alone.
 async fn profile_common_name(
     store: &Store,
     bid: i64,
 ) -> anyhow::Result<Vec<(String, usize, Duration)>> {
-    use crate::domain::names::word_keys;
+    use crate::domain::names::{compound_key, word_keys};
     let (first, sur) = (word_keys("Anna"), word_keys("Müller"));
     let pre =
         |p: &str, k: &[String]| -> Vec<String> { k.iter().map(|k| format!("{p}{k}")).collect() };
@@ -416,6 +426,17 @@ async fn profile_common_name(
     out.push((
         "pair Anna x Müller (exact keys)".into(),
         pair.len(),
+        t.elapsed(),
+    ));
+    let full: Vec<String> = sur
+        .iter()
+        .flat_map(|s| first.iter().map(move |f| compound_key(s, f)))
+        .collect();
+    let t = Instant::now();
+    let found = store.customers_by_full_name_keys(bid, &full, &[]).await?;
+    out.push((
+        "full name Anna Müller (compound keys, what link reads)".into(),
+        found.len(),
         t.elapsed(),
     ));
     let t = Instant::now();

@@ -1,8 +1,13 @@
 //! Customers and leads: what calls are linked to and what the CRM receives.
 
-use super::{col, Ctx, Result, Store, StoreError};
+use super::{col, Ctx, Dialect, Result, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
+
+/// The name-key scheme `write_name_keys` writes: 1 = per-word keys (migration 0008),
+/// 2 = per-word keys plus compound keys (migration 0014). Customers below it are
+/// (re-)keyed by [`Store::ensure_name_keys`]; 0 = never keyed or renamed since.
+pub const NAME_KEYS_VERSION: i64 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Customer {
@@ -267,16 +272,18 @@ impl Store {
     }
 
     /// Key the named customers of a business that have no (current) name keys yet: new
-    /// rows from any writer, renamed customers, rows from before migration 0008. Cheap
-    /// when there are none (a partial index holds exactly those). Returns how many.
+    /// rows from any writer, renamed or re-imported customers (their writers reset
+    /// `name_keys_version` to 0), rows keyed by an older scheme (below
+    /// [`NAME_KEYS_VERSION`]). Cheap when there are none (a partial index holds exactly
+    /// those). Idempotent. Returns how many.
     pub async fn ensure_name_keys(&self, business_id: i64) -> Result<u64> {
         const BATCH: i64 = 2000;
         let mut total = 0;
         loop {
-            let rows = sqlx::query(
-                "SELECT id, name FROM customers WHERE business_id = $1 AND name_keys_version = 0 \
-                 AND name IS NOT NULL ORDER BY id LIMIT $2",
-            )
+            let rows = sqlx::query(&format!(
+                "SELECT id, name FROM customers WHERE business_id = $1 AND name_keys_version < {NAME_KEYS_VERSION} \
+                 AND name IS NOT NULL ORDER BY id LIMIT $2"
+            ))
             .bind(business_id)
             .bind(BATCH)
             .fetch_all(&self.pool)
@@ -299,14 +306,16 @@ impl Store {
         }
     }
 
-    /// Replace the name keys of these customers (one transaction).
+    /// Replace the name keys of these customers and mark them keyed with the current
+    /// scheme (one transaction). Keys travel as one JSON array per statement
+    /// (`[[key, customer_id], …]`), so a bulk load is a few statements, not one per row.
     pub async fn write_name_keys(
         &self,
         business_id: i64,
         keyed: &[(i64, Vec<String>)],
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        for chunk in keyed.chunks(200) {
+        for chunk in keyed.chunks(5000) {
             let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
             sqlx::query(&format!(
                 "DELETE FROM customer_name_keys WHERE customer_id IN ({})",
@@ -315,29 +324,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .ctx(|| format!("clearing name keys of business {business_id}"))?;
-            let mut values = Vec::new();
-            let mut binds: Vec<String> = Vec::new();
-            for (id, keys) in chunk {
-                for k in keys {
-                    binds.push(k.clone());
-                    values.push(format!("({business_id}, ${}, {id})", binds.len()));
-                }
-            }
-            if !values.is_empty() {
-                let sql = format!(
-                    "INSERT INTO customer_name_keys (business_id, key, customer_id) VALUES {} ON CONFLICT DO NOTHING",
-                    values.join(",")
-                );
-                let mut q = sqlx::query(&sql);
-                for b in &binds {
-                    q = q.bind(b);
-                }
-                q.execute(&mut *tx)
-                    .await
-                    .ctx(|| format!("writing name keys of business {business_id}"))?;
-            }
+            insert_name_keys(self.dialect, &mut tx, business_id, chunk).await?;
             sqlx::query(&format!(
-                "UPDATE customers SET name_keys_version = 1 WHERE id IN ({})",
+                "UPDATE customers SET name_keys_version = {NAME_KEYS_VERSION} WHERE id IN ({})",
                 ids.join(",")
             ))
             .execute(&mut *tx)
@@ -348,6 +337,104 @@ impl Store {
             .await
             .ctx(|| format!("committing name keys of business {business_id}"))?;
         Ok(())
+    }
+
+    /// Add the name keys of customers that have none yet and were inserted with
+    /// `name_keys_version` = [`NAME_KEYS_VERSION`] (bulk loads: nothing to clear, nothing
+    /// to mark). One transaction.
+    pub async fn load_name_keys(
+        &self,
+        business_id: i64,
+        keyed: &[(i64, Vec<String>)],
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for chunk in keyed.chunks(20_000) {
+            insert_name_keys(self.dialect, &mut tx, business_id, chunk).await?;
+        }
+        tx.commit()
+            .await
+            .ctx(|| format!("committing name keys of business {business_id}"))?;
+        Ok(())
+    }
+
+    /// Live, named, non-temporary customers holding any of the `full` keys (compound keys:
+    /// one posting list per full name), or a `drive` key of a pair AND one of its `probe`
+    /// keys (overflow keys of names with too many combinations, probed for the first
+    /// name), by id, in one round trip. Not limited.
+    pub async fn customers_by_full_name_keys(
+        &self,
+        business_id: i64,
+        full: &[String],
+        pairs: &[(Vec<String>, Vec<String>)],
+    ) -> Result<Vec<Customer>> {
+        let list = |keys: &[String], binds: &mut Vec<String>| -> String {
+            let start = binds.len();
+            binds.extend(keys.iter().cloned());
+            (0..keys.len())
+                .map(|i| format!("${}", start + i + 2))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut owned: Vec<String> = Vec::new();
+        let mut parts = Vec::new();
+        if !full.is_empty() {
+            let f = list(full, &mut owned);
+            parts.push(format!(
+                "SELECT DISTINCT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({f})"
+            ));
+        }
+        for (drive, probe) in pairs {
+            if drive.is_empty() || probe.is_empty() {
+                continue;
+            }
+            let d = list(drive, &mut owned);
+            let p = list(probe, &mut owned);
+            parts.push(format!(
+                "SELECT a.customer_id FROM customer_name_keys a WHERE a.business_id = $1 AND a.key IN ({d}) \
+                 AND EXISTS (SELECT 1 FROM customer_name_keys b WHERE b.business_id = $1 AND b.key IN ({p}) \
+                 AND b.customer_id = a.customer_id)"
+            ));
+        }
+        if parts.is_empty() {
+            return Ok(vec![]);
+        }
+        // The ids first (index only), then their rows by primary key: one statement for
+        // both let Postgres's generic plan of a prepared statement hash a scan of the
+        // whole customers table against the key lists (150 ms at a million customers).
+        let sql = parts.join(" UNION ");
+        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(business_id);
+        for b in &owned {
+            q = q.bind(b.as_str());
+        }
+        let ids = q
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("finding customers of business {business_id} by full-name keys"))?;
+        self.named_customers_by_ids(&ids).await
+    }
+
+    /// Live, named, non-temporary customers among these ids, by id.
+    pub async fn named_customers_by_ids(&self, ids: &[i64]) -> Result<Vec<Customer>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(5000) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({}) AND merged_into IS NULL \
+                 AND is_temporary = 0 AND name IS NOT NULL",
+                list.join(",")
+            ))
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("reading {} candidate customers", chunk.len()))?;
+            for r in &rows {
+                out.push(customer(r)?);
+            }
+        }
+        out.sort_by_key(|c| c.id);
+        Ok(out)
     }
 
     /// Live, named, non-temporary customers holding any of these name keys (as stored:
@@ -377,6 +464,30 @@ impl Store {
             .await
             .ctx(|| format!("finding customers of business {business_id} by name keys {keys:?}"))?;
         rows.iter().map(customer).collect()
+    }
+
+    /// Ids of the customers holding any of these name keys (index only; live or not: read
+    /// them with [`Store::named_customers_by_ids`]).
+    pub async fn customer_ids_by_keys(
+        &self,
+        business_id: i64,
+        keys: &[String],
+    ) -> Result<Vec<i64>> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT DISTINCT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({})",
+            marks.join(",")
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(business_id);
+        for k in keys {
+            q = q.bind(k);
+        }
+        q.fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("finding customers of business {business_id} by name keys {keys:?}"))
     }
 
     /// Live, named, non-temporary customers holding a key of `drive` AND a key of `probe`,
@@ -689,6 +800,45 @@ impl Store {
         .ctx(|| format!("saving watermark {source}"))?;
         Ok(())
     }
+}
+
+/// Insert name keys as one JSON array (`[[key, customer_id], …]`, sorted by key so the
+/// index is filled in order): one statement per chunk, not one per row.
+async fn insert_name_keys(
+    dialect: Dialect,
+    conn: &mut sqlx::AnyConnection,
+    business_id: i64,
+    keyed: &[(i64, Vec<String>)],
+) -> Result<()> {
+    let mut rows: Vec<(&str, i64)> = keyed
+        .iter()
+        .flat_map(|(id, keys)| keys.iter().map(move |k| (k.as_str(), *id)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort_unstable();
+    let json = serde_json::to_string(&rows)
+        .map_err(|e| StoreError::Corrupt(format!("encoding name keys: {e}")))?;
+    let sql = match dialect {
+        Dialect::Postgres => {
+            "INSERT INTO customer_name_keys (business_id, key, customer_id) \
+             SELECT $1, e->>0, (e->>1)::BIGINT FROM json_array_elements($2::json) AS e \
+             ON CONFLICT DO NOTHING"
+        }
+        Dialect::Sqlite => {
+            "INSERT INTO customer_name_keys (business_id, key, customer_id) \
+             SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($2) \
+             WHERE true ON CONFLICT DO NOTHING"
+        }
+    };
+    sqlx::query(sql)
+        .bind(business_id)
+        .bind(json)
+        .execute(&mut *conn)
+        .await
+        .ctx(|| format!("writing name keys of business {business_id}"))?;
+    Ok(())
 }
 
 /// Write a call's link on a connection or inside a transaction.

@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0013_fair_claims.sql"),
     },
     Migration {
+        version: 14,
+        name: "compound_name_keys",
+        postgres: include_str!("../../migrations/postgres/0014_compound_name_keys.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0014_compound_name_keys.sql"),
+    },
+    Migration {
         version: 15,
         name: "overview_counts",
         postgres: include_str!("../../migrations/postgres/0015_overview_counts.sql"),

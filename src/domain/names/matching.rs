@@ -378,6 +378,8 @@ pub fn surname_key(name: &str) -> Option<String> {
 /// Index keys of a name (for finding candidates without reading every customer): per
 /// word its folded spelling ("f:"), Cologne code ("p:"), and consonant skeletons ("x:"),
 /// with the word's position ("l" last/single, "f" first); "n1" marks a one-word name.
+/// Plus the name's compound keys ([`compound_keys`]): a full-name lookup reads one short
+/// posting list instead of intersecting a common surname's with a common first name's.
 pub fn name_keys(name: &str) -> Vec<String> {
     let n = normalize_name(name);
     let toks: Vec<&str> = n.split_whitespace().collect();
@@ -392,12 +394,56 @@ pub fn name_keys(name: &str) -> Vec<String> {
         };
         keys.extend(word_keys(t).into_iter().map(|k| format!("{pos}{k}")));
     }
+    if let Some(last) = toks.last() {
+        let sur = word_keys(last);
+        let first = if toks.len() >= 2 {
+            word_keys(toks[0])
+        } else {
+            vec![COMPOUND_ONE_WORD.to_string()]
+        };
+        keys.extend(compound_keys(&sur, &first));
+    }
     if toks.len() == 1 {
         keys.push("n1".into());
     }
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// The first-name side of a one-word name's compound keys (its surname with no first name).
+pub const COMPOUND_ONE_WORD: &str = "n1";
+/// A name with more (surname key × first-name key) combinations than this stores one
+/// overflow key per surname key instead ([`compound_overflow_key`]); a lookup drives from
+/// that short list and probes the first-name keys, so such names are still found.
+pub const COMPOUND_MAX: usize = 64;
+
+/// The compound key of one surname key and one first-name key (word keys as
+/// [`word_keys`] gives them, or [`COMPOUND_ONE_WORD`]): "cf:muller+f:anna".
+pub fn compound_key(sur: &str, first: &str) -> String {
+    format!("c{sur}+{first}")
+}
+
+/// The key a name with too many combinations stores per surname key: "cf:cohen+*".
+pub fn compound_overflow_key(sur: &str) -> String {
+    format!("c{sur}+*")
+}
+
+/// Compound keys of a (surname, first name): every combination of their word keys, so a
+/// query shares one exactly when it shares a surname key AND a first-name key (the same
+/// candidates as intersecting the two, read from one posting list). Above
+/// [`COMPOUND_MAX`] combinations, the overflow keys of the surname keys instead.
+/// Migration 0014 builds the same keys in SQL from the stored per-word keys.
+pub fn compound_keys(sur: &[String], first: &[String]) -> Vec<String> {
+    if sur.is_empty() || first.is_empty() {
+        return vec![];
+    }
+    if sur.len() * first.len() > COMPOUND_MAX {
+        return sur.iter().map(|s| compound_overflow_key(s)).collect();
+    }
+    sur.iter()
+        .flat_map(|s| first.iter().map(move |f| compound_key(s, f)))
+        .collect()
 }
 
 /// Keys of one word: "f:<folded>", "p:<cologne>", "x:<skeleton>".
@@ -465,14 +511,22 @@ impl QueryFacts {
     }
 }
 
-fn score_with(
-    q: &NameQuery,
-    c: &CandidateCustomer,
-    ev: &LinkEvidence,
-    facts: &QueryFacts,
-) -> RankedCandidate {
+/// What a customer's stored name alone says about the query (the same for every customer
+/// with that name: computed once per distinct name, see [`rank_customers`]).
+#[derive(Clone)]
+struct NameFacts {
+    score: f64,
+    sur_same: bool,
+    /// After the gender evidence.
+    confidence: f64,
+    agreement: i64,
+    parts: Vec<String>,
+    vetoes: Vec<String>,
+}
+
+fn name_facts(q: &NameQuery, c_name: &str, facts: &QueryFacts) -> NameFacts {
     let qn = normalize_name(&q.name);
-    let cn = normalize_name(&c.name);
+    let cn = normalize_name(c_name);
     let qt: Vec<&str> = qn.split_whitespace().collect();
     let ct: Vec<&str> = cn.split_whitespace().collect();
     let mut vetoes: Vec<String> = Vec::new();
@@ -565,7 +619,7 @@ fn score_with(
     let mut confidence = score;
     // Gender by title or first name, against the customer's first name or stored title.
     let q_gender = facts.gender.clone();
-    let c_gender = gender_of_title(stored_title(&c.name).as_deref())
+    let c_gender = gender_of_title(stored_title(c_name).as_deref())
         .or_else(|| (ct.len() >= 2).then(|| gender_of_first(ct[0])).flatten());
     match (q_gender, c_gender) {
         (Some((g, why)), Some(cg)) if g != cg => {
@@ -580,6 +634,32 @@ fn score_with(
         }
         _ => {}
     }
+    NameFacts {
+        score,
+        sur_same,
+        confidence,
+        agreement,
+        parts,
+        vetoes,
+    }
+}
+
+/// The customer's own evidence (surname frequency, spoken number, history) and the
+/// query's (cue, source, direction) on top of what the name said.
+fn finish_score(
+    q: &NameQuery,
+    c: &CandidateCustomer,
+    ev: &LinkEvidence,
+    named: NameFacts,
+) -> RankedCandidate {
+    let NameFacts {
+        score,
+        sur_same,
+        mut confidence,
+        mut agreement,
+        mut parts,
+        mut vetoes,
+    } = named;
     // Surname frequency.
     let penalty = tf_penalty(c.surname_share);
     confidence *= 1.0 - penalty;
@@ -670,9 +750,18 @@ pub fn rank_customers(
     review_floor: f64,
 ) -> Vec<RankedCandidate> {
     let facts = QueryFacts::of(q);
+    // Large candidate sets are large because many customers share a name: what the name
+    // says is worked out once per distinct name.
+    let mut by_name: std::collections::HashMap<&str, NameFacts> = std::collections::HashMap::new();
     let mut out: Vec<RankedCandidate> = customers
         .iter()
-        .map(|c| score_with(q, c, ev, &facts))
+        .map(|c| {
+            let named = by_name
+                .entry(c.name.as_str())
+                .or_insert_with(|| name_facts(q, &c.name, &facts))
+                .clone();
+            finish_score(q, c, ev, named)
+        })
         // Above the floor, or the same surname (a Petra for a Peter is worth a look), or
         // the customer whose number the caller said.
         .filter(|c| {

@@ -31,9 +31,10 @@ pub use guard::{
     guard_llm_name, guard_llm_name_in, is_plausible_name, is_plausible_name_in, NameContext,
 };
 pub use matching::{
-    link_decision, name_keys, name_similarity, rank_candidates, rank_customers, surname_key,
-    word_keys, CandidateCustomer, LinkDecision, LinkEvidence, NameQuery, NameScore, QuerySource,
-    RankedCandidate, AUTO_LINK_MIN_CUE, LINK_MARGIN,
+    compound_key, compound_keys, compound_overflow_key, link_decision, name_keys, name_similarity,
+    rank_candidates, rank_customers, surname_key, word_keys, CandidateCustomer, LinkDecision,
+    LinkEvidence, NameQuery, NameScore, QuerySource, RankedCandidate, AUTO_LINK_MIN_CUE,
+    COMPOUND_MAX, COMPOUND_ONE_WORD, LINK_MARGIN,
 };
 pub use text::Script;
 

@@ -17,9 +17,10 @@ use super::{Outcome, StageError};
 use crate::domain::decisions::review_priority;
 use crate::domain::names::spoken_phone::spoken_phones;
 use crate::domain::names::{
-    caller_evidence, fold_digraphs, fold_key, guard_llm_name_in, link_decision, normalize_name,
-    rank_customers, word_keys, CallerEvidence, CandidateCustomer, LinkDecision, LinkEvidence,
-    NameContext, NameQuery, QuerySource, RankedCandidate,
+    caller_evidence, compound_key, compound_overflow_key, fold_digraphs, fold_key,
+    guard_llm_name_in, link_decision, normalize_name, rank_customers, word_keys, CallerEvidence,
+    CandidateCustomer, LinkDecision, LinkEvidence, NameContext, NameQuery, QuerySource,
+    RankedCandidate, COMPOUND_ONE_WORD,
 };
 use crate::domain::phone::normalize_phone;
 use crate::pipeline::context::PipelineCtx;
@@ -265,7 +266,15 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             }
         }
         let cands = candidate_customers(store, call.business_id, &customers).await?;
-        let mut r = rank(q, cands, &link_ev, ctx.settings.review_floor).await?;
+        let mut r = rank_with_shares(
+            store,
+            call.business_id,
+            q,
+            cands,
+            &link_ev,
+            ctx.settings.review_floor,
+        )
+        .await?;
         if let Some(t) = &third {
             for c in r.iter_mut() {
                 c.vetoes.push(t.clone());
@@ -613,10 +622,15 @@ pub const KEY_READ_LIMIT: i64 = 2_000;
 /// Candidate sets at least this large are scored on a blocking thread, off the runtime.
 const SCORE_OFF_RUNTIME: usize = 256;
 
-/// Customers whose name keys match the name: the same full name (any spelling) always;
-/// everyone with the surname (and, for one word, the first name) while that key is held by
-/// at most [`KEY_READ_LIMIT`] customers. Returns the customers and, for every key skipped
-/// as too common, a trace note.
+/// Customers whose name keys match the name: the same full name (any spelling, either
+/// way round) always; everyone with the surname (and, for one word, the first name) while
+/// that key is held by at most [`KEY_READ_LIMIT`] customers. Returns the customers and,
+/// for every key skipped as too common, a trace note.
+///
+/// The full name is read from its compound keys (one posting list per combination of a
+/// surname key and a first-name key, see `domain::names::compound_keys`), never cut: the
+/// same candidates as intersecting the surname's and the first name's postings, without
+/// walking tens of thousands of "Müller"s to find the few "Anna Müller"s.
 async fn name_candidates(
     store: &Store,
     business_id: i64,
@@ -645,39 +659,42 @@ async fn name_candidates(
     if toks.len() == 1 {
         tiers.insert(0, ("f", sur.clone()));
     }
-    let mut wanted: Vec<String> = tiers.iter().flat_map(|(pos, k)| pre(pos, k)).collect();
-    // The full name, either way round (a one-word customer name counts as any first name).
-    let mut first_or_single = pre("f", &first);
-    first_or_single.push("n1".into());
-    let pairs = if first.is_empty() {
+    let mut out = if first.is_empty() {
         vec![]
     } else {
-        vec![
-            (pre("l", &sur), first_or_single),
-            (pre("l", &first), pre("f", &sur)),
-        ]
+        // The full name, either way round (a one-word customer name counts as any first
+        // name): every (surname key, first-name key) combination, and for names with too
+        // many combinations their overflow key probed for the first name.
+        let mut first_or_single = first.clone();
+        first_or_single.push(COMPOUND_ONE_WORD.into());
+        let mut full = Vec::new();
+        let mut overflow = Vec::new();
+        for (s, f) in [(&sur, &first_or_single), (&first, &sur)] {
+            full.extend(
+                s.iter()
+                    .flat_map(|s| f.iter().map(move |f| compound_key(s, f))),
+            );
+            let probe: Vec<String> = f
+                .iter()
+                .map(|k| {
+                    if k == COMPOUND_ONE_WORD {
+                        k.clone()
+                    } else {
+                        format!("f{k}")
+                    }
+                })
+                .collect();
+            overflow.push((s.iter().map(|k| compound_overflow_key(k)).collect(), probe));
+        }
+        full.sort();
+        full.dedup();
+        store
+            .customers_by_full_name_keys(business_id, &full, &overflow)
+            .await?
     };
-    for (x, y) in &pairs {
-        wanted.extend(x.iter().chain(y).cloned());
-    }
+    let wanted: Vec<String> = tiers.iter().flat_map(|(pos, k)| pre(pos, k)).collect();
     let counts = key_counts(store, business_id, &wanted).await?;
     let held = |k: &String| counts.get(k).copied().unwrap_or(0);
-    // Walk the rarer side of each pair, probe the other; keys nobody holds are dropped.
-    let pairs: Vec<(Vec<String>, Vec<String>)> = pairs
-        .into_iter()
-        .map(|(x, y)| {
-            let x: Vec<String> = x.into_iter().filter(|k| held(k) > 0).collect();
-            let y: Vec<String> = y.into_iter().filter(|k| held(k) > 0).collect();
-            let (nx, ny): (i64, i64) = (x.iter().map(held).sum(), y.iter().map(held).sum());
-            if nx <= ny {
-                (x, y)
-            } else {
-                (y, x)
-            }
-        })
-        .collect();
-    // The intersection of two keys: as many as there are, never cut.
-    let mut out = store.customers_by_key_pairs(business_id, &pairs).await?;
     let mut seen: std::collections::HashSet<i64> = out.iter().map(|c| c.id).collect();
     for (pos, keys) in tiers {
         let (mut read, mut skipped) = (Vec::new(), Vec::new());
@@ -703,18 +720,23 @@ async fn name_candidates(
         if read.is_empty() {
             continue;
         }
-        for c in store.customers_by_keys(business_id, &read).await? {
-            if seen.insert(c.id) {
-                out.push(c);
-            }
-        }
+        // Ids first: customers an earlier read found (the full name, the exact spelling)
+        // are not read again.
+        let ids: Vec<i64> = store
+            .customer_ids_by_keys(business_id, &read)
+            .await?
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .collect();
+        out.extend(store.named_customers_by_ids(&ids).await?);
     }
     Ok((out, notes))
 }
 
 /// How many customers hold each name key (0 when none). Counting a common key reads its
 /// whole index range, so answers are reused for a minute: a few customers more or less do
-/// not change whether a key is common or how much a surname's frequency weighs.
+/// not change whether a key is common or how much a surname's frequency weighs. Zero is
+/// never reused (a key's first holder must not stay unread for a minute).
 async fn key_counts(
     store: &Store,
     business_id: i64,
@@ -754,7 +776,11 @@ async fn key_counts(
         }
         for k in &missing {
             let n = fetched.get(k).copied().unwrap_or(0);
-            m.insert((business_id, k.clone()), (now, n));
+            // A key nobody holds is not remembered: the customer who gets it next must be
+            // found at once (and counting an empty range costs nothing).
+            if n > 0 {
+                m.insert((business_id, k.clone()), (now, n));
+            }
             out.insert(k.clone(), n);
         }
     }
@@ -781,24 +807,53 @@ async fn rank(
         .map_err(|e| StageError::Transient(format!("scoring name candidates: {e}")))
 }
 
-/// Customers with their surname share (on folded keys) and earlier calls.
-async fn candidate_customers(
+/// [`rank`] with every candidate's surname frequency. Frequencies cost a count per
+/// surname, so the candidates are first ranked as if every surname were rare: a frequency
+/// only lowers confidence, so whoever that drops would be dropped with it too. Only the
+/// rest (usually the same surname and its spellings) have their surnames counted and are
+/// ranked again: the same result as counting everyone's.
+async fn rank_with_shares(
     store: &Store,
     business_id: i64,
-    customers: &[Customer],
-) -> Result<Vec<CandidateCustomer>, StageError> {
-    let surname_of = |c: &Customer| {
-        c.name.as_deref().map(normalize_name).and_then(|n| {
-            n.split_whitespace()
-                .last()
-                .map(|l| format!("lf:{}", fold_digraphs(&fold_key(l))))
-        })
+    q: &NameQuery,
+    cands: Vec<CandidateCustomer>,
+    ev: &LinkEvidence,
+    floor: f64,
+) -> Result<Vec<RankedCandidate>, StageError> {
+    let kept: std::collections::HashSet<i64> = rank(q, cands.clone(), ev, floor)
+        .await?
+        .iter()
+        .map(|r| r.customer_id)
+        .collect();
+    let mut cands: Vec<CandidateCustomer> =
+        cands.into_iter().filter(|c| kept.contains(&c.id)).collect();
+    let surname_of = |c: &CandidateCustomer| {
+        normalize_name(&c.name)
+            .split_whitespace()
+            .last()
+            .map(|l| format!("lf:{}", fold_digraphs(&fold_key(l))))
     };
-    let mut keys: Vec<String> = customers.iter().filter_map(surname_of).collect();
+    let surnames: Vec<Option<String>> = cands.iter().map(surname_of).collect();
+    let mut keys: Vec<String> = surnames.iter().flatten().cloned().collect();
     keys.sort();
     keys.dedup();
     let counts = key_counts(store, business_id, &keys).await?;
     let total = named_total(store, business_id).await?.max(1) as f64;
+    for (c, k) in cands.iter_mut().zip(surnames) {
+        c.surname_share = k
+            .and_then(|k| counts.get(&k).copied())
+            .map_or(0.0, |n| n as f64 / total);
+    }
+    rank(q, cands, ev, floor).await
+}
+
+/// Customers as candidates, with their earlier calls (surname shares: see
+/// [`rank_with_shares`]).
+async fn candidate_customers(
+    store: &Store,
+    _business_id: i64,
+    customers: &[Customer],
+) -> Result<Vec<CandidateCustomer>, StageError> {
     let ids: Vec<i64> = customers
         .iter()
         .take(HISTORY_FOR.max(customers.len().min(HISTORY_FOR)))
@@ -812,9 +867,7 @@ async fn candidate_customers(
             id: c.id,
             name: c.name.clone().unwrap_or_default(),
             phone: c.phone.clone(),
-            surname_share: surname_of(c)
-                .and_then(|k| counts.get(&k).copied())
-                .map_or(0.0, |n| n as f64 / total),
+            surname_share: 0.0,
             prior_calls: history.get(&c.id).copied().unwrap_or(0),
         })
         .collect())
