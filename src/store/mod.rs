@@ -123,11 +123,6 @@ fn pool_options(dialect: Dialect, max_connections: u32, readonly: bool) -> AnyPo
                     "PRAGMA busy_timeout=10000",
                     "PRAGMA synchronous=NORMAL",
                     "PRAGMA foreign_keys=ON",
-                    // Reads of a large store (a million customers' name keys) go through
-                    // the OS page cache by memory map instead of a read() per page, and
-                    // keep more pages per connection than the 2 MB default.
-                    "PRAGMA mmap_size=1073741824",
-                    "PRAGMA cache_size=-32768",
                 ] {
                     sqlx::Executor::execute(&mut *conn, pragma).await?;
                 }
