@@ -598,26 +598,6 @@ impl Store {
             .collect()
     }
 
-    /// Record the phone normalization of a call.
-    pub async fn set_call_number(
-        &self,
-        call_id: i64,
-        e164: Option<&str>,
-        status: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE calls SET from_e164 = $1, number_status = $2, updated_at = $3 WHERE id = $4",
-        )
-        .bind(e164)
-        .bind(status)
-        .bind(crate::now_ms())
-        .bind(call_id)
-        .execute(&self.pool)
-        .await
-        .ctx(|| format!("saving the number status of call {call_id}"))?;
-        Ok(())
-    }
-
     pub async fn set_call_link(&self, call_id: i64, u: &LinkUpdate) -> Result<()> {
         let mut conn = self
             .pool

@@ -36,25 +36,17 @@ pub struct StageCommit<'a> {
     pub events: &'a [super::events::PendingEvent],
     /// Columns of the call the run set (the caller's number, the extracted name), written
     /// by the same UPDATE that moves the call. Names come from code, never from input.
-    pub call_fields: &'a [(&'static str, CallField)],
+    pub call_fields: &'a [CallField],
     /// Agent results of the run.
     pub analyses: &'a [super::transcripts::StoredAnalysis],
 }
 
-/// A value for one of the call's columns.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CallField {
-    Text(Option<String>),
-    Int(Option<i64>),
-}
+/// One of the call's text columns (named in code, never from input) and its new value.
+pub type CallField = (&'static str, Option<String>);
 
 impl Store {
     /// Set columns of a call outside a stage result (what a failed run had set).
-    pub async fn set_call_fields(
-        &self,
-        call_id: i64,
-        fields: &[(&'static str, CallField)],
-    ) -> Result<()> {
+    pub async fn set_call_fields(&self, call_id: i64, fields: &[CallField]) -> Result<()> {
         if fields.is_empty() {
             return Ok(());
         }
@@ -62,9 +54,11 @@ impl Store {
             "UPDATE calls SET updated_at = $1{} WHERE id = $2",
             field_sets(fields, 3)
         );
-        let q = sqlx::query(&sql).bind(crate::now_ms()).bind(call_id);
-        bind_fields(q, fields)
-            .execute(&self.pool)
+        let mut q = sqlx::query(&sql).bind(crate::now_ms()).bind(call_id);
+        for (_, v) in fields {
+            q = q.bind(v.as_deref());
+        }
+        q.execute(&self.pool)
             .await
             .ctx(|| format!("updating call {call_id}"))?;
         Ok(())
@@ -72,7 +66,7 @@ impl Store {
 }
 
 /// `, col = $n` for each field, numbered from `first`.
-fn field_sets(fields: &[(&'static str, CallField)], first: usize) -> String {
+fn field_sets(fields: &[CallField], first: usize) -> String {
     fields
         .iter()
         .enumerate()
@@ -83,19 +77,6 @@ fn field_sets(fields: &[(&'static str, CallField)], first: usize) -> String {
             format!(", {col} = ${}", first + i)
         })
         .collect()
-}
-
-fn bind_fields<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    fields: &'q [(&'static str, CallField)],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for (_, v) in fields {
-        q = match v {
-            CallField::Text(t) => q.bind(t.as_deref()),
-            CallField::Int(i) => q.bind(*i),
-        };
-    }
-    q
 }
 
 /// What committed.
@@ -205,8 +186,8 @@ impl Store {
                 ", an AS (INSERT INTO analyses (call_id, agent_id, agent_version, kind, cache_key, result, raw_output, created_at) \
                  SELECT moved.id, a.agent_id, a.agent_version, a.kind, a.cache_key, a.result, a.raw_output, $3 \
                  FROM moved, (VALUES {analyses}) AS a(agent_id, agent_version, kind, cache_key, result, raw_output) \
-                 ON CONFLICT (call_id, agent_id, agent_version) DO UPDATE SET result = excluded.result, \
-                 raw_output = excluded.raw_output, cache_key = excluded.cache_key, created_at = excluded.created_at)"
+                 {})",
+                super::transcripts::ANALYSIS_UPSERT
             ));
         }
         if c.next_job.is_some() {
@@ -267,10 +248,7 @@ impl Store {
                 .bind(e.detail.as_deref());
         }
         for (_, v) in c.call_fields {
-            q = match v {
-                CallField::Text(t) => q.bind(t.as_deref()),
-                CallField::Int(i) => q.bind(*i),
-            };
+            q = q.bind(v.as_deref());
         }
         for a in c.analyses {
             q = q
@@ -326,10 +304,7 @@ impl Store {
             .bind(c.token)
             .bind(c.stage.as_str());
         for (_, v) in c.call_fields {
-            q = match v {
-                CallField::Text(t) => q.bind(t.as_deref()),
-                CallField::Int(i) => q.bind(*i),
-            };
+            q = q.bind(v.as_deref());
         }
         let business_id: Option<i64> = q
             .fetch_optional(&mut *tx)

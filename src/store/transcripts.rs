@@ -29,6 +29,12 @@ pub struct StoredAnalysis {
     pub created_at: i64,
 }
 
+/// A rerun of an agent (same call, agent and version) replaces its result.
+pub(crate) const ANALYSIS_UPSERT: &str =
+    "ON CONFLICT (call_id, agent_id, agent_version) DO UPDATE SET \
+     result = excluded.result, raw_output = excluded.raw_output, cache_key = excluded.cache_key, \
+     created_at = excluded.created_at";
+
 impl Store {
     /// Insert or replace the call's transcript (a redelivered transcribe job rewrites the same row).
     pub async fn save_transcript(&self, t: &StoredTranscript) -> Result<()> {
@@ -73,27 +79,6 @@ impl Store {
         .transpose()
     }
 
-    /// Save an agent's result for a call; a rerun of the same agent version replaces it.
-    pub async fn save_analysis(&self, a: &StoredAnalysis) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO analyses (call_id, agent_id, agent_version, kind, cache_key, result, raw_output, created_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (call_id, agent_id, agent_version) DO UPDATE SET \
-             result = excluded.result, raw_output = excluded.raw_output, cache_key = excluded.cache_key, created_at = excluded.created_at",
-        )
-        .bind(a.call_id)
-        .bind(a.agent_id)
-        .bind(a.agent_version)
-        .bind(&a.kind)
-        .bind(&a.cache_key)
-        .bind(&a.result)
-        .bind(a.raw_output.as_deref())
-        .bind(a.created_at)
-        .execute(&self.pool)
-        .await
-        .ctx(|| format!("saving analysis of call {} by agent {:?}", a.call_id, a.agent_id))?;
-        Ok(())
-    }
-
     /// Several agent results of one call in one statement (their `call_id` is `call_id`).
     pub async fn save_analyses_in<'e, E>(
         &self,
@@ -124,8 +109,7 @@ impl Store {
             .collect();
         let sql = format!(
             "INSERT INTO analyses (call_id, agent_id, agent_version, kind, cache_key, result, raw_output, created_at) \
-             VALUES {} ON CONFLICT (call_id, agent_id, agent_version) DO UPDATE SET \
-             result = excluded.result, raw_output = excluded.raw_output, cache_key = excluded.cache_key, created_at = excluded.created_at",
+             VALUES {} {ANALYSIS_UPSERT}",
             rows.join(", ")
         );
         let mut q = sqlx::query(&sql).bind(call_id);
@@ -169,16 +153,6 @@ impl Store {
         rows.iter()
             .map(|r| Ok((col(r, "cache_key")?, col(r, "result")?)))
             .collect()
-    }
-
-    /// A result computed before for the same transcript and agent version.
-    pub async fn cached_analysis(&self, cache_key: &str) -> Result<Option<String>> {
-        let r = sqlx::query("SELECT result FROM analyses WHERE cache_key = $1 LIMIT 1")
-            .bind(cache_key)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx(|| "reading the analysis cache".into())?;
-        r.map(|r| col(&r, "result")).transpose()
     }
 
     pub async fn analyses(&self, call_id: i64) -> Result<Vec<StoredAnalysis>> {

@@ -12,7 +12,6 @@ use crate::pipeline::providers::{ProviderError, Segment};
 use crate::queue::Job;
 use crate::store::agents::Agent;
 use crate::store::events::NewEvent;
-use crate::store::stage_commit::CallField;
 use crate::store::transcripts::StoredAnalysis;
 use crate::store::Call;
 
@@ -244,8 +243,8 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         store,
         call.id,
         vec![
-            ("extracted_name", CallField::Text(name.clone())),
-            ("intent", CallField::Text(intent.map(str::to_string))),
+            ("extracted_name", name.clone()),
+            ("intent", intent.map(str::to_string)),
         ],
     )
     .await?;

@@ -25,7 +25,7 @@ pub struct RunScope {
 #[derive(Debug, Default)]
 pub struct Kept {
     pub events: Vec<PendingEvent>,
-    pub call_fields: Vec<(&'static str, CallField)>,
+    pub call_fields: Vec<CallField>,
     pub analyses: Vec<StoredAnalysis>,
 }
 
@@ -77,7 +77,7 @@ fn keep(call_id: i64, f: impl FnOnce(&mut Kept)) -> bool {
 pub async fn set_call(
     store: &Store,
     call_id: i64,
-    fields: Vec<(&'static str, CallField)>,
+    fields: Vec<CallField>,
 ) -> Result<(), StoreError> {
     let mut fields = Some(fields);
     if keep(call_id, |k| {

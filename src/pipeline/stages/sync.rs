@@ -6,7 +6,6 @@ use crate::domain::phone::{normalize_phone, NumberStatus};
 use crate::pipeline::context::PipelineCtx;
 use crate::queue::Job;
 use crate::store::events::NewEvent;
-use crate::store::stage_commit::CallField;
 use crate::store::transcripts::StoredTranscript;
 use crate::store::Call;
 
@@ -18,11 +17,8 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         store,
         call.id,
         vec![
-            ("from_e164", CallField::Text(phone.e164.clone())),
-            (
-                "number_status",
-                CallField::Text(Some(phone.status.as_str().into())),
-            ),
+            ("from_e164", phone.e164.clone()),
+            ("number_status", Some(phone.status.as_str().into())),
         ],
     )
     .await?;
