@@ -11,6 +11,9 @@ static COUNTING: AtomicBool = AtomicBool::new(false);
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
 static BREAKDOWN: std::sync::Mutex<Option<std::collections::HashMap<String, u64>>> =
     std::sync::Mutex::new(None);
+/// Whether `BREAKDOWN` collects: checked before taking its lock, so counting alone stays a
+/// plain atomic add per statement.
+static BREAKING_DOWN: AtomicBool = AtomicBool::new(false);
 
 /// Also count statements by their SQL text (sqlx's summary), for `bench pipeline
 /// --statements`: which statements a call costs.
@@ -20,6 +23,7 @@ pub fn statement_breakdown(on: bool) -> Vec<(String, u64)> {
     if on {
         *b = Some(Default::default());
     }
+    BREAKING_DOWN.store(on, Ordering::Relaxed);
     let mut v: Vec<_> = out.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v
@@ -42,6 +46,9 @@ struct StatementCounter;
 impl<S: tracing::Subscriber> Layer<S> for StatementCounter {
     fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        if !BREAKING_DOWN.load(Ordering::Relaxed) {
+            return;
+        }
         let mut b = BREAKDOWN.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(map) = b.as_mut() {
             let mut v = SqlText(String::new());
