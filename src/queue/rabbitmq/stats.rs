@@ -257,11 +257,17 @@ impl Inner {
                 let c = match &ch {
                     Some(c) if c.status().connected() => c.clone(),
                     _ => {
-                        let c = conn
-                            .connection
-                            .create_channel()
-                            .await
-                            .map_err(|err| e("opening a stats channel", err))?;
+                        // The 404 that closed the lane's last channel can surface here as
+                        // the error of the next open; on a live connection, open again.
+                        let c = match conn.connection.create_channel().await {
+                            Ok(c) => c,
+                            Err(_) if conn.alive() => conn
+                                .connection
+                                .create_channel()
+                                .await
+                                .map_err(|err| e("opening a stats channel", err))?,
+                            Err(err) => return Err(e("opening a stats channel", err)),
+                        };
                         ch = Some(c.clone());
                         c
                     }
@@ -282,7 +288,11 @@ impl Inner {
                     Err(err) if !conn.alive() => {
                         return Err(e(format!("reading the depth of {q}"), err));
                     }
-                    Err(_) => got.push((i, None)),
+                    Err(_) => {
+                        // A missing queue closed this channel, whatever its status says yet.
+                        ch = None;
+                        got.push((i, None));
+                    }
                 }
             }
             if let Some(c) = ch {
