@@ -306,6 +306,13 @@ pub enum BenchWhat {
         /// Timed calls
         #[arg(long, default_value_t = 300)]
         calls: usize,
+        /// Keep the loaded store and print how to --reuse it
+        #[arg(long)]
+        keep: bool,
+        /// Time against a store a --keep run left (SQLite: its directory; Postgres: the
+        /// database name) instead of loading the customers again
+        #[arg(long)]
+        reuse: Option<String>,
     },
 }
 
@@ -450,11 +457,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     backend,
                     customers,
                     calls,
+                    keep,
+                    reuse,
                 } => {
                     let b = crate::bench::link::LinkBench {
                         customers,
                         calls,
                         verbose: true,
+                        keep,
+                        reuse,
                     };
                     crate::bench::link::run(&config, &backend, b).await
                 }

@@ -14,21 +14,34 @@ use callops::queue::Job;
 use callops::store::{NewCall, Store};
 
 async fn smoke(store: Store) {
-    let r = run_on(
-        store,
-        &LinkBench {
-            customers: 3_000,
-            calls: 24,
-            verbose: true,
-        },
-    )
-    .await
-    .expect("bench link");
+    let mut b = LinkBench {
+        customers: 3_000,
+        calls: 24,
+        verbose: true,
+        keep: true,
+        reuse: None,
+    };
+    let r = run_on(store.clone(), &b).await.expect("bench link");
     callops::bench::link::print(&r);
     assert_eq!(r.link.n, 24);
     assert_eq!(r.by_kind.len(), 6);
     assert_eq!(r.outcomes.values().sum::<usize>(), 24);
     assert!(r.ceiling.p50_ms > 0.0 && r.link.p50_ms > 0.0);
+    // Again on the kept store: the customers are not loaded again (the link stage itself
+    // creates at most one customer per call, for an unknown number).
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM customers")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    b.reuse = Some("kept".into());
+    let again = run_on(store.clone(), &b).await.expect("bench link --reuse");
+    assert_eq!(again.link.n, 24);
+    assert_eq!(again.outcomes.values().sum::<usize>(), 24);
+    let added = count().await - before;
+    assert!(added <= 24, "a reused store was loaded again: {added} customers added");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

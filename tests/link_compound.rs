@@ -3,7 +3,8 @@
 //! short posting list. They are kept with the name (import, change, rename), migration
 //! 0014 builds them in SQL for customers keyed before, and a full name finds its one
 //! customer among thousands of namesakes whose surname and first name are each too common
-//! to be read alone. On SQLite and on Postgres.
+//! to be read alone. The number of holders of every key (migration 0016, kept by
+//! triggers) stays exactly what counting the keys gives. On SQLite and on Postgres.
 
 mod common;
 
@@ -56,6 +57,24 @@ async fn keys_of(store: &Store, customer_id: i64) -> Vec<String> {
             .unwrap();
     k.sort();
     k
+}
+
+/// `customer_name_key_counts` (kept by triggers, migration 0016) holds, for every key,
+/// exactly how many customers hold it: what counting the postings gives.
+async fn counts_are_exact(store: &Store) {
+    let read = |sql: &'static str| async move {
+        let mut rows: Vec<(i64, String, i64)> =
+            sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap();
+        rows.sort();
+        rows
+    };
+    let kept = read("SELECT business_id, key, n FROM customer_name_key_counts WHERE n <> 0").await;
+    let counted = read(
+        "SELECT business_id, key, COUNT(*) AS n FROM customer_name_keys GROUP BY business_id, key",
+    )
+    .await;
+    assert!(!counted.is_empty());
+    assert_eq!(kept, counted, "name key counts drifted from the keys");
 }
 
 fn expected(name: &str) -> Vec<String> {
@@ -143,6 +162,12 @@ async fn compound_keys_follow_import_change_and_rename(store: Store) {
         .await
         .unwrap();
     assert_eq!(version, NAME_KEYS_VERSION);
+    // Writing the same keys again (nothing new) changes no count.
+    store
+        .write_name_keys(bid, &[(id3, name_keys("Schreiber"))])
+        .await
+        .unwrap();
+    counts_are_exact(&store).await;
 }
 
 /// Insert customers named `names` (unkeyed: the link stage keys them), phones from `base`.
@@ -273,6 +298,7 @@ async fn a_full_name_finds_its_customer_among_thousands_of_namesakes(store: Stor
         cands.iter().take(50).all(|c| c["name"] == "Eva Müller"),
         "{cands:?}"
     );
+    counts_are_exact(&store).await;
 }
 
 async fn migration_0014_builds_the_compound_keys_of_customers_keyed_before(store: Store) {
@@ -344,4 +370,5 @@ async fn migration_0014_builds_the_compound_keys_of_customers_keyed_before(store
     assert_eq!(store.ensure_name_keys(bid).await.unwrap(), 0);
     let (out, cid) = link_says(&store, bid, "m1", "Guten Tag, mein Name ist Anna Müller.").await;
     assert_eq!(cid, Some(ids[0]), "{out:?}");
+    counts_are_exact(&store).await;
 }

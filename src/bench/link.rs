@@ -23,6 +23,11 @@ pub struct LinkBench {
     pub customers: usize,
     pub calls: usize,
     pub verbose: bool,
+    /// Leave the loaded store in place (its location is printed) for `reuse`.
+    pub keep: bool,
+    /// A store an earlier `keep` run left (SQLite: its directory; Postgres: the database
+    /// name): the customers are not loaded again.
+    pub reuse: Option<String>,
 }
 
 /// Per-call latency percentiles in milliseconds.
@@ -250,6 +255,25 @@ pub async fn load_customers(
     Ok(sample)
 }
 
+/// The sample [`load_customers`] returned when it loaded this store (ids start at 1 and
+/// every `n / 200`th customer is sampled), read back from a kept store.
+async fn loaded_sample(store: &Store, bid: i64, n: usize) -> anyhow::Result<Vec<(String, String)>> {
+    let step = (n / 200).max(1) as i64;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, phone FROM customers WHERE business_id = $1 AND (id - 1) % $2 = 0 AND id <= $3 ORDER BY id",
+    )
+    .bind(bid)
+    .bind(step)
+    .bind(n as i64)
+    .fetch_all(store.pool())
+    .await?;
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "the reused store has no customers of business {bid}: run once with --keep first"
+    );
+    Ok(rows)
+}
+
 const KINDS: [&str; 6] = [
     "full name",
     "Frau <surname>",
@@ -268,7 +292,11 @@ pub async fn run_on(store: Store, b: &LinkBench) -> anyhow::Result<LinkBenchRepo
         .execute(store.pool())
         .await?;
     let started = Instant::now();
-    let sample = load_customers(&store, biz.id, b.customers.max(1)).await?;
+    let sample = if b.reuse.is_some() {
+        loaded_sample(&store, biz.id, b.customers.max(1)).await?
+    } else {
+        load_customers(&store, biz.id, b.customers.max(1)).await?
+    };
     let load_secs = started.elapsed().as_secs_f64();
     if b.verbose {
         println!(
@@ -433,7 +461,7 @@ async fn profile_common_name(
         .flat_map(|s| first.iter().map(move |f| compound_key(s, f)))
         .collect();
     let t = Instant::now();
-    let found = store.customers_by_full_name_keys(bid, &full, &[]).await?;
+    let found = store.name_candidates_by_keys(bid, &full, &[]).await?;
     out.push((
         "full name Anna Müller (compound keys, what link reads)".into(),
         found.len(),
@@ -483,11 +511,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match backend {
         "sqlite" => {
-            let dir = std::env::temp_dir().join(format!(
-                "callops_bench_link_{}_{}",
-                std::process::id(),
-                crate::now_ms()
-            ));
+            let dir = match &b.reuse {
+                Some(d) => std::path::PathBuf::from(d),
+                None => std::env::temp_dir().join(format!(
+                    "callops_bench_link_{}_{}",
+                    std::process::id(),
+                    crate::now_ms()
+                )),
+            };
             std::fs::create_dir_all(&dir)?;
             let url = format!("sqlite:{}", dir.join("callops.db").display());
             let r = async {
@@ -497,7 +528,11 @@ pub async fn run(
                 r
             }
             .await;
-            let _ = std::fs::remove_dir_all(&dir);
+            if b.keep || b.reuse.is_some() {
+                println!("  store kept: --reuse {}", dir.display());
+            } else {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
             print(&r?);
             Ok(())
         }
@@ -508,16 +543,25 @@ pub async fn run(
                     "bench link --backend postgres needs a postgres:// database.url (CALLOPS_DATABASE_URL or --database-url) whose user may create databases: it creates and drops its own"
                 );
             }
-            let name = format!(
-                "callops_bench_link_{}_{}",
-                std::process::id(),
-                crate::now_ms() % 1_000_000_000
+            let name = match &b.reuse {
+                Some(n) => n.clone(),
+                None => format!(
+                    "callops_bench_link_{}_{}",
+                    std::process::id(),
+                    crate::now_ms() % 1_000_000_000
+                ),
+            };
+            anyhow::ensure!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "bench link --reuse {name:?}: expected a database name of letters, digits and _"
             );
             let admin = Store::connect(&admin_url, 1).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(admin.pool())
-                .await
-                .map_err(|e| anyhow::anyhow!("creating database {name}: {e}"))?;
+            if b.reuse.is_none() {
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(admin.pool())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("creating database {name}: {e}"))?;
+            }
             let url = crate::bench::console::with_database(&admin_url, &name);
             let r = async {
                 let store = Store::connect_and_migrate(&url, 8).await?;
@@ -526,9 +570,13 @@ pub async fn run(
                 r
             }
             .await;
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(admin.pool())
-                .await;
+            if b.keep || b.reuse.is_some() {
+                println!("  database kept: --reuse {name}");
+            } else {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(admin.pool())
+                    .await;
+            }
             admin.close().await;
             print(&r?);
             Ok(())

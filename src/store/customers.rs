@@ -24,6 +24,36 @@ pub struct Customer {
 const CUSTOMER_COLUMNS: &str =
     "id, business_id, external_id, name, phone, email, is_temporary, merged_into";
 
+/// A customer as name matching sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameCandidate {
+    pub id: i64,
+    pub name: String,
+    pub phone: Option<String>,
+}
+
+/// Customers a name can be linked to.
+const NAME_CANDIDATE_FILTER: &str = "merged_into IS NULL AND is_temporary = 0 AND name IS NOT NULL";
+
+/// Id, name and phone of every row, as one JSON array of `[id, name, phone]` in one row.
+fn name_candidate_json(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => "COALESCE(json_agg(json_build_array(id, name, phone)), '[]')::text",
+        Dialect::Sqlite => "json_group_array(json_array(id, name, phone))",
+    }
+}
+
+fn decode_name_candidates(json: &str) -> Result<Vec<NameCandidate>> {
+    let rows: Vec<(i64, String, Option<String>)> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("candidate customers: {e}")))?;
+    let mut out: Vec<NameCandidate> = rows
+        .into_iter()
+        .map(|(id, name, phone)| NameCandidate { id, name, phone })
+        .collect();
+    out.sort_by_key(|c| c.id);
+    Ok(out)
+}
+
 fn customer(r: &AnyRow) -> Result<Customer> {
     Ok(Customer {
         id: col(r, "id")?,
@@ -357,16 +387,18 @@ impl Store {
         Ok(())
     }
 
-    /// Live, named, non-temporary customers holding any of the `full` keys (compound keys:
-    /// one posting list per full name), or a `drive` key of a pair AND one of its `probe`
-    /// keys (overflow keys of names with too many combinations, probed for the first
-    /// name), by id, in one round trip. Not limited.
-    pub async fn customers_by_full_name_keys(
+    /// Live, named, non-temporary customers holding any of the `keys` (e.g. compound keys:
+    /// one posting list per full name; or a surname key), or a `drive` key of a pair AND
+    /// one of its `probe` keys (overflow keys of names with too many combinations, probed
+    /// for the first name), by id: their ids in one statement, their rows in one more (per
+    /// 5,000). Not limited: callers decide from [`Store::name_key_counts`] which keys are
+    /// worth reading.
+    pub async fn name_candidates_by_keys(
         &self,
         business_id: i64,
         full: &[String],
         pairs: &[(Vec<String>, Vec<String>)],
-    ) -> Result<Vec<Customer>> {
+    ) -> Result<Vec<NameCandidate>> {
         let list = |keys: &[String], binds: &mut Vec<String>| -> String {
             let start = binds.len();
             binds.extend(keys.iter().cloned());
@@ -398,40 +430,68 @@ impl Store {
         if parts.is_empty() {
             return Ok(vec![]);
         }
-        // The ids first (index only), then their rows by primary key: one statement for
-        // both let Postgres's generic plan of a prepared statement hash a scan of the
-        // whole customers table against the key lists (150 ms at a million customers).
-        let sql = parts.join(" UNION ");
-        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(business_id);
+        let union = parts.join(" UNION ");
+        let sql = match self.dialect {
+            // One statement: SQLite walks the key postings and looks each id up.
+            Dialect::Sqlite => format!(
+                "SELECT {} FROM customers WHERE id IN ({union}) AND {NAME_CANDIDATE_FILTER}",
+                name_candidate_json(self.dialect)
+            ),
+            // The ids first (index only), then their rows by primary key. One statement
+            // for both let Postgres's generic plan of a prepared statement hash a scan of
+            // the whole customers table against the key lists (150 ms at a million).
+            Dialect::Postgres => self.json_ids(&union),
+        };
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(business_id);
         for b in &owned {
             q = q.bind(b.as_str());
         }
-        let ids = q
-            .fetch_all(&self.pool)
+        let json = q
+            .fetch_one(&self.pool)
             .await
-            .ctx(|| format!("finding customers of business {business_id} by full-name keys"))?;
-        self.named_customers_by_ids(&ids).await
+            .ctx(|| format!("finding customers of business {business_id} by name keys"))?;
+        if self.dialect == Dialect::Sqlite {
+            return decode_name_candidates(&json);
+        }
+        let ids: Vec<i64> = serde_json::from_str(&json).map_err(|e| {
+            StoreError::Corrupt(format!("name key ids of business {business_id}: {e}"))
+        })?;
+        self.name_candidates_by_ids(&ids).await
     }
 
-    /// Live, named, non-temporary customers among these ids, by id.
-    pub async fn named_customers_by_ids(&self, ids: &[i64]) -> Result<Vec<Customer>> {
+    /// `select` (one column, `customer_id`) wrapped to return its ids as one JSON array in
+    /// one row: thousands of ids come back in one row instead of one hand-over each (on
+    /// SQLite, each row crosses from sqlx's worker thread separately).
+    fn json_ids(&self, select: &str) -> String {
+        match self.dialect {
+            super::Dialect::Postgres => {
+                format!("SELECT COALESCE(json_agg(customer_id), '[]')::text FROM ({select}) AS ids")
+            }
+            super::Dialect::Sqlite => {
+                format!("SELECT json_group_array(customer_id) FROM ({select})")
+            }
+        }
+    }
+
+    /// Id, name and phone of the live, named, non-temporary customers among these ids, by
+    /// id: what name matching scores. Thousands of candidates come back as one JSON row
+    /// per 5,000 ids (see [`Store::json_ids`]), not as a row each.
+    pub async fn name_candidates_by_ids(&self, ids: &[i64]) -> Result<Vec<NameCandidate>> {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mut out = Vec::with_capacity(ids.len());
+        let mut out: Vec<NameCandidate> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(5000) {
             let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-            let rows = sqlx::query(&format!(
-                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({}) AND merged_into IS NULL \
-                 AND is_temporary = 0 AND name IS NOT NULL",
+            let rows: String = sqlx::query_scalar(&format!(
+                "SELECT {} FROM customers WHERE id IN ({}) AND {NAME_CANDIDATE_FILTER}",
+                name_candidate_json(self.dialect),
                 list.join(",")
             ))
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .ctx(|| format!("reading {} candidate customers", chunk.len()))?;
-            for r in &rows {
-                out.push(customer(r)?);
-            }
+            out.extend(decode_name_candidates(&rows)?);
         }
         out.sort_by_key(|c| c.id);
         Ok(out)
@@ -464,30 +524,6 @@ impl Store {
             .await
             .ctx(|| format!("finding customers of business {business_id} by name keys {keys:?}"))?;
         rows.iter().map(customer).collect()
-    }
-
-    /// Ids of the customers holding any of these name keys (index only; live or not: read
-    /// them with [`Store::named_customers_by_ids`]).
-    pub async fn customer_ids_by_keys(
-        &self,
-        business_id: i64,
-        keys: &[String],
-    ) -> Result<Vec<i64>> {
-        if keys.is_empty() {
-            return Ok(vec![]);
-        }
-        let marks: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT DISTINCT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({})",
-            marks.join(",")
-        );
-        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(business_id);
-        for k in keys {
-            q = q.bind(k);
-        }
-        q.fetch_all(&self.pool)
-            .await
-            .ctx(|| format!("finding customers of business {business_id} by name keys {keys:?}"))
     }
 
     /// Live, named, non-temporary customers holding a key of `drive` AND a key of `probe`,
@@ -540,7 +576,9 @@ impl Store {
         rows.iter().map(customer).collect()
     }
 
-    /// How many keyed customers carry each of these keys (for surname frequencies).
+    /// How many keyed customers carry each of these keys (for surname frequencies and
+    /// whether a key is worth reading); keys nobody holds are left out. Read from
+    /// `customer_name_key_counts`, which triggers keep exact (migration 0016).
     pub async fn name_key_counts(
         &self,
         business_id: i64,
@@ -551,7 +589,7 @@ impl Store {
         }
         let marks: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT key, COUNT(*) AS n FROM customer_name_keys WHERE business_id = $1 AND key IN ({}) GROUP BY key",
+            "SELECT key, n FROM customer_name_key_counts WHERE business_id = $1 AND key IN ({}) AND n > 0",
             marks.join(",")
         );
         let mut q = sqlx::query(&sql).bind(business_id);

@@ -90,6 +90,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0015_overview_counts.sql"),
         sqlite: include_str!("../../migrations/sqlite/0015_overview_counts.sql"),
     },
+    Migration {
+        version: 16,
+        name: "name_key_counts",
+        postgres: include_str!("../../migrations/postgres/0016_name_key_counts.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0016_name_key_counts.sql"),
+    },
 ];
 
 /// The database roles the console's roles map to (see `store::roles`).
@@ -108,6 +114,8 @@ const SUPPORT_WRITES: &[(&str, &str)] = &[
     ("jobs", "INSERT"),
     ("outbox", "INSERT"),
     ("outbound_calls", "INSERT, UPDATE"),
+    // Kept by the triggers on customer_name_keys, which run as the writer of the keys.
+    ("customer_name_key_counts", "INSERT, UPDATE"),
 ];
 
 /// Grants for the three roles on everything in the schema, and default privileges so a

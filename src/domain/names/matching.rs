@@ -494,6 +494,12 @@ fn share01(share: f64) -> f64 {
 /// What is known about the query once, for every candidate.
 struct QueryFacts {
     gender: Option<(Gender, String)>,
+    /// The query's normalized words.
+    tokens: Vec<String>,
+    /// Per query word, how it compares with each customer word met so far: candidates
+    /// share few distinct words (a few dozen first names, a few hundred surnames) across
+    /// thousands of distinct full names.
+    sims: std::cell::RefCell<Vec<std::collections::HashMap<String, TokenSim>>>,
 }
 
 impl QueryFacts {
@@ -507,7 +513,22 @@ impl QueryFacts {
                     .then(|| gender_of_first(qt[0]).map(|g| (g, format!("first name {}", qt[0]))))
                     .flatten()
             });
-        QueryFacts { gender }
+        QueryFacts {
+            gender,
+            tokens: qt.iter().map(|t| t.to_string()).collect(),
+            sims: std::cell::RefCell::new(vec![Default::default(); qt.len()]),
+        }
+    }
+
+    /// `token_sim` of query word `i` and `word`, remembered.
+    fn sim(&self, i: usize, word: &str) -> TokenSim {
+        let mut sims = self.sims.borrow_mut();
+        if let Some(t) = sims[i].get(word) {
+            return *t;
+        }
+        let t = token_sim(&self.tokens[i], word);
+        sims[i].insert(word.to_string(), t);
+        t
     }
 }
 
@@ -524,10 +545,10 @@ struct NameFacts {
     vetoes: Vec<String>,
 }
 
-fn name_facts(q: &NameQuery, c_name: &str, facts: &QueryFacts) -> NameFacts {
-    let qn = normalize_name(&q.name);
+fn name_facts(c_name: &str, facts: &QueryFacts) -> NameFacts {
     let cn = normalize_name(c_name);
-    let qt: Vec<&str> = qn.split_whitespace().collect();
+    let qt: Vec<&str> = facts.tokens.iter().map(String::as_str).collect();
+    let last = qt.len().saturating_sub(1);
     let ct: Vec<&str> = cn.split_whitespace().collect();
     let mut vetoes: Vec<String> = Vec::new();
     let mut parts: Vec<String> = Vec::new();
@@ -536,14 +557,8 @@ fn name_facts(q: &NameQuery, c_name: &str, facts: &QueryFacts) -> NameFacts {
         (0.0, false)
     } else if qt.len() >= 2 && ct.len() >= 2 {
         // Both full names: surname and first name, straight or swapped.
-        let straight = (
-            token_sim(qt[qt.len() - 1], ct[ct.len() - 1]),
-            token_sim(qt[0], ct[0]),
-        );
-        let swapped = (
-            token_sim(qt[0], ct[ct.len() - 1]),
-            token_sim(qt[qt.len() - 1], ct[0]),
-        );
+        let straight = (facts.sim(last, ct[ct.len() - 1]), facts.sim(0, ct[0]));
+        let swapped = (facts.sim(0, ct[ct.len() - 1]), facts.sim(last, ct[0]));
         let val = |(s, f): (TokenSim, TokenSim)| {
             // A different first name counts little, but a near one ranks above a far one.
             SURNAME_WEIGHT * s.score()
@@ -588,7 +603,7 @@ fn name_facts(q: &NameQuery, c_name: &str, facts: &QueryFacts) -> NameFacts {
         (s, sur.same())
     } else if qt.len() >= 2 {
         // The caller gave a full name; the customer has one word (a surname, usually).
-        let sur = token_sim(qt[qt.len() - 1], ct[0]);
+        let sur = facts.sim(last, ct[0]);
         parts.push(format!(
             "surname {} {:.2}; customer's first name unknown",
             level(sur),
@@ -598,8 +613,8 @@ fn name_facts(q: &NameQuery, c_name: &str, facts: &QueryFacts) -> NameFacts {
         (sur.score() * UNKNOWN_FIRST_FACTOR, sur.same())
     } else {
         // One word said: the surname, or (weakly) a first name.
-        let sur = token_sim(qt[0], ct[ct.len() - 1]);
-        let first = (ct.len() > 1).then(|| token_sim(qt[0], ct[0]));
+        let sur = facts.sim(0, ct[ct.len() - 1]);
+        let first = (ct.len() > 1).then(|| facts.sim(0, ct[0]));
         match first {
             Some(f) if f.score() * FIRST_NAME_ONLY_FACTOR > sur.score() => {
                 parts.push(format!("first name only, {} {:.2}", level(f), f.score()));
@@ -732,7 +747,8 @@ fn finish_score(
     }
 }
 
-fn rank_order(a: &RankedCandidate, b: &RankedCandidate) -> std::cmp::Ordering {
+/// Best first: confidence, fewer vetoes, more agreement, more earlier calls, lower id.
+pub fn rank_order(a: &RankedCandidate, b: &RankedCandidate) -> std::cmp::Ordering {
     b.confidence
         .total_cmp(&a.confidence)
         .then(a.vetoes.len().cmp(&b.vetoes.len()))
@@ -751,16 +767,39 @@ pub fn rank_customers(
 ) -> Vec<RankedCandidate> {
     let facts = QueryFacts::of(q);
     // Large candidate sets are large because many customers share a name: what the name
-    // says is worked out once per distinct name.
+    // says is worked out once per distinct name, and the whole score once per distinct
+    // name and customer evidence (only the id differs between namesakes).
     let mut by_name: std::collections::HashMap<&str, NameFacts> = std::collections::HashMap::new();
+    let mut scored: std::collections::HashMap<(&str, u64, i64, u8), RankedCandidate> =
+        std::collections::HashMap::new();
     let mut out: Vec<RankedCandidate> = customers
         .iter()
         .map(|c| {
-            let named = by_name
-                .entry(c.name.as_str())
-                .or_insert_with(|| name_facts(q, &c.name, &facts))
+            let phone_said = c
+                .phone
+                .as_deref()
+                .is_some_and(|p| ev.spoken_phones.iter().any(|s| s == p));
+            let owner = ev.spoken_owners.contains(&c.id);
+            // Everything finish_score reads from the customer besides the name.
+            let evidence = u8::from(phone_said) | u8::from(owner) << 1;
+            let key = (
+                c.name.as_str(),
+                c.surname_share.to_bits(),
+                c.prior_calls,
+                evidence,
+            );
+            let mut r = scored
+                .entry(key)
+                .or_insert_with(|| {
+                    let named = by_name
+                        .entry(c.name.as_str())
+                        .or_insert_with(|| name_facts(&c.name, &facts))
+                        .clone();
+                    finish_score(q, c, ev, named)
+                })
                 .clone();
-            finish_score(q, c, ev, named)
+            r.customer_id = c.id;
+            r
         })
         // Above the floor, or the same surname (a Petra for a Peter is worth a look), or
         // the customer whose number the caller said.

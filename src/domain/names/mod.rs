@@ -32,9 +32,9 @@ pub use guard::{
 };
 pub use matching::{
     compound_key, compound_keys, compound_overflow_key, link_decision, name_keys, name_similarity,
-    rank_candidates, rank_customers, surname_key, word_keys, CandidateCustomer, LinkDecision,
-    LinkEvidence, NameQuery, NameScore, QuerySource, RankedCandidate, AUTO_LINK_MIN_CUE,
-    COMPOUND_MAX, COMPOUND_ONE_WORD, LINK_MARGIN,
+    rank_candidates, rank_customers, rank_order, surname_key, word_keys, CandidateCustomer,
+    LinkDecision, LinkEvidence, NameQuery, NameScore, QuerySource, RankedCandidate,
+    AUTO_LINK_MIN_CUE, COMPOUND_MAX, COMPOUND_ONE_WORD, LINK_MARGIN,
 };
 pub use text::Script;
 

@@ -18,15 +18,15 @@ use crate::domain::decisions::review_priority;
 use crate::domain::names::spoken_phone::spoken_phones;
 use crate::domain::names::{
     caller_evidence, compound_key, compound_overflow_key, fold_digraphs, fold_key,
-    guard_llm_name_in, link_decision, normalize_name, rank_customers, word_keys, CallerEvidence,
-    CandidateCustomer, LinkDecision, LinkEvidence, NameContext, NameQuery, QuerySource,
-    RankedCandidate, COMPOUND_ONE_WORD,
+    guard_llm_name_in, link_decision, normalize_name, rank_customers, rank_order, word_keys,
+    CallerEvidence, CandidateCustomer, LinkDecision, LinkEvidence, NameContext, NameQuery,
+    QuerySource, RankedCandidate, COMPOUND_ONE_WORD,
 };
 use crate::domain::phone::normalize_phone;
 use crate::pipeline::context::PipelineCtx;
 use crate::pipeline::providers::Segment;
 use crate::queue::Job;
-use crate::store::customers::{Customer, LinkUpdate, NewCustomer};
+use crate::store::customers::{Customer, LinkUpdate, NameCandidate, NewCustomer};
 use crate::store::events::NewEvent;
 use crate::store::{Call, Store};
 use std::collections::HashMap;
@@ -258,14 +258,29 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
     let mut ranked: Vec<RankedCandidate> = Vec::new();
     let mut search_notes: Vec<String> = Vec::new();
     for q in &queries {
-        let (mut customers, skipped) = name_candidates(store, call.business_id, &q.name).await?;
+        let (mut found, skipped) = name_candidates(store, call.business_id, &q.name).await?;
         search_notes.extend(skipped);
-        for c in &pool {
-            if !customers.iter().any(|x| x.id == c.id) {
-                customers.push(c.clone());
-            }
-        }
-        let cands = candidate_customers(store, call.business_id, &customers).await?;
+        let have: std::collections::HashSet<i64> = found.iter().map(|c| c.id).collect();
+        // A customer the spoken number found is a candidate even without a name.
+        found.extend(
+            pool.iter()
+                .filter(|c| !have.contains(&c.id))
+                .map(|c| NameCandidate {
+                    id: c.id,
+                    name: c.name.clone().unwrap_or_default(),
+                    phone: c.phone.clone(),
+                }),
+        );
+        let cands = found
+            .into_iter()
+            .map(|c| CandidateCustomer {
+                id: c.id,
+                name: c.name,
+                phone: c.phone,
+                surname_share: 0.0,
+                prior_calls: 0,
+            })
+            .collect();
         let mut r = rank_with_shares(
             store,
             call.business_id,
@@ -300,14 +315,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
         }
         merge(&mut ranked, r);
     }
-    ranked.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then(a.vetoes.len().cmp(&b.vetoes.len()))
-            .then(b.agreement.cmp(&a.agreement))
-            .then(b.prior_calls.cmp(&a.prior_calls))
-            .then(a.customer_id.cmp(&b.customer_id))
-    });
+    ranked.sort_by(rank_order);
     let mut spoken_note = if spoken_hits > 0 {
         format!("; spoken number matched {spoken_hits} customer(s)")
     } else {
@@ -621,6 +629,8 @@ async fn record_evidence(
 pub const KEY_READ_LIMIT: i64 = 2_000;
 /// Candidate sets at least this large are scored on a blocking thread, off the runtime.
 const SCORE_OFF_RUNTIME: usize = 256;
+/// Candidate sets are split over the cores in parts of at least this many.
+const SCORE_SPLIT: usize = 512;
 
 /// Customers whose name keys match the name: the same full name (any spelling, either
 /// way round) always; everyone with the surname (and, for one word, the first name) while
@@ -635,7 +645,7 @@ async fn name_candidates(
     store: &Store,
     business_id: i64,
     name: &str,
-) -> Result<(Vec<Customer>, Vec<String>), StageError> {
+) -> Result<(Vec<NameCandidate>, Vec<String>), StageError> {
     let n = normalize_name(name);
     let toks: Vec<&str> = n.split_whitespace().collect();
     let Some(last) = toks.last() else {
@@ -659,18 +669,16 @@ async fn name_candidates(
     if toks.len() == 1 {
         tiers.insert(0, ("f", sur.clone()));
     }
-    let mut out = if first.is_empty() {
-        vec![]
-    } else {
-        // The full name, either way round (a one-word customer name counts as any first
-        // name): every (surname key, first-name key) combination, and for names with too
-        // many combinations their overflow key probed for the first name.
+    // The full name, either way round (a one-word customer name counts as any first
+    // name): every (surname key, first-name key) combination, and for names with too
+    // many combinations their overflow key probed for the first name.
+    let mut read: Vec<String> = Vec::new();
+    let mut overflow = Vec::new();
+    if !first.is_empty() {
         let mut first_or_single = first.clone();
         first_or_single.push(COMPOUND_ONE_WORD.into());
-        let mut full = Vec::new();
-        let mut overflow = Vec::new();
         for (s, f) in [(&sur, &first_or_single), (&first, &sur)] {
-            full.extend(
+            read.extend(
                 s.iter()
                     .flat_map(|s| f.iter().map(move |f| compound_key(s, f))),
             );
@@ -686,18 +694,12 @@ async fn name_candidates(
                 .collect();
             overflow.push((s.iter().map(|k| compound_overflow_key(k)).collect(), probe));
         }
-        full.sort();
-        full.dedup();
-        store
-            .customers_by_full_name_keys(business_id, &full, &overflow)
-            .await?
-    };
+    }
     let wanted: Vec<String> = tiers.iter().flat_map(|(pos, k)| pre(pos, k)).collect();
     let counts = key_counts(store, business_id, &wanted).await?;
     let held = |k: &String| counts.get(k).copied().unwrap_or(0);
-    let mut seen: std::collections::HashSet<i64> = out.iter().map(|c| c.id).collect();
     for (pos, keys) in tiers {
-        let (mut read, mut skipped) = (Vec::new(), Vec::new());
+        let mut skipped = Vec::new();
         for k in pre(pos, &keys) {
             match held(&k) {
                 0 => {}
@@ -717,81 +719,35 @@ async fn name_candidates(
                 }
             ));
         }
-        if read.is_empty() {
-            continue;
-        }
-        // Ids first: customers an earlier read found (the full name, the exact spelling)
-        // are not read again.
-        let ids: Vec<i64> = store
-            .customer_ids_by_keys(business_id, &read)
-            .await?
-            .into_iter()
-            .filter(|id| seen.insert(*id))
-            .collect();
-        out.extend(store.named_customers_by_ids(&ids).await?);
     }
+    read.sort();
+    read.dedup();
+    // All of it in one read: the ids (index only), then their rows.
+    let out = store
+        .name_candidates_by_keys(business_id, &read, &overflow)
+        .await?;
     Ok((out, notes))
 }
 
-/// How many customers hold each name key (0 when none). Counting a common key reads its
-/// whole index range, so answers are reused for a minute: a few customers more or less do
-/// not change whether a key is common or how much a surname's frequency weighs. Zero is
-/// never reused (a key's first holder must not stay unread for a minute).
+/// How many customers hold each name key (0 when none): one primary-key read per key
+/// (`customer_name_key_counts`, kept exact by triggers), so never cached.
 async fn key_counts(
     store: &Store,
     business_id: i64,
     keys: &[String],
 ) -> Result<HashMap<String, i64>, StageError> {
-    type Counts = HashMap<(i64, String), (Instant, i64)>;
-    static CACHE: Mutex<Option<Counts>> = Mutex::new(None);
-    const TTL: Duration = Duration::from_secs(60);
-    const MAX_ENTRIES: usize = 200_000;
-    let mut out = HashMap::new();
-    let mut missing = Vec::new();
-    if let Ok(c) = CACHE.lock() {
-        for k in keys {
-            match c.as_ref().and_then(|m| m.get(&(business_id, k.clone()))) {
-                Some((at, n)) if at.elapsed() < TTL => {
-                    out.insert(k.clone(), *n);
-                }
-                _ => missing.push(k.clone()),
-            }
-        }
-    }
-    missing.sort();
-    missing.dedup();
-    if missing.is_empty() {
-        return Ok(out);
-    }
-    let fetched: HashMap<String, i64> = store
-        .name_key_counts(business_id, &missing)
-        .await?
-        .into_iter()
-        .collect();
-    let now = Instant::now();
-    if let Ok(mut c) = CACHE.lock() {
-        let m = c.get_or_insert_with(HashMap::new);
-        if m.len() + missing.len() > MAX_ENTRIES {
-            m.clear();
-        }
-        for k in &missing {
-            let n = fetched.get(k).copied().unwrap_or(0);
-            // A key nobody holds is not remembered: the customer who gets it next must be
-            // found at once (and counting an empty range costs nothing).
-            if n > 0 {
-                m.insert((business_id, k.clone()), (now, n));
-            }
-            out.insert(k.clone(), n);
-        }
-    }
-    for (k, n) in fetched {
-        out.entry(k).or_insert(n);
-    }
+    let mut keys = keys.to_vec();
+    keys.sort();
+    keys.dedup();
+    let mut out: HashMap<String, i64> = keys.iter().map(|k| (k.clone(), 0)).collect();
+    out.extend(store.name_key_counts(business_id, &keys).await?);
     Ok(out)
 }
 
-/// `rank_customers`, on a blocking thread when the candidate set is large (scoring is pure
-/// CPU: thousands of candidates would hold a runtime worker for milliseconds).
+/// `rank_customers`, on blocking threads when the candidate set is large (scoring is pure
+/// CPU: thousands of candidates would hold a runtime worker for milliseconds), split over
+/// the machine's cores from [`SCORE_SPLIT`] candidates on (ranks are per candidate, so
+/// the parts rank alone and their results merge in order).
 async fn rank(
     q: &NameQuery,
     cands: Vec<CandidateCustomer>,
@@ -802,38 +758,64 @@ async fn rank(
         return Ok(rank_customers(q, &cands, ev, floor));
     }
     let (q, ev) = (q.clone(), ev.clone());
-    tokio::task::spawn_blocking(move || rank_customers(&q, &cands, &ev, floor))
-        .await
-        .map_err(|e| StageError::Transient(format!("scoring name candidates: {e}")))
+    tokio::task::spawn_blocking(move || {
+        let parts = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(cands.len() / SCORE_SPLIT)
+            .max(1);
+        if parts == 1 {
+            return rank_customers(&q, &cands, &ev, floor);
+        }
+        let chunk = cands.len().div_ceil(parts);
+        let mut out: Vec<RankedCandidate> = std::thread::scope(|s| {
+            let handles: Vec<_> = cands
+                .chunks(chunk)
+                .map(|part| s.spawn(|| rank_customers(&q, part, &ev, floor)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        out.sort_by(rank_order);
+        out
+    })
+    .await
+    .map_err(|e| StageError::Transient(format!("scoring name candidates: {e}")))
 }
 
-/// [`rank`] with every candidate's surname frequency. Frequencies cost a count per
-/// surname, so the candidates are first ranked as if every surname were rare: a frequency
-/// only lowers confidence, so whoever that drops would be dropped with it too. Only the
-/// rest (usually the same surname and its spellings) have their surnames counted and are
-/// ranked again: the same result as counting everyone's.
+/// [`rank`] with every candidate's surname frequency, and the earlier calls of the
+/// [`HISTORY_FOR`] best. Frequencies are read for every candidate's surname (one primary
+/// key read per distinct surname, `customer_name_key_counts`). Earlier calls only order
+/// equals and add to the trace (they are the last thing `finish_score` weighs), so they
+/// are counted for the best after ranking and the order settled again.
 async fn rank_with_shares(
     store: &Store,
     business_id: i64,
     q: &NameQuery,
-    cands: Vec<CandidateCustomer>,
+    mut cands: Vec<CandidateCustomer>,
     ev: &LinkEvidence,
     floor: f64,
 ) -> Result<Vec<RankedCandidate>, StageError> {
-    let kept: std::collections::HashSet<i64> = rank(q, cands.clone(), ev, floor)
-        .await?
-        .iter()
-        .map(|r| r.customer_id)
-        .collect();
-    let mut cands: Vec<CandidateCustomer> =
-        cands.into_iter().filter(|c| kept.contains(&c.id)).collect();
     let surname_of = |c: &CandidateCustomer| {
         normalize_name(&c.name)
             .split_whitespace()
             .last()
             .map(|l| format!("lf:{}", fold_digraphs(&fold_key(l))))
     };
-    let surnames: Vec<Option<String>> = cands.iter().map(surname_of).collect();
+    // Per distinct name: thousands of candidates share a few hundred names.
+    let mut by_name: HashMap<&str, Option<String>> = HashMap::new();
+    let surnames: Vec<Option<String>> = cands
+        .iter()
+        .map(|c| {
+            by_name
+                .entry(c.name.as_str())
+                .or_insert_with(|| surname_of(c))
+                .clone()
+        })
+        .collect();
+    drop(by_name);
     let mut keys: Vec<String> = surnames.iter().flatten().cloned().collect();
     keys.sort();
     keys.dedup();
@@ -844,7 +826,23 @@ async fn rank_with_shares(
             .and_then(|k| counts.get(&k).copied())
             .map_or(0.0, |n| n as f64 / total);
     }
-    rank(q, cands, ev, floor).await
+    let mut ranked = rank(q, cands, ev, floor).await?;
+    let best: Vec<i64> = ranked
+        .iter()
+        .take(HISTORY_FOR)
+        .map(|r| r.customer_id)
+        .collect();
+    let history: HashMap<i64, i64> = store.prior_call_counts(&best).await?.into_iter().collect();
+    if !history.is_empty() {
+        for r in ranked.iter_mut() {
+            if let Some(&n) = history.get(&r.customer_id) {
+                r.prior_calls = n;
+                r.why.push_str(&format!("; {n} earlier call(s)"));
+            }
+        }
+        ranked.sort_by(rank_order);
+    }
+    Ok(ranked)
 }
 
 /// Customers as candidates, with their earlier calls (surname shares: see
@@ -854,11 +852,7 @@ async fn candidate_customers(
     _business_id: i64,
     customers: &[Customer],
 ) -> Result<Vec<CandidateCustomer>, StageError> {
-    let ids: Vec<i64> = customers
-        .iter()
-        .take(HISTORY_FOR.max(customers.len().min(HISTORY_FOR)))
-        .map(|c| c.id)
-        .collect();
+    let ids: Vec<i64> = customers.iter().take(HISTORY_FOR).map(|c| c.id).collect();
     let history: HashMap<i64, i64> = store.prior_call_counts(&ids).await?.into_iter().collect();
     Ok(customers
         .iter()
@@ -893,10 +887,18 @@ async fn named_total(store: &Store, business_id: i64) -> Result<i64, StageError>
     Ok(n)
 }
 
-/// Keep the best entry per customer.
+/// Keep the best entry per customer, and of those only the [`STORED_CANDIDATES`] best:
+/// the decision reads the first two, a review stores that many. `more` comes ranked, so
+/// only its best that many can be among them (a customer further down has that many
+/// others above it, whatever the other queries add).
 fn merge(into: &mut Vec<RankedCandidate>, more: Vec<RankedCandidate>) {
-    for c in more {
-        match into.iter_mut().find(|x| x.customer_id == c.customer_id) {
+    let at: HashMap<i64, usize> = into
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.customer_id, i))
+        .collect();
+    for c in more.into_iter().take(STORED_CANDIDATES) {
+        match at.get(&c.customer_id).map(|&i| &mut into[i]) {
             Some(x)
                 if c.confidence > x.confidence
                     || (c.confidence == x.confidence && c.vetoes.len() < x.vetoes.len()) =>
