@@ -41,7 +41,10 @@ async fn smoke(store: Store) {
     assert_eq!(again.link.n, 24);
     assert_eq!(again.outcomes.values().sum::<usize>(), 24);
     let added = count().await - before;
-    assert!(added <= 24, "a reused store was loaded again: {added} customers added");
+    assert!(
+        added <= 24,
+        "a reused store was loaded again: {added} customers added"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

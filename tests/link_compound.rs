@@ -46,6 +46,7 @@ both_stores!(
     compound_keys_follow_import_change_and_rename,
     a_full_name_finds_its_customer_among_thousands_of_namesakes,
     migration_0014_builds_the_compound_keys_of_customers_keyed_before,
+    a_number_in_the_business_settings_is_its_own_not_a_customers,
 );
 
 async fn keys_of(store: &Store, customer_id: i64) -> Vec<String> {
@@ -195,6 +196,17 @@ async fn insert_named(store: &Store, bid: i64, names: &[String], base: i64) {
 }
 
 async fn link_says(store: &Store, bid: i64, ext: &str, says: &str) -> (Outcome, Option<i64>) {
+    link_call(store, bid, ext, "anonymous", says).await
+}
+
+/// Ingest an inbound call from `from` whose caller says `says`; run sync and link.
+async fn link_call(
+    store: &Store,
+    bid: i64,
+    ext: &str,
+    from: &str,
+    says: &str,
+) -> (Outcome, Option<i64>) {
     let ctx = ctx_for(store.clone()).await.unwrap();
     let raw = serde_json::json!({"transcript": {"segments": [
         {"speaker": "agent", "start": 0.0, "end": 2.0, "text": "Praxis Namen, guten Tag, was kann ich für Sie tun?"},
@@ -204,7 +216,7 @@ async fn link_says(store: &Store, bid: i64, ext: &str, says: &str) -> (Outcome, 
             business_id: bid,
             external_id: ext.into(),
             direction: "inbound".into(),
-            from_number: Some("anonymous".into()),
+            from_number: Some(from.into()),
             to_number: Some("+493012340000".into()),
             duration_ms: 1000,
             raw: raw.to_string(),
@@ -371,4 +383,51 @@ async fn migration_0014_builds_the_compound_keys_of_customers_keyed_before(store
     let (out, cid) = link_says(&store, bid, "m1", "Guten Tag, mein Name ist Anna Müller.").await;
     assert_eq!(cid, Some(ids[0]), "{out:?}");
     counts_are_exact(&store).await;
+}
+
+/// `own_numbers` in the business's settings (read with the business row the link stage
+/// caches): a call from one of them is the business calling itself, never a customer's
+/// number; without the setting the same call creates a customer with that number.
+async fn a_number_in_the_business_settings_is_its_own_not_a_customers(store: Store) {
+    let holders = |bid: i64| {
+        let store = store.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM customers WHERE business_id = $1 AND phone = '+49305550100'",
+            )
+            .bind(bid)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+        }
+    };
+    let says = "Guten Tag, hier ist Anna Berger, ich rufe wegen des Termins an.";
+    for (name, own) in [("Praxis Ohne", false), ("Praxis Eigen", true)] {
+        let bid = store.ensure_business(name).await.unwrap().id;
+        let settings = if own {
+            r#"{"own_numbers": ["030 5550100"]}"#
+        } else {
+            "{}"
+        };
+        sqlx::query("UPDATE businesses SET default_region = 'DE', settings = $1 WHERE id = $2")
+            .bind(settings)
+            .bind(bid)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let (out, cid) = link_call(&store, bid, "own-1", "+49 30 5550100", says).await;
+        if own {
+            assert_eq!(cid, None, "{out:?}");
+            assert_eq!(holders(bid).await, 0, "{out:?}");
+            match &out {
+                Outcome::Review { reason } => {
+                    assert!(reason.contains("business's own"), "{reason}")
+                }
+                other => panic!("expected review, got {other:?}"),
+            }
+        } else {
+            assert!(cid.is_some(), "{out:?}");
+            assert_eq!(holders(bid).await, 1, "{out:?}");
+        }
+    }
 }

@@ -28,6 +28,10 @@ pub struct Business {
     /// What the last worker to build this business's clients found wrong (None = fine).
     #[serde(default)]
     pub config_error: Option<String>,
+    /// The business's own numbers as configured (`own_numbers` in the `settings` column):
+    /// a call from one of them is not a customer's.
+    #[serde(default)]
+    pub own_numbers: Vec<String>,
 }
 
 /// Provider settings of one business beyond the kinds: service roots, models, default
@@ -51,7 +55,7 @@ const COLUMNS: &str =
     "id, name, default_region, stt_provider, llm_provider, crm_provider, auto_qc, \
     auto_create_leads, lead_filter, link_threshold, active, created_at, language, \
     stt_base_url, stt_model, stt_key_ref, llm_base_url, llm_model, llm_key_ref, crm_base_url, \
-    crm_key_ref, crm_secret_ref, settings_version, config_error";
+    crm_key_ref, crm_secret_ref, settings_version, config_error, settings";
 
 fn row(r: &AnyRow) -> Result<Business> {
     Ok(Business {
@@ -81,7 +85,19 @@ fn row(r: &AnyRow) -> Result<Business> {
         },
         settings_version: col(r, "settings_version")?,
         config_error: col(r, "config_error")?,
+        own_numbers: own_numbers(&col::<String>(r, "settings")?),
     })
+}
+
+/// `own_numbers` of a `settings` JSON object, as written (an unreadable one has none).
+fn own_numbers(settings: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(settings).unwrap_or_default();
+    v["own_numbers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Which provider kinds a new business gets (an existing one keeps its own).

@@ -224,6 +224,20 @@ impl Store {
         row_to_call(&r)
     }
 
+    /// The call with its intent and its record as ingested (the link stage's inputs), in
+    /// one read.
+    pub async fn call_with_record(&self, id: i64) -> Result<(Call, Option<String>, String)> {
+        let r = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS}, intent, raw FROM calls WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx(|| format!("reading call {id}"))?
+        .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+        Ok((row_to_call(&r)?, col(&r, "intent")?, col(&r, "raw")?))
+    }
+
     pub async fn call_by_external(&self, business_id: i64, external_id: &str) -> Result<Call> {
         let r = sqlx::query(&format!(
             "SELECT {CALL_COLUMNS} FROM calls WHERE business_id = $1 AND external_id = $2"

@@ -308,27 +308,46 @@ impl Store {
     /// those). Idempotent. Returns how many.
     pub async fn ensure_name_keys(&self, business_id: i64) -> Result<u64> {
         const BATCH: i64 = 2000;
-        let mut total = 0;
-        loop {
-            let rows = sqlx::query(&format!(
-                "SELECT id, name FROM customers WHERE business_id = $1 AND name_keys_version < {NAME_KEYS_VERSION} \
-                 AND name IS NOT NULL ORDER BY id LIMIT $2"
-            ))
+        let unkeyed = format!(
+            "SELECT id, name FROM customers WHERE business_id = $1 AND name_keys_version < {NAME_KEYS_VERSION} \
+             AND name IS NOT NULL ORDER BY id LIMIT $2"
+        );
+        // Usually nothing to do: one cheap read, no transaction.
+        let any = sqlx::query(&unkeyed)
             .bind(business_id)
-            .bind(BATCH)
-            .fetch_all(&self.pool)
+            .bind(1_i64)
+            .fetch_optional(&self.pool)
             .await
             .ctx(|| format!("listing unkeyed customers of business {business_id}"))?;
-            if rows.is_empty() {
-                return Ok(total);
-            }
+        if any.is_none() {
+            return Ok(0);
+        }
+        // Claimed in the keying transaction: on Postgres, rows another worker is keying
+        // right now are skipped (it keys them), so concurrent link runs neither redo each
+        // other's work nor deadlock over the same customers' keys.
+        let claim = match self.dialect {
+            Dialect::Postgres => format!("{unkeyed} FOR UPDATE SKIP LOCKED"),
+            Dialect::Sqlite => unkeyed,
+        };
+        let mut total = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let rows = sqlx::query(&claim)
+                .bind(business_id)
+                .bind(BATCH)
+                .fetch_all(&mut *tx)
+                .await
+                .ctx(|| format!("claiming unkeyed customers of business {business_id}"))?;
             let mut keyed: Vec<(i64, Vec<String>)> = Vec::with_capacity(rows.len());
             for r in &rows {
                 let id: i64 = col(r, "id")?;
                 let name: String = col(r, "name")?;
                 keyed.push((id, crate::domain::names::name_keys(&name)));
             }
-            self.write_name_keys(business_id, &keyed).await?;
+            write_name_keys_in(&mut tx, self.dialect, business_id, &keyed).await?;
+            tx.commit()
+                .await
+                .ctx(|| format!("committing name keys of business {business_id}"))?;
             total += rows.len() as u64;
             if (rows.len() as i64) < BATCH {
                 return Ok(total);
@@ -345,24 +364,7 @@ impl Store {
         keyed: &[(i64, Vec<String>)],
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        for chunk in keyed.chunks(5000) {
-            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
-            sqlx::query(&format!(
-                "DELETE FROM customer_name_keys WHERE customer_id IN ({})",
-                ids.join(",")
-            ))
-            .execute(&mut *tx)
-            .await
-            .ctx(|| format!("clearing name keys of business {business_id}"))?;
-            insert_name_keys(self.dialect, &mut tx, business_id, chunk).await?;
-            sqlx::query(&format!(
-                "UPDATE customers SET name_keys_version = {NAME_KEYS_VERSION} WHERE id IN ({})",
-                ids.join(",")
-            ))
-            .execute(&mut *tx)
-            .await
-            .ctx(|| format!("marking customers of business {business_id} keyed"))?;
-        }
+        write_name_keys_in(&mut tx, self.dialect, business_id, keyed).await?;
         tx.commit()
             .await
             .ctx(|| format!("committing name keys of business {business_id}"))?;
@@ -822,6 +824,34 @@ impl Store {
 
 /// Insert name keys as one JSON array (`[[key, customer_id], …]`, sorted by key so the
 /// index is filled in order): one statement per chunk, not one per row.
+/// [`Store::write_name_keys`] inside the caller's transaction.
+async fn write_name_keys_in(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    business_id: i64,
+    keyed: &[(i64, Vec<String>)],
+) -> Result<()> {
+    for chunk in keyed.chunks(5000) {
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
+        sqlx::query(&format!(
+            "DELETE FROM customer_name_keys WHERE customer_id IN ({})",
+            ids.join(",")
+        ))
+        .execute(&mut *conn)
+        .await
+        .ctx(|| format!("clearing name keys of business {business_id}"))?;
+        insert_name_keys(dialect, &mut *conn, business_id, chunk).await?;
+        sqlx::query(&format!(
+            "UPDATE customers SET name_keys_version = {NAME_KEYS_VERSION} WHERE id IN ({})",
+            ids.join(",")
+        ))
+        .execute(&mut *conn)
+        .await
+        .ctx(|| format!("marking customers of business {business_id} keyed"))?;
+    }
+    Ok(())
+}
+
 async fn insert_name_keys(
     dialect: Dialect,
     conn: &mut sqlx::AnyConnection,

@@ -373,6 +373,7 @@ mod tests {
             lead_filter: false,
             link_threshold: 0.85,
             active: true,
+            own_numbers: vec![],
             created_at: 0,
             settings: Default::default(),
             settings_version: 1,

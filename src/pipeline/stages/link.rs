@@ -56,8 +56,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
 
 async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
-    let call = store.call(call.id).await?; // fresh: sync and analyze wrote number and name
-    let business = store.business(call.business_id).await?;
+    // Fresh: sync and analyze wrote number, name and intent.
+    let (call, intent, raw) = store.call_with_record(call.id).await?;
+    let business = store.business_recent(call.business_id).await?;
     if let (Some(cid), Some("linked" | "new_customer" | "temporary")) =
         (call.customer_id, call.link_status.as_deref())
     {
@@ -68,14 +69,6 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             ),
         });
     }
-    let intent: Option<String> =
-        sqlx::query_scalar::<_, Option<String>>("SELECT intent FROM calls WHERE id = $1")
-            .bind(call.id)
-            .fetch_one(store.pool())
-            .await
-            .map_err(|e| {
-                StageError::Transient(format!("reading intent of call {}: {e}", call.id))
-            })?;
     let prio = priority(&intent, &call);
     let region = business.default_region.clone();
 
@@ -92,7 +85,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             call.from_e164.clone(),
         )
     };
-    let own = own_numbers(store, &call, &business.name, &region, outbound).await?;
+    let own = own_numbers(store, &call, &business.own_numbers, &region, outbound).await?;
     let mut notes: Vec<String> = Vec::new();
     if outbound {
         notes.push(format!(
@@ -209,15 +202,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
         }
     }
     // 2. Lead id from the record.
-    let raw: serde_json::Value =
-        sqlx::query_scalar::<_, String>("SELECT raw FROM calls WHERE id = $1")
-            .bind(call.id)
-            .fetch_one(store.pool())
-            .await
-            .map(|s| serde_json::from_str(&s).unwrap_or_default())
-            .map_err(|e| {
-                StageError::Transient(format!("reading record of call {}: {e}", call.id))
-            })?;
+    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap_or_default();
     if let Some(lead_ext) = raw["lead_id"].as_str() {
         if let Some(lead) = store.lead_by_external(call.business_id, lead_ext).await? {
             if let Some(cid) = lead.customer_id {
@@ -504,7 +489,7 @@ async fn model_guard(
 async fn own_numbers(
     store: &Store,
     call: &Call,
-    _business: &str,
+    configured: &[String],
     region: &str,
     outbound: bool,
 ) -> Result<Vec<String>, StageError> {
@@ -517,23 +502,11 @@ async fn own_numbers(
         normalize_phone(call.to_number.as_deref(), region).e164
     };
     own.extend(side);
-    let settings: Option<String> =
-        sqlx::query_scalar::<_, String>("SELECT settings FROM businesses WHERE id = $1")
-            .bind(call.business_id)
-            .fetch_optional(store.pool())
-            .await
-            .map_err(|e| StageError::Transient(format!("reading business settings: {e}")))?;
-    if let Some(s) = settings {
-        let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
-        for n in v["own_numbers"].as_array().into_iter().flatten() {
-            if let Some(e) = n
-                .as_str()
-                .and_then(|n| normalize_phone(Some(n), region).e164)
-            {
-                own.push(e);
-            }
-        }
-    }
+    own.extend(
+        configured
+            .iter()
+            .filter_map(|n| normalize_phone(Some(n), region).e164),
+    );
     if !outbound {
         if let Some(from) = call.from_e164.as_deref() {
             let dials_out: Option<i64> = sqlx::query_scalar::<_, i64>(
