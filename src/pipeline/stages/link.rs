@@ -731,6 +731,7 @@ async fn rank(
         return Ok(rank_customers(q, &cands, ev, floor));
     }
     let (q, ev) = (q.clone(), ev.clone());
+    let n = cands.len();
     tokio::task::spawn_blocking(move || {
         let parts = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -738,24 +739,30 @@ async fn rank(
             .min(cands.len() / SCORE_SPLIT)
             .max(1);
         if parts == 1 {
-            return rank_customers(&q, &cands, &ev, floor);
+            return Some(rank_customers(&q, &cands, &ev, floor));
         }
         let chunk = cands.len().div_ceil(parts);
-        let mut out: Vec<RankedCandidate> = std::thread::scope(|s| {
+        std::thread::scope(|s| {
             let handles: Vec<_> = cands
                 .chunks(chunk)
                 .map(|part| s.spawn(|| rank_customers(&q, part, &ev, floor)))
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        out.sort_by(rank_order);
-        out
+            // A part that panicked fails the whole ranking: never rank a partial set.
+            let mut out = Vec::with_capacity(n);
+            for h in handles {
+                out.extend(h.join().ok()?);
+            }
+            out.sort_by(rank_order);
+            Some(out)
+        })
     })
     .await
-    .map_err(|e| StageError::Transient(format!("scoring name candidates: {e}")))
+    .map_err(|e| StageError::Transient(format!("scoring {n} name candidates: {e}")))?
+    .ok_or_else(|| {
+        StageError::Transient(format!(
+            "scoring {n} name candidates: a scoring thread panicked (see the log)"
+        ))
+    })
 }
 
 /// [`rank`] with every candidate's surname frequency, and the earlier calls of the
