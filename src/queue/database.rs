@@ -106,11 +106,7 @@ async fn commit_group(
     inserts: &[&Job],
     acks: &[(i64, i64)],
 ) -> Result<(), StoreError> {
-    let mut tx = store
-        .pool()
-        .begin()
-        .await
-        .ctx(|| "starting a job write transaction".into())?;
+    let mut tx = store.begin_write().await?;
     insert_jobs(&mut tx, inserts, crate::now_ms()).await?;
     for chunk in acks.chunks(500) {
         // By (id, token) pairs: a delivery whose visibility timeout expired must not delete

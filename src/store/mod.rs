@@ -255,11 +255,27 @@ impl Store {
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can fail with
     /// SQLITE_BUSY_SNAPSHOT when another writer committed in between, which busy_timeout
     /// does not retry.
+    ///
+    /// Cancel-safe: the begin runs to completion in its own task, so a caller cancelled
+    /// while it begins (an aborted task, a `select!` that lost) never leaves the pooled
+    /// connection inside an open transaction; the finished `Transaction` is dropped there,
+    /// which rolls it back. sqlx's own begin is not: `begin_with` awaits again after the
+    /// BEGIN ran, and a future dropped there left SQLite's write lock held by a pooled
+    /// connection for good (`tests/cancel_safe_tx.rs`; sqlx issue #4385 is the Postgres
+    /// side).
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
-        };
+        let (pool, dialect) = (self.pool.clone(), self.dialect);
+        let tx = tokio::spawn(async move {
+            match dialect {
+                Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Dialect::Postgres => pool.begin().await,
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Db {
+            context: "starting a write transaction".into(),
+            source: sqlx::Error::Protocol(format!("the begin task failed: {e}")),
+        })?;
         tx.ctx(|| "starting a write transaction".into())
     }
 
