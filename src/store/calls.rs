@@ -215,26 +215,25 @@ impl Store {
     }
 
     pub async fn call(&self, id: i64) -> Result<Call> {
-        let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx(|| format!("reading call {id}"))?
-            .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
-        row_to_call(&r)
+        row_to_call(&self.call_row(id, "").await?)
     }
 
-    /// The call with its intent and its record as ingested (the link stage's inputs), in
-    /// one read.
-    pub async fn call_with_record(&self, id: i64) -> Result<(Call, Option<String>, String)> {
-        let r = sqlx::query(&format!(
-            "SELECT {CALL_COLUMNS}, intent, raw FROM calls WHERE id = $1"
+    /// The call's row: its columns and `extra` (", col, …").
+    async fn call_row(&self, id: i64, extra: &str) -> Result<AnyRow> {
+        sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS}{extra} FROM calls WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .ctx(|| format!("reading call {id}"))?
-        .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+        .ok_or_else(|| StoreError::NotFound(format!("call {id}")))
+    }
+
+    /// The call with its intent and its record as ingested (the link stage's inputs), in
+    /// one read.
+    pub async fn call_with_record(&self, id: i64) -> Result<(Call, Option<String>, String)> {
+        let r = self.call_row(id, ", intent, raw").await?;
         Ok((row_to_call(&r)?, col(&r, "intent")?, col(&r, "raw")?))
     }
 

@@ -392,8 +392,8 @@ impl Store {
     /// Live, named, non-temporary customers holding any of the `keys` (e.g. compound keys:
     /// one posting list per full name; or a surname key), or a `drive` key of a pair AND
     /// one of its `probe` keys (overflow keys of names with too many combinations, probed
-    /// for the first name), by id: their ids in one statement, their rows in one more (per
-    /// 5,000). Not limited: callers decide from [`Store::name_key_counts`] which keys are
+    /// for the first name), by id: one statement on SQLite; on Postgres the ids, then their
+    /// rows (one statement per 5,000). Not limited: callers decide from [`Store::name_key_counts`] which keys are
     /// worth reading.
     pub async fn name_candidates_by_keys(
         &self,
@@ -439,10 +439,13 @@ impl Store {
                 "SELECT {} FROM customers WHERE id IN ({union}) AND {NAME_CANDIDATE_FILTER}",
                 name_candidate_json(self.dialect)
             ),
-            // The ids first (index only), then their rows by primary key. One statement
-            // for both let Postgres's generic plan of a prepared statement hash a scan of
-            // the whole customers table against the key lists (150 ms at a million).
-            Dialect::Postgres => self.json_ids(&union),
+            // The ids first (index only, as one JSON array), then their rows by primary
+            // key. One statement for both let Postgres's generic plan of a prepared
+            // statement hash a scan of the whole customers table against the key lists
+            // (150 ms at a million).
+            Dialect::Postgres => {
+                format!("SELECT COALESCE(json_agg(customer_id), '[]')::text FROM ({union}) AS ids")
+            }
         };
         let mut q = sqlx::query_scalar::<_, String>(&sql).bind(business_id);
         for b in &owned {
@@ -461,23 +464,10 @@ impl Store {
         self.name_candidates_by_ids(&ids).await
     }
 
-    /// `select` (one column, `customer_id`) wrapped to return its ids as one JSON array in
-    /// one row: thousands of ids come back in one row instead of one hand-over each (on
-    /// SQLite, each row crosses from sqlx's worker thread separately).
-    fn json_ids(&self, select: &str) -> String {
-        match self.dialect {
-            super::Dialect::Postgres => {
-                format!("SELECT COALESCE(json_agg(customer_id), '[]')::text FROM ({select}) AS ids")
-            }
-            super::Dialect::Sqlite => {
-                format!("SELECT json_group_array(customer_id) FROM ({select})")
-            }
-        }
-    }
-
     /// Id, name and phone of the live, named, non-temporary customers among these ids, by
     /// id: what name matching scores. Thousands of candidates come back as one JSON row
-    /// per 5,000 ids (see [`Store::json_ids`]), not as a row each.
+    /// per 5,000 ids, not as a row each (on SQLite, each row crosses from sqlx's worker
+    /// thread on its own).
     pub async fn name_candidates_by_ids(&self, ids: &[i64]) -> Result<Vec<NameCandidate>> {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
@@ -493,9 +483,9 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .ctx(|| format!("reading {} candidate customers", chunk.len()))?;
+            // Chunks of sorted ids, each decoded in id order: `out` stays in id order.
             out.extend(decode_name_candidates(&rows)?);
         }
-        out.sort_by_key(|c| c.id);
         Ok(out)
     }
 
@@ -822,8 +812,6 @@ impl Store {
     }
 }
 
-/// Insert name keys as one JSON array (`[[key, customer_id], …]`, sorted by key so the
-/// index is filled in order): one statement per chunk, not one per row.
 /// [`Store::write_name_keys`] inside the caller's transaction.
 async fn write_name_keys_in(
     conn: &mut sqlx::AnyConnection,
@@ -852,6 +840,8 @@ async fn write_name_keys_in(
     Ok(())
 }
 
+/// Insert name keys as one JSON array (`[[key, customer_id], …]`, sorted by key so the
+/// index is filled in order): one statement per chunk, not one per row.
 async fn insert_name_keys(
     dialect: Dialect,
     conn: &mut sqlx::AnyConnection,

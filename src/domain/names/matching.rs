@@ -659,6 +659,16 @@ fn name_facts(c_name: &str, facts: &QueryFacts) -> NameFacts {
     }
 }
 
+/// Did the caller say this customer's number; does a number the caller said belong to
+/// this customer.
+fn spoken_evidence(c: &CandidateCustomer, ev: &LinkEvidence) -> (bool, bool) {
+    let said = c
+        .phone
+        .as_deref()
+        .is_some_and(|p| ev.spoken_phones.iter().any(|s| s == p));
+    (said, ev.spoken_owners.contains(&c.id))
+}
+
 /// The customer's own evidence (surname frequency, spoken number, history) and the
 /// query's (cue, source, direction) on top of what the name said.
 fn finish_score(
@@ -684,10 +694,7 @@ fn finish_score(
         penalty * 100.0
     ));
     // Spoken phone number.
-    let phone_match = c
-        .phone
-        .as_deref()
-        .is_some_and(|p| ev.spoken_phones.iter().any(|s| s == p));
+    let (phone_match, owner) = spoken_evidence(c, ev);
     if phone_match {
         parts.push("the caller said this customer's number".into());
         confidence = (confidence + 0.15).min(1.0);
@@ -697,7 +704,7 @@ fn finish_score(
                 || v.starts_with("the customer's first name")
                 || v.starts_with("only a first name"))
         });
-    } else if !ev.spoken_owners.is_empty() && !ev.spoken_owners.contains(&c.id) {
+    } else if !ev.spoken_owners.is_empty() && !owner {
         parts.push("the number the caller said is another customer's".into());
         vetoes.push("the number the caller said belongs to another customer".into());
     } else if !ev.spoken_phones.is_empty() {
@@ -775,11 +782,7 @@ pub fn rank_customers(
     let mut out: Vec<RankedCandidate> = customers
         .iter()
         .map(|c| {
-            let phone_said = c
-                .phone
-                .as_deref()
-                .is_some_and(|p| ev.spoken_phones.iter().any(|s| s == p));
-            let owner = ev.spoken_owners.contains(&c.id);
+            let (phone_said, owner) = spoken_evidence(c, ev);
             // Everything finish_score reads from the customer besides the name.
             let evidence = u8::from(phone_said) | u8::from(owner) << 1;
             let key = (
