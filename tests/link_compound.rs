@@ -4,7 +4,9 @@
 //! 0014 builds them in SQL for customers keyed before, and a full name finds its one
 //! customer among thousands of namesakes whose surname and first name are each too common
 //! to be read alone. The number of holders of every key (migration 0016, kept by
-//! triggers) stays exactly what counting the keys gives. On SQLite and on Postgres.
+//! triggers) stays exactly what counting the keys gives. Candidates are read from the key
+//! rows alone (migration 0017), which carry their customer's current name and phone, and
+//! only while it is live. On SQLite and on Postgres.
 
 mod common;
 
@@ -47,6 +49,7 @@ both_stores!(
     a_full_name_finds_its_customer_among_thousands_of_namesakes,
     migration_0014_builds_the_compound_keys_of_customers_keyed_before,
     a_number_in_the_business_settings_is_its_own_not_a_customers,
+    candidates_carry_their_customers_current_name_and_phone,
 );
 
 async fn keys_of(store: &Store, customer_id: i64) -> Vec<String> {
@@ -430,4 +433,111 @@ async fn a_number_in_the_business_settings_is_its_own_not_a_customers(store: Sto
             assert_eq!(holders(bid).await, 1, "{out:?}");
         }
     }
+}
+
+/// The name and phone each key row carries (migration 0017) follow the customer whoever
+/// changes it (a trigger, not callops code: here plain SQL), and a merged or temporary
+/// customer is no candidate until it is live again.
+async fn candidates_carry_their_customers_current_name_and_phone(store: Store) {
+    let bid = store.ensure_business("Praxis Karte").await.unwrap().id;
+    let (id, _) = store
+        .upsert_customer(&NewCustomer {
+            business_id: bid,
+            name: Some("Greta Brandt".into()),
+            phone: Some("+4930111000".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (other, _) = store
+        .upsert_customer(&NewCustomer {
+            business_id: bid,
+            name: Some("Otto Brandt".into()),
+            phone: Some("+4930111999".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.ensure_name_keys(bid).await.unwrap(), 2);
+    let keys = keys_of(&store, id).await;
+    let found = |store: Store, keys: Vec<String>| async move {
+        store
+            .name_candidates_by_keys(bid, &keys, &[])
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.id == id)
+            .map(|c| (c.name, c.phone))
+            .collect::<Vec<_>>()
+    };
+    let card = |name: &str, phone: &str| vec![(name.to_string(), Some(phone.to_string()))];
+    assert_eq!(
+        found(store.clone(), keys.clone()).await,
+        card("Greta Brandt", "+4930111000")
+    );
+    let exec = |sql: String| {
+        let store = store.clone();
+        async move {
+            sqlx::query(&sql).execute(store.pool()).await.unwrap();
+        }
+    };
+    exec(format!(
+        "UPDATE customers SET phone = '+4930111222' WHERE id = {id}"
+    ))
+    .await;
+    assert_eq!(
+        found(store.clone(), keys.clone()).await,
+        card("Greta Brandt", "+4930111222")
+    );
+    // A new name shows at once, under the keys of the old one until they are rebuilt.
+    exec(format!(
+        "UPDATE customers SET name = 'Greta Brandt-Wolf' WHERE id = {id}"
+    ))
+    .await;
+    assert_eq!(
+        found(store.clone(), keys.clone()).await,
+        card("Greta Brandt-Wolf", "+4930111222")
+    );
+    exec(format!(
+        "UPDATE customers SET merged_into = {other} WHERE id = {id}"
+    ))
+    .await;
+    assert_eq!(found(store.clone(), keys.clone()).await, vec![]);
+    exec(format!(
+        "UPDATE customers SET merged_into = NULL WHERE id = {id}"
+    ))
+    .await;
+    assert_eq!(found(store.clone(), keys.clone()).await.len(), 1);
+    exec(format!(
+        "UPDATE customers SET is_temporary = 1 WHERE id = {id}"
+    ))
+    .await;
+    assert_eq!(found(store.clone(), keys.clone()).await, vec![]);
+    exec(format!(
+        "UPDATE customers SET is_temporary = 0 WHERE id = {id}"
+    ))
+    .await;
+    // Keys rebuilt for the new name (the link stage does it) copy the name and phone of now.
+    exec(format!(
+        "UPDATE customers SET name_keys_version = 0 WHERE id = {id}"
+    ))
+    .await;
+    assert_eq!(store.ensure_name_keys(bid).await.unwrap(), 1);
+    let new_keys = keys_of(&store, id).await;
+    assert_ne!(new_keys, keys);
+    assert_eq!(
+        found(store.clone(), new_keys).await,
+        card("Greta Brandt-Wolf", "+4930111222")
+    );
+    // Every key row's copies are its customer's, whatever path wrote them.
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM customer_name_keys k JOIN customers c ON c.id = k.customer_id \
+         WHERE (CASE WHEN c.merged_into IS NULL AND c.is_temporary = 0 THEN c.name END) IS DISTINCT FROM k.live_name \
+         OR c.phone IS DISTINCT FROM k.phone",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(stale, 0);
+    counts_are_exact(&store).await;
 }

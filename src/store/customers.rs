@@ -32,17 +32,6 @@ pub struct NameCandidate {
     pub phone: Option<String>,
 }
 
-/// Customers a name can be linked to.
-const NAME_CANDIDATE_FILTER: &str = "merged_into IS NULL AND is_temporary = 0 AND name IS NOT NULL";
-
-/// Id, name and phone of every row, as one JSON array of `[id, name, phone]` in one row.
-fn name_candidate_json(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Postgres => "COALESCE(json_agg(json_build_array(id, name, phone)), '[]')::text",
-        Dialect::Sqlite => "json_group_array(json_array(id, name, phone))",
-    }
-}
-
 fn decode_name_candidates(json: &str) -> Result<Vec<NameCandidate>> {
     let rows: Vec<(i64, String, Option<String>)> = serde_json::from_str(json)
         .map_err(|e| StoreError::Corrupt(format!("candidate customers: {e}")))?;
@@ -51,6 +40,8 @@ fn decode_name_candidates(json: &str) -> Result<Vec<NameCandidate>> {
         .map(|(id, name, phone)| NameCandidate { id, name, phone })
         .collect();
     out.sort_by_key(|c| c.id);
+    // Two rows of one customer differ only while a change to it commits: keep one.
+    out.dedup_by_key(|c| c.id);
     Ok(out)
 }
 
@@ -392,9 +383,10 @@ impl Store {
     /// Live, named, non-temporary customers holding any of the `keys` (e.g. compound keys:
     /// one posting list per full name; or a surname key), or a `drive` key of a pair AND
     /// one of its `probe` keys (overflow keys of names with too many combinations, probed
-    /// for the first name), by id: one statement on SQLite; on Postgres the ids, then their
-    /// rows (one statement per 5,000). Not limited: callers decide from [`Store::name_key_counts`] which keys are
-    /// worth reading.
+    /// for the first name), by id. One statement on the key postings alone: each key row
+    /// carries its customer's live name and phone (migration 0017), so no candidate is
+    /// looked up by id. Not limited: callers decide from [`Store::name_key_counts`] which
+    /// keys are worth reading.
     pub async fn name_candidates_by_keys(
         &self,
         business_id: i64,
@@ -414,7 +406,8 @@ impl Store {
         if !full.is_empty() {
             let f = list(full, &mut owned);
             parts.push(format!(
-                "SELECT DISTINCT customer_id FROM customer_name_keys WHERE business_id = $1 AND key IN ({f})"
+                "SELECT customer_id, live_name, phone FROM customer_name_keys \
+                 WHERE business_id = $1 AND key IN ({f}) AND live_name IS NOT NULL"
             ));
         }
         for (drive, probe) in pairs {
@@ -424,7 +417,8 @@ impl Store {
             let d = list(drive, &mut owned);
             let p = list(probe, &mut owned);
             parts.push(format!(
-                "SELECT a.customer_id FROM customer_name_keys a WHERE a.business_id = $1 AND a.key IN ({d}) \
+                "SELECT a.customer_id, a.live_name, a.phone FROM customer_name_keys a \
+                 WHERE a.business_id = $1 AND a.key IN ({d}) AND a.live_name IS NOT NULL \
                  AND EXISTS (SELECT 1 FROM customer_name_keys b WHERE b.business_id = $1 AND b.key IN ({p}) \
                  AND b.customer_id = a.customer_id)"
             ));
@@ -432,20 +426,19 @@ impl Store {
         if parts.is_empty() {
             return Ok(vec![]);
         }
+        // UNION: a customer found by several keys once (its rows carry the same copies).
         let union = parts.join(" UNION ");
+        // Thousands of candidates come back as one JSON row, not a row each (on SQLite,
+        // each row crosses from sqlx's worker thread on its own).
         let sql = match self.dialect {
-            // One statement: SQLite walks the key postings and looks each id up.
-            Dialect::Sqlite => format!(
-                "SELECT {} FROM customers WHERE id IN ({union}) AND {NAME_CANDIDATE_FILTER}",
-                name_candidate_json(self.dialect)
+            Dialect::Postgres => format!(
+                "SELECT COALESCE(json_agg(json_build_array(customer_id, live_name, phone) ORDER BY customer_id), '[]')::text \
+                 FROM ({union}) AS u"
             ),
-            // The ids first (index only, as one JSON array), then their rows by primary
-            // key. One statement for both let Postgres's generic plan of a prepared
-            // statement hash a scan of the whole customers table against the key lists
-            // (150 ms at a million).
-            Dialect::Postgres => {
-                format!("SELECT COALESCE(json_agg(customer_id), '[]')::text FROM ({union}) AS ids")
-            }
+            Dialect::Sqlite => format!(
+                "SELECT json_group_array(json_array(customer_id, live_name, phone)) \
+                 FROM (SELECT * FROM ({union}) ORDER BY customer_id)"
+            ),
         };
         let mut q = sqlx::query_scalar::<_, String>(&sql).bind(business_id);
         for b in &owned {
@@ -455,38 +448,7 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .ctx(|| format!("finding customers of business {business_id} by name keys"))?;
-        if self.dialect == Dialect::Sqlite {
-            return decode_name_candidates(&json);
-        }
-        let ids: Vec<i64> = serde_json::from_str(&json).map_err(|e| {
-            StoreError::Corrupt(format!("name key ids of business {business_id}: {e}"))
-        })?;
-        self.name_candidates_by_ids(&ids).await
-    }
-
-    /// Id, name and phone of the live, named, non-temporary customers among these ids, by
-    /// id: what name matching scores. Thousands of candidates come back as one JSON row
-    /// per 5,000 ids, not as a row each (on SQLite, each row crosses from sqlx's worker
-    /// thread on its own).
-    pub async fn name_candidates_by_ids(&self, ids: &[i64]) -> Result<Vec<NameCandidate>> {
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut out: Vec<NameCandidate> = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(5000) {
-            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-            let rows: String = sqlx::query_scalar(&format!(
-                "SELECT {} FROM customers WHERE id IN ({}) AND {NAME_CANDIDATE_FILTER}",
-                name_candidate_json(self.dialect),
-                list.join(",")
-            ))
-            .fetch_one(&self.pool)
-            .await
-            .ctx(|| format!("reading {} candidate customers", chunk.len()))?;
-            // Chunks of sorted ids, each decoded in id order: `out` stays in id order.
-            out.extend(decode_name_candidates(&rows)?);
-        }
-        Ok(out)
+        decode_name_candidates(&json)
     }
 
     /// Live, named, non-temporary customers holding any of these name keys (as stored:
@@ -858,15 +820,23 @@ async fn insert_name_keys(
     rows.sort_unstable();
     let json = serde_json::to_string(&rows)
         .map_err(|e| StoreError::Corrupt(format!("encoding name keys: {e}")))?;
+    // Each row copies its customer's live name and phone (migration 0017; a trigger on
+    // customers keeps them). On Postgres the customers are share-locked: a change to one
+    // that commits while these rows are not yet visible to its trigger waits for them.
     let sql = match dialect {
         Dialect::Postgres => {
-            "INSERT INTO customer_name_keys (business_id, key, customer_id) \
-             SELECT $1, e->>0, (e->>1)::BIGINT FROM json_array_elements($2::json) AS e \
+            "WITH e AS MATERIALIZED (SELECT e->>0 AS key, (e->>1)::BIGINT AS cid FROM json_array_elements($2::json) AS e), \
+             c AS MATERIALIZED (SELECT id, CASE WHEN merged_into IS NULL AND is_temporary = 0 THEN name END AS live_name, phone \
+             FROM customers WHERE id IN (SELECT DISTINCT cid FROM e) FOR SHARE) \
+             INSERT INTO customer_name_keys (business_id, key, customer_id, live_name, phone) \
+             SELECT $1, e.key, e.cid, c.live_name, c.phone FROM e JOIN c ON c.id = e.cid ORDER BY e.key, e.cid \
              ON CONFLICT DO NOTHING"
         }
         Dialect::Sqlite => {
-            "INSERT INTO customer_name_keys (business_id, key, customer_id) \
-             SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($2) \
+            "INSERT INTO customer_name_keys (business_id, key, customer_id, live_name, phone) \
+             SELECT $1, json_extract(j.value, '$[0]'), c.id, \
+             CASE WHEN c.merged_into IS NULL AND c.is_temporary = 0 THEN c.name END, c.phone \
+             FROM json_each($2) AS j JOIN customers c ON c.id = json_extract(j.value, '$[1]') \
              WHERE true ON CONFLICT DO NOTHING"
         }
     };

@@ -96,6 +96,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0016_name_key_counts.sql"),
         sqlite: include_str!("../../migrations/sqlite/0016_name_key_counts.sql"),
     },
+    Migration {
+        version: 17,
+        name: "name_key_cards",
+        postgres: include_str!("../../migrations/postgres/0017_name_key_cards.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0017_name_key_cards.sql"),
+    },
 ];
 
 /// The database roles the console's roles map to (see `store::roles`).
@@ -116,6 +122,8 @@ const SUPPORT_WRITES: &[(&str, &str)] = &[
     ("outbound_calls", "INSERT, UPDATE"),
     // Kept by the triggers on customer_name_keys, which run as the writer of the keys.
     ("customer_name_key_counts", "INSERT, UPDATE"),
+    // Its name and phone copies are kept by a trigger on customers (migration 0017).
+    ("customer_name_keys", "INSERT, UPDATE, DELETE"),
 ];
 
 /// Grants for the three roles on everything in the schema, and default privileges so a
