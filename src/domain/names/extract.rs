@@ -544,17 +544,7 @@ pub(crate) fn cue_candidates(toks: &[Tok]) -> Vec<Read> {
 
 /// A first name from the gender lexicon, in any script.
 pub(crate) fn is_known_first_name(w: &str) -> bool {
-    let k = super::fold::fold_key(w);
-    if super::text::script_of(w) == Some(super::text::Script::Latin) {
-        return FEMALE_FIRST
-            .iter()
-            .chain(MALE_FIRST)
-            .any(|n| super::fold::fold_key(n) == k);
-    }
-    FEMALE_FIRST
-        .iter()
-        .chain(MALE_FIRST)
-        .any(|n| super::fold::spelling(w, n) == super::fold::Spelling::CrossScript)
+    super::first_names::is_known(w)
 }
 
 /// Filler, greetings and honorifics around a bare name.

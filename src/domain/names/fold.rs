@@ -410,35 +410,54 @@ fn pattern_of(word: &str) -> Option<Vec<Elem>> {
 
 /// Can the Latin word `latin` be a spelling of the Devanagari or Hebrew word `other`?
 pub fn cross_script_match(other: &str, latin: &str) -> bool {
-    let Some(pattern) = pattern_of(other) else {
-        return false;
-    };
-    let syms = latin_symbols(latin);
-    if pattern.is_empty() || syms.is_empty() || syms.len() > 40 || pattern.len() > 80 {
-        return false;
-    }
-    // Reachable positions in `syms` after each element.
-    let mut reach = vec![false; syms.len() + 1];
-    reach[0] = true;
-    for elem in &pattern {
-        let mut next = vec![false; syms.len() + 1];
-        for (p, ok) in reach.iter().enumerate() {
-            if !ok {
-                continue;
-            }
-            for alt in elem {
-                let end = p + alt.len();
-                if end <= syms.len() && syms[p..end] == alt[..] {
-                    next[end] = true;
-                }
-            }
+    CrossScript::of(other).is_some_and(|p| p.matches(&latin_symbols(latin)))
+}
+
+/// The spelling pattern of a Devanagari or Hebrew word, built once to test it against many
+/// Latin words (a lexicon): building it allocates per letter, matching does not.
+pub struct CrossScript(Vec<Elem>);
+
+impl CrossScript {
+    /// None for a word in another script, or one too long to be a name.
+    pub fn of(other: &str) -> Option<CrossScript> {
+        let pattern = pattern_of(other)?;
+        if pattern.is_empty() || pattern.len() > 80 {
+            return None;
         }
-        reach = next;
-        if !reach.iter().any(|r| *r) {
+        Some(CrossScript(pattern))
+    }
+
+    /// Can these Latin symbols ([`latin_symbols`] of a word) spell the pattern?
+    pub fn matches(&self, syms: &[&str]) -> bool {
+        if syms.is_empty() || syms.len() > 40 {
             return false;
         }
+        // Reachable positions in `syms` after each element.
+        let mut reach = [false; 41];
+        let mut next = [false; 41];
+        reach[0] = true;
+        for elem in &self.0 {
+            next[..=syms.len()].fill(false);
+            let mut any = false;
+            for p in 0..=syms.len() {
+                if !reach[p] {
+                    continue;
+                }
+                for alt in elem {
+                    let end = p + alt.len();
+                    if end <= syms.len() && syms[p..end] == alt[..] {
+                        next[end] = true;
+                        any = true;
+                    }
+                }
+            }
+            if !any {
+                return false;
+            }
+            std::mem::swap(&mut reach, &mut next);
+        }
+        reach[syms.len()]
     }
-    reach[syms.len()]
 }
 
 // ───────────────────────── index keys ─────────────────────────

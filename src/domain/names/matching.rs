@@ -21,13 +21,11 @@
 //! every component and the margin.
 
 use super::fold::{fold_digraphs, fold_key, skeleton_keys, spelling, Spelling};
-use super::lexicon::{FEMALE_FIRST, FEMALE_TITLES, MALE_FIRST, MALE_TITLES};
+use super::lexicon::{FEMALE_TITLES, MALE_TITLES};
 use super::normalize_name;
 use super::text::{script_of, Script};
 use rphonetic::{Cologne, Encoder};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
-use std::sync::OnceLock;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NameScore {
@@ -318,33 +316,16 @@ fn normalize_title_words(t: &str) -> Vec<String> {
         .collect()
 }
 
-/// The gender lexicon, folded once.
-fn folded_first_names() -> &'static (HashSet<String>, HashSet<String>) {
-    static SETS: OnceLock<(HashSet<String>, HashSet<String>)> = OnceLock::new();
-    SETS.get_or_init(|| {
-        (
-            FEMALE_FIRST.iter().map(|n| fold_key(n)).collect(),
-            MALE_FIRST.iter().map(|n| fold_key(n)).collect(),
-        )
-    })
-}
-
 fn gender_of_first(first: &str) -> Option<Gender> {
     let k = fold_key(first);
-    let (female, male) = folded_first_names();
+    let (female, male) = super::first_names::folded();
     let f = female.contains(&k);
     let m = male.contains(&k);
     match (f, m) {
         (true, false) => Some(Gender::Female),
         (false, true) => Some(Gender::Male),
         _ if script_of(first) != Some(Script::Latin) => {
-            let f = FEMALE_FIRST
-                .iter()
-                .any(|n| spelling(first, n) == Spelling::CrossScript);
-            let m = MALE_FIRST
-                .iter()
-                .any(|n| spelling(first, n) == Spelling::CrossScript);
-            match (f, m) {
+            match super::first_names::cross_script(first) {
                 (true, false) => Some(Gender::Female),
                 (false, true) => Some(Gender::Male),
                 _ => None,

@@ -16,6 +16,7 @@
 
 pub mod attribution;
 pub mod extract;
+mod first_names;
 pub mod fold;
 pub mod guard;
 mod lexicon;
