@@ -20,11 +20,14 @@ pub(crate) fn folded() -> &'static (HashSet<String>, HashSet<String>) {
     })
 }
 
+/// [`latin_symbols`] of each name of a list.
+type Symbols = Vec<Vec<&'static str>>;
+
 /// The Latin symbols of the female and male first names written in Latin script.
-fn latin() -> &'static (Vec<Vec<&'static str>>, Vec<Vec<&'static str>>) {
-    static SYMS: OnceLock<(Vec<Vec<&'static str>>, Vec<Vec<&'static str>>)> = OnceLock::new();
+fn latin() -> &'static (Symbols, Symbols) {
+    static SYMS: OnceLock<(Symbols, Symbols)> = OnceLock::new();
     SYMS.get_or_init(|| {
-        let syms = |names: &[&str]| -> Vec<Vec<&'static str>> {
+        let syms = |names: &[&str]| -> Symbols {
             names
                 .iter()
                 .filter(|n| script_of(n) == Some(Script::Latin))
