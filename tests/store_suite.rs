@@ -44,6 +44,7 @@ store_suite!(
     stuck_calls_respect_stage_sla,
     throughput_buckets_add_up,
     review_queue_orders_by_priority_then_age,
+    a_start_can_bring_the_transcript,
 );
 
 fn new_call(business_id: i64, ext: &str) -> NewCall {
@@ -432,4 +433,69 @@ async fn review_queue_orders_by_priority_then_age(store: Store) {
         .map(|c| c.id)
         .collect();
     assert_eq!(q, vec![ids[1], ids[0], ids[2]]);
+}
+
+/// `start_call_reading` with the transcript: on Postgres it comes with the start (the
+/// stages after transcribe read it first: one round trip less each); "read, none" for a
+/// call without one; on SQLite it is left to a read of its own.
+async fn a_start_can_bring_the_transcript(store: Store) {
+    use callops::store::transcripts::StoredTranscript;
+    let b = store.ensure_business("acme").await.unwrap();
+    let (call, _) = store.ingest_call(&new_call(b.id, "t-1")).await.unwrap();
+    let (bare, _) = store.ingest_call(&new_call(b.id, "t-2")).await.unwrap();
+    let t = StoredTranscript {
+        call_id: call.id,
+        provider: "sim".into(),
+        language: Some("de".into()),
+        text: "Hallo, hier ist Anna Weber.".into(),
+        segments: "[]".into(),
+        stt_skipped: None,
+        created_at: 1,
+    };
+    store.save_transcript(&t).await.unwrap();
+    let postgres = store.dialect() == callops::store::Dialect::Postgres;
+    for (id, want) in [(call.id, Some(t.clone())), (bare.id, None)] {
+        let (started, read) = store
+            .start_call_reading(
+                id,
+                b.id,
+                Stage::Sync,
+                7,
+                callops::now_ms() + 60_000,
+                "test start",
+                true,
+            )
+            .await
+            .unwrap()
+            .expect("a pending call starts");
+        assert_eq!(started.id, id);
+        assert_eq!(started.state, CallState::Running);
+        if postgres {
+            assert_eq!(read, Some(want));
+        } else {
+            assert_eq!(read, None);
+        }
+    }
+    // Not asked: not read.
+    store
+        .move_call(
+            call.id,
+            &mv(Position::new(Stage::Sync, CallState::Retrying), "again"),
+        )
+        .await
+        .unwrap();
+    let (_, read) = store
+        .start_call_reading(
+            call.id,
+            b.id,
+            Stage::Sync,
+            8,
+            callops::now_ms() + 60_000,
+            "test start",
+            false,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, None);
 }

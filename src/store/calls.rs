@@ -3,6 +3,7 @@
 use super::{col, Ctx, Dialect, Result, Store, StoreError};
 use crate::domain::stage::{check_transition, CallState, Position, Stage};
 use crate::store::events::NewEvent;
+use crate::store::transcripts::{transcript_row, StoredTranscript};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -65,6 +66,19 @@ impl Call {
         Position::new(self.stage, self.state)
     }
 }
+
+/// [`CALL_COLUMNS`] of the table or CTE `of` (beside a join with columns of the same name).
+fn qualified_call_columns(of: &str) -> String {
+    CALL_COLUMNS
+        .split(',')
+        .map(|c| format!("{of}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The transcript's columns of `transcripts t`, as `t_…` (see [`transcript_row`]).
+const TRANSCRIPT_AS_T: &str = ", t.call_id AS t_call_id, t.provider AS t_provider, t.language AS t_language, \
+    t.text AS t_text, t.segments AS t_segments, t.stt_skipped AS t_stt_skipped, t.created_at AS t_created_at";
 
 pub const CALL_COLUMNS: &str = "id, business_id, external_id, direction, from_number, from_e164, number_status, \
     to_number, agent_name, campaign, language, started_at, duration_ms, audio_url, stage, state, state_since, \
@@ -371,6 +385,36 @@ impl Store {
         lease_until: i64,
         reason: &str,
     ) -> Result<Option<Call>> {
+        Ok(self
+            .start_call_reading(
+                call_id,
+                business_id,
+                stage,
+                token,
+                lease_until,
+                reason,
+                false,
+            )
+            .await?
+            .map(|(call, _)| call))
+    }
+
+    /// [`Store::start_call`], and with `with_transcript` on Postgres the call's transcript
+    /// in the same statement (the stages after transcribe all read it first): `Some(t)`
+    /// when it was read (`t` None: the call has none), None when it was not (SQLite, where
+    /// a statement is no round trip, or not asked).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_call_reading(
+        &self,
+        call_id: i64,
+        business_id: i64,
+        stage: Stage,
+        token: i64,
+        lease_until: i64,
+        reason: &str,
+        with_transcript: bool,
+    ) -> Result<Option<(Call, Option<Option<StoredTranscript>>)>> {
+        let read_transcript = with_transcript && self.dialect == Dialect::Postgres;
         let now = crate::now_ms();
         let update = "UPDATE calls SET state = 'running', \
              state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
@@ -386,7 +430,18 @@ impl Store {
                 "WITH started AS ({update} RETURNING {CALL_COLUMNS}), \
                  ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
                         SELECT id, business_id, $1, $4, 'started', $7, NULL, 'pipeline' FROM started) \
-                 SELECT {CALL_COLUMNS} FROM started"
+                 SELECT {}{} FROM started{}",
+                qualified_call_columns("started"),
+                if read_transcript {
+                    TRANSCRIPT_AS_T
+                } else {
+                    ""
+                },
+                if read_transcript {
+                    " LEFT JOIN transcripts t ON t.call_id = started.id"
+                } else {
+                    ""
+                }
             ),
             Dialect::Sqlite => format!("{update} RETURNING {CALL_COLUMNS}"),
         };
@@ -405,6 +460,13 @@ impl Store {
             .await
             .ctx(|| format!("starting {stage} of call {call_id}"))?;
         let call = r.as_ref().map(row_to_call).transpose()?;
+        let transcript = match (&r, read_transcript) {
+            (Some(r), true) => {
+                let has: Option<i64> = col(r, "t_call_id")?;
+                Some(has.map(|_| transcript_row(r, "t_")).transpose()?)
+            }
+            _ => None,
+        };
         if let (Some(c), Dialect::Sqlite) = (&call, self.dialect) {
             // As before the fold: a lost trace row must not undo a start that committed.
             let _ = self
@@ -422,7 +484,7 @@ impl Store {
                 )
                 .await;
         }
-        Ok(call)
+        Ok(call.map(|c| (c, transcript)))
     }
 
     /// The lease of a running call: (token, until), when it has one.

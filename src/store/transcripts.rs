@@ -58,25 +58,14 @@ impl Store {
     }
 
     pub async fn transcript(&self, call_id: i64) -> Result<Option<StoredTranscript>> {
-        let r = sqlx::query(
-            "SELECT call_id, provider, language, text, segments, stt_skipped, created_at FROM transcripts WHERE call_id = $1",
-        )
+        let r = sqlx::query(&format!(
+            "SELECT {TRANSCRIPT_COLUMNS} FROM transcripts WHERE call_id = $1"
+        ))
         .bind(call_id)
         .fetch_optional(&self.pool)
         .await
         .ctx(|| format!("reading the transcript of call {call_id}"))?;
-        r.map(|r| {
-            Ok(StoredTranscript {
-                call_id: col(&r, "call_id")?,
-                provider: col(&r, "provider")?,
-                language: col(&r, "language")?,
-                text: col(&r, "text")?,
-                segments: col(&r, "segments")?,
-                stt_skipped: col(&r, "stt_skipped")?,
-                created_at: col(&r, "created_at")?,
-            })
-        })
-        .transpose()
+        r.map(|r| transcript_row(&r, "")).transpose()
     }
 
     /// Several agent results of one call in one statement (their `call_id` is `call_id`).
@@ -180,4 +169,21 @@ impl Store {
             })
             .collect()
     }
+}
+
+pub(crate) const TRANSCRIPT_COLUMNS: &str =
+    "call_id, provider, language, text, segments, stt_skipped, created_at";
+
+/// A transcript from a row whose transcript columns are named `{prefix}{column}`.
+pub(crate) fn transcript_row(r: &sqlx::any::AnyRow, prefix: &str) -> Result<StoredTranscript> {
+    let c = |name: &str| format!("{prefix}{name}");
+    Ok(StoredTranscript {
+        call_id: col(r, &c("call_id"))?,
+        provider: col(r, &c("provider"))?,
+        language: col(r, &c("language"))?,
+        text: col(r, &c("text"))?,
+        segments: col(r, &c("segments"))?,
+        stt_skipped: col(r, &c("stt_skipped"))?,
+        created_at: col(r, &c("created_at"))?,
+    })
 }

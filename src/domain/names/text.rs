@@ -153,7 +153,22 @@ pub(crate) fn flatten(s: &str) -> String {
 
 /// Does `flat` (from [`flatten`]) contain `phrase` as whole words?
 pub(crate) fn has_phrase(flat: &str, phrase: &str) -> bool {
-    format!(" {flat} ").contains(&format!(" {phrase} "))
+    if phrase.is_empty() {
+        return flat.is_empty() || flat.contains("  ");
+    }
+    // `" {flat} "` contains `" {phrase} "`, without copying the utterance per phrase (callers
+    // ask a hundred phrases of every utterance).
+    let bytes = flat.as_bytes();
+    let mut from = 0;
+    while let Some(i) = flat[from..].find(phrase) {
+        let at = from + i;
+        let end = at + phrase.len();
+        if (at == 0 || bytes[at - 1] == b' ') && (end == flat.len() || bytes[end] == b' ') {
+            return true;
+        }
+        from = at + flat[at..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
 }
 
 /// The script of a word, for "does this look like a name in its script".
@@ -179,4 +194,52 @@ pub fn script_of_char(c: char) -> Option<Script> {
 /// The script of a word: the first letter's script (None when it has no letters).
 pub fn script_of(word: &str) -> Option<Script> {
     word.chars().find_map(script_of_char)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_phrase;
+
+    /// The definition: the phrase as whole words of the utterance.
+    fn reference(flat: &str, phrase: &str) -> bool {
+        format!(" {flat} ").contains(&format!(" {phrase} "))
+    }
+
+    #[test]
+    fn has_phrase_finds_whole_words_only() {
+        let flats = [
+            "",
+            "wie ist ihr name",
+            "name",
+            "ihr namen bitte ihr name",
+            "mera naam rahul hai",
+            "मेरा नाम राहुल है",
+            "שמי דוד כהן",
+            "ein  doppelter abstand",
+            "xname name",
+            "names",
+        ];
+        let phrases = [
+            "",
+            "name",
+            "ihr name",
+            "naam",
+            "नाम",
+            "राहुल है",
+            "דוד",
+            "am",
+            "ame",
+            "xname",
+            "names",
+            "ihr",
+            "bitte ihr",
+            "doppelter",
+            " ",
+        ];
+        for f in flats {
+            for p in phrases {
+                assert_eq!(has_phrase(f, p), reference(f, p), "{f:?} / {p:?}");
+            }
+        }
+    }
 }

@@ -81,8 +81,7 @@ async fn event(
 
 pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
-    let transcript = store
-        .transcript(call.id)
+    let transcript = super::run_scope::transcript(store, call.id)
         .await?
         .ok_or_else(|| StageError::Transient(format!("call {} has no transcript yet", call.id)))?;
     let segments: Vec<Segment> = serde_json::from_str(&transcript.segments).unwrap_or_default();

@@ -439,7 +439,7 @@ async fn evidence(
     call: &Call,
     business_name: &str,
 ) -> Result<CallerEvidence, StageError> {
-    let Some(t) = store.transcript(call.id).await? else {
+    let Some(t) = super::run_scope::transcript(store, call.id).await? else {
         return Ok(CallerEvidence::default());
     };
     let segments: Vec<Segment> = serde_json::from_str(&t.segments).unwrap_or_default();
@@ -475,8 +475,7 @@ async fn model_guard(
     .await
     .map_err(|e| StageError::Transient(format!("reading the name evidence of call {call_id}: {e}")))?
     .flatten();
-    let text = store
-        .transcript(call_id)
+    let text = super::run_scope::transcript(store, call_id)
         .await?
         .map(|t| t.text)
         .unwrap_or_default();

@@ -125,32 +125,35 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     let token: i64 = rand::Rng::gen_range(&mut rand::thread_rng(), 1..i64::MAX);
     let lease_until = || crate::now_ms() + ctx.settings.lease.as_millis() as i64;
     // Fast path: one statement moves a waiting call to running under this run's lease.
+    // The stages after sync read the transcript first: it comes with the start.
+    let reads_transcript = matches!(job.stage, Stage::Transcribe | Stage::Analyze | Stage::Link);
     let started = match ctx
         .store
-        .start_call(
+        .start_call_reading(
             call_id,
             job.business_id,
             job.stage,
             token,
             lease_until(),
             &start_reason,
+            reads_transcript,
         )
         .await
     {
         Ok(c) => c,
         Err(e) => return settle_fail(ctx, d, None, None, &e.to_string(), None).await,
     };
-    let call = match started {
-        Some(call) => call,
+    let (call, transcript) = match started {
+        Some(started) => started,
         None => match start_slow(ctx, &job, call_id, token, lease_until()).await {
-            Start::Run(call) => call,
+            Start::Run(call) => (call, None),
             Start::Dead(why) => return settle_dead(ctx, d, None, None, &why).await,
             Start::Fail(why) => return settle_fail(ctx, d, None, None, &why, None).await,
             Start::Duplicate(call, why) => return settle_duplicate(ctx, d, &call, why).await,
             Start::Busy(call, left_ms) => return settle_busy(d, &call, left_ms).await,
         },
     };
-    let scope = run_scope::RunScope::new(call.id);
+    let scope = run_scope::RunScope::with_transcript(call.id, transcript);
     let result = match run_leased(ctx, &d, &call, &job, token, &scope).await {
         Ok(r) => r,
         Err(lost) => {

@@ -6,7 +6,7 @@
 
 use crate::store::events::{NewEvent, PendingEvent};
 use crate::store::stage_commit::CallField;
-use crate::store::transcripts::StoredAnalysis;
+use crate::store::transcripts::{StoredAnalysis, StoredTranscript};
 use crate::store::{Store, StoreError};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,8 @@ tokio::task_local! {
 pub struct RunScope {
     call_id: i64,
     kept: Arc<Mutex<Kept>>,
+    /// The call's transcript as the run's start read it (None: not read then).
+    transcript: Option<Arc<Option<StoredTranscript>>>,
 }
 
 /// What a run keeps for its result.
@@ -47,6 +49,16 @@ impl RunScope {
         RunScope {
             call_id,
             kept: Arc::default(),
+            transcript: None,
+        }
+    }
+
+    /// A scope that hands out the transcript the start read with the call
+    /// (`Store::start_call_reading`), instead of reading it again.
+    pub fn with_transcript(call_id: i64, transcript: Option<Option<StoredTranscript>>) -> RunScope {
+        RunScope {
+            transcript: transcript.map(Arc::new),
+            ..RunScope::new(call_id)
         }
     }
 
@@ -58,6 +70,26 @@ impl RunScope {
     /// What was kept so far; the scope is empty afterwards.
     pub fn take(&self) -> Kept {
         std::mem::take(&mut *self.kept.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The call's transcript: inside a run of it whose start read it, that one (a run writes
+/// no transcript it reads afterwards); elsewhere from the store.
+pub async fn transcript(
+    store: &Store,
+    call_id: i64,
+) -> Result<Option<StoredTranscript>, StoreError> {
+    let read = RUN
+        .try_with(|run| {
+            (run.call_id == call_id)
+                .then(|| run.transcript.as_deref().cloned())
+                .flatten()
+        })
+        .ok()
+        .flatten();
+    match read {
+        Some(t) => Ok(t),
+        None => store.transcript(call_id).await,
     }
 }
 

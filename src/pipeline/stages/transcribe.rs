@@ -10,7 +10,7 @@ use crate::store::Call;
 
 pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
-    if let Some(t) = store.transcript(call.id).await? {
+    if let Some(t) = super::run_scope::transcript(store, call.id).await? {
         let why = t
             .stt_skipped
             .unwrap_or_else(|| format!("already transcribed by {}", t.provider));
