@@ -400,7 +400,7 @@ impl Store {
     }
 
     /// [`Store::start_call`], and with `with_transcript` on Postgres the call's transcript
-    /// in the same statement (the stages after transcribe all read it first): `Some(t)`
+    /// in the same statement (transcribe, analyze and link read it first): `Some(t)`
     /// when it was read (`t` None: the call has none), None when it was not (SQLite, where
     /// a statement is no round trip, or not asked).
     #[allow(clippy::too_many_arguments)]
