@@ -28,6 +28,9 @@ const MGMT_NAMED: usize = 100;
 /// trip, few enough not to flood the broker with channels.
 pub(crate) const DECLARE_PARALLEL: usize = 16;
 
+/// Opens of a stats channel retried on a live connection (a lane's 404 can fail the next).
+const CHANNEL_REOPENS: u64 = 4;
+
 /// The management API's last answer per filter, fetched by one caller at a time (the
 /// others wait for it rather than asking again).
 /// Queue name → the management API's figures for it.
@@ -257,16 +260,20 @@ impl Inner {
                 let c = match &ch {
                     Some(c) if c.status().connected() => c.clone(),
                     _ => {
-                        // The 404 that closed the lane's last channel can surface here as
-                        // the error of the next open; on a live connection, open again.
-                        let c = match conn.connection.create_channel().await {
-                            Ok(c) => c,
-                            Err(_) if conn.alive() => conn
-                                .connection
-                                .create_channel()
-                                .await
-                                .map_err(|err| e("opening a stats channel", err))?,
-                            Err(err) => return Err(e("opening a stats channel", err)),
+                        // The 404s that closed lanes' last channels can surface here as
+                        // errors of the next opens (16 lanes: several may be pending); on
+                        // a live connection, open again a few times before calling the
+                        // broker down.
+                        let mut attempt = 0;
+                        let c = loop {
+                            match conn.connection.create_channel().await {
+                                Ok(c) => break c,
+                                Err(_) if conn.alive() && attempt < CHANNEL_REOPENS => {
+                                    attempt += 1;
+                                    tokio::time::sleep(Duration::from_millis(5 * attempt)).await;
+                                }
+                                Err(err) => return Err(e("opening a stats channel", err)),
+                            }
                         };
                         ch = Some(c.clone());
                         c
