@@ -3,7 +3,7 @@
 use super::{col, Ctx, Dialect, Result, Store, StoreError};
 use crate::domain::stage::{check_transition, CallState, Position, Stage};
 use crate::store::events::NewEvent;
-use crate::store::transcripts::{transcript_row, StoredTranscript};
+use crate::store::transcripts::{transcript_columns_as, transcript_row, StoredTranscript};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -66,19 +66,6 @@ impl Call {
         Position::new(self.stage, self.state)
     }
 }
-
-/// [`CALL_COLUMNS`] of the table or CTE `of` (beside a join with columns of the same name).
-fn qualified_call_columns(of: &str) -> String {
-    CALL_COLUMNS
-        .split(',')
-        .map(|c| format!("{of}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The transcript's columns of `transcripts t`, as `t_…` (see [`transcript_row`]).
-const TRANSCRIPT_AS_T: &str = ", t.call_id AS t_call_id, t.provider AS t_provider, t.language AS t_language, \
-    t.text AS t_text, t.segments AS t_segments, t.stt_skipped AS t_stt_skipped, t.created_at AS t_created_at";
 
 pub const CALL_COLUMNS: &str = "id, business_id, external_id, direction, from_number, from_e164, number_status, \
     to_number, agent_name, campaign, language, started_at, duration_ms, audio_url, stage, state, state_since, \
@@ -425,23 +412,20 @@ impl Store {
                   OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1)))";
         // The start and its trace row: one statement on Postgres (a round trip saved per
         // stage); SQLite has no data-modifying CTEs, and a statement there is no round trip.
+        let (transcript_cols, join) = if read_transcript {
+            (
+                format!(", {}", transcript_columns_as("t", "t_")),
+                " LEFT JOIN transcripts t ON t.call_id = started.id",
+            )
+        } else {
+            (String::new(), "")
+        };
         let sql = match self.dialect {
             Dialect::Postgres => format!(
                 "WITH started AS ({update} RETURNING {CALL_COLUMNS}), \
                  ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
                         SELECT id, business_id, $1, $4, 'started', $7, NULL, 'pipeline' FROM started) \
-                 SELECT {}{} FROM started{}",
-                qualified_call_columns("started"),
-                if read_transcript {
-                    TRANSCRIPT_AS_T
-                } else {
-                    ""
-                },
-                if read_transcript {
-                    " LEFT JOIN transcripts t ON t.call_id = started.id"
-                } else {
-                    ""
-                }
+                 SELECT started.*{transcript_cols} FROM started{join}",
             ),
             Dialect::Sqlite => format!("{update} RETURNING {CALL_COLUMNS}"),
         };

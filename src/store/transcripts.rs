@@ -171,8 +171,18 @@ impl Store {
     }
 }
 
-pub(crate) const TRANSCRIPT_COLUMNS: &str =
+const TRANSCRIPT_COLUMNS: &str =
     "call_id, provider, language, text, segments, stt_skipped, created_at";
+
+/// The transcript columns of the table aliased `table`, each named `{prefix}{column}` (for
+/// a join beside columns of the same name; read back with [`transcript_row`]).
+pub(crate) fn transcript_columns_as(table: &str, prefix: &str) -> String {
+    TRANSCRIPT_COLUMNS
+        .split(", ")
+        .map(|c| format!("{table}.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A transcript from a row whose transcript columns are named `{prefix}{column}`.
 pub(crate) fn transcript_row(r: &sqlx::any::AnyRow, prefix: &str) -> Result<StoredTranscript> {
