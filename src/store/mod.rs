@@ -10,6 +10,7 @@ pub mod calls;
 pub mod customers;
 pub mod dead_jobs;
 pub mod events;
+pub mod group_commit;
 pub mod leases;
 pub mod migrate;
 pub mod orphans;
@@ -106,6 +107,8 @@ pub struct Store {
     business_cache: businesses::RecentCache<businesses::Business>,
     /// Agents of a business read in the last second (see `agents_recent`).
     agents_cache: businesses::RecentCache<Vec<agents::Agent>>,
+    /// Stage starts and results written in batches under load (see `group_commit.rs`).
+    lanes: std::sync::Arc<std::sync::OnceLock<group_commit::Lanes>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -179,6 +182,7 @@ impl Store {
             lease_keeper: Default::default(),
             business_cache: Default::default(),
             agents_cache: Default::default(),
+            lanes: Default::default(),
         })
     }
 
@@ -210,6 +214,7 @@ impl Store {
             lease_keeper: Default::default(),
             business_cache: Default::default(),
             agents_cache: Default::default(),
+            lanes: Default::default(),
         })
     }
 

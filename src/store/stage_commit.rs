@@ -41,6 +41,46 @@ pub struct StageCommit<'a> {
     pub analyses: &'a [super::transcripts::StoredAnalysis],
 }
 
+/// A stage result that can cross to the group commit's task (`Store::commit_stage_result_grouped`).
+#[derive(Debug, Clone)]
+pub struct StageCommitOwned {
+    pub call_id: i64,
+    /// The call's business: batches are written in (business, stage) order.
+    pub business_id: i64,
+    pub token: i64,
+    pub stage: Stage,
+    pub to: Position,
+    pub kind: &'static str,
+    pub reason: String,
+    pub audio_seconds: i64,
+    pub next_job: Option<Job>,
+    pub job_table: JobTable,
+    pub ack: Option<(i64, i64)>,
+    pub events: Vec<super::events::PendingEvent>,
+    pub call_fields: Vec<CallField>,
+    pub analyses: Vec<super::transcripts::StoredAnalysis>,
+}
+
+impl StageCommitOwned {
+    pub fn as_commit(&self) -> StageCommit<'_> {
+        StageCommit {
+            call_id: self.call_id,
+            token: self.token,
+            stage: self.stage,
+            to: self.to,
+            kind: self.kind,
+            reason: &self.reason,
+            audio_seconds: self.audio_seconds,
+            next_job: self.next_job.as_ref(),
+            job_table: self.job_table,
+            ack: self.ack,
+            events: &self.events,
+            call_fields: &self.call_fields,
+            analyses: &self.analyses,
+        }
+    }
+}
+
 /// One of the call's text columns (named in code, never from input) and its new value.
 pub type CallField = (&'static str, Option<String>);
 

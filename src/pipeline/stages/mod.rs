@@ -13,7 +13,7 @@ use super::context::PipelineCtx;
 use crate::domain::stage::{CallState, Position, Stage};
 use crate::queue::{Delivery, Job, QueueError};
 use crate::store::calls::Move;
-use crate::store::stage_commit::{JobTable, StageCommit};
+use crate::store::stage_commit::{JobTable, StageCommitOwned};
 use crate::store::{Call, StoreError};
 
 /// What a stage decided for the call.
@@ -129,15 +129,15 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     let reads_transcript = matches!(job.stage, Stage::Transcribe | Stage::Analyze | Stage::Link);
     let started = match ctx
         .store
-        .start_call_reading(
+        .start_call_grouped(crate::store::group_commit::StartRequest {
             call_id,
-            job.business_id,
-            job.stage,
+            business_id: job.business_id,
+            stage: job.stage,
             token,
-            lease_until(),
-            &start_reason,
-            reads_transcript,
-        )
+            lease_until: lease_until(),
+            reason: start_reason,
+            with_transcript: reads_transcript,
+        })
         .await
     {
         Ok(c) => c,
@@ -414,24 +414,25 @@ async fn settle_success(
     } else {
         JobTable::Outbox
     };
-    let commit = StageCommit {
+    let commit = StageCommitOwned {
         call_id: call.id,
+        business_id: call.business_id,
         token,
         stage,
         to,
         kind,
-        reason: &reason,
+        reason,
         audio_seconds: audio_s,
-        next_job: next_job.as_ref(),
+        next_job: next_job.clone(),
         job_table,
         ack: d.claim_row(),
-        events: &kept.events,
-        call_fields: &kept.call_fields,
-        analyses: &kept.analyses,
+        events: kept.events,
+        call_fields: kept.call_fields,
+        analyses: kept.analyses,
     };
     let moved: Result<bool, TxError> = if follow_ups.is_empty() {
         ctx.store
-            .commit_stage_result(&commit)
+            .commit_stage_result_grouped(commit)
             .await
             .map(|c| c.acked)
             .map_err(TxError::from)
@@ -439,7 +440,10 @@ async fn settle_success(
         // An outbound call a new lead implies commits with the result (issue 16).
         async {
             let mut tx = ctx.store.begin_write().await?;
-            let c = ctx.store.commit_stage_result_in(&mut tx, &commit).await?;
+            let c = ctx
+                .store
+                .commit_stage_result_in(&mut tx, &commit.as_commit())
+                .await?;
             for f in &follow_ups {
                 crate::pipeline::outbound::write_follow_up_in(&ctx.store, &mut tx, call, f).await?;
             }

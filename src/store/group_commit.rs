@@ -1,0 +1,313 @@
+//! Group commit of stage starts and stage results (issue 14). Under load, dozens of stage
+//! runs start and finish at the same moment, and each paid its own statement, round trip
+//! and commit. Here every start and every result goes to a lane; a lane takes whatever
+//! is waiting (up to `MAX_BATCH`) and writes it together:
+//! - starts on Postgres: one multi-row `UPDATE … FROM (VALUES …)` with the trace rows and
+//!   the transcripts, one statement and one commit for the whole batch;
+//! - results: one transaction holding each result's statement, one commit for the batch.
+//!
+//! A lone request is written exactly as before (no batch of one), so an idle system
+//! behaves as it did. A batch that fails as a whole (a deadlock, a constraint one member
+//! broke, a connection cut) is not an answer for its members: each is then written on
+//! its own and gets its own result, so one bad member never fails the others, and a
+//! member the batch did commit finds its lease gone and is told so (`Conflict`: its work
+//! is in, its delivery is a duplicate).
+
+use super::calls::Call;
+use super::stage_commit::{StageCommitOwned, StageCommitted};
+use super::transcripts::StoredTranscript;
+use super::{Result, Store};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// The most requests one batch writes.
+pub const MAX_BATCH: usize = 64;
+/// Batches of one lane in flight at once: one is being written while the next gathers.
+const PARALLEL: usize = 2;
+
+/// A stage start: move the call to running under the run's lease (see
+/// `Store::start_call_reading`).
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub call_id: i64,
+    pub business_id: i64,
+    pub stage: crate::domain::stage::Stage,
+    pub token: i64,
+    pub lease_until: i64,
+    pub reason: String,
+    pub with_transcript: bool,
+}
+
+/// A started call, with its transcript when the start read it.
+pub type Started = Option<(Call, Option<Option<StoredTranscript>>)>;
+
+type Pending<Req, Resp> = (Req, oneshot::Sender<Resp>);
+
+/// One lane: a task that gathers requests into batches and hands each batch to `write`.
+pub struct Lane<Req, Resp> {
+    tx: mpsc::UnboundedSender<Pending<Req, Resp>>,
+}
+
+impl<Req: Send + 'static, Resp: Send + 'static> Lane<Req, Resp> {
+    /// Start the lane's task on the current runtime. It ends when the lane is dropped.
+    pub fn spawn<W, Fut>(write: W) -> Lane<Req, Resp>
+    where
+        W: Fn(Vec<Req>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<Resp>> + Send + 'static,
+    {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Pending<Req, Resp>>();
+        let write = Arc::new(write);
+        let slots = Arc::new(Semaphore::new(PARALLEL));
+        tokio::spawn(async move {
+            loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let Some(first) = rx.recv().await else { return };
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let (reqs, replies): (Vec<Req>, Vec<oneshot::Sender<Resp>>) =
+                    batch.into_iter().unzip();
+                let write = write.clone();
+                tokio::spawn(async move {
+                    let out = write(reqs).await;
+                    debug_assert_eq!(out.len(), replies.len());
+                    for (reply, r) in replies.into_iter().zip(out) {
+                        let _ = reply.send(r);
+                    }
+                    drop(slot);
+                });
+            }
+        });
+        Lane { tx }
+    }
+
+    /// Write `req` with whatever else is waiting. `Err(req)` when the lane's task is gone
+    /// (its runtime ended): the caller writes it itself.
+    pub async fn submit(&self, req: Req) -> std::result::Result<Resp, ()> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send((req, reply)).is_err() {
+            return Err(());
+        }
+        answer.await.map_err(|_| ())
+    }
+}
+
+/// The lanes of one store.
+pub struct Lanes {
+    starts: Lane<StartRequest, Result<Started>>,
+    results: Lane<StageCommitOwned, Result<StageCommitted>>,
+}
+
+impl Store {
+    /// A clone for a lane's task: the same pool, no lanes of its own (so the task does not
+    /// keep the lanes, and itself, alive after the last store is dropped).
+    fn for_lane(&self) -> Store {
+        Store {
+            lanes: Default::default(),
+            ..self.clone()
+        }
+    }
+
+    fn lanes(&self) -> &Lanes {
+        self.lanes.get_or_init(|| {
+            let s = self.for_lane();
+            let r = self.for_lane();
+            Lanes {
+                starts: Lane::spawn(move |reqs| {
+                    let s = s.clone();
+                    async move { s.start_calls(reqs).await }
+                }),
+                results: Lane::spawn(move |cs| {
+                    let r = r.clone();
+                    async move { r.commit_stage_results(cs).await }
+                }),
+            }
+        })
+    }
+
+    /// Start a stage run with the others starting now (see the module doc).
+    pub async fn start_call_grouped(&self, req: StartRequest) -> Result<Started> {
+        let fallback = req.clone();
+        match self.lanes().starts.submit(req).await {
+            Ok(r) => r,
+            Err(()) => self.start_one(&fallback).await,
+        }
+    }
+
+    /// Commit a stage result with the others finishing now (see the module doc).
+    pub async fn commit_stage_result_grouped(
+        &self,
+        c: StageCommitOwned,
+    ) -> Result<StageCommitted> {
+        let fallback = c.clone();
+        match self.lanes().results.submit(c).await {
+            Ok(r) => r,
+            Err(()) => self.commit_stage_result(&fallback.as_commit()).await,
+        }
+    }
+
+    async fn start_one(&self, r: &StartRequest) -> Result<Started> {
+        self.start_call_reading(
+            r.call_id,
+            r.business_id,
+            r.stage,
+            r.token,
+            r.lease_until,
+            &r.reason,
+            r.with_transcript,
+        )
+        .await
+    }
+
+    /// Starts of a batch: one statement on Postgres; one by one on SQLite, where a
+    /// statement is a function call, not a round trip.
+    pub async fn start_calls(&self, reqs: Vec<StartRequest>) -> Vec<Result<Started>> {
+        if reqs.len() > 1 && self.dialect == super::Dialect::Postgres {
+            match self.start_calls_pg(&reqs).await {
+                Ok(started) => return started.into_iter().map(Ok).collect(),
+                Err(e) => tracing::debug!(error = %e, n = reqs.len(),
+                    "a batch of stage starts failed as a whole: starting each on its own"),
+            }
+        }
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in &reqs {
+            out.push(self.start_one(r).await);
+        }
+        out
+    }
+
+    /// Results of a batch in one transaction, ordered by (business, stage) so concurrent
+    /// batches take the throughput rows' locks in the same order.
+    pub async fn commit_stage_results(
+        &self,
+        cs: Vec<StageCommitOwned>,
+    ) -> Vec<Result<StageCommitted>> {
+        if cs.len() > 1 {
+            match self.commit_stage_results_together(&cs).await {
+                Ok(done) => return done,
+                Err(e) => tracing::debug!(error = %e, n = cs.len(),
+                    "a batch of stage results failed as a whole: committing each on its own"),
+            }
+        }
+        let mut out = Vec::with_capacity(cs.len());
+        for c in &cs {
+            out.push(self.commit_stage_result(&c.as_commit()).await);
+        }
+        out
+    }
+
+    async fn commit_stage_results_together(
+        &self,
+        cs: &[StageCommitOwned],
+    ) -> Result<Vec<Result<StageCommitted>>> {
+        use super::Ctx;
+        let mut order: Vec<usize> = (0..cs.len()).collect();
+        order.sort_by_key(|&i| (cs[i].business_id, cs[i].stage, cs[i].call_id));
+        let mut out: Vec<Option<Result<StageCommitted>>> = (0..cs.len()).map(|_| None).collect();
+        let mut tx = self.begin_write().await?;
+        for &i in &order {
+            match self.commit_stage_result_in(&mut tx, &cs[i].as_commit()).await {
+                // Nothing of this member was written; the others go on.
+                Err(super::StoreError::Conflict(why)) => {
+                    out[i] = Some(Err(super::StoreError::Conflict(why)))
+                }
+                Err(e) => return Err(e),
+                Ok(c) => out[i] = Some(Ok(c)),
+            }
+        }
+        tx.commit()
+            .await
+            .ctx(|| format!("committing {} stage results together", cs.len()))?;
+        Ok(out
+            .into_iter()
+            .map(|r| r.expect("every member was written"))
+            .collect())
+    }
+}
+
+impl Store {
+    /// The starts of a batch in one statement: each call moves to running under its own
+    /// run's lease when it waits at the stage (or its lease ran out), with its `started`
+    /// trace row, and the transcript for the runs that read it. A call in the batch twice
+    /// (a redelivery beside the delivery) starts once: the row that comes back carries
+    /// the winning run's token, and the other run is told "not started".
+    async fn start_calls_pg(&self, reqs: &[StartRequest]) -> Result<Vec<Started>> {
+        use super::calls::{row_to_call, CALL_COLUMNS};
+        use super::transcripts::{transcript_columns_as, transcript_row};
+        use super::{col, Ctx};
+        let now = crate::now_ms();
+        let values: Vec<String> = (0..reqs.len())
+            .map(|i| {
+                let b = 1 + i * 7;
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), \
+                     CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BOOLEAN))",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "WITH v (v_id, v_business, v_stage, v_token, v_until, v_reason, v_transcript) AS (VALUES {}), \
+             started AS (UPDATE calls SET state = 'running', \
+                 state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
+                 attempts = attempts + 1, updated_at = $1, version = version + 1, \
+                 lease_token = v_token, lease_until = v_until \
+               FROM v WHERE id = v_id AND business_id = v_business AND stage = v_stage \
+               AND (state IN ('pending', 'retrying') \
+                    OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1))) \
+               RETURNING {CALL_COLUMNS}, lease_token AS run_token), \
+             won AS (SELECT started.*, v_stage, v_reason, v_transcript FROM started \
+               JOIN v ON v_id = started.id AND v_token = started.run_token), \
+             ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
+               SELECT id, business_id, $1, v_stage, 'started', v_reason, NULL, 'pipeline' FROM won ORDER BY id) \
+             SELECT won.*, {} FROM won LEFT JOIN transcripts t ON v_transcript AND t.call_id = won.id",
+            values.join(", "),
+            transcript_columns_as("t", "t_"),
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for r in reqs {
+            q = q
+                .bind(r.call_id)
+                .bind(r.business_id)
+                .bind(r.stage.as_str())
+                .bind(r.token)
+                .bind(r.lease_until)
+                .bind(r.reason.as_str())
+                .bind(r.with_transcript);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .ctx(|| format!("starting {} stage runs together", reqs.len()))?;
+        let mut by_run = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let call = row_to_call(r)?;
+            let token: Option<i64> = col(r, "run_token")?;
+            let read: bool = col(r, "v_transcript")?;
+            let transcript = if read {
+                let has: Option<i64> = col(r, "t_call_id")?;
+                Some(has.map(|_| transcript_row(r, "t_")).transpose()?)
+            } else {
+                None
+            };
+            by_run.insert((call.id, token), (call, transcript));
+        }
+        Ok(reqs
+            .iter()
+            .map(|r| by_run.remove(&(r.call_id, Some(r.token))))
+            .collect())
+    }
+}
