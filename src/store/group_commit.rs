@@ -183,52 +183,39 @@ impl Store {
         out
     }
 
-    /// Results of a batch in one transaction, ordered by (business, stage) so concurrent
-    /// batches take the throughput rows' locks in the same order.
+    /// Results of a batch in one transaction (`commit_stage_batch`). A call in the batch
+    /// twice (a redelivery's run beside the run that holds it) is committed after it, on
+    /// its own.
     pub async fn commit_stage_results(
         &self,
         cs: Vec<StageCommitOwned>,
     ) -> Vec<Result<StageCommitted>> {
+        let mut out: Vec<Option<Result<StageCommitted>>> = (0..cs.len()).map(|_| None).collect();
         if cs.len() > 1 {
-            match self.commit_stage_results_together(&cs).await {
-                Ok(done) => return done,
+            let mut seen = std::collections::HashSet::new();
+            let (first, _): (Vec<usize>, Vec<usize>) =
+                (0..cs.len()).partition(|&i| seen.insert(cs[i].call_id));
+            let mut order = first;
+            order.sort_by_key(|&i| (cs[i].business_id, cs[i].stage, cs[i].call_id));
+            let batch: Vec<&StageCommitOwned> = order.iter().map(|&i| &cs[i]).collect();
+            match self.commit_stage_batch(&batch).await {
+                Ok(done) => {
+                    for (i, r) in order.into_iter().zip(done) {
+                        out[i] = Some(r);
+                    }
+                }
                 Err(e) => tracing::debug!(error = %e, n = cs.len(),
                     "a batch of stage results failed as a whole: committing each on its own"),
             }
         }
-        let mut out = Vec::with_capacity(cs.len());
-        for c in &cs {
-            out.push(self.commit_stage_result(&c.as_commit()).await);
+        let mut done = Vec::with_capacity(cs.len());
+        for (c, r) in cs.iter().zip(out) {
+            done.push(match r {
+                Some(r) => r,
+                None => self.commit_stage_result(&c.as_commit()).await,
+            });
         }
-        out
-    }
-
-    async fn commit_stage_results_together(
-        &self,
-        cs: &[StageCommitOwned],
-    ) -> Result<Vec<Result<StageCommitted>>> {
-        use super::Ctx;
-        let mut order: Vec<usize> = (0..cs.len()).collect();
-        order.sort_by_key(|&i| (cs[i].business_id, cs[i].stage, cs[i].call_id));
-        let mut out: Vec<Option<Result<StageCommitted>>> = (0..cs.len()).map(|_| None).collect();
-        let mut tx = self.begin_write().await?;
-        for &i in &order {
-            match self.commit_stage_result_in(&mut tx, &cs[i].as_commit()).await {
-                // Nothing of this member was written; the others go on.
-                Err(super::StoreError::Conflict(why)) => {
-                    out[i] = Some(Err(super::StoreError::Conflict(why)))
-                }
-                Err(e) => return Err(e),
-                Ok(c) => out[i] = Some(Ok(c)),
-            }
-        }
-        tx.commit()
-            .await
-            .ctx(|| format!("committing {} stage results together", cs.len()))?;
-        Ok(out
-            .into_iter()
-            .map(|r| r.expect("every member was written"))
-            .collect())
+        done
     }
 }
 

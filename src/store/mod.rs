@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod read;
 pub mod roles;
 pub mod stage_commit;
+mod stage_commit_batch;
 pub mod throughput;
 pub mod transcripts;
 pub mod webhooks;
