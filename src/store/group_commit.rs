@@ -142,10 +142,7 @@ impl Store {
     }
 
     /// Commit a stage result with the others finishing now (see the module doc).
-    pub async fn commit_stage_result_grouped(
-        &self,
-        c: StageCommitOwned,
-    ) -> Result<StageCommitted> {
+    pub async fn commit_stage_result_grouped(&self, c: StageCommitOwned) -> Result<StageCommitted> {
         let fallback = c.clone();
         match self.lanes().results.submit(c).await {
             Ok(r) => r,

@@ -138,7 +138,13 @@ impl Store {
             .collect();
         for chunk in analyses.chunks(ROWS_PER_INSERT) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|i| row(1, i, &["BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT"]))
+                .map(|i| {
+                    row(
+                        1,
+                        i,
+                        &["BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT"],
+                    )
+                })
                 .collect();
             let sql = format!(
                 "WITH v (v_call, v_agent, v_version, v_kind, v_key, v_result, v_raw) AS (VALUES {}) \
@@ -229,7 +235,9 @@ impl Store {
                         .bind(job.stage.as_str())
                         .bind(job.call_id);
                     q = match table {
-                        JobTable::Jobs => q.bind(job.payload.to_string()).bind(job.first_enqueued_at),
+                        JobTable::Jobs => {
+                            q.bind(job.payload.to_string()).bind(job.first_enqueued_at)
+                        }
                         JobTable::Outbox => {
                             q.bind(serde_json::to_string(job).expect("a job serializes"))
                         }
