@@ -24,6 +24,16 @@ fn row(first: usize, i: usize, types: &[&str]) -> String {
     format!("({})", cells.join(", "))
 }
 
+/// A trace row of a batch: (whose result, at, stage, kind, reason, detail).
+type TraceRow<'a> = (
+    &'a StageCommitOwned,
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+);
+
 impl Store {
     /// Commit the results `cs` (each call at most once) in one transaction. Per member:
     /// what committed, or `Conflict` when its run no longer held the call (nothing of it
@@ -92,7 +102,7 @@ impl Store {
             .collect();
 
         // 2. Trace rows: what each run noted, then its result row (the highest id).
-        let mut events: Vec<(&StageCommitOwned, i64, &str, &str, &str, Option<&str>)> = Vec::new();
+        let mut events: Vec<TraceRow> = Vec::new();
         for c in &done {
             for e in &c.events {
                 events.push((
