@@ -65,6 +65,7 @@ fn start(call_id: i64, business_id: i64, stage: Stage, token: i64) -> StartReque
         lease_until: callops::now_ms() + 60_000,
         reason: format!("{stage} started (token {token})"),
         with_transcript: true,
+        with_record: true,
     }
 }
 
@@ -135,6 +136,7 @@ async fn a_batch_of_starts_starts_each_waiting_call_once(store: Store) {
     store.save_transcript(&t).await.unwrap();
     let mut quiet = start(ids[4], b.id, Stage::Sync, 16);
     quiet.with_transcript = false;
+    quiet.with_record = false;
     let reqs = vec![
         start(ids[0], b.id, Stage::Sync, 10),
         start(ids[1], b.id, Stage::Sync, 11),
@@ -155,7 +157,16 @@ async fn a_batch_of_starts_starts_each_waiting_call_once(store: Store) {
         .collect();
     let postgres = store.dialect() == callops::store::Dialect::Postgres;
     for (i, want) in [(0usize, ids[0]), (1, ids[1]), (6, ids[4])] {
-        let (call, read) = out[i].clone().expect("a waiting call starts");
+        let run = out[i].clone().expect("a waiting call starts");
+        let (call, read) = (run.call, run.transcript);
+        match (i, run.record) {
+            (6, r) => assert_eq!(r, None, "not asked, not read"),
+            (_, Some(r)) => {
+                assert_eq!(r.raw, format!("{{\"id\":\"gc-{i}\"}}"));
+                assert_eq!(r.intent, None);
+            }
+            (_, None) => panic!("member {i}: the record was asked for"),
+        }
         assert_eq!(call.id, want);
         assert_eq!(call.state, CallState::Running);
         assert_eq!(call.attempts, 1);

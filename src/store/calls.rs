@@ -67,6 +67,26 @@ impl Call {
     }
 }
 
+/// What the pipeline ingested for a call beside its columns: the intent and the record as
+/// it came (sync and link read them first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub intent: Option<String>,
+    pub raw: String,
+}
+
+/// A started stage run: the call as the start left it, and what the start read for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedRun {
+    pub call: Call,
+    /// The transcript when the start read it (`Some(None)`: the call has none).
+    pub transcript: Option<Option<StoredTranscript>>,
+    /// The record when the start read it.
+    pub record: Option<CallRecord>,
+}
+
+pub use super::group_commit::StartRequest;
+
 pub const CALL_COLUMNS: &str = "id, business_id, external_id, direction, from_number, from_e164, number_status, \
     to_number, agent_name, campaign, language, started_at, duration_ms, audio_url, stage, state, state_since, \
     attempts, last_error, customer_id, lead_id, link_status, link_method, link_confidence, extracted_name, \
@@ -401,8 +421,36 @@ impl Store {
         reason: &str,
         with_transcript: bool,
     ) -> Result<Option<(Call, Option<Option<StoredTranscript>>)>> {
+        let run = self
+            .start_run(&StartRequest {
+                call_id,
+                business_id,
+                stage,
+                token,
+                lease_until,
+                reason: reason.to_string(),
+                with_transcript,
+                with_record: false,
+            })
+            .await?;
+        Ok(run.map(|r| (r.call, r.transcript)))
+    }
+
+    /// A stage start and what the run reads first, in one statement (see [`StartRequest`]).
+    pub async fn start_run(&self, req: &StartRequest) -> Result<Option<StartedRun>> {
+        let StartRequest {
+            call_id,
+            business_id,
+            stage,
+            token,
+            lease_until,
+            ref reason,
+            with_transcript,
+            with_record,
+        } = *req;
         let read_transcript = with_transcript && self.dialect == Dialect::Postgres;
         let now = crate::now_ms();
+        let record_cols = if with_record { ", intent, raw" } else { "" };
         let update = "UPDATE calls SET state = 'running', \
              state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
              attempts = attempts + 1, updated_at = $1, version = version + 1, \
@@ -422,12 +470,12 @@ impl Store {
         };
         let sql = match self.dialect {
             Dialect::Postgres => format!(
-                "WITH started AS ({update} RETURNING {CALL_COLUMNS}), \
+                "WITH started AS ({update} RETURNING {CALL_COLUMNS}{record_cols}), \
                  ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
                         SELECT id, business_id, $1, $4, 'started', $7, NULL, 'pipeline' FROM started) \
                  SELECT started.*{transcript_cols} FROM started{join}",
             ),
-            Dialect::Sqlite => format!("{update} RETURNING {CALL_COLUMNS}"),
+            Dialect::Sqlite => format!("{update} RETURNING {CALL_COLUMNS}{record_cols}"),
         };
         let mut q = sqlx::query(&sql)
             .bind(now)
@@ -437,28 +485,36 @@ impl Store {
             .bind(token)
             .bind(lease_until);
         if self.dialect == Dialect::Postgres {
-            q = q.bind(reason);
+            q = q.bind(reason.as_str());
         }
         let r = q
             .fetch_optional(&self.pool)
             .await
             .ctx(|| format!("starting {stage} of call {call_id}"))?;
-        let call = r.as_ref().map(row_to_call).transpose()?;
-        let transcript = match (&r, read_transcript) {
-            (Some(r), true) => {
-                let has: Option<i64> = col(r, "t_call_id")?;
-                Some(has.map(|_| transcript_row(r, "t_")).transpose()?)
-            }
-            _ => None,
+        let Some(r) = r else { return Ok(None) };
+        let call = row_to_call(&r)?;
+        let transcript = if read_transcript {
+            let has: Option<i64> = col(&r, "t_call_id")?;
+            Some(has.map(|_| transcript_row(&r, "t_")).transpose()?)
+        } else {
+            None
         };
-        if let (Some(c), Dialect::Sqlite) = (&call, self.dialect) {
+        let record = if with_record {
+            Some(CallRecord {
+                intent: col(&r, "intent")?,
+                raw: col(&r, "raw")?,
+            })
+        } else {
+            None
+        };
+        if self.dialect == Dialect::Sqlite {
             // As before the fold: a lost trace row must not undo a start that committed.
             let _ = self
                 .append_event(
                     &self.pool,
                     &NewEvent {
                         call_id,
-                        business_id: c.business_id,
+                        business_id: call.business_id,
                         stage,
                         kind: "started",
                         reason: reason.to_string(),
@@ -468,7 +524,11 @@ impl Store {
                 )
                 .await;
         }
-        Ok(call.map(|c| (c, transcript)))
+        Ok(Some(StartedRun {
+            call,
+            transcript,
+            record,
+        }))
     }
 
     /// The lease of a running call: (token, until), when it has one.

@@ -13,9 +13,8 @@
 //! member the batch did commit finds its lease gone and is told so (`Conflict`: its work
 //! is in, its delivery is a duplicate).
 
-use super::calls::Call;
+use super::calls::{CallRecord, StartedRun};
 use super::stage_commit::{StageCommitOwned, StageCommitted};
-use super::transcripts::StoredTranscript;
 use super::{Result, Store};
 use std::future::Future;
 use std::sync::Arc;
@@ -36,11 +35,14 @@ pub struct StartRequest {
     pub token: i64,
     pub lease_until: i64,
     pub reason: String,
+    /// Read the call's transcript with the start (Postgres; transcribe, analyze, link).
     pub with_transcript: bool,
+    /// Read the call's intent and record with the start (sync, link).
+    pub with_record: bool,
 }
 
-/// A started call, with its transcript when the start read it.
-pub type Started = Option<(Call, Option<Option<StoredTranscript>>)>;
+/// A started run, or None: the call was not waiting at the stage for this run.
+pub type Started = Option<StartedRun>;
 
 type Pending<Req, Resp> = (Req, oneshot::Sender<Resp>);
 
@@ -151,16 +153,7 @@ impl Store {
     }
 
     async fn start_one(&self, r: &StartRequest) -> Result<Started> {
-        self.start_call_reading(
-            r.call_id,
-            r.business_id,
-            r.stage,
-            r.token,
-            r.lease_until,
-            &r.reason,
-            r.with_transcript,
-        )
-        .await
+        self.start_run(r).await
     }
 
     /// Starts of a batch: one statement on Postgres; one by one on SQLite, where a
@@ -229,22 +222,23 @@ impl Store {
         let now = crate::now_ms();
         let values: Vec<String> = (0..reqs.len())
             .map(|i| {
-                let b = 1 + i * 7;
+                let b = 1 + i * 8;
                 format!(
                     "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), \
-                     CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BOOLEAN))",
+                     CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BOOLEAN), CAST(${} AS BOOLEAN))",
                     b + 1,
                     b + 2,
                     b + 3,
                     b + 4,
                     b + 5,
                     b + 6,
-                    b + 7
+                    b + 7,
+                    b + 8
                 )
             })
             .collect();
         let sql = format!(
-            "WITH v (v_id, v_business, v_stage, v_token, v_until, v_reason, v_transcript) AS (VALUES {}), \
+            "WITH v (v_id, v_business, v_stage, v_token, v_until, v_reason, v_transcript, v_record) AS (VALUES {}), \
              started AS (UPDATE calls SET state = 'running', \
                  state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
                  attempts = attempts + 1, updated_at = $1, version = version + 1, \
@@ -252,8 +246,9 @@ impl Store {
                FROM v WHERE id = v_id AND business_id = v_business AND stage = v_stage \
                AND (state IN ('pending', 'retrying') \
                     OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1))) \
-               RETURNING {CALL_COLUMNS}, lease_token AS run_token), \
-             won AS (SELECT started.*, v_stage, v_reason, v_transcript FROM started \
+               RETURNING {CALL_COLUMNS}, lease_token AS run_token, intent AS r_intent, raw AS r_raw), \
+             won AS (SELECT {CALL_COLUMNS}, run_token, CASE WHEN v_record THEN r_intent END AS r_intent, \
+               CASE WHEN v_record THEN r_raw END AS r_raw, v_stage, v_reason, v_transcript, v_record FROM started \
                JOIN v ON v_id = started.id AND v_token = started.run_token), \
              ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
                SELECT id, business_id, $1, v_stage, 'started', v_reason, NULL, 'pipeline' FROM won ORDER BY id) \
@@ -270,7 +265,8 @@ impl Store {
                 .bind(r.token)
                 .bind(r.lease_until)
                 .bind(r.reason.as_str())
-                .bind(r.with_transcript);
+                .bind(r.with_transcript)
+                .bind(r.with_record);
         }
         let rows = q
             .fetch_all(&self.pool)
@@ -287,7 +283,22 @@ impl Store {
             } else {
                 None
             };
-            by_run.insert((call.id, token), (call, transcript));
+            let record = if col::<bool>(r, "v_record")? {
+                Some(CallRecord {
+                    intent: col(r, "r_intent")?,
+                    raw: col(r, "r_raw")?,
+                })
+            } else {
+                None
+            };
+            by_run.insert(
+                (call.id, token),
+                StartedRun {
+                    call,
+                    transcript,
+                    record,
+                },
+            );
         }
         Ok(reqs
             .iter()

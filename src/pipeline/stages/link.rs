@@ -28,10 +28,17 @@ use crate::pipeline::providers::Segment;
 use crate::queue::Job;
 use crate::store::customers::{Customer, LinkUpdate, NameCandidate, NewCustomer};
 use crate::store::events::NewEvent;
-use crate::store::{Call, Store};
+use crate::store::{Call, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Write the call's link and note it in the run (the outcome metric reads it there).
+async fn set_link(store: &Store, call_id: i64, u: &LinkUpdate) -> Result<(), StoreError> {
+    store.set_call_link(call_id, u).await?;
+    super::run_scope::note_link(call_id, &u.link_status, u.link_method.as_deref());
+    Ok(())
+}
 
 /// At most this many ranked candidates are stored on a review item.
 const STORED_CANDIDATES: usize = 100;
@@ -40,24 +47,34 @@ const HISTORY_FOR: usize = 50;
 
 pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, StageError> {
     let outcome = decide(ctx, call, job).await?;
-    // What was decided, for `callops_link_outcomes_total` (a primary-key read; a failure
-    // only loses the count).
-    if let Ok(c) = ctx.store.call(call.id).await {
-        let method = match (c.link_status.as_deref(), c.link_method.as_deref()) {
-            (Some("review"), _) => "review",
+    // What was decided, for `callops_link_outcomes_total`: the link this run noted as it
+    // wrote it, or else the call's as read now (a failure only loses the count).
+    let written = match super::run_scope::link_written(call.id) {
+        Some(w) => Some(w),
+        None => ctx
+            .store
+            .call(call.id)
+            .await
+            .ok()
+            .map(|c| (c.link_status.unwrap_or_default(), c.link_method)),
+    };
+    if let Some((status, method)) = written {
+        let method = match (status.as_str(), method.as_deref()) {
+            ("review", _) => "review",
             (_, Some(m)) => m,
-            (Some(s), None) => s,
-            (None, None) => "none",
+            ("", None) => "none",
+            (s, None) => s,
         };
-        crate::metrics::link_outcome(c.business_id, method, c.from_e164.is_none());
+        crate::metrics::link_outcome(call.business_id, method, call.from_e164.is_none());
     }
     Ok(outcome)
 }
 
 async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, StageError> {
     let store = &ctx.store;
-    // Fresh: sync and analyze wrote number, name and intent.
-    let (call, intent, raw) = store.call_with_record(call.id).await?;
+    // Fresh: the run's start read the call after sync and analyze wrote number, name and
+    // intent; intent and record come with it (or are read now, outside a run).
+    let (call, intent, raw) = super::run_scope::call_with_record(store, call).await?;
     let business = store.business_recent(call.business_id).await?;
     if let (Some(cid), Some("linked" | "new_customer" | "temporary")) =
         (call.customer_id, call.link_status.as_deref())
@@ -177,15 +194,16 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
                     "link: phone {e164} matched customer #{} but {why} → review",
                     c.id
                 );
-                store
-                    .set_call_link(call.id, &review(&reason, &cands))
-                    .await?;
+                set_link(store, call.id, &review(&reason, &cands)).await?;
                 return Ok(Outcome::Review { reason });
             }
             let reason = format!("link: phone {e164} matched customer #{}", c.id);
-            store
-                .set_call_link(call.id, &linked(c.id, "phone", 1.0, stored_name.clone()))
-                .await?;
+            set_link(
+                store,
+                call.id,
+                &linked(c.id, "phone", 1.0, stored_name.clone()),
+            )
+            .await?;
             return Ok(Outcome::Next { reason });
         }
         if found.len() > 1 {
@@ -195,9 +213,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
                 "link: phone {e164} matched {} customers {ids:?} → review",
                 found.len()
             );
-            store
-                .set_call_link(call.id, &review(&reason, &cands))
-                .await?;
+            set_link(store, call.id, &review(&reason, &cands)).await?;
             return Ok(Outcome::Review { reason });
         }
     }
@@ -207,9 +223,12 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
         if let Some(lead) = store.lead_by_external(call.business_id, lead_ext).await? {
             if let Some(cid) = lead.customer_id {
                 let reason = format!("link: lead {lead_ext} belongs to customer #{cid}");
-                store
-                    .set_call_link(call.id, &linked(cid, "lead_id", 1.0, stored_name.clone()))
-                    .await?;
+                set_link(
+                    store,
+                    call.id,
+                    &linked(cid, "lead_id", 1.0, stored_name.clone()),
+                )
+                .await?;
                 return Ok(Outcome::Next { reason });
             }
         }
@@ -323,21 +342,19 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             } else {
                 "name"
             };
-            store
-                .set_call_link(
-                    call.id,
-                    &linked(customer_id, method, confidence, stored_name.clone()),
-                )
-                .await?;
+            set_link(
+                store,
+                call.id,
+                &linked(customer_id, method, confidence, stored_name.clone()),
+            )
+            .await?;
             return Ok(Outcome::Next {
                 reason: format!("link: {reason}{spoken_note}"),
             });
         }
         LinkDecision::Review { reason } => {
             let reason = format!("link: {reason}{spoken_note}");
-            store
-                .set_call_link(call.id, &review(&reason, &ranked))
-                .await?;
+            set_link(store, call.id, &review(&reason, &ranked)).await?;
             return Ok(Outcome::Review { reason });
         }
         LinkDecision::NoCandidates { reason } => {
@@ -345,7 +362,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             notes.extend(search_notes);
             if let Some(t) = &third {
                 let reason = format!("link: {t}; {reason} → review");
-                store.set_call_link(call.id, &review(&reason, &[])).await?;
+                set_link(store, call.id, &review(&reason, &[])).await?;
                 return Ok(Outcome::Review { reason });
             }
             if !ev.addressed.is_empty() && caller_query.is_none() {
@@ -353,7 +370,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
                     "link: the agent addressed the caller as '{}' (not the caller's own words); {reason} → review",
                     ev.addressed[0].name
                 );
-                store.set_call_link(call.id, &review(&reason, &[])).await?;
+                set_link(store, call.id, &review(&reason, &[])).await?;
                 return Ok(Outcome::Review { reason });
             }
             if let (Some(_), None) = (&caller_query, &number) {
@@ -365,7 +382,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
                         number_status.as_str()
                     }
                 );
-                store.set_call_link(call.id, &review(&reason, &[])).await?;
+                set_link(store, call.id, &review(&reason, &[])).await?;
                 return Ok(Outcome::Review { reason });
             }
         }
@@ -405,6 +422,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             &u,
         )
         .await?;
+    super::run_scope::note_link(call.id, &u.link_status, u.link_method.as_deref());
     let mut reason = if valid {
         let e = number.as_deref().unwrap_or("");
         if created {

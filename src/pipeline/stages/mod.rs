@@ -125,8 +125,10 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
     let token: i64 = rand::Rng::gen_range(&mut rand::thread_rng(), 1..i64::MAX);
     let lease_until = || crate::now_ms() + ctx.settings.lease.as_millis() as i64;
     // Fast path: one statement moves a waiting call to running under this run's lease.
-    // The stages after sync read the transcript first: it comes with the start.
+    // What the stage reads first comes with the start: the transcript (the stages after
+    // sync), the intent and record (sync, link).
     let reads_transcript = matches!(job.stage, Stage::Transcribe | Stage::Analyze | Stage::Link);
+    let reads_record = matches!(job.stage, Stage::Sync | Stage::Link);
     let started = match ctx
         .store
         .start_call_grouped(crate::store::group_commit::StartRequest {
@@ -137,23 +139,24 @@ pub async fn handle(ctx: &PipelineCtx, d: Delivery) -> Handled {
             lease_until: lease_until(),
             reason: start_reason,
             with_transcript: reads_transcript,
+            with_record: reads_record,
         })
         .await
     {
         Ok(c) => c,
         Err(e) => return settle_fail(ctx, d, None, None, &e.to_string(), None).await,
     };
-    let (call, transcript) = match started {
-        Some(started) => started,
+    let (call, transcript, record) = match started {
+        Some(s) => (s.call, s.transcript, s.record),
         None => match start_slow(ctx, &job, call_id, token, lease_until()).await {
-            Start::Run(call) => (call, None),
+            Start::Run(call) => (call, None, None),
             Start::Dead(why) => return settle_dead(ctx, d, None, None, &why).await,
             Start::Fail(why) => return settle_fail(ctx, d, None, None, &why, None).await,
             Start::Duplicate(call, why) => return settle_duplicate(ctx, d, &call, why).await,
             Start::Busy(call, left_ms) => return settle_busy(d, &call, left_ms).await,
         },
     };
-    let scope = run_scope::RunScope::with_transcript(call.id, transcript);
+    let scope = run_scope::RunScope::with_start(call.id, transcript, record);
     let result = match run_leased(ctx, &d, &call, &job, token, &scope).await {
         Ok(r) => r,
         Err(lost) => {

@@ -4,6 +4,7 @@
 //! fails still leaves them (one multi-row insert before it settles); a run that lost its
 //! lease leaves nothing, as the run that took the call over notes its own.
 
+use crate::store::calls::CallRecord;
 use crate::store::events::{NewEvent, PendingEvent};
 use crate::store::stage_commit::CallField;
 use crate::store::transcripts::{StoredAnalysis, StoredTranscript};
@@ -21,6 +22,10 @@ pub struct RunScope {
     kept: Arc<Mutex<Kept>>,
     /// The call's transcript as the run's start read it (None: not read then).
     transcript: Option<Arc<Option<StoredTranscript>>>,
+    /// The call's intent and record as the run's start read them (None: not read then).
+    record: Option<Arc<CallRecord>>,
+    /// The link the run wrote (status, method), for the link stage's outcome metric.
+    link: Arc<Mutex<Option<(String, Option<String>)>>>,
 }
 
 /// What a run keeps for its result.
@@ -50,14 +55,21 @@ impl RunScope {
             call_id,
             kept: Arc::default(),
             transcript: None,
+            record: None,
+            link: Arc::default(),
         }
     }
 
-    /// A scope that hands out the transcript the start read with the call
-    /// (`Store::start_call_reading`), instead of reading it again.
-    pub fn with_transcript(call_id: i64, transcript: Option<Option<StoredTranscript>>) -> RunScope {
+    /// A scope that hands out what the start read with the call (`Store::start_run`):
+    /// the transcript, the record, instead of reading them again.
+    pub fn with_start(
+        call_id: i64,
+        transcript: Option<Option<StoredTranscript>>,
+        record: Option<CallRecord>,
+    ) -> RunScope {
         RunScope {
             transcript: transcript.map(Arc::new),
+            record: record.map(Arc::new),
             ..RunScope::new(call_id)
         }
     }
@@ -91,6 +103,64 @@ pub async fn transcript(
         Some(t) => Ok(t),
         None => store.transcript(call_id).await,
     }
+}
+
+/// The call's intent and record as the run's start read them (nothing changes them after
+/// ingest); None outside such a run.
+fn record_read(call_id: i64) -> Option<CallRecord> {
+    RUN.try_with(|run| {
+        (run.call_id == call_id)
+            .then(|| run.record.as_deref().cloned())
+            .flatten()
+    })
+    .ok()
+    .flatten()
+}
+
+/// The call's intent and record as ingested: the start's read inside a run, else the store's.
+pub async fn record(store: &Store, call_id: i64) -> Result<CallRecord, StoreError> {
+    match record_read(call_id) {
+        Some(r) => Ok(r),
+        None => {
+            let (_, intent, raw) = store.call_with_record(call_id).await?;
+            Ok(CallRecord { intent, raw })
+        }
+    }
+}
+
+/// The call as the run's start left it (`call`) with its intent and record, when the start
+/// read them; elsewhere all three read from the store now (`call` may be stale there).
+pub async fn call_with_record(
+    store: &Store,
+    call: &crate::store::Call,
+) -> Result<(crate::store::Call, Option<String>, String), StoreError> {
+    match record_read(call.id) {
+        Some(r) => Ok((call.clone(), r.intent, r.raw)),
+        None => store.call_with_record(call.id).await,
+    }
+}
+
+/// Note the link a run of `call_id` wrote (status, method): the link stage's outcome
+/// metric reads it instead of reading the call again.
+pub fn note_link(call_id: i64, status: &str, method: Option<&str>) {
+    let _ = RUN.try_with(|run| {
+        if run.call_id == call_id {
+            *run.link.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((status.to_string(), method.map(str::to_string)));
+        }
+    });
+}
+
+/// The link the run of `call_id` noted (status, method); None outside such a run or
+/// when it wrote none.
+pub fn link_written(call_id: i64) -> Option<(String, Option<String>)> {
+    RUN.try_with(|run| {
+        (run.call_id == call_id)
+            .then(|| run.link.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .flatten()
+    })
+    .ok()
+    .flatten()
 }
 
 /// Keep `f(kept)` in the run of `call_id`, if this is one; false elsewhere.

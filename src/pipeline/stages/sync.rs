@@ -61,15 +61,12 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
         }
     }
 
-    let raw: serde_json::Value =
-        sqlx::query_scalar::<_, String>("SELECT raw FROM calls WHERE id = $1")
-            .bind(call.id)
-            .fetch_one(store.pool())
-            .await
-            .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
-            .map_err(|e| {
-                StageError::Transient(format!("reading the record of call {}: {e}", call.id))
-            })?;
+    let raw: serde_json::Value = super::run_scope::record(store, call.id)
+        .await
+        .map(|r| serde_json::from_str(&r.raw).unwrap_or(serde_json::Value::Null))
+        .map_err(|e| {
+            StageError::Transient(format!("reading the record of call {}: {e}", call.id))
+        })?;
     if let Some(t) = crate::pipeline::ingest::transcript_from_record(&raw) {
         let source = raw["source"]
             .as_str()
