@@ -16,6 +16,9 @@ tokio::task_local! {
     static RUN: RunScope;
 }
 
+/// The link a run wrote: (status, method).
+pub type LinkWritten = (String, Option<String>);
+
 #[derive(Clone)]
 pub struct RunScope {
     call_id: i64,
@@ -25,7 +28,7 @@ pub struct RunScope {
     /// The call's intent and record as the run's start read them (None: not read then).
     record: Option<Arc<CallRecord>>,
     /// The link the run wrote (status, method), for the link stage's outcome metric.
-    link: Arc<Mutex<Option<(String, Option<String>)>>>,
+    link: Arc<Mutex<Option<LinkWritten>>>,
 }
 
 /// What a run keeps for its result.
@@ -153,7 +156,7 @@ pub fn note_link(call_id: i64, status: &str, method: Option<&str>) {
 
 /// The link the run of `call_id` noted (status, method); None outside such a run or
 /// when it wrote none.
-pub fn link_written(call_id: i64) -> Option<(String, Option<String>)> {
+pub fn link_written(call_id: i64) -> Option<LinkWritten> {
     RUN.try_with(|run| {
         (run.call_id == call_id)
             .then(|| run.link.lock().unwrap_or_else(|p| p.into_inner()).clone())
