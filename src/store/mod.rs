@@ -118,6 +118,10 @@ static DRIVERS: Once = Once::new();
 fn pool_options(dialect: Dialect, max_connections: u32, readonly: bool) -> AnyPoolOptions {
     let mut opts = AnyPoolOptions::new().max_connections(max_connections.max(1));
     if dialect == Dialect::Sqlite {
+        // A SQLite connection is a file handle in this process: nothing can close it under
+        // us, and the liveness ping on every acquire was one more hand-off to the
+        // connection's thread per statement (issue 14).
+        opts = opts.test_before_acquire(false);
         opts = opts.after_connect(move |conn, _meta| {
             Box::pin(async move {
                 // WAL lets readers (the console) run beside the single writer;
