@@ -13,7 +13,7 @@
 //! member the batch did commit finds its lease gone and is told so (`Conflict`: its work
 //! is in, its delivery is a duplicate).
 
-use super::calls::{CallRecord, StartedRun};
+use super::calls::StartedRun;
 use super::stage_commit::{StageCommitOwned, StageCommitted};
 use super::{Result, Store};
 use std::future::Future;
@@ -156,11 +156,14 @@ impl Store {
         self.start_run(r).await
     }
 
-    /// Starts of a batch: one statement on Postgres; one by one on SQLite, where a
-    /// statement is a function call, not a round trip.
+    /// Starts of a batch: one statement on Postgres, three on SQLite (`start_batch.rs`).
     pub async fn start_calls(&self, reqs: Vec<StartRequest>) -> Vec<Result<Started>> {
-        if reqs.len() > 1 && self.dialect == super::Dialect::Postgres {
-            match self.start_calls_pg(&reqs).await {
+        if reqs.len() > 1 {
+            let batch = match self.dialect {
+                super::Dialect::Postgres => self.start_calls_pg(&reqs).await,
+                super::Dialect::Sqlite => self.start_calls_sqlite(&reqs).await,
+            };
+            match batch {
                 Ok(started) => return started.into_iter().map(Ok).collect(),
                 Err(e) => tracing::debug!(error = %e, n = reqs.len(),
                     "a batch of stage starts failed as a whole: starting each on its own"),
@@ -206,103 +209,5 @@ impl Store {
             });
         }
         done
-    }
-}
-
-impl Store {
-    /// The starts of a batch in one statement: each call moves to running under its own
-    /// run's lease when it waits at the stage (or its lease ran out), with its `started`
-    /// trace row, and the transcript for the runs that read it. A call in the batch twice
-    /// (a redelivery beside the delivery) starts once: the row that comes back carries
-    /// the winning run's token, and the other run is told "not started".
-    async fn start_calls_pg(&self, reqs: &[StartRequest]) -> Result<Vec<Started>> {
-        use super::calls::{row_to_call, CALL_COLUMNS};
-        use super::transcripts::{transcript_columns_as, transcript_row};
-        use super::{col, Ctx};
-        let now = crate::now_ms();
-        let values: Vec<String> = (0..reqs.len())
-            .map(|i| {
-                let b = 1 + i * 8;
-                format!(
-                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), \
-                     CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BOOLEAN), CAST(${} AS BOOLEAN))",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                )
-            })
-            .collect();
-        let sql = format!(
-            "WITH v (v_id, v_business, v_stage, v_token, v_until, v_reason, v_transcript, v_record) AS (VALUES {}), \
-             started AS (UPDATE calls SET state = 'running', \
-                 state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
-                 attempts = attempts + 1, updated_at = $1, version = version + 1, \
-                 lease_token = v_token, lease_until = v_until \
-               FROM v WHERE id = v_id AND business_id = v_business AND stage = v_stage \
-               AND (state IN ('pending', 'retrying') \
-                    OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1))) \
-               RETURNING {CALL_COLUMNS}, lease_token AS run_token, intent AS r_intent, raw AS r_raw), \
-             won AS (SELECT {CALL_COLUMNS}, run_token, CASE WHEN v_record THEN r_intent END AS r_intent, \
-               CASE WHEN v_record THEN r_raw END AS r_raw, v_stage, v_reason, v_transcript, v_record FROM started \
-               JOIN v ON v_id = started.id AND v_token = started.run_token), \
-             ev AS (INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
-               SELECT id, business_id, $1, v_stage, 'started', v_reason, NULL, 'pipeline' FROM won ORDER BY id) \
-             SELECT won.*, {} FROM won LEFT JOIN transcripts t ON v_transcript AND t.call_id = won.id",
-            values.join(", "),
-            transcript_columns_as("t", "t_"),
-        );
-        let mut q = sqlx::query(&sql).bind(now);
-        for r in reqs {
-            q = q
-                .bind(r.call_id)
-                .bind(r.business_id)
-                .bind(r.stage.as_str())
-                .bind(r.token)
-                .bind(r.lease_until)
-                .bind(r.reason.as_str())
-                .bind(r.with_transcript)
-                .bind(r.with_record);
-        }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .ctx(|| format!("starting {} stage runs together", reqs.len()))?;
-        let mut by_run = std::collections::HashMap::with_capacity(rows.len());
-        for r in &rows {
-            let call = row_to_call(r)?;
-            let token: Option<i64> = col(r, "run_token")?;
-            let read: bool = col(r, "v_transcript")?;
-            let transcript = if read {
-                let has: Option<i64> = col(r, "t_call_id")?;
-                Some(has.map(|_| transcript_row(r, "t_")).transpose()?)
-            } else {
-                None
-            };
-            let record = if col::<bool>(r, "v_record")? {
-                Some(CallRecord {
-                    intent: col(r, "r_intent")?,
-                    raw: col(r, "r_raw")?,
-                })
-            } else {
-                None
-            };
-            by_run.insert(
-                (call.id, token),
-                StartedRun {
-                    call,
-                    transcript,
-                    record,
-                },
-            );
-        }
-        Ok(reqs
-            .iter()
-            .map(|r| by_run.remove(&(r.call_id, Some(r.token))))
-            .collect())
     }
 }

@@ -19,6 +19,7 @@ pub mod read;
 pub mod roles;
 pub mod stage_commit;
 mod stage_commit_batch;
+mod start_batch;
 pub mod throughput;
 pub mod transcripts;
 pub mod webhooks;
