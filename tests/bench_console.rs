@@ -109,7 +109,12 @@ async fn bench_console_times_the_overview_over_rabbitmq_and_deletes_its_queues()
             .iter()
             .find(|p| p.label.starts_with("management"))
             .unwrap();
-        assert_eq!(api.requests_per_poll, 1.0, "{api:?}");
+        // At most one filtered request per poll: a poll inside the cache's lifetime, or
+        // one stopped by the end of the run before it asked, makes none.
+        assert!(
+            api.requests_per_poll > 0.0 && api.requests_per_poll <= 1.0,
+            "{api:?}"
+        );
         assert_eq!(
             api.declares_per_poll, 5.0,
             "only the dead-letter queues: {api:?}"

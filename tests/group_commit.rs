@@ -89,6 +89,7 @@ fn result(call_id: i64, business_id: i64, token: i64, to: Position) -> StageComm
         events: Vec::new(),
         call_fields: Vec::new(),
         analyses: Vec::new(),
+        transcript: None,
     }
 }
 
@@ -321,6 +322,16 @@ async fn a_batch_of_results_writes_what_each_would_alone(store: Store) {
         raw_output: None,
         created_at: 0,
     }];
+    r4.transcript = Some(StoredTranscript {
+        call_id: ids[4],
+        provider: "sim".into(),
+        language: Some("de".into()),
+        text: "Guten Tag.".into(),
+        segments: "[]".into(),
+        stt_skipped: None,
+        created_at: 9,
+    });
+    let t4 = r4.transcript.clone();
     // The same result twice (a duplicate run's commit): written once.
     let out = store
         .commit_stage_results(vec![r0, r1, r2.clone(), r3, r4, r2])
@@ -440,6 +451,8 @@ async fn a_batch_of_results_writes_what_each_would_alone(store: Store) {
     )
     .await;
     assert_eq!(analyses, 1);
+    assert_eq!(store.transcript(ids[4]).await.unwrap(), t4);
+    assert_eq!(store.transcript(ids[0]).await.unwrap(), None);
 }
 
 async fn a_member_that_breaks_the_batch_fails_alone(store: Store) {
@@ -469,8 +482,22 @@ async fn a_member_that_breaks_the_batch_fails_alone(store: Store) {
         reason: "caller number valid".into(),
         detail: None,
     }];
+    rs[2].transcript = Some(StoredTranscript {
+        call_id: ids[2],
+        provider: "sim".into(),
+        language: None,
+        text: "Hallo.".into(),
+        segments: "[]".into(),
+        stt_skipped: None,
+        created_at: 9,
+    });
     let out = store.commit_stage_results(rs).await;
     assert!(out[0].is_ok() && out[1].is_ok(), "{out:?}");
+    assert_eq!(
+        store.transcript(ids[2]).await.unwrap(),
+        None,
+        "nothing of the failed member"
+    );
     match &out[2] {
         Err(StoreError::Conflict(e)) => panic!("not a lost lease: {e}"),
         Err(_) => {}

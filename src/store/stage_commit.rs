@@ -39,6 +39,8 @@ pub struct StageCommit<'a> {
     pub call_fields: &'a [CallField],
     /// Agent results of the run.
     pub analyses: &'a [super::transcripts::StoredAnalysis],
+    /// The transcript the run made (transcribe, or sync from the record).
+    pub transcript: Option<&'a super::transcripts::StoredTranscript>,
 }
 
 /// A stage result that can cross to the group commit's task (`Store::commit_stage_result_grouped`).
@@ -59,6 +61,7 @@ pub struct StageCommitOwned {
     pub events: Vec<super::events::PendingEvent>,
     pub call_fields: Vec<CallField>,
     pub analyses: Vec<super::transcripts::StoredAnalysis>,
+    pub transcript: Option<super::transcripts::StoredTranscript>,
 }
 
 impl StageCommitOwned {
@@ -77,11 +80,13 @@ impl StageCommitOwned {
             events: &self.events,
             call_fields: &self.call_fields,
             analyses: &self.analyses,
+            transcript: self.transcript.as_ref(),
         }
     }
 }
 
-/// One of the call's text columns (named in code, never from input) and its new value.
+/// One of the call's columns (named in code, never from input) and its new value as text
+/// (numbers in Rust's own formatting; `field_type` says what it is cast to).
 pub type CallField = (&'static str, Option<String>);
 
 impl Store {
@@ -114,9 +119,19 @@ fn field_sets(fields: &[CallField], first: usize) -> String {
             debug_assert!(col
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
-            format!(", {col} = ${}", first + i)
+            format!(", {col} = CAST(${} AS {})", first + i, field_type(col))
         })
         .collect()
+}
+
+/// The SQL type a call column's value (carried as text) is cast to: the numeric columns a
+/// stage sets, text for the rest.
+pub(super) fn field_type(col: &str) -> &'static str {
+    match col {
+        "customer_id" | "lead_id" | "review_priority" => "BIGINT",
+        "link_confidence" => "DOUBLE PRECISION",
+        _ => "TEXT",
+    }
 }
 
 /// What committed.
@@ -257,6 +272,20 @@ impl Store {
                 JobTable::Outbox => 4,
             };
         }
+        if c.transcript.is_some() {
+            sql.push_str(&format!(
+                ", tr AS (INSERT INTO transcripts (call_id, provider, language, text, segments, stt_skipped, created_at) \
+                 SELECT id, ${}, ${}, ${}, ${}, ${}, ${} FROM moved {})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                super::transcripts::TRANSCRIPT_UPSERT
+            ));
+            n += 6;
+        }
         if c.ack.is_some() {
             sql.push_str(&format!(
                 ", ack AS (DELETE FROM jobs WHERE id = ${} AND claim_token = ${} \
@@ -309,6 +338,15 @@ impl Store {
                 JobTable::Outbox => q.bind(serde_json::to_string(job).expect("a job serializes")),
             };
         }
+        if let Some(t) = c.transcript {
+            q = q
+                .bind(t.provider.as_str())
+                .bind(t.language.as_deref())
+                .bind(t.text.as_str())
+                .bind(t.segments.as_str())
+                .bind(t.stt_skipped.as_deref())
+                .bind(t.created_at);
+        }
         if let Some((row, claim)) = c.ack {
             q = q.bind(row).bind(claim);
         }
@@ -357,6 +395,9 @@ impl Store {
             .await?;
         self.save_analyses_in(&mut *tx, c.call_id, c.analyses)
             .await?;
+        if let Some(t) = c.transcript {
+            self.save_transcript_in(&mut *tx, t).await?;
+        }
         sqlx::query(
             "INSERT INTO call_events (call_id, business_id, at, stage, kind, reason, detail, actor) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL, 'pipeline')",

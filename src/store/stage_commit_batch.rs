@@ -65,7 +65,10 @@ impl Store {
                     debug_assert!(col
                         .bytes()
                         .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
-                    format!(", {col} = v_f{k}")
+                    format!(
+                        ", {col} = CAST(v_f{k} AS {})",
+                        super::stage_commit::field_type(col)
+                    )
                 })
                 .collect();
             let sql = format!(
@@ -177,6 +180,42 @@ impl Store {
             q.execute(&mut *tx)
                 .await
                 .ctx(|| format!("saving the agent results of {} calls", done.len()))?;
+        }
+
+        // 3b. Transcripts the runs made.
+        let transcripts: Vec<&super::transcripts::StoredTranscript> =
+            done.iter().filter_map(|c| c.transcript.as_ref()).collect();
+        for chunk in transcripts.chunks(ROWS_PER_INSERT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    row(
+                        0,
+                        i,
+                        &["BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT"],
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "WITH v (v_call, v_provider, v_language, v_text, v_segments, v_skipped, v_at) AS (VALUES {}) \
+                 INSERT INTO transcripts (call_id, provider, language, text, segments, stt_skipped, created_at) \
+                 SELECT v_call, v_provider, v_language, v_text, v_segments, v_skipped, v_at FROM v WHERE true {}",
+                values.join(", "),
+                super::transcripts::TRANSCRIPT_UPSERT
+            );
+            let mut q = sqlx::query(&sql);
+            for t in chunk {
+                q = q
+                    .bind(t.call_id)
+                    .bind(t.provider.as_str())
+                    .bind(t.language.as_deref())
+                    .bind(t.text.as_str())
+                    .bind(t.segments.as_str())
+                    .bind(t.stt_skipped.as_deref())
+                    .bind(t.created_at);
+            }
+            q.execute(&mut *tx)
+                .await
+                .ctx(|| format!("saving the transcripts of {} calls", chunk.len()))?;
         }
 
         // 4. Throughput, summed per (business, stage) in key order (the lock order).

@@ -30,6 +30,12 @@ pub struct StoredAnalysis {
 }
 
 /// A rerun of an agent (same call, agent and version) replaces its result.
+/// A redelivered transcribe job rewrites the same row.
+pub(crate) const TRANSCRIPT_UPSERT: &str =
+    "ON CONFLICT (call_id) DO UPDATE SET provider = excluded.provider, \
+     language = excluded.language, text = excluded.text, segments = excluded.segments, \
+     stt_skipped = excluded.stt_skipped";
+
 pub(crate) const ANALYSIS_UPSERT: &str =
     "ON CONFLICT (call_id, agent_id, agent_version) DO UPDATE SET \
      result = excluded.result, raw_output = excluded.raw_output, cache_key = excluded.cache_key, \
@@ -38,12 +44,18 @@ pub(crate) const ANALYSIS_UPSERT: &str =
 impl Store {
     /// Insert or replace the call's transcript (a redelivered transcribe job rewrites the same row).
     pub async fn save_transcript(&self, t: &StoredTranscript) -> Result<()> {
-        sqlx::query(
+        self.save_transcript_in(&self.pool, t).await
+    }
+
+    /// Insert or replace the call's transcript on a connection or inside a transaction.
+    pub async fn save_transcript_in<'e, E>(&self, exec: E, t: &StoredTranscript) -> Result<()>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        sqlx::query(&format!(
             "INSERT INTO transcripts (call_id, provider, language, text, segments, stt_skipped, created_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (call_id) DO UPDATE SET provider = excluded.provider, \
-             language = excluded.language, text = excluded.text, segments = excluded.segments, \
-             stt_skipped = excluded.stt_skipped",
-        )
+             VALUES ($1,$2,$3,$4,$5,$6,$7) {TRANSCRIPT_UPSERT}"
+        ))
         .bind(t.call_id)
         .bind(&t.provider)
         .bind(t.language.as_deref())
@@ -51,7 +63,7 @@ impl Store {
         .bind(&t.segments)
         .bind(t.stt_skipped.as_deref())
         .bind(t.created_at)
-        .execute(&self.pool)
+        .execute(exec)
         .await
         .ctx(|| format!("saving the transcript of call {}", t.call_id))?;
         Ok(())

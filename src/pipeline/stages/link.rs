@@ -33,9 +33,24 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Write the call's link and note it in the run (the outcome metric reads it there).
+/// Write the call's link (with the run's result, inside a run) and note it in the run (the
+/// outcome metric reads it there).
 async fn set_link(store: &Store, call_id: i64, u: &LinkUpdate) -> Result<(), StoreError> {
-    store.set_call_link(call_id, u).await?;
+    super::run_scope::set_call(
+        store,
+        call_id,
+        vec![
+            ("customer_id", u.customer_id.map(|v| v.to_string())),
+            ("link_status", Some(u.link_status.clone())),
+            ("link_method", u.link_method.clone()),
+            ("link_confidence", u.link_confidence.map(|v| v.to_string())),
+            ("extracted_name", u.extracted_name.clone()),
+            ("review_priority", u.review_priority.map(|v| v.to_string())),
+            ("review_reason", u.review_reason.clone()),
+            ("review_candidates", u.review_candidates.clone()),
+        ],
+    )
+    .await?;
     super::run_scope::note_link(call_id, &u.link_status, u.link_method.as_deref());
     Ok(())
 }

@@ -389,6 +389,25 @@ async fn settle_success(
 ) -> Handled {
     let stage = d.job.stage;
     let (outcome, follow_ups) = outcome.into_parts();
+    // A follow-up that is only a trace row ("why this lead is not called") is noted with
+    // the result, so the result still commits with the others finishing now.
+    let mut kept = kept;
+    let follow_ups: Vec<_> = follow_ups
+        .into_iter()
+        .filter_map(|f| match f {
+            crate::pipeline::outbound::FollowUp::Trace(reason) => {
+                kept.events.push(crate::store::events::PendingEvent {
+                    at: crate::now_ms(),
+                    stage,
+                    kind: "outbound".into(),
+                    reason,
+                    detail: None,
+                });
+                None
+            }
+            f => Some(f),
+        })
+        .collect();
     let (to, reason, next_job) = match outcome {
         Outcome::Next { reason } => match stage.next() {
             Some(next) => (
@@ -432,6 +451,7 @@ async fn settle_success(
         events: kept.events,
         call_fields: kept.call_fields,
         analyses: kept.analyses,
+        transcript: kept.transcript,
     };
     let moved: Result<bool, TxError> = if follow_ups.is_empty() {
         ctx.store

@@ -37,6 +37,8 @@ pub struct Kept {
     pub events: Vec<PendingEvent>,
     pub call_fields: Vec<CallField>,
     pub analyses: Vec<StoredAnalysis>,
+    /// The transcript the run made.
+    pub transcript: Option<StoredTranscript>,
 }
 
 impl Kept {
@@ -49,6 +51,9 @@ impl Kept {
             .await;
         let _ = store.save_analyses_in(pool, call_id, &self.analyses).await;
         let _ = store.set_call_fields(call_id, &self.call_fields).await;
+        if let Some(t) = &self.transcript {
+            let _ = store.save_transcript(t).await;
+        }
     }
 }
 
@@ -197,6 +202,19 @@ pub async fn set_call(
     store
         .set_call_fields(call_id, &fields.unwrap_or_default())
         .await
+}
+
+/// Save the call's transcript: with the run's result inside a run of it, now elsewhere.
+pub async fn save_transcript(store: &Store, t: StoredTranscript) -> Result<(), StoreError> {
+    let mut t = Some(t);
+    let call_id = t.as_ref().map_or(0, |t| t.call_id);
+    if keep(call_id, |k| k.transcript = t.take()) {
+        return Ok(());
+    }
+    match t {
+        Some(t) => store.save_transcript(&t).await,
+        None => Ok(()),
+    }
 }
 
 /// Save an agent's result: with the run's result inside a run, now elsewhere.

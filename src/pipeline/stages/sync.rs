@@ -72,8 +72,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
             .as_str()
             .unwrap_or("the call record")
             .to_string();
-        store
-            .save_transcript(&StoredTranscript {
+        super::run_scope::save_transcript(
+            store,
+            StoredTranscript {
                 call_id: call.id,
                 provider: format!("record:{source}"),
                 language: call.language.clone(),
@@ -83,8 +84,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
                     "transcript delivered with the call record by {source}"
                 )),
                 created_at: crate::now_ms(),
-            })
-            .await?;
+            },
+        )
+        .await?;
         return Ok(Outcome::Next {
             reason: format!(
                 "synced; transcript with {} segments came with the record from {source}",

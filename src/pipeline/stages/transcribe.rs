@@ -39,8 +39,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
     let n = t.segments.len();
     let speakers: std::collections::BTreeSet<_> =
         t.segments.iter().map(|s| s.speaker.clone()).collect();
-    store
-        .save_transcript(&StoredTranscript {
+    super::run_scope::save_transcript(
+        store,
+        StoredTranscript {
             call_id: call.id,
             provider: t.provider.clone(),
             language: t.language.clone().or(call.language.clone()),
@@ -48,8 +49,9 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, 
             segments: serde_json::to_string(&t.segments).expect("segments serialize"),
             stt_skipped: None,
             created_at: crate::now_ms(),
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(Outcome::Next {
         reason: format!(
             "transcribed by {}: {n} segments, {} speakers, {} s, language {}",
