@@ -3,6 +3,7 @@
 //! lost its lease writes nothing and is told so, a call in the batch twice runs once, and
 //! a member that breaks the batch's transaction fails alone.
 
+#[macro_use]
 mod common;
 
 use callops::domain::stage::{CallState, Position, Stage};
@@ -13,32 +14,7 @@ use callops::store::stage_commit::{JobTable, StageCommitOwned};
 use callops::store::transcripts::{StoredAnalysis, StoredTranscript};
 use callops::store::{NewCall, Store, StoreError};
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _dir) = crate::common::sqlite_store().await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(url) = crate::common::postgres_url() else { return };
-                    let db = crate::common::PgDb::create(&url).await;
-                    super::$name(db.store.clone()).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+both_stores!(
     a_batch_of_starts_starts_each_waiting_call_once,
     a_batch_of_results_writes_what_each_would_alone,
     a_member_that_breaks_the_batch_fails_alone,

@@ -87,6 +87,15 @@ pub struct StartedRun {
 
 pub use super::group_commit::StartRequest;
 
+/// What a stage start sets ($1 = now), beside the run's lease.
+pub(super) const START_SET: &str = "state = 'running', \
+    state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
+    attempts = attempts + 1, updated_at = $1, version = version + 1";
+
+/// A call a start may take ($1 = now): waiting, or running under a lease that ran out.
+pub(super) const START_WAITING: &str = "(state IN ('pending', 'retrying') \
+    OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1)))";
+
 pub const CALL_COLUMNS: &str = "id, business_id, external_id, direction, from_number, from_e164, number_status, \
     to_number, agent_name, campaign, language, started_at, duration_ms, audio_url, stage, state, state_since, \
     attempts, last_error, customer_id, lead_id, link_status, link_method, link_confidence, extracted_name, \
@@ -451,13 +460,10 @@ impl Store {
         let read_transcript = with_transcript && self.dialect == Dialect::Postgres;
         let now = crate::now_ms();
         let record_cols = if with_record { ", intent, raw" } else { "" };
-        let update = "UPDATE calls SET state = 'running', \
-             state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
-             attempts = attempts + 1, updated_at = $1, version = version + 1, \
-             lease_token = $5, lease_until = $6 \
-             WHERE id = $2 AND business_id = $3 AND stage = $4 \
-             AND (state IN ('pending', 'retrying') \
-                  OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1)))";
+        let update = format!(
+            "UPDATE calls SET {START_SET}, lease_token = $5, lease_until = $6 \
+             WHERE id = $2 AND business_id = $3 AND stage = $4 AND {START_WAITING}"
+        );
         // The start and its trace row: one statement on Postgres (a round trip saved per
         // stage); SQLite has no data-modifying CTEs, and a statement there is no round trip.
         let (transcript_cols, join) = if read_transcript {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 const ROWS_PER_INSERT: usize = 500;
 
 /// `($b+1, …, $b+n)` with `CAST`s, for row `i` of `n` columns starting after `first`.
-fn row(first: usize, i: usize, types: &[&str]) -> String {
+pub(super) fn row(first: usize, i: usize, types: &[&str]) -> String {
     let b = first + i * types.len();
     let cells: Vec<String> = types
         .iter()

@@ -4,8 +4,9 @@
 //! the batch twice (a redelivery beside the delivery) starts once: the row that comes
 //! back carries the winning run's token, and the other run is told "not started".
 
-use super::calls::{row_to_call, CallRecord, StartedRun, CALL_COLUMNS};
+use super::calls::{row_to_call, CallRecord, StartedRun, CALL_COLUMNS, START_SET, START_WAITING};
 use super::group_commit::{StartRequest, Started};
+use super::stage_commit_batch::row;
 use super::transcripts::{transcript_columns_as, transcript_row};
 use super::{col, Ctx, Result, Store};
 use std::collections::HashMap;
@@ -14,32 +15,14 @@ impl Store {
     /// Postgres: one statement (data-modifying CTEs), transcripts joined in.
     pub(super) async fn start_calls_pg(&self, reqs: &[StartRequest]) -> Result<Vec<Started>> {
         let now = crate::now_ms();
-        let values: Vec<String> = (0..reqs.len())
-            .map(|i| {
-                let b = 1 + i * 8;
-                format!(
-                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), \
-                     CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BOOLEAN), CAST(${} AS BOOLEAN))",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                )
-            })
-            .collect();
+        let types = [
+            "BIGINT", "BIGINT", "TEXT", "BIGINT", "BIGINT", "TEXT", "BOOLEAN", "BOOLEAN",
+        ];
+        let values: Vec<String> = (0..reqs.len()).map(|i| row(1, i, &types)).collect();
         let sql = format!(
             "WITH v (v_id, v_business, v_stage, v_token, v_until, v_reason, v_transcript, v_record) AS (VALUES {}), \
-             started AS (UPDATE calls SET state = 'running', \
-                 state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
-                 attempts = attempts + 1, updated_at = $1, version = version + 1, \
-                 lease_token = v_token, lease_until = v_until \
-               FROM v WHERE id = v_id AND business_id = v_business AND stage = v_stage \
-               AND (state IN ('pending', 'retrying') \
-                    OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1))) \
+             started AS (UPDATE calls SET {START_SET}, lease_token = v_token, lease_until = v_until \
+               FROM v WHERE id = v_id AND business_id = v_business AND stage = v_stage AND {START_WAITING} \
                RETURNING {CALL_COLUMNS}, lease_token AS run_token, intent AS r_intent, raw AS r_raw), \
              won AS (SELECT {CALL_COLUMNS}, run_token, CASE WHEN v_record THEN r_intent END AS r_intent, \
                CASE WHEN v_record THEN r_raw END AS r_raw, v_stage, v_reason, v_transcript, v_record FROM started \
@@ -107,28 +90,12 @@ impl Store {
     /// lone start, a lost trace row does not undo a start that committed.
     pub(super) async fn start_calls_sqlite(&self, reqs: &[StartRequest]) -> Result<Vec<Started>> {
         let now = crate::now_ms();
-        let values: Vec<String> = (0..reqs.len())
-            .map(|i| {
-                let b = 1 + i * 5;
-                format!(
-                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                )
-            })
-            .collect();
+        let types = ["BIGINT", "BIGINT", "TEXT", "BIGINT", "BIGINT"];
+        let values: Vec<String> = (0..reqs.len()).map(|i| row(1, i, &types)).collect();
         let sql = format!(
             "WITH v (v_id, v_business, v_stage, v_token, v_until) AS (VALUES {}) \
-             UPDATE calls SET state = 'running', \
-               state_since = CASE WHEN state = 'running' THEN state_since ELSE $1 END, \
-               attempts = attempts + 1, updated_at = $1, version = version + 1, \
-               lease_token = v_token, lease_until = v_until \
-             FROM v WHERE id = v_id AND business_id = v_business AND stage = v_stage \
-             AND (state IN ('pending', 'retrying') \
-                  OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1))) \
+             UPDATE calls SET {START_SET}, lease_token = v_token, lease_until = v_until \
+             FROM v WHERE id = v_id AND business_id = v_business AND stage = v_stage AND {START_WAITING} \
              RETURNING {CALL_COLUMNS}, lease_token AS run_token, intent AS r_intent, raw AS r_raw",
             values.join(", ")
         );

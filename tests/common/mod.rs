@@ -294,3 +294,31 @@ impl Drop for PgDb {
         .join();
     }
 }
+
+/// One test per store for each async fn named: `sqlite::name` on a fresh SQLite file,
+/// `postgres::name` on a database of its own (each fn takes the `Store`).
+#[allow(unused_macros)]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _dir) = crate::common::sqlite_store().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(url) = crate::common::postgres_url() else { return };
+                    let db = crate::common::PgDb::create(&url).await;
+                    super::$name(db.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
