@@ -21,7 +21,7 @@ use super::extract::{
 use super::guard::NameContext;
 use super::lexicon::*;
 use super::spelled::collapse_spelling;
-use super::text::{flatten, has_phrase, sentence_text, sentences, tokenize, Tok};
+use super::text::{flatten, sentence_text, sentences, tokenize, PhraseSet, Tok};
 use serde::{Deserialize, Serialize};
 
 /// Someone the caller speaks for or about.
@@ -51,13 +51,18 @@ pub struct CallerEvidence {
     pub caller_texts: Vec<String>,
 }
 
+static SERVICE_PHRASES: std::sync::LazyLock<PhraseSet> =
+    std::sync::LazyLock::new(|| PhraseSet::new(AGENT_SERVICE_PHRASES));
+static ASKS_NAME: std::sync::LazyLock<PhraseSet> =
+    std::sync::LazyLock::new(|| PhraseSet::new(NAME_QUESTIONS));
+
 /// Why a segment is the agent's (None: nothing agent-like in it).
 fn agent_signal(text: &str, toks: &[Tok], ctx: &NameContext) -> Option<&'static str> {
     let flat = flatten(text);
-    if AGENT_SERVICE_PHRASES.iter().any(|p| has_phrase(&flat, p)) {
+    if SERVICE_PHRASES.any_in(&flat) {
         return Some("service phrase");
     }
-    if NAME_QUESTIONS.iter().any(|p| has_phrase(&flat, p)) && text.contains('?') {
+    if ASKS_NAME.any_in(&flat) && text.contains('?') {
         return Some("asks for the caller's name");
     }
     if mentions_business(toks, ctx) {
@@ -533,7 +538,7 @@ pub fn caller_evidence(
         .map(|i| {
             i > 0 && !is_caller[i - 1] && {
                 let flat = flatten(&segments[i - 1].1);
-                NAME_QUESTIONS.iter().any(|p| has_phrase(&flat, p))
+                ASKS_NAME.any_in(&flat)
             }
         })
         .collect();

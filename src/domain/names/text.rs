@@ -151,7 +151,9 @@ pub(crate) fn flatten(s: &str) -> String {
         .join(" ")
 }
 
-/// Does `flat` (from [`flatten`]) contain `phrase` as whole words?
+/// Does `flat` (from [`flatten`]) contain `phrase` as whole words? The definition
+/// [`PhraseSet`] is checked against.
+#[cfg(test)]
 pub(crate) fn has_phrase(flat: &str, phrase: &str) -> bool {
     if phrase.is_empty() {
         return flat.is_empty() || flat.contains("  ");
@@ -169,6 +171,33 @@ pub(crate) fn has_phrase(flat: &str, phrase: &str) -> bool {
         from = at + flat[at..].chars().next().map_or(1, char::len_utf8);
     }
     false
+}
+
+/// A list of phrases asked of many utterances: does an utterance contain any of them as
+/// whole words ([`has_phrase`] for each, in one pass over the utterance instead of a
+/// substring search per phrase).
+pub(crate) struct PhraseSet {
+    any: aho_corasick::AhoCorasick,
+}
+
+impl PhraseSet {
+    /// `phrases` flattened already (lowercase words, single spaces), none empty.
+    pub(crate) fn new(phrases: &[&str]) -> PhraseSet {
+        debug_assert!(phrases.iter().all(|p| !p.is_empty()));
+        PhraseSet {
+            any: aho_corasick::AhoCorasick::new(phrases).expect("phrase lists are small"),
+        }
+    }
+
+    /// Does `flat` (from [`flatten`]) contain one of the phrases as whole words?
+    pub(crate) fn any_in(&self, flat: &str) -> bool {
+        let bytes = flat.as_bytes();
+        // Overlapping: a match inside a word must not hide one on word boundaries.
+        self.any.find_overlapping_iter(flat).any(|m| {
+            (m.start() == 0 || bytes[m.start() - 1] == b' ')
+                && (m.end() == flat.len() || bytes[m.end()] == b' ')
+        })
+    }
 }
 
 /// The script of a word, for "does this look like a name in its script".
@@ -198,7 +227,7 @@ pub fn script_of(word: &str) -> Option<Script> {
 
 #[cfg(test)]
 mod tests {
-    use super::has_phrase;
+    use super::{has_phrase, PhraseSet};
 
     /// The definition: the phrase as whole words of the utterance.
     fn reference(flat: &str, phrase: &str) -> bool {
@@ -239,6 +268,49 @@ mod tests {
         for f in flats {
             for p in phrases {
                 assert_eq!(has_phrase(f, p), reference(f, p), "{f:?} / {p:?}");
+            }
+        }
+    }
+
+    /// A phrase set answers what asking each phrase would, on the real phrase lists and on
+    /// phrases that overlap inside words.
+    #[test]
+    fn a_phrase_set_answers_as_each_phrase_would() {
+        use crate::domain::names::lexicon::{AGENT_SERVICE_PHRASES, NAME_QUESTIONS};
+        let mut flats: Vec<String> = [
+            "",
+            "wie ist ihr name",
+            "xname name",
+            "names",
+            "mera naam rahul hai",
+            "मेरा नाम राहुल है",
+            "שמי דוד כהן",
+            "ein  doppelter abstand",
+            "how can i help you today",
+            "thank you for calling",
+            "may i have your name please",
+            "yourname isnt it",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every listed phrase inside, at the edges of, and glued to other words.
+        for p in AGENT_SERVICE_PHRASES.iter().chain(NAME_QUESTIONS) {
+            flats.push(p.to_string());
+            flats.push(format!("ja {p} bitte"));
+            flats.push(format!("x{p}"));
+            flats.push(format!("{p}x ok"));
+        }
+        let sets: [&[&str]; 3] = [
+            AGENT_SERVICE_PHRASES,
+            NAME_QUESTIONS,
+            &["name", "ame", "xname", "ihr name", "names"],
+        ];
+        for list in sets {
+            let set = PhraseSet::new(list);
+            for f in &flats {
+                let want = list.iter().any(|p| has_phrase(f, p));
+                assert_eq!(set.any_in(f), want, "{f:?}");
             }
         }
     }
