@@ -8,6 +8,7 @@
 //! rows alone (migration 0017), which carry their customer's current name and phone, and
 //! only while it is live. On SQLite and on Postgres.
 
+#[macro_use]
 mod common;
 
 use callops::bench::link::ctx_for;
@@ -18,31 +19,6 @@ use callops::pipeline::stages::{link, sync, Outcome};
 use callops::queue::Job;
 use callops::store::customers::{NewCustomer, NAME_KEYS_VERSION};
 use callops::store::{Dialect, NewCall, Store};
-
-macro_rules! both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _dir) = crate::common::sqlite_store().await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(url) = crate::common::postgres_url() else { return };
-                    let db = crate::common::PgDb::create(&url).await;
-                    super::$name(db.store.clone()).await;
-                }
-            )*
-        }
-    };
-}
 
 both_stores!(
     compound_keys_follow_import_change_and_rename,

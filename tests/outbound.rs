@@ -4,6 +4,7 @@
 //! scheduled and made when the hours open (the test drives the clock); a provider 500 then
 //! 200 gives one call. Providers are real HTTP servers started here.
 
+#[macro_use]
 mod common;
 
 use callops::domain::outbound::MatchKind;
@@ -22,32 +23,7 @@ use common::http_server::Resp;
 use std::sync::Arc;
 use std::time::Duration;
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _dir) = crate::common::sqlite_store().await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(url) = crate::common::postgres_url() else { return };
-                    let db = crate::common::PgDb::create(&url).await;
-                    super::$name(db.store.clone()).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+both_stores!(
     new_lead_is_called_once_and_updated_lead_is_not,
     every_reason_not_to_call_is_in_the_trace,
     outside_hours_is_scheduled_and_called_at_opening,

@@ -1,5 +1,6 @@
 //! One store suite, run against SQLite and against Postgres (a unique database per test).
 
+#[macro_use]
 mod common;
 
 use callops::domain::stage::{CallState, Position, Stage};
@@ -7,32 +8,7 @@ use callops::queue::{AttemptError, Job};
 use callops::store::calls::Move;
 use callops::store::{DeadJobFilter, DeadJobInsert, DeadJobStatus, NewCall, Store, StoreError};
 
-macro_rules! store_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _dir) = crate::common::sqlite_store().await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[cfg_attr(callops_no_postgres, ignore = "CALLOPS_TEST_POSTGRES_URL not set")]
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(url) = crate::common::postgres_url() else { return };
-                    let db = crate::common::PgDb::create(&url).await;
-                    super::$name(db.store.clone()).await;
-                }
-            )*
-        }
-    };
-}
-
-store_suite!(
+both_stores!(
     migrate_twice_is_a_no_op,
     duplicate_ingest_returns_existing_and_changes_nothing,
     legal_moves_write_the_trace,
