@@ -139,7 +139,7 @@ impl Store {
         let fallback = req.clone();
         match self.lanes().starts.submit(req).await {
             Ok(r) => r,
-            Err(()) => self.start_one(&fallback).await,
+            Err(()) => self.start_run(&fallback).await,
         }
     }
 
@@ -150,10 +150,6 @@ impl Store {
             Ok(r) => r,
             Err(()) => self.commit_stage_result(&fallback.as_commit()).await,
         }
-    }
-
-    async fn start_one(&self, r: &StartRequest) -> Result<Started> {
-        self.start_run(r).await
     }
 
     /// Starts of a batch: one statement on Postgres, three on SQLite (`start_batch.rs`).
@@ -171,7 +167,7 @@ impl Store {
         }
         let mut out = Vec::with_capacity(reqs.len());
         for r in &reqs {
-            out.push(self.start_one(r).await);
+            out.push(self.start_run(r).await);
         }
         out
     }

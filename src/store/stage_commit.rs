@@ -459,8 +459,12 @@ impl Store {
 }
 
 fn lost(c: &StageCommit<'_>) -> StoreError {
+    lease_lost(c.call_id, c.stage)
+}
+
+/// The `Conflict` of a result whose run no longer held the call.
+pub(super) fn lease_lost(call_id: i64, stage: Stage) -> StoreError {
     StoreError::Conflict(format!(
-        "call {}: this run's lease of {} was lost (it ran out and another run took the call, or an operator moved it); its result is discarded",
-        c.call_id, c.stage
+        "call {call_id}: this run's lease of {stage} was lost (it ran out and another run took the call, or an operator moved it); its result is discarded"
     ))
 }

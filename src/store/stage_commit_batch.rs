@@ -7,7 +7,7 @@
 
 use super::stage_commit::{JobTable, StageCommitOwned, StageCommitted};
 use super::throughput::minute_of;
-use super::{Ctx, Result, Store, StoreError};
+use super::{Ctx, Result, Store};
 use std::collections::{BTreeMap, HashSet};
 
 /// Rows per multi-row insert, so a batch stays far below either store's bind limit.
@@ -256,22 +256,20 @@ impl Store {
                 .filter_map(|c| c.next_job.as_ref())
                 .collect();
             for chunk in jobs.chunks(ROWS_PER_INSERT) {
-                let (sql, types): (&str, &[&str]) = match table {
+                let (cols, sql, types): (&str, &str, &[&str]) = match table {
                     JobTable::Jobs => (
+                        "v_id, v_queue, v_business, v_stage, v_call, v_body, v_first",
                         "INSERT INTO jobs (job_id, queue, business_id, stage, call_id, payload, attempts, \
                          errors, first_enqueued_at, enqueued_at, run_at) \
                          SELECT v_id, v_queue, v_business, v_stage, v_call, v_body, 0, '[]', v_first, $1, $1 FROM v",
                         &["TEXT", "TEXT", "BIGINT", "TEXT", "BIGINT", "TEXT", "BIGINT"],
                     ),
                     JobTable::Outbox => (
+                        "v_id, v_queue, v_business, v_stage, v_call, v_body",
                         "INSERT INTO outbox (job_id, queue, business_id, stage, call_id, body, created_at) \
                          SELECT v_id, v_queue, v_business, v_stage, v_call, v_body, $1 FROM v",
                         &["TEXT", "TEXT", "BIGINT", "TEXT", "BIGINT", "TEXT"],
                     ),
-                };
-                let cols = match table {
-                    JobTable::Jobs => "v_id, v_queue, v_business, v_stage, v_call, v_body, v_first",
-                    JobTable::Outbox => "v_id, v_queue, v_business, v_stage, v_call, v_body",
                 };
                 let values: Vec<String> = (0..chunk.len()).map(|i| row(1, i, types)).collect();
                 let sql = format!("WITH v ({cols}) AS (VALUES {}) {sql}", values.join(", "));
@@ -324,10 +322,7 @@ impl Store {
                         acked: c.ack.is_some_and(|(r, _)| acked.contains(&r)),
                     })
                 } else {
-                    Err(StoreError::Conflict(format!(
-                        "call {}: this run's lease of {} was lost (it ran out and another run took the call, or an operator moved it); its result is discarded",
-                        c.call_id, c.stage
-                    )))
+                    Err(super::stage_commit::lease_lost(c.call_id, c.stage))
                 }
             })
             .collect())
