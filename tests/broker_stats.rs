@@ -144,3 +144,51 @@ async fn stats_cost_what_is_asked_and_agree_with_and_without_the_management_api(
     plain.delete_topology().await.unwrap();
     plain.close().await;
 }
+
+/// A passive declare of a queue not declared yet makes the broker close the channel, and
+/// lapin never frees that channel's slot: on one connection, the 2,048th miss failed and the
+/// console showed the broker down for good (15 s of six quiet businesses). Misses now spend
+/// slots of a statistics connection that is replaced when spent, and never the publishers'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(callops_no_rabbitmq, ignore = "CALLOPS_TEST_AMQP_URL not set")]
+async fn passive_declares_of_missing_queues_never_run_the_connection_out_of_channels() {
+    let Some(amqp) = common::amqp_url() else {
+        return;
+    };
+    let (store, _dir) = common::sqlite_store().await;
+    let prefix = common::unique("misses");
+    let broker = RabbitBroker::connect(store.clone(), settings(&prefix, &amqp, None))
+        .await
+        .unwrap();
+    let with_jobs = store.ensure_business("has jobs").await.unwrap().id;
+    // 450 businesses × 5 stages whose queues were never declared: 2,250 misses a read,
+    // more than a connection's 2,047 channels.
+    let quiet: Vec<i64> = (1..=450).map(|i| with_jobs + i).collect();
+    for round in 0..2 {
+        let stats = broker
+            .queue_stats(&quiet)
+            .await
+            .unwrap_or_else(|e| panic!("read {round} of missing queues failed: {e}"));
+        assert_eq!(stats.len(), 2250);
+        assert!(stats.iter().all(|q| q.depth == 0), "{stats:?}");
+    }
+    assert!(
+        broker.stats_cost().connections >= 3,
+        "4,500 misses spend at least two statistics connections: {:?}",
+        broker.stats_cost()
+    );
+    // The publishing connection lost nothing: jobs go out and their depth reads right.
+    let jobs: Vec<Job> = (0..3)
+        .map(|_| Job::new(with_jobs, Stage::Analyze, None, serde_json::Value::Null))
+        .collect();
+    broker.publish_many(&jobs).await.unwrap();
+    let stats = broker.queue_stats(&[with_jobs]).await.unwrap();
+    let analyze = stats
+        .iter()
+        .find(|q| q.stage == Some(Stage::Analyze))
+        .unwrap();
+    assert_eq!(analyze.depth, 3, "{stats:?}");
+    assert!(broker.is_connected());
+    broker.delete_topology().await.unwrap();
+    broker.close().await;
+}

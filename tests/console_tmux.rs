@@ -354,6 +354,18 @@ async fn selection_and_search_by_keys_under_tmux() {
     store.pool().close().await;
 }
 
+/// What the console logged in `log_dir` (its daily log files), for failure messages.
+fn console_log(log_dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(log_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("callops.log") {
+            out.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    out
+}
+
 /// Defect 15: database and broker are judged apart. With RabbitMQ up and Postgres going
 /// away, the header says the database is down and the broker is fine (its statistics are
 /// asked for the businesses last seen, not via the database), within a few seconds.
@@ -418,7 +430,9 @@ async fn a_database_outage_does_not_take_the_broker_down_with_it() {
     let header = pane.lines().next().unwrap_or("");
     assert!(
         header.contains("broker:rabbitmq ok"),
-        "the broker was reported down with the database ({took:?}):\n{down}\n{pane}"
+        "the broker was reported down with the database ({took:?}):\n{down}\n{pane}\n\
+         the console's log:\n{}",
+        console_log(&dir.path().join("logs"))
     );
     keys(&s, &["q"]);
     wait_for(&s, "callops-exited-", Duration::from_secs(10));

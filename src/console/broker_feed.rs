@@ -216,7 +216,13 @@ async fn poll_loop(
             };
             // Asked together: each costs about one round trip (or one API request).
             let (stats, dlx) = tokio::join!(stats, broker.unarchived_dead_letters());
-            Ok::<_, crate::queue::QueueError>((stats?, dlx?))
+            let stats = match stats {
+                // Asking for every business lists them from the database first: the
+                // database failing is not the broker failing (the header says which).
+                Err(crate::queue::QueueError::Store(_)) if dlx.is_ok() => None,
+                other => other?,
+            };
+            Ok::<_, crate::queue::QueueError>((stats, dlx?))
         };
         let answer = match tokio::time::timeout(limit, read).await {
             Ok(Ok(v)) if broker.is_connected() => Ok(v),
@@ -268,7 +274,12 @@ async fn poll_loop(
                 Err(error) => {
                     let since = match &s.last {
                         Some(Poll::Failed { since, .. }) => *since,
-                        _ => started_at,
+                        _ => {
+                            // Logged when the broker turns down (not every failed poll):
+                            // the header shows DOWN, the log says why.
+                            tracing::warn!(%error, "reading the broker's queue statistics failed");
+                            started_at
+                        }
                     };
                     s.last = Some(Poll::Failed { error, since });
                 }

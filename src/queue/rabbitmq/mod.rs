@@ -19,6 +19,7 @@
 
 mod consume;
 mod dead_letters;
+mod passive;
 mod publish;
 mod stats;
 mod topology;
@@ -322,6 +323,7 @@ impl Broker for RabbitBroker {
             return;
         }
         self.inner.generation.send_modify(|g| *g += 1);
+        self.inner.close_stats_conn().await;
         let conn = self.inner.conn.write().unwrap().take();
         if let Some(c) = conn {
             // Bounded: after a cut connection lapin's close can wait for a reply that

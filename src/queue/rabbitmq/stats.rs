@@ -1,15 +1,13 @@
 //! Queue statistics: exact ready counts from passive declares, in-flight counts, rates and
 //! head age from the management HTTP API when it is enabled; AMQP URL helpers for it.
 
-use super::{e, Conn, Inner, RECONNECT_WAIT};
+use super::passive::StatsConn;
+use super::Inner;
 use crate::domain::stage::Stage;
 use crate::queue::{QueueStat, Result};
 use futures_util::future::join_all;
-use lapin::options::*;
-use lapin::types::FieldTable;
-use lapin::Channel;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -24,13 +22,6 @@ const MGMT_PAGE: usize = 500;
 /// Up to this many businesses are named in the filter (one short URL, usually one page);
 /// more are matched by the prefix alone.
 const MGMT_NAMED: usize = 100;
-/// Passive declares in flight at once (each on its own channel): enough to hide the round
-/// trip, few enough not to flood the broker with channels.
-pub(crate) const DECLARE_PARALLEL: usize = 16;
-
-/// Opens of a stats channel retried on a live connection (a lane's 404 can fail the next).
-const CHANNEL_REOPENS: u64 = 4;
-
 /// The management API's last answer per filter, fetched by one caller at a time (the
 /// others wait for it rather than asking again).
 /// Queue name → the management API's figures for it.
@@ -43,7 +34,11 @@ pub(super) struct MgmtCache {
     /// HTTP requests made to the management API (benchmarks and tests count them).
     requests: AtomicU64,
     /// Passive declares made (benchmarks and tests count them).
-    declares: AtomicU64,
+    pub(super) declares: AtomicU64,
+    /// The statistics connection (see [`StatsConn`]), opened on first use.
+    pub(super) conn: tokio::sync::Mutex<Option<Arc<StatsConn>>>,
+    /// Statistics connections opened so far.
+    pub(super) connections: AtomicU64,
 }
 
 /// Counters of what statistics cost this broker so far.
@@ -51,6 +46,8 @@ pub(super) struct MgmtCache {
 pub struct StatsCost {
     pub management_requests: u64,
     pub passive_declares: u64,
+    /// Connections opened for passive declares (each replaces a spent one).
+    pub connections: u64,
 }
 
 const COLUMNS: &str = "name,messages,messages_ready,messages_unacknowledged,consumers,head_message_timestamp,message_stats.publish_details.rate,message_stats.deliver_get_details.rate";
@@ -127,13 +124,14 @@ impl Inner {
         StatsCost {
             management_requests: self.stats_cache.requests.load(Ordering::Relaxed),
             passive_declares: self.stats_cache.declares.load(Ordering::Relaxed),
+            connections: self.stats_cache.connections.load(Ordering::Relaxed),
         }
     }
 
     /// Depth per work queue of these businesses. With the management API: one filtered,
     /// paged listing (ready + unacknowledged, consumers, rates, head age), shared for
     /// [`MGMT_TTL`]; without it, or when it fails: ready counts by passive declares, at most
-    /// [`DECLARE_PARALLEL`] at once. Jobs waiting in a delay tier are not counted: those
+    /// [`super::passive::DECLARE_PARALLEL`] at once. Jobs waiting in a delay tier are not counted: those
     /// queues are shared by every business.
     pub(super) async fn queue_stats(&self, businesses: &[i64]) -> Result<Vec<QueueStat>> {
         let businesses: Vec<i64> = if businesses.is_empty() {
@@ -191,8 +189,7 @@ impl Inner {
             out.sort_by(|a, b| a.queue.cmp(&b.queue));
             return Ok(out);
         }
-        let conn = self.live_conn(Instant::now() + RECONNECT_WAIT).await?;
-        let passive = self.passive_counts(&conn, &names).await?;
+        let passive = self.passive_counts(&names).await?;
         let mut out: Vec<QueueStat> = keys
             .into_iter()
             .zip(passive)
@@ -217,9 +214,8 @@ impl Inner {
     }
 
     pub(super) async fn unarchived_dead_letters(&self) -> Result<Vec<QueueStat>> {
-        let conn = self.live_conn(Instant::now() + RECONNECT_WAIT).await?;
         let names: Vec<String> = Stage::ALL.iter().map(|s| self.dlq(*s)).collect();
-        let counts = self.passive_counts(&conn, &names).await?;
+        let counts = self.passive_counts(&names).await?;
         Ok(Stage::ALL
             .iter()
             .zip(counts)
@@ -239,84 +235,6 @@ impl Inner {
                 }
             })
             .collect())
-    }
-
-    /// (ready messages, consumers) of each queue by passive declare; None for a queue that
-    /// does not exist. Up to [`DECLARE_PARALLEL`] lanes, each with its own channel, take the
-    /// next queue in turn, so N queues cost about N / 16 round trips. A missing queue closes
-    /// its lane's channel (404): the lane opens another for its next queue.
-    async fn passive_counts(
-        &self,
-        conn: &Conn,
-        queues: &[String],
-    ) -> Result<Vec<Option<(u64, u64)>>> {
-        let next = AtomicUsize::new(0);
-        let lane = || async {
-            let mut got: Vec<(usize, Option<(u64, u64)>)> = Vec::new();
-            let mut ch: Option<Channel> = None;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(q) = queues.get(i) else { break };
-                let c = match &ch {
-                    Some(c) if c.status().connected() => c.clone(),
-                    _ => {
-                        // The 404s that closed lanes' last channels can surface here as
-                        // errors of the next opens (16 lanes: several may be pending); on
-                        // a live connection, open again a few times before calling the
-                        // broker down.
-                        let mut attempt = 0;
-                        let c = loop {
-                            match conn.connection.create_channel().await {
-                                Ok(c) => break c,
-                                Err(_) if conn.alive() && attempt < CHANNEL_REOPENS => {
-                                    attempt += 1;
-                                    tokio::time::sleep(Duration::from_millis(5 * attempt)).await;
-                                }
-                                Err(err) => return Err(e("opening a stats channel", err)),
-                            }
-                        };
-                        ch = Some(c.clone());
-                        c
-                    }
-                };
-                let passive = QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                };
-                self.stats_cache.declares.fetch_add(1, Ordering::Relaxed);
-                match c
-                    .queue_declare(q.as_str().into(), passive, FieldTable::default())
-                    .await
-                {
-                    Ok(info) => got.push((
-                        i,
-                        Some((info.message_count() as u64, info.consumer_count() as u64)),
-                    )),
-                    Err(err) if !conn.alive() => {
-                        return Err(e(format!("reading the depth of {q}"), err));
-                    }
-                    Err(_) => {
-                        // A missing queue closed this channel, whatever its status says yet.
-                        ch = None;
-                        got.push((i, None));
-                    }
-                }
-            }
-            if let Some(c) = ch {
-                if c.status().connected() {
-                    let _ = c.close(200, "stats read".into()).await;
-                }
-            }
-            Ok(got)
-        };
-        let lanes = DECLARE_PARALLEL.min(queues.len());
-        let mut out = vec![None; queues.len()];
-        for r in join_all((0..lanes).map(|_| lane())).await {
-            for (i, v) in r? {
-                out[i] = v;
-            }
-        }
-        Ok(out)
     }
 
     /// Per queue name, the management API's view of these businesses' work queues; None
