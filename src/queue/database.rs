@@ -527,6 +527,8 @@ impl ClaimLoop {
         let now = crate::now_ms();
         let token: i64 = rand::thread_rng().gen_range(1..i64::MAX);
         let stage = self.spec.stage;
+        // A claim writes: on SQLite it takes this process's turn (store/write_tx.rs).
+        let turn = self.store.write_turn().await?;
         let rows = sqlx::query(&claim_sql(self.store.dialect()))
             .bind(now + self.settings.visibility_timeout.as_millis() as i64)
             .bind(now)
@@ -539,6 +541,7 @@ impl ClaimLoop {
             .fetch_all(self.store.pool())
             .await
             .ctx(|| format!("claiming {stage} jobs"))?;
+        drop(turn);
         let n = rows.len();
         let mut last = cursor;
         let mut ready = Vec::with_capacity(n);

@@ -493,6 +493,8 @@ impl Store {
         if self.dialect == Dialect::Postgres {
             q = q.bind(reason.as_str());
         }
+        // On SQLite the move and its trace row are this process's writes in turn.
+        let turn = self.write_turn().await?;
         let r = q
             .fetch_optional(&self.pool)
             .await
@@ -530,6 +532,7 @@ impl Store {
                 )
                 .await;
         }
+        drop(turn);
         Ok(Some(StartedRun {
             call,
             transcript,

@@ -23,9 +23,11 @@ mod start_batch;
 pub mod throughput;
 pub mod transcripts;
 pub mod webhooks;
+mod write_tx;
 
 pub use calls::{Call, NewCall};
 pub use dead_jobs::{DeadJob, DeadJobFilter, DeadJobInsert, DeadJobStatus};
+pub use write_tx::{WritePermit, WriteTx};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
@@ -111,6 +113,8 @@ pub struct Store {
     agents_cache: businesses::RecentCache<Vec<agents::Agent>>,
     /// Stage starts and results written in batches under load (see `group_commit.rs`).
     lanes: std::sync::Arc<std::sync::OnceLock<group_commit::Lanes>>,
+    /// SQLite's writers of this process take turns here (see `write_tx.rs`).
+    write_gate: write_tx::WriteGate,
 }
 
 static DRIVERS: Once = Once::new();
@@ -189,6 +193,7 @@ impl Store {
             business_cache: Default::default(),
             agents_cache: Default::default(),
             lanes: Default::default(),
+            write_gate: write_tx::WriteGate::new(dialect),
         })
     }
 
@@ -221,6 +226,7 @@ impl Store {
             business_cache: Default::default(),
             agents_cache: Default::default(),
             lanes: Default::default(),
+            write_gate: write_tx::WriteGate::new(dialect),
         })
     }
 
@@ -274,20 +280,31 @@ impl Store {
     /// BEGIN ran, and a future dropped there left SQLite's write lock held by a pooled
     /// connection for good (`tests/cancel_safe_tx.rs`; sqlx issue #4385 is the Postgres
     /// side).
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        let permit = self.write_gate.enter().await?;
         let (pool, dialect) = (self.pool.clone(), self.dialect);
-        let tx = tokio::spawn(async move {
-            match dialect {
+        // The permit travels with the begin: a caller cancelled meanwhile drops both in
+        // that task, after the transaction is rolled back.
+        let (tx, permit) = tokio::spawn(async move {
+            let tx = match dialect {
                 Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
                 Dialect::Postgres => pool.begin().await,
-            }
+            };
+            (tx, permit)
         })
         .await
         .map_err(|e| StoreError::Db {
             context: "starting a write transaction".into(),
             source: sqlx::Error::Protocol(format!("the begin task failed: {e}")),
         })?;
-        tx.ctx(|| "starting a write transaction".into())
+        let tx = tx.ctx(|| "starting a write transaction".into())?;
+        Ok(WriteTx::new(tx, permit))
+    }
+
+    /// This process's turn to write outside a transaction (one statement that writes, on
+    /// SQLite; at once on Postgres). Hold it only for that statement.
+    pub async fn write_turn(&self) -> Result<WritePermit> {
+        self.write_gate.enter().await
     }
 
     pub fn pool(&self) -> &AnyPool {

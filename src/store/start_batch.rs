@@ -108,6 +108,8 @@ impl Store {
                 .bind(r.token)
                 .bind(r.lease_until);
         }
+        // The moves and their trace rows are this process's writes in turn (write_tx.rs).
+        let turn = self.write_turn().await?;
         let rows = q
             .fetch_all(&self.pool)
             .await
@@ -166,6 +168,7 @@ impl Store {
                 tracing::warn!(error = %e, n = won.len(), "tracing a batch of stage starts failed (the starts stand)");
             }
         }
+        drop(turn);
         let readers: Vec<i64> = won
             .iter()
             .filter(|r| r.with_transcript)
