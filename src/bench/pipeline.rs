@@ -91,14 +91,7 @@ pub async fn run(config: &Config, b: PipelineBench) -> anyhow::Result<()> {
     } else {
         config.database.url.clone()
     };
-    let store = Store::connect_and_migrate(
-        &url,
-        std::env::var("XCONN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(config.database.max_connections.max(16)),
-    )
-    .await?;
+    let store = Store::connect_and_migrate(&url, config.database.max_connections.max(16)).await?;
     let mut settings = config.broker_settings();
     settings.prefix = format!("callops_bench_{}", std::process::id());
     settings.poll_interval = Duration::from_millis(10);
