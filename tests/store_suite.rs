@@ -21,6 +21,7 @@ both_stores!(
     throughput_buckets_add_up,
     review_queue_orders_by_priority_then_age,
     a_start_can_bring_the_transcript,
+    a_lead_counts_each_call_once_however_often_it_is_written,
 );
 
 fn new_call(business_id: i64, ext: &str) -> NewCall {
@@ -474,4 +475,59 @@ async fn a_start_can_bring_the_transcript(store: Store) {
         .unwrap()
         .unwrap();
     assert_eq!(read, None);
+}
+
+/// The notify stage's lead write: the first call of a number creates the lead, each later
+/// call counts once on it, a redelivered write of the same call counts nothing, and every
+/// call carries its lead.
+async fn a_lead_counts_each_call_once_however_often_it_is_written(store: Store) {
+    let b = store.ensure_business("acme").await.unwrap();
+    let (first, _) = store.ingest_call(&new_call(b.id, "l-1")).await.unwrap();
+    let (second, _) = store.ingest_call(&new_call(b.id, "l-2")).await.unwrap();
+    let phone = "+4930123456";
+    let write = |call: i64, name: Option<&'static str>| {
+        let store = store.clone();
+        async move {
+            store
+                .upsert_lead_for_call(b.id, call, phone, name, None, "call")
+                .await
+                .unwrap()
+        }
+    };
+    let (lead, created) = write(first.id, Some("Anna Weber")).await;
+    assert!(created);
+    assert_eq!(
+        (lead.call_count, lead.name.as_deref()),
+        (1, Some("Anna Weber"))
+    );
+    assert_eq!(lead.phone, phone);
+    // The same call again (a redelivered notify): not new, not counted.
+    let (again, created) = write(first.id, None).await;
+    assert!(!created);
+    assert_eq!((again.id, again.call_count), (lead.id, 1));
+    // The next call of the number counts once, however often it is written.
+    let (next, created) = write(second.id, Some("Someone Else")).await;
+    assert!(!created);
+    assert_eq!((next.id, next.call_count), (lead.id, 2));
+    let (next, _) = write(second.id, None).await;
+    assert_eq!(next.call_count, 2);
+    assert_eq!(
+        next.name.as_deref(),
+        Some("Anna Weber"),
+        "the first name stays"
+    );
+    for call in [first.id, second.id] {
+        let lead_id: Option<i64> = sqlx::query_scalar("SELECT lead_id FROM calls WHERE id = $1")
+            .bind(call)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(lead_id, Some(lead.id), "call {call}");
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT call_count FROM leads WHERE id = $1")
+        .bind(lead.id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 2);
 }

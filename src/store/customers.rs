@@ -641,16 +641,12 @@ impl Store {
     ) -> Result<(Lead, bool)> {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
-        let already: Option<i64> = sqlx::query("SELECT lead_id FROM calls WHERE id = $1")
-            .bind(call_id)
-            .fetch_one(&mut *tx)
-            .await
-            .ctx(|| format!("reading call {call_id}"))
-            .and_then(|r| col(&r, "lead_id"))?;
-        let inserted = sqlx::query(
+        // A new lead comes back from its insert; only an existing one is read, and only then
+        // does it matter whether this call was counted on it already (a redelivery).
+        let inserted = sqlx::query(&format!(
             "INSERT INTO leads (business_id, customer_id, phone, name, source, call_count, created_at, updated_at, origin_call_id) \
-             VALUES ($1,$2,$3,$4,$5,1,$6,$6,$7) ON CONFLICT (business_id, phone) DO NOTHING RETURNING id",
-        )
+             VALUES ($1,$2,$3,$4,$5,1,$6,$6,$7) ON CONFLICT (business_id, phone) DO NOTHING RETURNING {LEAD_COLUMNS}",
+        ))
         .bind(business_id)
         .bind(customer_id)
         .bind(phone)
@@ -663,28 +659,41 @@ impl Store {
         .await
         .ctx(|| format!("creating the lead for call {call_id}"))?;
         let created = inserted.is_some();
-        let lead_row = sqlx::query(&format!(
-            "SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND phone = $2"
-        ))
-        .bind(business_id)
-        .bind(phone)
-        .fetch_one(&mut *tx)
-        .await
-        .ctx(|| format!("reading the lead for call {call_id}"))?;
-        let mut l = lead(&lead_row)?;
-        if !created && already != Some(l.id) {
-            sqlx::query(
-                "UPDATE leads SET call_count = call_count + 1, updated_at = $1, \
-                 name = COALESCE(name, $2), customer_id = COALESCE(customer_id, $3) WHERE id = $4",
-            )
-            .bind(now)
-            .bind(name)
-            .bind(customer_id)
-            .bind(l.id)
-            .execute(&mut *tx)
-            .await
-            .ctx(|| format!("counting call {call_id} on lead {}", l.id))?;
-            l.call_count += 1;
+        let mut l = match inserted {
+            Some(r) => lead(&r)?,
+            None => {
+                let r = sqlx::query(&format!(
+                    "SELECT {LEAD_COLUMNS} FROM leads WHERE business_id = $1 AND phone = $2"
+                ))
+                .bind(business_id)
+                .bind(phone)
+                .fetch_one(&mut *tx)
+                .await
+                .ctx(|| format!("reading the lead for call {call_id}"))?;
+                lead(&r)?
+            }
+        };
+        if !created {
+            let already: Option<i64> = sqlx::query("SELECT lead_id FROM calls WHERE id = $1")
+                .bind(call_id)
+                .fetch_one(&mut *tx)
+                .await
+                .ctx(|| format!("reading call {call_id}"))
+                .and_then(|r| col(&r, "lead_id"))?;
+            if already != Some(l.id) {
+                sqlx::query(
+                    "UPDATE leads SET call_count = call_count + 1, updated_at = $1, \
+                     name = COALESCE(name, $2), customer_id = COALESCE(customer_id, $3) WHERE id = $4",
+                )
+                .bind(now)
+                .bind(name)
+                .bind(customer_id)
+                .bind(l.id)
+                .execute(&mut *tx)
+                .await
+                .ctx(|| format!("counting call {call_id} on lead {}", l.id))?;
+                l.call_count += 1;
+            }
         }
         sqlx::query("UPDATE calls SET lead_id = $1, updated_at = $2 WHERE id = $3")
             .bind(l.id)

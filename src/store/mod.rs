@@ -111,6 +111,8 @@ pub struct Store {
     business_cache: businesses::RecentCache<businesses::Business>,
     /// Agents of a business read in the last second (see `agents_recent`).
     agents_cache: businesses::RecentCache<Vec<agents::Agent>>,
+    /// Outbound settings read in the last second (see `outbound_settings_recent`).
+    outbound_cache: businesses::RecentCache<outbound::OutboundSettings>,
     /// Stage starts and results written in batches under load (see `group_commit.rs`).
     lanes: std::sync::Arc<std::sync::OnceLock<group_commit::Lanes>>,
     /// SQLite's writers of this process take turns here (see `write_tx.rs`).
@@ -192,6 +194,7 @@ impl Store {
             lease_keeper: Default::default(),
             business_cache: Default::default(),
             agents_cache: Default::default(),
+            outbound_cache: Default::default(),
             lanes: Default::default(),
             write_gate: write_tx::WriteGate::new(dialect),
         })
@@ -225,6 +228,7 @@ impl Store {
             lease_keeper: Default::default(),
             business_cache: Default::default(),
             agents_cache: Default::default(),
+            outbound_cache: Default::default(),
             lanes: Default::default(),
             write_gate: write_tx::WriteGate::new(dialect),
         })

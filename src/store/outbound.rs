@@ -200,6 +200,18 @@ impl Store {
         }
     }
 
+    /// [`Store::outbound_settings`] as read in the last second (as `business_recent`): the
+    /// pipeline asks it for every new lead, and a change made elsewhere shows within a
+    /// second (at once when made through this store).
+    pub async fn outbound_settings_recent(&self, business_id: i64) -> Result<OutboundSettings> {
+        if let Some(s) = self.outbound_cache.get(business_id) {
+            return Ok(s);
+        }
+        let s = self.outbound_settings(business_id).await?;
+        self.outbound_cache.put(business_id, &s);
+        Ok(s)
+    }
+
     pub async fn save_outbound_settings(&self, s: &OutboundSettings) -> Result<()> {
         if let Some(k) = s.key_ref.as_deref().filter(|k| !k.trim().is_empty()) {
             if !crate::redact::is_reference(k) {
@@ -233,6 +245,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .ctx(|| format!("saving the outbound settings of business {}", s.business_id))?;
+        self.outbound_cache.forget(Some(s.business_id));
         Ok(())
     }
 

@@ -101,7 +101,7 @@ pub async fn after_lead(
             },
         ));
     }
-    let settings = store.outbound_settings(call.business_id).await?;
+    let settings = store.outbound_settings_recent(call.business_id).await?;
     if !settings.auto_call {
         return Ok(FollowUp::Trace(format!(
             "not called: auto-call is off for business {business_name:?} (new lead #{}, form {:?}); turn it on with callops outbound config",
