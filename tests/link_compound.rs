@@ -26,6 +26,7 @@ both_stores!(
     migration_0014_builds_the_compound_keys_of_customers_keyed_before,
     a_number_in_the_business_settings_is_its_own_not_a_customers,
     candidates_carry_their_customers_current_name_and_phone,
+    a_number_the_business_calls_out_from_is_its_own,
 );
 
 async fn keys_of(store: &Store, customer_id: i64) -> Vec<String> {
@@ -516,4 +517,47 @@ async fn candidates_carry_their_customers_current_name_and_phone(store: Store) {
     .unwrap();
     assert_eq!(stale, 0);
     counts_are_exact(&store).await;
+}
+
+/// An inbound call from a number the business calls out from is the business itself. The
+/// numbers are held per business for a second: a number first used for an outbound call
+/// counts once that second is over, and another business's numbers never count.
+async fn a_number_the_business_calls_out_from_is_its_own(store: Store) {
+    let bid = store.ensure_business("Dials Out").await.unwrap().id;
+    let other = store.ensure_business("Someone Else").await.unwrap().id;
+    let outbound = |business_id: i64, ext: &'static str, e164: &'static str| {
+        let store = store.clone();
+        async move {
+            let (call, _) = store
+                .ingest_call(&NewCall {
+                    business_id,
+                    external_id: ext.into(),
+                    direction: "outbound".into(),
+                    from_number: Some(e164.into()),
+                    duration_ms: 1000,
+                    raw: "{}".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            sqlx::query("UPDATE calls SET from_e164 = $1 WHERE id = $2")
+                .bind(e164)
+                .bind(call.id)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+    };
+    outbound(bid, "out-1", "+4930111000").await;
+    outbound(other, "out-2", "+4930222000").await;
+    assert!(store.dials_out_from(bid, "+4930111000").await.unwrap());
+    assert!(!store.dials_out_from(bid, "+4930222000").await.unwrap());
+    assert!(!store.dials_out_from(bid, "+4930333000").await.unwrap());
+    outbound(bid, "out-3", "+4930333000").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(
+        store.dials_out_from(bid, "+4930333000").await.unwrap(),
+        "a new outbound number counts after a second"
+    );
+    assert!(store.dials_out_from(other, "+4930222000").await.unwrap());
 }

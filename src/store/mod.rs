@@ -15,6 +15,7 @@ pub mod leases;
 pub mod migrate;
 pub mod orphans;
 pub mod outbound;
+mod own_numbers;
 pub mod read;
 pub mod roles;
 pub mod stage_commit;
@@ -113,6 +114,8 @@ pub struct Store {
     agents_cache: businesses::RecentCache<Vec<agents::Agent>>,
     /// Outbound settings read in the last second (see `outbound_settings_recent`).
     outbound_cache: businesses::RecentCache<outbound::OutboundSettings>,
+    /// Numbers a business called out from, read in the last second (`own_numbers.rs`).
+    outbound_numbers_cache: businesses::RecentCache<own_numbers::OutboundNumbers>,
     /// Stage starts and results written in batches under load (see `group_commit.rs`).
     lanes: std::sync::Arc<std::sync::OnceLock<group_commit::Lanes>>,
     /// SQLite's writers of this process take turns here (see `write_tx.rs`).
@@ -195,6 +198,7 @@ impl Store {
             business_cache: Default::default(),
             agents_cache: Default::default(),
             outbound_cache: Default::default(),
+            outbound_numbers_cache: Default::default(),
             lanes: Default::default(),
             write_gate: write_tx::WriteGate::new(dialect),
         })
@@ -229,6 +233,7 @@ impl Store {
             business_cache: Default::default(),
             agents_cache: Default::default(),
             outbound_cache: Default::default(),
+            outbound_numbers_cache: Default::default(),
             lanes: Default::default(),
             write_gate: write_tx::WriteGate::new(dialect),
         })

@@ -541,15 +541,7 @@ async fn own_numbers(
     );
     if !outbound {
         if let Some(from) = call.from_e164.as_deref() {
-            let dials_out: Option<i64> = sqlx::query_scalar::<_, i64>(
-                "SELECT 1 FROM calls WHERE business_id = $1 AND direction = 'outbound' AND from_e164 = $2 LIMIT 1",
-            )
-            .bind(call.business_id)
-            .bind(from)
-            .fetch_optional(store.pool())
-            .await
-            .map_err(|e| StageError::Transient(format!("checking own numbers: {e}")))?;
-            if dials_out.is_some() {
+            if store.dials_out_from(call.business_id, from).await? {
                 own.push(from.to_string());
             }
         }
