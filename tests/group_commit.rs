@@ -18,6 +18,7 @@ both_stores!(
     a_batch_of_starts_starts_each_waiting_call_once,
     a_batch_of_results_writes_what_each_would_alone,
     a_member_that_breaks_the_batch_fails_alone,
+    a_batch_of_cache_lookups_answers_each_with_its_own_keys,
 );
 
 fn new_call(business_id: i64, ext: &str) -> NewCall {
@@ -503,4 +504,50 @@ async fn a_member_that_breaks_the_batch_fails_alone(store: Store) {
     )
     .await;
     assert_eq!(tp, 2);
+}
+
+/// Analysis cache lookups read together answer each lookup with the hits of its own keys
+/// only, as each would alone; alone or grouped, the answer is the same.
+async fn a_batch_of_cache_lookups_answers_each_with_its_own_keys(store: Store) {
+    let b = store.ensure_business("cache").await.unwrap();
+    let (call, _) = store.ingest_call(&new_call(b.id, "c-1")).await.unwrap();
+    let saved: Vec<StoredAnalysis> = ["k-a", "k-b", "k-c"]
+        .iter()
+        .map(|k| StoredAnalysis {
+            id: 0,
+            call_id: call.id,
+            agent_id: None,
+            agent_version: 1,
+            kind: "summary".into(),
+            cache_key: (*k).into(),
+            result: format!("{{\"of\":\"{k}\"}}"),
+            raw_output: None,
+            created_at: 0,
+        })
+        .collect();
+    store
+        .save_analyses_in(store.pool(), call.id, &saved)
+        .await
+        .unwrap();
+    let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    let lookups = vec![
+        keys(&["k-a", "k-x"]),
+        keys(&["k-b", "k-c"]),
+        keys(&["k-y"]),
+        keys(&["k-a"]),
+    ];
+    let batch = store.cached_analyses_batch(lookups.clone()).await;
+    assert_eq!(batch.len(), lookups.len());
+    for (ks, got) in lookups.iter().zip(batch) {
+        let got = got.unwrap();
+        let alone = store.cached_analyses(ks).await.unwrap();
+        assert_eq!(got, alone, "lookup {ks:?}");
+        assert!(got.keys().all(|k| ks.contains(k)), "{ks:?}: {got:?}");
+    }
+    let grouped = store
+        .cached_analyses_grouped(keys(&["k-c", "k-z"]))
+        .await
+        .unwrap();
+    assert_eq!(grouped.len(), 1);
+    assert_eq!(grouped["k-c"], "{\"of\":\"k-c\"}");
 }

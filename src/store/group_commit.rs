@@ -101,10 +101,15 @@ impl<Req: Send + 'static, Resp: Send + 'static> Lane<Req, Resp> {
     }
 }
 
+/// Cached agent results by cache key (see `Store::cached_analyses`).
+type CachedResults = std::collections::HashMap<String, String>;
+
 /// The lanes of one store.
 pub struct Lanes {
     starts: Lane<StartRequest, Result<Started>>,
     results: Lane<StageCommitOwned, Result<StageCommitted>>,
+    /// Analysis cache lookups: a read, batched the same way (one statement per batch).
+    cache_reads: Lane<Vec<String>, Result<CachedResults>>,
 }
 
 impl Store {
@@ -121,7 +126,12 @@ impl Store {
         self.lanes.get_or_init(|| {
             let s = self.for_lane();
             let r = self.for_lane();
+            let c = self.for_lane();
             Lanes {
+                cache_reads: Lane::spawn(move |keys| {
+                    let c = c.clone();
+                    async move { c.cached_analyses_batch(keys).await }
+                }),
                 starts: Lane::spawn(move |reqs| {
                     let s = s.clone();
                     async move { s.start_calls(reqs).await }
@@ -150,6 +160,52 @@ impl Store {
             Ok(r) => r,
             Err(()) => self.commit_stage_result(&fallback.as_commit()).await,
         }
+    }
+
+    /// `cached_analyses` with the lookups of the other runs asking now: one statement for
+    /// the batch.
+    pub async fn cached_analyses_grouped(&self, keys: Vec<String>) -> Result<CachedResults> {
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let fallback = keys.clone();
+        match self.lanes().cache_reads.submit(keys).await {
+            Ok(r) => r,
+            Err(()) => self.cached_analyses(&fallback).await,
+        }
+    }
+
+    /// Lookups of a batch in one read of their keys together; each gets its own keys' hits.
+    /// A failed read is retried per lookup, so each gets its own answer or error.
+    pub async fn cached_analyses_batch(
+        &self,
+        lookups: Vec<Vec<String>>,
+    ) -> Vec<Result<CachedResults>> {
+        if lookups.len() > 1 {
+            let mut all: Vec<String> = lookups.iter().flatten().cloned().collect();
+            all.sort();
+            all.dedup();
+            match self.cached_analyses(&all).await {
+                Ok(hits) => {
+                    return lookups
+                        .iter()
+                        .map(|keys| {
+                            Ok(keys
+                                .iter()
+                                .filter_map(|k| hits.get(k).map(|v| (k.clone(), v.clone())))
+                                .collect())
+                        })
+                        .collect()
+                }
+                Err(e) => tracing::debug!(error = %e, n = lookups.len(),
+                    "a batch of analysis cache lookups failed: reading each on its own"),
+            }
+        }
+        let mut out = Vec::with_capacity(lookups.len());
+        for keys in &lookups {
+            out.push(self.cached_analyses(keys).await);
+        }
+        out
     }
 
     /// Starts of a batch: one statement on Postgres, three on SQLite (`start_batch.rs`).

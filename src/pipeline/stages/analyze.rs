@@ -106,7 +106,7 @@ pub async fn run(ctx: &PipelineCtx, call: &Call, job: &Job) -> Result<Outcome, S
         .iter()
         .map(|a| cache_key(&transcript.text, a))
         .collect();
-    let mut cached = store.cached_analyses(&keys).await?;
+    let mut cached = store.cached_analyses_grouped(keys).await?;
     let mut merged = serde_json::Map::new();
     for agent in agents.iter() {
         if !agent.enabled {
