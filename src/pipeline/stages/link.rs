@@ -276,8 +276,12 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
     }
     let mut ranked: Vec<RankedCandidate> = Vec::new();
     let mut search_notes: Vec<String> = Vec::new();
+    // Key counts read in this run: the candidates' surnames are mostly keys the search
+    // counted already, and several queries share keys.
+    let mut counted = KeyCounts::new();
     for q in &queries {
-        let (mut found, skipped) = name_candidates(store, call.business_id, &q.name).await?;
+        let (mut found, skipped) =
+            name_candidates(store, call.business_id, &q.name, &mut counted).await?;
         search_notes.extend(skipped);
         let have: std::collections::HashSet<i64> = found.iter().map(|c| c.id).collect();
         // A customer the spoken number found is a candidate even without a name.
@@ -307,6 +311,7 @@ async fn decide(ctx: &PipelineCtx, call: &Call, _job: &Job) -> Result<Outcome, S
             cands,
             &link_ev,
             ctx.settings.review_floor,
+            &mut counted,
         )
         .await?;
         if let Some(t) = &third {
@@ -642,6 +647,7 @@ async fn name_candidates(
     store: &Store,
     business_id: i64,
     name: &str,
+    counted: &mut KeyCounts,
 ) -> Result<(Vec<NameCandidate>, Vec<String>), StageError> {
     let n = normalize_name(name);
     let toks: Vec<&str> = n.split_whitespace().collect();
@@ -693,7 +699,7 @@ async fn name_candidates(
         }
     }
     let wanted: Vec<String> = tiers.iter().flat_map(|(pos, k)| pre(pos, k)).collect();
-    let counts = key_counts(store, business_id, &wanted).await?;
+    let counts = key_counts(store, business_id, &wanted, counted).await?;
     let held = |k: &String| counts.get(k).copied().unwrap_or(0);
     for (pos, keys) in tiers {
         let mut skipped = Vec::new();
@@ -726,19 +732,41 @@ async fn name_candidates(
     Ok((out, notes))
 }
 
+/// Name key → how many customers hold it, as read during one link run.
+type KeyCounts = HashMap<String, i64>;
+
 /// How many customers hold each name key (0 when none): one primary-key read per key
-/// (`customer_name_key_counts`, kept exact by triggers), so never cached.
+/// (`customer_name_key_counts`, kept exact by triggers). Never cached across runs; within
+/// a run, keys `counted` already are not read again (one read for the rest, none when
+/// there is no rest).
 async fn key_counts(
     store: &Store,
     business_id: i64,
     keys: &[String],
+    counted: &mut KeyCounts,
 ) -> Result<HashMap<String, i64>, StageError> {
-    let mut keys = keys.to_vec();
-    keys.sort();
-    keys.dedup();
-    let mut out: HashMap<String, i64> = keys.iter().map(|k| (k.clone(), 0)).collect();
-    out.extend(store.name_key_counts(business_id, &keys).await?);
-    Ok(out)
+    let mut missing: Vec<String> = keys
+        .iter()
+        .filter(|k| !counted.contains_key(*k))
+        .cloned()
+        .collect();
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        let read: HashMap<String, i64> = store
+            .name_key_counts(business_id, &missing)
+            .await?
+            .into_iter()
+            .collect();
+        for k in missing {
+            let n = read.get(&k).copied().unwrap_or(0);
+            counted.insert(k, n);
+        }
+    }
+    Ok(keys
+        .iter()
+        .map(|k| (k.clone(), counted.get(k).copied().unwrap_or(0)))
+        .collect())
 }
 
 /// `rank_customers`, on blocking threads when the candidate set is large (scoring is pure
@@ -801,6 +829,7 @@ async fn rank_with_shares(
     mut cands: Vec<CandidateCustomer>,
     ev: &LinkEvidence,
     floor: f64,
+    counted: &mut KeyCounts,
 ) -> Result<Vec<RankedCandidate>, StageError> {
     let surname_of = |c: &CandidateCustomer| {
         normalize_name(&c.name)
@@ -823,7 +852,7 @@ async fn rank_with_shares(
     let mut keys: Vec<String> = surnames.iter().flatten().cloned().collect();
     keys.sort();
     keys.dedup();
-    let counts = key_counts(store, business_id, &keys).await?;
+    let counts = key_counts(store, business_id, &keys, counted).await?;
     let total = named_total(store, business_id).await?.max(1) as f64;
     for (c, k) in cands.iter_mut().zip(surnames) {
         c.surname_share = k
