@@ -339,6 +339,7 @@ impl Store {
             };
         }
         if let Some(t) = c.transcript {
+            // The same columns as `transcripts::bind_transcript`, on a typed query.
             q = q
                 .bind(t.provider.as_str())
                 .bind(t.language.as_deref())

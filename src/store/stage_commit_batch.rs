@@ -204,14 +204,7 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for t in chunk {
-                q = q
-                    .bind(t.call_id)
-                    .bind(t.provider.as_str())
-                    .bind(t.language.as_deref())
-                    .bind(t.text.as_str())
-                    .bind(t.segments.as_str())
-                    .bind(t.stt_skipped.as_deref())
-                    .bind(t.created_at);
+                q = super::transcripts::bind_transcript(q.bind(t.call_id), t);
             }
             q.execute(&mut *tx)
                 .await

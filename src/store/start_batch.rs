@@ -7,7 +7,7 @@
 use super::calls::{row_to_call, CallRecord, StartedRun, CALL_COLUMNS, START_SET, START_WAITING};
 use super::group_commit::{StartRequest, Started};
 use super::stage_commit_batch::row;
-use super::transcripts::{transcript_columns_as, transcript_row};
+use super::transcripts::{transcript_columns_as, transcript_row, AnyQuery};
 use super::{col, Ctx, Result, Store};
 use std::collections::HashMap;
 
@@ -35,12 +35,7 @@ impl Store {
         );
         let mut q = sqlx::query(&sql).bind(now);
         for r in reqs {
-            q = q
-                .bind(r.call_id)
-                .bind(r.business_id)
-                .bind(r.stage.as_str())
-                .bind(r.token)
-                .bind(r.lease_until)
+            q = bind_start(q, r)
                 .bind(r.reason.as_str())
                 .bind(r.with_transcript)
                 .bind(r.with_record);
@@ -101,12 +96,7 @@ impl Store {
         );
         let mut q = sqlx::query(&sql).bind(now);
         for r in reqs {
-            q = q
-                .bind(r.call_id)
-                .bind(r.business_id)
-                .bind(r.stage.as_str())
-                .bind(r.token)
-                .bind(r.lease_until);
+            q = bind_start(q, r);
         }
         // The moves and their trace rows are this process's writes in turn (write_tx.rs).
         let turn = self.write_turn().await?;
@@ -220,4 +210,14 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Bind a start's row of `v` as both stores' batches name it first: call, business, stage,
+/// lease token, lease end.
+fn bind_start<'q>(q: AnyQuery<'q>, r: &'q StartRequest) -> AnyQuery<'q> {
+    q.bind(r.call_id)
+        .bind(r.business_id)
+        .bind(r.stage.as_str())
+        .bind(r.token)
+        .bind(r.lease_until)
 }

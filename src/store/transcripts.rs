@@ -41,6 +41,20 @@ pub(crate) const ANALYSIS_UPSERT: &str =
      result = excluded.result, raw_output = excluded.raw_output, cache_key = excluded.cache_key, \
      created_at = excluded.created_at";
 
+/// A query of `sqlx::Any` with its arguments so far.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Bind a transcript's columns after its call id, in the order every insert names them:
+/// provider, language, text, segments, stt_skipped, created_at.
+pub(crate) fn bind_transcript<'q>(q: AnyQuery<'q>, t: &'q StoredTranscript) -> AnyQuery<'q> {
+    q.bind(t.provider.as_str())
+        .bind(t.language.as_deref())
+        .bind(t.text.as_str())
+        .bind(t.segments.as_str())
+        .bind(t.stt_skipped.as_deref())
+        .bind(t.created_at)
+}
+
 impl Store {
     /// Insert or replace the call's transcript (a redelivered transcribe job rewrites the same row).
     pub async fn save_transcript(&self, t: &StoredTranscript) -> Result<()> {
@@ -52,20 +66,14 @@ impl Store {
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO transcripts (call_id, provider, language, text, segments, stt_skipped, created_at) \
              VALUES ($1,$2,$3,$4,$5,$6,$7) {TRANSCRIPT_UPSERT}"
-        ))
-        .bind(t.call_id)
-        .bind(&t.provider)
-        .bind(t.language.as_deref())
-        .bind(&t.text)
-        .bind(&t.segments)
-        .bind(t.stt_skipped.as_deref())
-        .bind(t.created_at)
-        .execute(exec)
-        .await
-        .ctx(|| format!("saving the transcript of call {}", t.call_id))?;
+        );
+        bind_transcript(sqlx::query(&sql).bind(t.call_id), t)
+            .execute(exec)
+            .await
+            .ctx(|| format!("saving the transcript of call {}", t.call_id))?;
         Ok(())
     }
 
