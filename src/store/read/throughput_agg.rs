@@ -65,12 +65,12 @@ pub struct MinuteCache {
     rows: HashMap<(i64, String), Vec<MinuteSums>>,
     /// Minutes before this are in `rows` (back to the hour's start); `None` = empty.
     final_until: Option<i64>,
-    /// `rows` summed over the windows of the minute `summed_for.0` with `summed_for.1` as
-    /// `final_until`: neither changes within a minute, so a refresh adds only the live
+    /// `rows` summed over the windows of the minute `summed_for`: the windows and which
+    /// minutes are final only change with the minute, so a refresh adds only the live
     /// minutes to these sums (summing every final minute of 5,000 business stages on each
     /// refresh took 9-18 ms, as long as the query).
     summed: HashMap<(i64, String), ThroughputAgg>,
-    summed_for: Option<(i64, i64)>,
+    summed_for: Option<i64>,
 }
 
 /// (minute, calls, failures, audio seconds)
@@ -113,7 +113,8 @@ impl Store {
         now: i64,
     ) -> Result<Vec<ThroughputAgg>> {
         let [w1, w5, w15, w60] = window_starts(now);
-        let final_until = super::super::throughput::minute_of(now) - FINAL_AFTER_MS;
+        let this_minute = super::super::throughput::minute_of(now);
+        let final_until = this_minute - FINAL_AFTER_MS;
         let from = {
             let c = self
                 .throughput_cache
@@ -174,8 +175,7 @@ impl Store {
         }
         c.final_until = Some(final_until.max(from));
         let starts = [w1, w5, w15, w60];
-        let this_minute = super::super::throughput::minute_of(now);
-        if changed || c.summed_for != Some((this_minute, final_until)) {
+        if changed || c.summed_for != Some(this_minute) {
             c.rows.retain(|_, minutes| {
                 minutes.retain(|m| m.0 >= w60);
                 !minutes.is_empty()
@@ -191,7 +191,7 @@ impl Store {
                     (key.clone(), a)
                 })
                 .collect();
-            c.summed_for = Some((this_minute, final_until));
+            c.summed_for = Some(this_minute);
         }
         let mut out = Vec::with_capacity(c.summed.len() + live.len());
         for (key, summed) in &c.summed {
